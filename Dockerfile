@@ -1,0 +1,16 @@
+# The app under gunicorn. Migrations and the clinical data load run on start (see docker-compose.yml).
+FROM python:3.12-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /app
+
+COPY requirements.lock ./
+RUN pip install --no-cache-dir --require-hashes -r requirements.lock
+
+COPY . .
+RUN SECRET_KEY=collectstatic-only DEBUG=false python manage.py collectstatic --noinput -v 0 \
+    && useradd --system --no-create-home app
+USER app
+
+EXPOSE 8000
+CMD ["sh", "-c", "python manage.py migrate --noinput && python manage.py load_clinical_data && exec gunicorn anakinra_cds.wsgi:application --bind 0.0.0.0:8000 --workers ${GUNICORN_WORKERS:-3} --access-logfile -"]

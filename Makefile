@@ -1,0 +1,66 @@
+# Anakinra CDS. Two commands do everything from a fresh clone:
+#   make run    virtualenv, pinned dependencies, migrate, clinical data, demo accounts, serve :8000 (SQLite)
+#   make test   the whole suite against PostgreSQL (DATABASE_URL, else 127.0.0.1:5432)
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+PY := $(VENV)/bin/python
+LOCAL := .local
+# The interpreter named by .python-version: through pyenv, on PATH, or in pyenv's folder.
+PYTHON_VERSION := $(shell cat .python-version)
+PYTHON ?= $(shell for c in "pyenv which python$(PYTHON_VERSION)" "command -v python$(PYTHON_VERSION)" \
+	"ls -d $$HOME/.pyenv/versions/$(PYTHON_VERSION)*/bin/python$(PYTHON_VERSION)"; do \
+	p=$$(eval $$c 2>/dev/null | tail -n 1) && [ -n "$$p" ] && echo $$p && break; done)
+RUN_ENV := DEBUG=true SECRET_KEY_FILE=$(LOCAL)/secret_key
+TEST_ENV := DATABASE_URL=$${DATABASE_URL:-postgres://anakinra@127.0.0.1:5432/anakinra}
+
+.PHONY: help run test setup venv bench lint check-data clean
+
+help:
+	@echo "make run    set everything up and serve http://127.0.0.1:8000 (embedded SQLite)"
+	@echo "make test   run the whole test suite against PostgreSQL"
+	@echo "make bench  benchmarks (engine in-process, HTTP under gunicorn on PostgreSQL)"
+	@echo "make lint   ruff"
+
+# One virtualenv with the pinned dev lock (a superset of requirements.lock), rebuilt when the lock changes.
+$(VENV)/.installed: requirements-dev.lock
+	@test -n "$(PYTHON)" || { echo "Python >= 3.12 not found: install it (pyenv install 3.12) or set PYTHON=..."; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "Installing pinned dependencies into $(VENV) ..."
+	@$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r $<
+	@touch $@
+
+venv: $(VENV)/.installed
+
+$(LOCAL)/secret_key:
+	@mkdir -p $(LOCAL)
+	@$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
+	@chmod 600 $@
+
+setup: venv $(LOCAL)/secret_key
+	@$(RUN_ENV) $(PY) manage.py migrate --noinput -v 0
+	@$(RUN_ENV) $(PY) manage.py load_clinical_data
+	@echo "Demo accounts (passwords are shown once, when an account is made):"
+	@$(RUN_ENV) $(PY) manage.py create_demo_accounts
+
+run: setup
+	@echo "Serving http://127.0.0.1:8000 (Ctrl-C to stop)"
+	@$(RUN_ENV) $(PY) manage.py runserver 127.0.0.1:8000
+
+test: venv
+	@$(TEST_ENV) $(PY) scripts/check_postgres.py
+	@$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
+
+bench: venv
+	@$(TEST_ENV) $(PY) scripts/check_postgres.py
+	@$(TEST_ENV) $(PY) bench/run.py
+
+lint: venv
+	@$(PY) -m ruff check .
+
+check-data: venv
+	@$(RUN_ENV) $(PY) manage.py load_clinical_data --check
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache

@@ -1,0 +1,50 @@
+"""Writes for users and tokens."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, Group
+from django.db import transaction
+
+from accounts.models import ApiToken, token_hash
+from accounts.roles import CLINICIAN, PHARMACIST
+
+
+def api_token_create(*, user: AbstractBaseUser, name: str) -> tuple[ApiToken, str]:
+    """Make a token; returns it with the plain key, which is not stored and cannot be shown again."""
+    key = ApiToken.new_key()
+    token = ApiToken(user=user, name=name, key_hash=token_hash(key), key_prefix=key[:8])
+    token.full_clean()
+    token.save()
+    return token, key
+
+
+DEMO_ACCOUNTS = (
+    ("clinician", "Demo", "Clinician", CLINICIAN),
+    ("pharmacist1", "Demo", "Pharmacist One", PHARMACIST),
+    ("pharmacist2", "Demo", "Pharmacist Two", PHARMACIST),
+)
+
+
+@transaction.atomic
+def demo_accounts_create() -> list[tuple[str, str | None]]:
+    """Local demo users, one per role plus a second pharmacist for two-person approval.
+
+    Returns (username, password) for each; password is None for an account that already existed
+    (its password was shown once, when it was made).
+    """
+    user_model = get_user_model()
+    made: list[tuple[str, str | None]] = []
+    for username, first, last, role in DEMO_ACCOUNTS:
+        if user_model.objects.filter(username=username).exists():
+            made.append((username, None))
+            continue
+        password = secrets.token_urlsafe(12)
+        user = user_model.objects.create_user(
+            username=username, password=password, first_name=first, last_name=last, is_staff=role == PHARMACIST
+        )
+        user.groups.add(Group.objects.get(name=role))
+        made.append((username, password))
+    return made

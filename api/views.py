@@ -1,0 +1,129 @@
+"""The v1 JSON API. Thin: parse and validate, call a service or selector, shape the answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from pydantic import ValidationError
+
+from anakinra_cds import jsonutil
+from api.auth import api_login_required
+from api.openapi import openapi_document
+from api.responses import ApiResponse, error_response
+from api.schemas import RecommendationRequest
+from assessments.models import Assessment
+from assessments.selectors import assessment_get
+from assessments.services import assessment_create
+from engine.present import protocol_summary_dict
+from protocols.selectors import published_institution_slugs, published_protocols
+
+
+def _messages(error: dict[str, Any]) -> str:
+    kind = error["type"]
+    if kind == "missing":
+        return "This field is required."
+    if kind == "extra_forbidden":
+        return "Unknown field."
+    if kind == "value_error":
+        return str(error["ctx"]["error"])
+    if kind in ("bool_type", "bool_parsing"):
+        return "must be true or false"
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return "must be a whole number"
+    if kind == "list_type":
+        return "must be a list"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return "must be an object"
+    if kind == "enum":
+        return f"must be one of {error['ctx']['expected']}"
+    if kind == "string_type":
+        return "must be a string"
+    return str(error["msg"])
+
+
+def validation_errors(error: ValidationError) -> dict[str, list[str]]:
+    """Every problem at once, keyed by top-level field; nested positions go in the message."""
+    errors: dict[str, list[str]] = {}
+    for item in error.errors():
+        location = [str(p) for p in item["loc"]]
+        field = location[0] if location else "body"
+        detail = _messages(item)
+        if len(location) > 1:
+            nested = location[1:]
+            if nested[0].isdigit():
+                nested[0] = f"item {int(nested[0]) + 1}"
+            detail = f"{' '.join(nested)}: {detail}"
+        errors.setdefault(field, [])
+        if detail not in errors[field]:
+            errors[field].append(detail)
+    return errors
+
+
+def assessment_payload(assessment: Assessment) -> dict[str, Any]:
+    return {
+        "assessment_id": str(assessment.id),
+        "created_at": assessment.created_at,
+        "print_url": reverse("assessment_print", kwargs={"assessment_id": assessment.id}),
+        "inputs": assessment.inputs,
+        "recommendations": assessment.recommendations,
+    }
+
+
+def recommendation_request_parse(body: bytes) -> tuple[RecommendationRequest | None, dict[str, list[str]]]:
+    """Validate a request body; return the request or every error found."""
+    try:
+        data = jsonutil.loads(body or b"")
+    except (ValueError, UnicodeDecodeError) as error:
+        return None, {"body": [f"Malformed JSON: {error}"]}
+    if not isinstance(data, dict):
+        return None, {"body": ["The body must be a JSON object."]}
+    errors: dict[str, list[str]] = {}
+    request = None
+    try:
+        request = RecommendationRequest.model_validate(data)
+    except ValidationError as error:
+        errors = validation_errors(error)
+    slug = data.get("institution")
+    if slug is not None and isinstance(slug, str) and slug not in published_institution_slugs():
+        errors.setdefault("institution", []).append(f"Unknown institution {slug!r}.")
+        request = None
+    return (request, {}) if request is not None and not errors else (None, errors)
+
+
+@require_POST
+@api_login_required
+def recommendations_create(request: HttpRequest) -> ApiResponse:
+    parsed, errors = recommendation_request_parse(request.body)
+    if parsed is None:
+        return error_response(errors)
+    assessment = assessment_create(
+        patient=parsed.to_patient(),
+        inputs=parsed.echo(),
+        institution_slug=parsed.institution,
+        created_by=request.user,
+        source=Assessment.Source.API,
+    )
+    return ApiResponse(assessment_payload(assessment))
+
+
+@require_GET
+@api_login_required
+def assessment_detail(request: HttpRequest, assessment_id: str) -> ApiResponse:
+    assessment = assessment_get(assessment_id=assessment_id)
+    if assessment is None:
+        return error_response({"assessment_id": ["No assessment with this id."]}, status=404)
+    return ApiResponse(assessment_payload(assessment))
+
+
+@require_GET
+@api_login_required
+def institutions_list(request: HttpRequest) -> ApiResponse:
+    return ApiResponse({"institutions": [protocol_summary_dict(p) for p in published_protocols()]})
+
+
+@require_GET
+def openapi(request: HttpRequest) -> ApiResponse:
+    return ApiResponse(openapi_document())

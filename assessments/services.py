@@ -1,0 +1,39 @@
+"""Make and store an assessment: one engine run over the published protocols."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+
+from assessments.models import Assessment, AssessmentProtocolVersion
+from engine.data import PatientInputs
+from engine.present import recommendation_dict
+from engine.recommend import recommend_all
+from protocols.selectors import published_protocols
+
+
+@transaction.atomic
+def assessment_create(
+    *,
+    patient: PatientInputs,
+    inputs: dict[str, Any],
+    institution_slug: str | None,
+    created_by: AbstractBaseUser | None,
+    source: str,
+) -> Assessment:
+    """Run the engine for one patient and store the inputs, the full answer and the versions used."""
+    protocols = published_protocols(institution_slug=institution_slug)
+    recommendations = recommend_all(protocols=protocols, patient=patient)
+    assessment = Assessment.objects.create(
+        created_by=created_by,
+        source=source,
+        institution_requested=institution_slug or "",
+        inputs=inputs,
+        recommendations=[recommendation_dict(r) for r in recommendations],
+    )
+    AssessmentProtocolVersion.objects.bulk_create(
+        AssessmentProtocolVersion(assessment=assessment, version_id=p.version_id) for p in protocols
+    )
+    return assessment

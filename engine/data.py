@@ -1,0 +1,169 @@
+"""Plain data in and out of the engine. Amounts are Decimals; nothing here knows about Django."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from engine.vocabulary import Cap, CarTarget, DoseBasis, Route, Severity, Status, StepKind, Toxicity
+
+# --- Inputs: the patient -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ToxicityGrade:
+    type: Toxicity
+    grade: int
+
+
+@dataclass(frozen=True, slots=True)
+class PatientInputs:
+    weight_kg: Decimal
+    age_years: Decimal
+    toxicities: tuple[ToxicityGrade, ...]
+    prior_tocilizumab_doses: int
+    prior_steroids: bool
+    car_target: CarTarget = CarTarget.OTHER
+    days_since_infusion: int | None = None
+    fever: bool | None = None
+    hypotension: bool | None = None
+    late_onset_isolated: bool | None = None
+    thrombocytopenia_or_coagulopathy: bool = False
+    concurrent_tnf_blocker: bool = False
+    ecoli_protein_hypersensitivity: bool = False
+    active_infection: bool = False
+    creatinine_clearance_ml_min: Decimal | None = None
+
+    def grade_of(self, toxicity: Toxicity) -> int | None:
+        for item in self.toxicities:
+            if item.type == toxicity:
+                return item.grade
+        return None
+
+
+# --- Inputs: a published protocol version ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    key: str
+    label: str
+    doi: str = ""
+    pmid: str = ""
+    url: str = ""
+
+    @property
+    def link(self) -> str:
+        if self.doi:
+            return f"https://doi.org/{self.doi}"
+        if self.pmid:
+            return f"https://pubmed.ncbi.nlm.nih.gov/{self.pmid}/"
+        return self.url
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    toxicities: frozenset[Toxicity]
+    summary: str
+    result_status: Status = Status.INDICATED
+    min_grade: int = 1
+    min_prior_tocilizumab_doses: int = 0
+    requires_steroids: bool = False
+    first_line_if_isolated_late_onset: bool = False
+    first_line_summary: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    kind: StepKind
+    name: str
+    toxicities: frozenset[Toxicity]
+    dose_basis: DoseBasis
+    amount_low: Decimal
+    amount_high: Decimal
+    routes: tuple[Route, ...]
+    min_grade: int = 1
+    max_grade: int = 4
+    interval_hours: int | None = None
+    interval_is_maximum: bool = False
+    max_single_dose_mg: Decimal | None = None
+    max_daily_dose_mg: Decimal | None = None
+    escalation_ceiling_amount: Decimal | None = None
+    escalation_ceiling_basis: DoseBasis | None = None
+    rounding_increment_mg: Decimal | None = None
+    rounding_tolerance_percent: Decimal | None = None
+    duration: str = ""
+    taper: str = ""
+    notes: str = ""
+    citations: tuple[Citation, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ProtocolData:
+    institution_slug: str
+    institution_name: str
+    version_id: int
+    version_number: int
+    published_at: datetime | None
+    approved_by: str
+    rules: tuple[Rule, ...]
+    steps: tuple[Step, ...]
+    citations: tuple[Citation, ...] = ()
+    reported_car_target: CarTarget | None = None
+    concentration_mg_per_ml: Decimal = Decimal("150")
+    notes: str = ""
+
+
+# --- Outputs --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DoseRange:
+    low: Decimal
+    high: Decimal
+
+    @property
+    def is_single(self) -> bool:
+        return self.low == self.high
+
+
+@dataclass(frozen=True, slots=True)
+class Rounding:
+    increment_mg: Decimal
+    applied: bool
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    step: Step
+    calculated_per_dose_mg: DoseRange | None
+    per_dose_mg: DoseRange | None
+    calculated_per_day_mg: DoseRange
+    per_day_mg: DoseRange
+    max_escalation_per_day_mg: Decimal | None
+    capped_by: tuple[Cap, ...]
+    cap_notes: tuple[str, ...]
+    rounding: Rounding | None
+    volume_ml: DoseRange | None
+    arithmetic: tuple[str, ...]
+    order_text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Warning:
+    code: str
+    severity: Severity
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    protocol: ProtocolData
+    status: Status
+    reasons: tuple[str, ...]
+    steps: tuple[StepResult, ...]
+    warnings: tuple[Warning, ...]
+    citations: tuple[Citation, ...]
+    notes: tuple[str, ...] = field(default=())

@@ -1,0 +1,184 @@
+"""What each center's protocol would do for one patient (clinical.md sections 1.1 and 4)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from engine import safety
+from engine.data import Citation, PatientInputs, ProtocolData, Recommendation, Rule, Step, StepResult
+from engine.dosing import step_dose
+from engine.vocabulary import STATUS_RANK, Status, Toxicity
+
+
+class InvalidPatient(ValueError):
+    """Inputs the engine refuses; callers validate first, so this means a programming error."""
+
+
+def _check_patient(patient: PatientInputs) -> None:
+    if not safety.WEIGHT_MIN_KG <= patient.weight_kg <= safety.WEIGHT_MAX_KG:
+        raise InvalidPatient(f"weight {patient.weight_kg} kg is outside 1-150 kg")
+    if not patient.toxicities:
+        raise InvalidPatient("at least one toxicity is needed")
+    types = [t.type for t in patient.toxicities]
+    if len(set(types)) != len(types):
+        raise InvalidPatient("each toxicity may appear once")
+    if any(not 1 <= t.grade <= 4 for t in patient.toxicities):
+        raise InvalidPatient("grades are 1 to 4")
+    if patient.prior_tocilizumab_doses < 0:
+        raise InvalidPatient("tocilizumab doses cannot be negative")
+
+
+def _step_applies(step: Step, patient: PatientInputs) -> bool:
+    return any(t.type in step.toxicities and step.min_grade <= t.grade <= step.max_grade for t in patient.toxicities)
+
+
+def _prerequisites_text(rule: Rule) -> str:
+    needs = []
+    if rule.min_prior_tocilizumab_doses == 1:
+        needs.append("prior tocilizumab")
+    elif rule.min_prior_tocilizumab_doses > 1:
+        needs.append(f"at least {rule.min_prior_tocilizumab_doses} prior tocilizumab doses")
+    if rule.requires_steroids:
+        needs.append("steroids given or starting")
+    return " and ".join(needs)
+
+
+def _met_context(rule: Rule, patient: PatientInputs) -> str:
+    parts = []
+    if rule.min_prior_tocilizumab_doses:
+        doses = patient.prior_tocilizumab_doses
+        parts.append(f"{doses} prior tocilizumab dose{'s' if doses != 1 else ''}")
+    if rule.requires_steroids:
+        parts.append("steroids given or starting")
+    return f" with {' and '.join(parts)}" if parts else ""
+
+
+def _is_isolated_late_onset(patient: PatientInputs) -> bool:
+    return patient.late_onset_isolated is True and patient.fever is False and patient.hypotension is False
+
+
+def _first_line_note(patient: PatientInputs) -> str | None:
+    """Why the first-line reading did not apply, when the clinician may have expected it to."""
+    if patient.late_onset_isolated is not True:
+        return None
+    unknown = [
+        name for name, value in (("fever", patient.fever), ("hypotension", patient.hypotension)) if value is None
+    ]
+    present = [name for name, value in (("fever", patient.fever), ("hypotension", patient.hypotension)) if value]
+    if present:
+        return f"First-line use for isolated late-onset carHLH does not apply: {' and '.join(present)} present."
+    if unknown:
+        return (
+            "First-line use for isolated late-onset carHLH needs no fever and no hypotension; "
+            f"{' and '.join(unknown)} not recorded."
+        )
+    return None
+
+
+def _evaluate_rules(protocol: ProtocolData, patient: PatientInputs) -> tuple[Status, list[str], list[str]]:
+    """The best status any rule gives, the reasons behind it, and notes for the clinician."""
+    met: list[tuple[Status, str]] = []
+    unmet: list[str] = []
+    notes: list[str] = []
+    covered: set[Toxicity] = set()
+    for rule in protocol.rules:
+        covered |= rule.toxicities
+        for item in patient.toxicities:
+            if item.type not in rule.toxicities:
+                continue
+            label = f"{item.type} grade {item.grade}"
+            if item.grade < rule.min_grade:
+                unmet.append(f"{label}: {rule.summary}; applies to grade {rule.min_grade} or higher")
+                continue
+            missing = []
+            if patient.prior_tocilizumab_doses < rule.min_prior_tocilizumab_doses:
+                missing.append(
+                    "tocilizumab"
+                    if rule.min_prior_tocilizumab_doses == 1
+                    else f"tocilizumab ({patient.prior_tocilizumab_doses} of {rule.min_prior_tocilizumab_doses} doses)"
+                )
+            if rule.requires_steroids and not patient.prior_steroids:
+                missing.append("steroids")
+            if missing:
+                unmet.append(
+                    f"{label}: {rule.summary}; needs {_prerequisites_text(rule)}; {' and '.join(missing)} not yet given"
+                )
+                continue
+            summary = rule.summary
+            if rule.first_line_if_isolated_late_onset:
+                if _is_isolated_late_onset(patient):
+                    summary = rule.first_line_summary
+                elif note := _first_line_note(patient):
+                    notes.append(note)
+            met.append((Status(rule.result_status), f"{label}{_met_context(rule, patient)}: {summary}"))
+
+    uncovered = [t.type for t in patient.toxicities if t.type not in covered]
+    if met:
+        best = max((status for status, _ in met), key=STATUS_RANK.__getitem__)
+        return best, list(dict.fromkeys(reason for _, reason in met)), notes
+    reasons = list(dict.fromkeys(unmet))
+    if uncovered:
+        covered_text = ", ".join(t.value for t in Toxicity if t in covered) or "no toxicity"
+        reasons.append(
+            f"This protocol does not cover {', '.join(t.value for t in uncovered)}; it covers {covered_text}"
+        )
+    return Status.NOT_INDICATED, reasons, notes
+
+
+def _citations(protocol: ProtocolData, steps: Iterable[StepResult]) -> tuple[Citation, ...]:
+    ordered: dict[str, Citation] = {}
+    for citation in protocol.citations:
+        ordered.setdefault(citation.key, citation)
+    for result in steps:
+        for citation in result.step.citations:
+            ordered.setdefault(citation.key, citation)
+    return tuple(ordered.values())
+
+
+def recommend(*, protocol: ProtocolData, patient: PatientInputs) -> Recommendation:
+    """One center's answer for one patient."""
+    _check_patient(patient)
+    notes = [protocol.notes] if protocol.notes else []
+
+    if patient.ecoli_protein_hypersensitivity:
+        return Recommendation(
+            protocol=protocol,
+            status=Status.CONTRAINDICATED,
+            reasons=("Known hypersensitivity to E. coli-derived proteins or an anakinra component: contraindicated",),
+            steps=(),
+            warnings=safety.warnings_for(
+                patient=patient, steps=(), contraindicated=True, reported_car_target=protocol.reported_car_target
+            ),
+            citations=_citations(protocol, ()),
+            notes=tuple(notes),
+        )
+
+    status, reasons, rule_notes = _evaluate_rules(protocol, patient)
+    notes.extend(rule_notes)
+    steps = tuple(
+        step_dose(step=step, weight_kg=patient.weight_kg, concentration_mg_per_ml=protocol.concentration_mg_per_ml)
+        for step in protocol.steps
+        if _step_applies(step, patient)
+    )
+    if status != Status.NOT_INDICATED and not steps:
+        toxicities = ", ".join(f"{t.type} grade {t.grade}" for t in patient.toxicities)
+        status = Status.NOT_INDICATED
+        reasons.append(f"No dosing step of this protocol applies to {toxicities}")
+
+    return Recommendation(
+        protocol=protocol,
+        status=status,
+        reasons=tuple(reasons),
+        steps=steps,
+        warnings=safety.warnings_for(
+            patient=patient, steps=steps, contraindicated=False, reported_car_target=protocol.reported_car_target
+        ),
+        citations=_citations(protocol, steps),
+        notes=tuple(notes),
+    )
+
+
+def recommend_all(*, protocols: Iterable[ProtocolData], patient: PatientInputs) -> tuple[Recommendation, ...]:
+    """Every center's answer, ordered by institution name (api.md: a stable order)."""
+    ordered = sorted(protocols, key=lambda p: (p.institution_name, p.institution_slug))
+    return tuple(recommend(protocol=p, patient=patient) for p in ordered)

@@ -1,0 +1,170 @@
+"""Safety rules that apply to every center (clinical.md section 4: the letter and the Kineret US label).
+
+These thresholds are not center-specific: they come from the letter's cross-center summary and the
+product label, and the warning text says so. Center rules live in the protocol data.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from engine import notation
+from engine.data import PatientInputs, StepResult, Warning
+from engine.vocabulary import Route, Severity, Toxicity
+
+# Highest daily amounts any of the six centers reports (Table 1): 400 mg/day, 10 mg/kg/day.
+REPORTED_MAX_MG_PER_DAY = Decimal("400")
+REPORTED_MAX_MG_PER_KG_PER_DAY = Decimal("10")
+# Kineret label: consider every-other-day dosing below this creatinine clearance.
+RENAL_CRCL_ML_MIN = Decimal("30")
+# Input bounds (api.md) and the confirmation band (clinical.md section 4).
+WEIGHT_MIN_KG = Decimal("1")
+WEIGHT_MAX_KG = Decimal("150")
+WEIGHT_CONFIRM_FROM_KG = Decimal("100")
+ADULT_AGE_ABOVE_YEARS = Decimal("30")
+SEVERE_GRADE = 3
+
+# Warning codes in display order; each appears at most once per recommendation.
+CODE_ORDER = (
+    "contraindicated_hypersensitivity",
+    "tnf_blocker",
+    "infection",
+    "sc_bleeding_risk",
+    "renal_impairment",
+    "above_reported_maximum",
+    "weight_confirm",
+    "adult_patient",
+    "frequency_not_specified",
+    "product_experience",
+    "iv_off_label",
+    "prefer_iv",
+    "general_monitoring",
+)
+SEVERITY_ORDER = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
+
+HYPERSENSITIVITY = Warning(
+    "contraindicated_hypersensitivity",
+    Severity.CRITICAL,
+    "Known hypersensitivity to E. coli-derived proteins or to any component of anakinra: anakinra is "
+    "contraindicated. Do not give.",
+)
+TNF_BLOCKER = Warning(
+    "tnf_blocker",
+    Severity.WARNING,
+    "Concurrent TNF blocker: combining it with anakinra is not recommended. In the label's trial, serious "
+    "infections occurred in 7% with anakinra plus etanercept vs 0% with etanercept alone.",
+)
+INFECTION = Warning(
+    "infection",
+    Severity.WARNING,
+    "Active infection: monitor closely for infection, as immunosuppression can mask fever. Review "
+    "antimicrobial prophylaxis.",
+)
+SC_BLEEDING = Warning(
+    "sc_bleeding_risk",
+    Severity.WARNING,
+    "Thrombocytopenia or coagulopathy: subcutaneous injection can cause significant bruising. Consider IV.",
+)
+RENAL = Warning(
+    "renal_impairment",
+    Severity.WARNING,
+    "Creatinine clearance below 30 mL/min: the label advises considering dosing every other day.",
+)
+WEIGHT_CONFIRM = Warning("weight_confirm", Severity.WARNING, "Weight of 100 kg or more: confirm the weight is in kg.")
+ADULT = Warning(
+    "adult_patient",
+    Severity.WARNING,
+    "Age above 30 years: these protocols are for children and young adults.",
+)
+FREQUENCY = Warning(
+    "frequency_not_specified",
+    Severity.WARNING,
+    "Frequency not specified by this protocol - confirm with pharmacy. Only per-day amounts are given; "
+    "no per-dose amount has been calculated.",
+)
+IV_OFF_LABEL = Warning("iv_off_label", Severity.INFO, "IV use is off-label: the labelled route is subcutaneous.")
+GENERAL = Warning(
+    "general_monitoring",
+    Severity.INFO,
+    "Half-life 4-6 hours. Check the neutrophil count before starting. No live vaccines. Taper: anakinra "
+    "is usually the last agent weaned. This is decision support: the prescriber and pharmacist verify "
+    "every order.",
+)
+
+
+def _above_reported_maximum(steps: tuple[StepResult, ...], weight_kg: Decimal) -> Warning | None:
+    highest = Decimal(0)
+    for result in steps:
+        highest = max(highest, result.per_day_mg.high)
+        if result.max_escalation_per_day_mg is not None:
+            highest = max(highest, result.max_escalation_per_day_mg)
+    per_kg = highest / weight_kg
+    if highest > REPORTED_MAX_MG_PER_DAY or per_kg > REPORTED_MAX_MG_PER_KG_PER_DAY:
+        return Warning(
+            "above_reported_maximum",
+            Severity.WARNING,
+            f"Up to {notation.amount(highest, 'mg/day')} ({notation.amount(per_kg, 'mg/kg/day')}): above the "
+            f"highest daily amount the six centers report ({notation.amount(REPORTED_MAX_MG_PER_DAY, 'mg/day')} "
+            f"or {notation.amount(REPORTED_MAX_MG_PER_KG_PER_DAY, 'mg/kg/day')}).",
+        )
+    return None
+
+
+def _prefer_iv(patient: PatientInputs) -> Warning | None:
+    texts = []
+    icans = patient.grade_of(Toxicity.ICANS)
+    crs = patient.grade_of(Toxicity.CRS)
+    if icans is not None and icans >= SEVERE_GRADE:
+        texts.append(f"ICANS grade {icans}: IV is reported to give higher CSF levels than subcutaneous.")
+    if crs is not None and crs >= SEVERE_GRADE:
+        texts.append(f"CRS grade {crs}: with edema or poor skin perfusion, IV is preferred.")
+    if not texts:
+        return None
+    return Warning("prefer_iv", Severity.INFO, " ".join(texts))
+
+
+def warnings_for(
+    *,
+    patient: PatientInputs,
+    steps: tuple[StepResult, ...],
+    contraindicated: bool,
+    reported_car_target: str | None,
+) -> tuple[Warning, ...]:
+    """Every warning that applies, each code once, ordered by severity then by code."""
+    found: list[Warning] = []
+    if contraindicated:
+        found.append(HYPERSENSITIVITY)
+    if patient.concurrent_tnf_blocker:
+        found.append(TNF_BLOCKER)
+    if patient.active_infection:
+        found.append(INFECTION)
+    offers_sc = any(Route.SC in r.step.routes for r in steps)
+    offers_iv = any(Route.IV in r.step.routes for r in steps)
+    if patient.thrombocytopenia_or_coagulopathy and offers_sc:
+        found.append(SC_BLEEDING)
+    if patient.creatinine_clearance_ml_min is not None and patient.creatinine_clearance_ml_min < RENAL_CRCL_ML_MIN:
+        found.append(RENAL)
+    if steps and (maximum := _above_reported_maximum(steps, patient.weight_kg)):
+        found.append(maximum)
+    if patient.weight_kg >= WEIGHT_CONFIRM_FROM_KG:
+        found.append(WEIGHT_CONFIRM)
+    if patient.age_years > ADULT_AGE_ABOVE_YEARS:
+        found.append(ADULT)
+    if any(r.step.interval_hours is None for r in steps):
+        found.append(FREQUENCY)
+    if reported_car_target and patient.car_target != reported_car_target:
+        found.append(
+            Warning(
+                "product_experience",
+                Severity.INFO,
+                f"This center reports its experience with {reported_car_target} CAR T cells; the patient's "
+                f"product is {patient.car_target}. The protocol is shown as reported.",
+            )
+        )
+    if offers_iv:
+        found.append(IV_OFF_LABEL)
+    if offers_sc and (prefer := _prefer_iv(patient)):
+        found.append(prefer)
+    found.append(GENERAL)
+    unique = {w.code: w for w in found}
+    return tuple(sorted(unique.values(), key=lambda w: (SEVERITY_ORDER[w.severity], CODE_ORDER.index(w.code))))

@@ -1,0 +1,108 @@
+"""Bibliographic references and the Table 2 literature summary."""
+
+from django.db import models
+from django.db.models import Q
+from simple_history.models import HistoricalRecords
+
+
+class Reference(models.Model):
+    """One bibliographic record. Identifiers are stored only where the source gives them."""
+
+    key = models.SlugField(max_length=60, unique=True, help_text="Stable key used by the data file.")
+    letter_ref_number = models.PositiveSmallIntegerField(
+        null=True, blank=True, unique=True, help_text="Number in the letter's reference list (1-43)."
+    )
+    short_label = models.CharField(
+        max_length=200, help_text='Citation label, e.g. "Hines MR, et al. Br J Haematol 2021".'
+    )
+    authors = models.TextField()
+    title = models.TextField(blank=True)
+    journal = models.CharField(max_length=200, blank=True)
+    year = models.PositiveSmallIntegerField(null=True, blank=True)
+    volume = models.CharField(max_length=40, blank=True)
+    issue = models.CharField(max_length=40, blank=True)
+    pages = models.CharField(max_length=60, blank=True)
+    doi = models.CharField("DOI", max_length=120, blank=True)
+    pmid = models.CharField("PMID", max_length=12, blank=True)
+    url = models.URLField("URL", max_length=500, blank=True)
+    note = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = [models.F("letter_ref_number").asc(nulls_last=True), "key"]
+        constraints = [
+            models.CheckConstraint(condition=Q(doi="") | Q(doi__startswith="10."), name="reference_doi_starts_10"),
+            models.CheckConstraint(
+                condition=Q(pmid="") | Q(pmid__regex=r"^[1-9][0-9]{0,9}$"), name="reference_pmid_digits"
+            ),
+            models.CheckConstraint(
+                condition=Q(year__isnull=True) | Q(year__gte=1900, year__lte=2100), name="reference_year_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(letter_ref_number__isnull=True) | Q(letter_ref_number__gte=1),
+                name="reference_number_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        prefix = f"[{self.letter_ref_number}] " if self.letter_ref_number else ""
+        return f"{prefix}{self.short_label}"
+
+    @property
+    def link(self) -> str:
+        """The best link a reader can follow: DOI, then PubMed, then the stated URL."""
+        if self.doi:
+            return f"https://doi.org/{self.doi}"
+        if self.pmid:
+            return f"https://pubmed.ncbi.nlm.nih.gov/{self.pmid}/"
+        return self.url
+
+
+class Study(models.Model):
+    """One row of the letter's Table 2: a published report of anakinra for CAR T-cell toxicity."""
+
+    class Population(models.TextChoices):
+        PEDIATRIC = "pediatric", "Pediatric / young adult"
+        ADULT = "adult", "Adult"
+
+    key = models.SlugField(max_length=60, unique=True)
+    table_order = models.PositiveSmallIntegerField(unique=True, help_text="Row position in Table 2.")
+    label = models.CharField(max_length=120, help_text="Authors as cited in the app (corrected spelling).")
+    label_as_printed = models.CharField(
+        max_length=120, blank=True, help_text="Authors exactly as Table 2 prints them, where that differs."
+    )
+    study_type = models.CharField(max_length=120)
+    population = models.CharField(max_length=12, choices=Population.choices)
+    population_summary = models.TextField()
+    n_patients = models.PositiveIntegerField(null=True, blank=True, help_text="Patients in the report.")
+    product = models.CharField(max_length=200, blank=True)
+    anakinra_use = models.TextField()
+    dose_as_reported = models.CharField(max_length=200)
+    response = models.TextField()
+    addresses_crs = models.BooleanField("CRS", default=False)
+    addresses_icans = models.BooleanField("ICANS", default=False)
+    addresses_carhlh = models.BooleanField("carHLH", default=False)
+    references = models.ManyToManyField(Reference, related_name="studies")
+
+    history = HistoricalRecords(m2m_fields=[references])
+
+    class Meta:
+        ordering = ["table_order"]
+        verbose_name_plural = "studies"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(addresses_crs=True) | Q(addresses_icans=True) | Q(addresses_carhlh=True),
+                name="study_addresses_a_toxicity",
+            ),
+            models.CheckConstraint(condition=Q(population__in=["pediatric", "adult"]), name="study_population_known"),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def toxicities(self) -> tuple[str, ...]:
+        flags = (("CRS", self.addresses_crs), ("ICANS", self.addresses_icans), ("carHLH", self.addresses_carhlh))
+        return tuple(name for name, on in flags if on)

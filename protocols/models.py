@@ -1,0 +1,449 @@
+"""Institution protocols as data: versions, indication rules and dosing steps.
+
+Nothing center-specific lives in code. A published version is immutable: the only change it
+accepts is retirement when a newer version is published (`protocols.services`).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from simple_history.models import HistoricalRecords
+
+from engine.vocabulary import INTERVAL_HOURS_CHOICES, CarTarget, DoseBasis, StepKind, Toxicity
+
+
+class PublishedVersionIsImmutable(Exception):
+    """Raised on any attempt to change or delete a published (or retired) version or its rows."""
+
+
+class Institution(models.Model):
+    slug = models.SlugField(max_length=40, unique=True, help_text="Public API identifier, never changed.")
+    name = models.CharField(max_length=200)
+    short_name = models.CharField(max_length=60)
+    location = models.CharField(max_length=120, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.CheckConstraint(condition=~Q(slug=""), name="institution_slug_not_empty")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Protocol(models.Model):
+    institution = models.OneToOneField(Institution, on_delete=models.PROTECT, related_name="protocol")
+    title = models.CharField(max_length=200)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["institution__name"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class VersionStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SUBMITTED = "submitted", "Submitted for approval"
+    PUBLISHED = "published", "Published"
+    RETIRED = "retired", "Retired"
+
+
+FROZEN_STATUSES = (VersionStatus.PUBLISHED, VersionStatus.RETIRED)
+
+
+class ProtocolVersionQuerySet(models.QuerySet):
+    """Bulk updates and deletes may not touch frozen versions (except publish/retire bookkeeping)."""
+
+    RETIREMENT_FIELDS = frozenset({"status", "retired_at"})
+
+    def update(self, **kwargs):
+        frozen = self.filter(status__in=FROZEN_STATUSES)
+        is_retirement = set(kwargs) <= self.RETIREMENT_FIELDS and kwargs.get("status") == VersionStatus.RETIRED
+        if not is_retirement and frozen.exists():
+            raise PublishedVersionIsImmutable("Published and retired protocol versions cannot be changed.")
+        return super().update(**kwargs)
+
+    def delete(self):
+        if self.filter(status__in=FROZEN_STATUSES).exists():
+            raise PublishedVersionIsImmutable("Published and retired protocol versions cannot be deleted.")
+        return super().delete()
+
+    def published(self):
+        return self.filter(status=VersionStatus.PUBLISHED)
+
+
+class ProtocolVersion(models.Model):
+    protocol = models.ForeignKey(Protocol, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField()
+    status = models.CharField(max_length=12, choices=VersionStatus.choices, default=VersionStatus.DRAFT)
+
+    utilization = models.TextField(help_text="Where the center uses anakinra (context shown to clinicians).")
+    indications_summary = models.TextField(help_text="The center's line of therapy and prerequisites, in brief.")
+    notes = models.TextField(blank=True, help_text="Protocol notes shown with every recommendation.")
+    reported_car_target = models.CharField(
+        "reported CAR target experience",
+        max_length=12,
+        blank=True,
+        choices=[(t.value, t.value) for t in CarTarget if t != CarTarget.OTHER],
+        help_text="The CAR T product the center reports experience with; blank when the letter does not say.",
+    )
+    concentration_mg_per_ml = models.DecimalField(
+        "concentration (mg/mL)",
+        max_digits=6,
+        decimal_places=2,
+        default=Decimal("150"),
+        help_text="Product concentration used for volumes (100 mg in 0.67 mL = 150 mg/mL).",
+    )
+
+    # Governance.
+    change_reason = models.TextField(blank=True)
+    authored_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    approval_source = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Who or what approved a version with no approving user (the reviewed seed data file).",
+    )
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+    next_review = models.DateField(null=True, blank=True)
+    source_fingerprint = models.CharField(
+        max_length=64, blank=True, help_text="Hash of the data-file entry this version was loaded from."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    edit_revision = models.PositiveIntegerField(default=0, help_text="Bumped on every save; refuses lost updates.")
+
+    objects = ProtocolVersionQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["protocol__institution__name", "-number"]
+        permissions = [("approve_protocolversion", "Can approve and publish another pharmacist's draft")]
+        constraints = [
+            models.UniqueConstraint(fields=["protocol", "number"], name="version_number_unique"),
+            models.UniqueConstraint(
+                fields=["protocol"], condition=Q(status="published"), name="one_published_version_per_protocol"
+            ),
+            models.CheckConstraint(condition=Q(number__gte=1), name="version_number_positive"),
+            models.CheckConstraint(
+                condition=Q(status__in=[s.value for s in VersionStatus]), name="version_status_known"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=["published", "retired"]) | Q(published_at__isnull=False),
+                name="published_version_has_published_at",
+            ),
+            models.CheckConstraint(condition=Q(concentration_mg_per_ml__gt=0), name="version_concentration_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.protocol} v{self.number} ({self.get_status_display().lower()})"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            stored_status = type(self).objects.filter(pk=self.pk).values_list("status", flat=True).first()
+            if stored_status in FROZEN_STATUSES:
+                raise PublishedVersionIsImmutable(f"{self} is {stored_status} and cannot be changed.")
+        self.edit_revision += 1
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        if self.is_frozen:
+            raise PublishedVersionIsImmutable(f"{self} is {self.status} and cannot be deleted.")
+        return super().delete(*args, **kwargs)
+
+    @property
+    def is_frozen(self) -> bool:
+        return self.status in FROZEN_STATUSES
+
+    @property
+    def approver_display(self) -> str:
+        if self.approved_by_id:
+            user = self.approved_by
+            return user.get_full_name() or user.get_username()
+        return self.approval_source
+
+
+class VersionChildQuerySet(models.QuerySet):
+    """Rows of a frozen version cannot be bulk-changed or bulk-deleted either."""
+
+    def _touches_frozen(self) -> bool:
+        return self.filter(version__status__in=FROZEN_STATUSES).exists()
+
+    def update(self, **kwargs):
+        if self._touches_frozen():
+            raise PublishedVersionIsImmutable("Rows of a published protocol version cannot be changed.")
+        return super().update(**kwargs)
+
+    def delete(self):
+        if self._touches_frozen():
+            raise PublishedVersionIsImmutable("Rows of a published protocol version cannot be deleted.")
+        return super().delete()
+
+
+class VersionChild(models.Model):
+    """Base for rows that belong to a version and freeze with it."""
+
+    objects = VersionChildQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if self._stored_version_frozen():
+            raise PublishedVersionIsImmutable("Rows of a published protocol version cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        if self._stored_version_frozen():
+            raise PublishedVersionIsImmutable("Rows of a published protocol version cannot be deleted.")
+        return super().delete(*args, **kwargs)
+
+    def _stored_version_frozen(self) -> bool:
+        version_ids = {self.version_id}
+        if self.pk is not None:
+            stored = type(self).objects.filter(pk=self.pk).values_list("version_id", flat=True).first()
+            if stored is not None:
+                version_ids.add(stored)
+        return ProtocolVersion.objects.filter(pk__in=version_ids, status__in=FROZEN_STATUSES).exists()
+
+
+class ToxicityFlags(models.Model):
+    applies_to_crs = models.BooleanField("CRS", default=False)
+    applies_to_icans = models.BooleanField("ICANS", default=False)
+    applies_to_carhlh = models.BooleanField("carHLH", default=False)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def toxicities(self) -> tuple[str, ...]:
+        flags = (
+            (Toxicity.CRS, self.applies_to_crs),
+            (Toxicity.ICANS, self.applies_to_icans),
+            (Toxicity.CARHLH, self.applies_to_carhlh),
+        )
+        return tuple(t.value for t, on in flags if on)
+
+
+AT_LEAST_ONE_TOXICITY = Q(applies_to_crs=True) | Q(applies_to_icans=True) | Q(applies_to_carhlh=True)
+GRADE_VALIDATORS = [MinValueValidator(1), MaxValueValidator(4)]
+
+
+class ProtocolCitation(VersionChild):
+    """A reference cited on every recommendation from this version (the center-to-evidence links)."""
+
+    version = models.ForeignKey(ProtocolVersion, on_delete=models.CASCADE, related_name="citations")
+    reference = models.ForeignKey("evidence.Reference", on_delete=models.PROTECT, related_name="+")
+    locator = models.CharField(max_length=60, blank=True, help_text='Where in the source, e.g. "Table 1".')
+    position = models.PositiveSmallIntegerField(default=0)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "reference"], name="citation_once_per_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference.short_label} ({self.locator})" if self.locator else self.reference.short_label
+
+
+class RuleStatus(models.TextChoices):
+    INDICATED = "indicated", "Indicated"
+    CONSIDER = "consider", "Consider"
+
+
+class IndicationRule(VersionChild, ToxicityFlags):
+    """When the protocol uses anakinra: toxicities, grade floor and prerequisites give a status."""
+
+    version = models.ForeignKey(ProtocolVersion, on_delete=models.CASCADE, related_name="rules")
+    position = models.PositiveSmallIntegerField(default=0)
+    min_grade = models.PositiveSmallIntegerField("lowest grade", default=1, validators=GRADE_VALIDATORS)
+    min_prior_tocilizumab_doses = models.PositiveSmallIntegerField(
+        "prior tocilizumab doses needed", default=0, validators=[MaxValueValidator(10)]
+    )
+    requires_steroids = models.BooleanField("needs steroids given or starting", default=False)
+    result_status = models.CharField(max_length=16, choices=RuleStatus.choices, default=RuleStatus.INDICATED)
+    summary = models.CharField(max_length=300, help_text='The protocol\'s words for this use, e.g. "third line".')
+    first_line_if_isolated_late_onset = models.BooleanField(
+        "first line for isolated late onset",
+        default=False,
+        help_text="Reasons say first line when onset is late and isolated, with no fever and no hypotension.",
+    )
+    first_line_summary = models.CharField(max_length=300, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.CheckConstraint(condition=AT_LEAST_ONE_TOXICITY, name="rule_applies_to_a_toxicity"),
+            models.CheckConstraint(condition=Q(min_grade__gte=1, min_grade__lte=4), name="rule_grade_1_to_4"),
+            models.CheckConstraint(
+                condition=Q(min_prior_tocilizumab_doses__lte=10), name="rule_tocilizumab_doses_0_to_10"
+            ),
+            models.CheckConstraint(condition=Q(result_status__in=["indicated", "consider"]), name="rule_status_known"),
+            models.CheckConstraint(
+                condition=Q(first_line_if_isolated_late_onset=False) | ~Q(first_line_summary=""),
+                name="rule_first_line_has_summary",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{', '.join(self.toxicities)} grade >= {self.min_grade}: {self.result_status}"
+
+
+class DosingStep(VersionChild, ToxicityFlags):
+    """One regimen of a protocol, with its units in the field names."""
+
+    version = models.ForeignKey(ProtocolVersion, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField(default=0)
+    kind = models.CharField(max_length=12, choices=[(k.value, k.value.capitalize()) for k in StepKind])
+    name = models.CharField(max_length=120)
+    min_grade = models.PositiveSmallIntegerField("lowest grade", default=1, validators=GRADE_VALIDATORS)
+    max_grade = models.PositiveSmallIntegerField("highest grade", default=4, validators=GRADE_VALIDATORS)
+
+    dose_basis = models.CharField(max_length=12, choices=[(b.value, b.value) for b in DoseBasis])
+    amount_low = models.DecimalField(
+        "amount, low (in the dose basis unit)", max_digits=8, decimal_places=3, validators=[MinValueValidator(0)]
+    )
+    amount_high = models.DecimalField(
+        "amount, high (in the dose basis unit)", max_digits=8, decimal_places=3, validators=[MinValueValidator(0)]
+    )
+    interval_hours = models.PositiveSmallIntegerField(
+        "interval (hours)",
+        null=True,
+        blank=True,
+        choices=[(h, f"every {h} h") for h in INTERVAL_HOURS_CHOICES],
+        help_text="Blank when the protocol states no frequency; per-day amounts are then given.",
+    )
+    interval_is_maximum = models.BooleanField(
+        "interval is the most frequent allowed", default=False, help_text='"Up to every 6 hours".'
+    )
+    route_iv = models.BooleanField("IV", default=False)
+    route_sc = models.BooleanField("subcut", default=False)
+    max_single_dose_mg = models.DecimalField(
+        "maximum per dose (mg)", max_digits=8, decimal_places=1, null=True, blank=True
+    )
+    max_daily_dose_mg = models.DecimalField(
+        "maximum per day (mg)", max_digits=8, decimal_places=1, null=True, blank=True
+    )
+    escalation_ceiling_amount = models.DecimalField(
+        "escalation ceiling (in its basis unit)", max_digits=8, decimal_places=3, null=True, blank=True
+    )
+    escalation_ceiling_basis = models.CharField(
+        max_length=12,
+        blank=True,
+        choices=[(b.value, b.value) for b in (DoseBasis.MG_PER_KG_PER_DAY, DoseBasis.MG_PER_DAY)],
+    )
+    rounding_increment_mg = models.DecimalField(
+        "round to multiples of (mg)",
+        max_digits=8,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        help_text="Vial or syringe size, e.g. 100 mg.",
+    )
+    rounding_tolerance_percent = models.DecimalField(
+        "rounding tolerance (%)",
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Round only when that moves the dose by at most this percentage (above 0, at most 25).",
+    )
+    duration_text = models.TextField("duration", blank=True)
+    taper_text = models.TextField("taper", blank=True)
+    notes = models.TextField(blank=True)
+    citations = models.ManyToManyField("evidence.Reference", blank=True, related_name="+")
+
+    history = HistoricalRecords(m2m_fields=[citations])
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.CheckConstraint(condition=AT_LEAST_ONE_TOXICITY, name="step_applies_to_a_toxicity"),
+            models.CheckConstraint(condition=Q(kind__in=[k.value for k in StepKind]), name="step_kind_known"),
+            models.CheckConstraint(
+                condition=Q(dose_basis__in=[b.value for b in DoseBasis]), name="step_dose_basis_known"
+            ),
+            models.CheckConstraint(condition=Q(route_iv=True) | Q(route_sc=True), name="step_has_a_route"),
+            models.CheckConstraint(
+                condition=Q(min_grade__gte=1, max_grade__lte=4, min_grade__lte=F("max_grade")),
+                name="step_grade_band_valid",
+            ),
+            models.CheckConstraint(condition=Q(amount_low__gt=0), name="step_amount_positive"),
+            models.CheckConstraint(condition=Q(amount_low__lte=F("amount_high")), name="step_amount_low_le_high"),
+            models.CheckConstraint(
+                condition=Q(interval_hours__isnull=True) | Q(interval_hours__in=INTERVAL_HOURS_CHOICES),
+                name="step_interval_divides_day",
+            ),
+            models.CheckConstraint(
+                condition=~Q(dose_basis__in=[DoseBasis.MG_PER_KG_PER_DOSE, DoseBasis.MG_PER_DOSE])
+                | Q(interval_hours__isnull=False),
+                name="step_per_dose_basis_needs_interval",
+            ),
+            models.CheckConstraint(
+                condition=Q(interval_is_maximum=False) | Q(interval_hours__isnull=False),
+                name="step_interval_maximum_needs_interval",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_single_dose_mg__isnull=True)
+                | Q(max_single_dose_mg__gt=0, interval_hours__isnull=False),
+                name="step_single_dose_cap_positive_with_interval",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_daily_dose_mg__isnull=True) | Q(max_daily_dose_mg__gt=0),
+                name="step_daily_cap_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_single_dose_mg__isnull=True)
+                | Q(max_daily_dose_mg__isnull=True)
+                | Q(max_single_dose_mg__lte=F("max_daily_dose_mg")),
+                name="step_single_cap_le_daily_cap",
+            ),
+            models.CheckConstraint(
+                condition=(Q(escalation_ceiling_amount__isnull=True) & Q(escalation_ceiling_basis=""))
+                | (
+                    Q(escalation_ceiling_amount__gt=0)
+                    & Q(escalation_ceiling_basis__in=[DoseBasis.MG_PER_KG_PER_DAY, DoseBasis.MG_PER_DAY])
+                ),
+                name="step_escalation_complete",
+            ),
+            models.CheckConstraint(
+                condition=(Q(rounding_increment_mg__isnull=True) & Q(rounding_tolerance_percent__isnull=True))
+                | Q(
+                    rounding_increment_mg__gt=0,
+                    rounding_tolerance_percent__gt=0,
+                    rounding_tolerance_percent__lte=25,
+                ),
+                name="step_rounding_complete_and_in_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+    @property
+    def routes(self) -> tuple[str, ...]:
+        return tuple(r for r, on in (("IV", self.route_iv), ("SC", self.route_sc)) if on)

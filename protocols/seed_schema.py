@@ -1,0 +1,151 @@
+"""The shape of `protocols/data/clinical_data.toml`, checked before anything is written."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from engine.vocabulary import INTERVAL_HOURS_CHOICES, DoseBasis, Route, StepKind, Toxicity
+
+Key = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]+$", max_length=60)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True)]
+Positive = Annotated[Decimal, Field(gt=0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CitationEntry(_Strict):
+    reference: Key
+    locator: Text = ""
+
+
+class RuleEntry(_Strict):
+    toxicities: list[Toxicity] = Field(min_length=1)
+    min_grade: int = Field(default=1, ge=1, le=4)
+    min_prior_tocilizumab_doses: int = Field(default=0, ge=0, le=10)
+    requires_steroids: bool = False
+    result_status: Literal["indicated", "consider"] = "indicated"
+    summary: Text = Field(min_length=1)
+    first_line_if_isolated_late_onset: bool = False
+    first_line_summary: Text = ""
+
+
+class StepEntry(_Strict):
+    kind: StepKind
+    name: Text = Field(min_length=1)
+    toxicities: list[Toxicity] = Field(min_length=1)
+    min_grade: int = Field(default=1, ge=1, le=4)
+    max_grade: int = Field(default=4, ge=1, le=4)
+    dose_basis: DoseBasis
+    amount_low: Positive
+    amount_high: Positive
+    interval_hours: Literal[INTERVAL_HOURS_CHOICES] | None = None  # type: ignore[valid-type]
+    interval_is_maximum: bool = False
+    routes: list[Route] = Field(min_length=1)
+    max_single_dose_mg: Positive | None = None
+    max_daily_dose_mg: Positive | None = None
+    escalation_ceiling_amount: Positive | None = None
+    escalation_ceiling_basis: Literal["mg/kg/day", "mg/day"] | None = None
+    rounding_increment_mg: Positive | None = None
+    rounding_tolerance_percent: Annotated[Decimal, Field(gt=0, le=25)] | None = None
+    duration: Text = ""
+    taper: Text = ""
+    notes: Text = ""
+    citations: list[Key] = []
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StepEntry:
+        if self.amount_low > self.amount_high:
+            raise ValueError("amount_low is above amount_high")
+        if self.min_grade > self.max_grade:
+            raise ValueError("min_grade is above max_grade")
+        if DoseBasis(self.dose_basis).per_dose and self.interval_hours is None:
+            raise ValueError(f"a {self.dose_basis} step needs interval_hours")
+        if (self.escalation_ceiling_amount is None) != (self.escalation_ceiling_basis is None):
+            raise ValueError("give both escalation_ceiling_amount and escalation_ceiling_basis, or neither")
+        if (self.rounding_increment_mg is None) != (self.rounding_tolerance_percent is None):
+            raise ValueError("give both rounding_increment_mg and rounding_tolerance_percent, or neither")
+        return self
+
+
+class ProtocolEntry(_Strict):
+    slug: Key
+    institution: Text = Field(min_length=1)
+    short_name: Text = Field(min_length=1)
+    location: Text = ""
+    title: Text = Field(min_length=1)
+    utilization: Text = Field(min_length=1)
+    indications_summary: Text = Field(min_length=1)
+    reported_car_target: Literal["", "CD19", "CD22", "CD19/CD22"] = ""
+    concentration_mg_per_ml: Positive
+    notes: Text = ""
+    citations: list[CitationEntry] = Field(min_length=1)
+    rules: list[RuleEntry] = Field(min_length=1)
+    steps: list[StepEntry] = Field(min_length=1)
+
+
+class ReferenceEntry(_Strict):
+    key: Key
+    number: int | None = Field(default=None, ge=1)
+    short_label: Text = Field(min_length=1)
+    authors: Text = Field(min_length=1)
+    title: Text = ""
+    journal: Text = ""
+    year: int | None = Field(default=None, ge=1900, le=2100)
+    volume: Text = ""
+    issue: Text = ""
+    pages: Text = ""
+    doi: Annotated[str, StringConstraints(pattern=r"^(10\.\S+)?$")] = ""
+    pmid: Annotated[str, StringConstraints(pattern=r"^([1-9][0-9]{0,9})?$")] = ""
+    url: Text = ""
+    note: Text = ""
+
+
+class StudyEntry(_Strict):
+    key: Key
+    label: Text = Field(min_length=1)
+    label_as_printed: Text = ""
+    study_type: Text = Field(min_length=1)
+    population: Literal["pediatric", "adult"]
+    population_summary: Text = Field(min_length=1)
+    n_patients: int | None = Field(default=None, ge=1)
+    product: Text = ""
+    anakinra_use: Text = Field(min_length=1)
+    dose_as_reported: Text = Field(min_length=1)
+    response: Text = Field(min_length=1)
+    toxicities: list[Toxicity] = Field(min_length=1)
+    references: list[Key] = Field(min_length=1)
+
+
+class SeedFile(_Strict):
+    schema_version: Literal[1]
+    approval_source: Text = Field(min_length=1)
+    protocols: list[ProtocolEntry] = Field(min_length=1)
+    references: list[ReferenceEntry] = Field(min_length=1)
+    studies: list[StudyEntry] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> SeedFile:
+        problems = []
+        for name, keys in (
+            ("protocol slug", [p.slug for p in self.protocols]),
+            ("reference key", [r.key for r in self.references]),
+            ("reference number", [r.number for r in self.references if r.number is not None]),
+            ("study key", [s.key for s in self.studies]),
+        ):
+            duplicates = sorted({str(k) for k in keys if keys.count(k) > 1})
+            if duplicates:
+                problems.append(f"duplicate {name}: {', '.join(duplicates)}")
+        known = {r.key for r in self.references}
+        for protocol in self.protocols:
+            cited = [c.reference for c in protocol.citations] + [k for s in protocol.steps for k in s.citations]
+            problems += [f"{protocol.slug}: unknown reference {k}" for k in cited if k not in known]
+        for study in self.studies:
+            problems += [f"study {study.key}: unknown reference {k}" for k in study.references if k not in known]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self

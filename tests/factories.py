@@ -1,0 +1,162 @@
+"""One factory per model. Protocol factories build drafts; publish through protocols.services."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import factory
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from accounts.models import ApiToken, token_hash
+from assessments.models import Assessment
+from evidence.models import Reference, Study
+from protocols.models import (
+    DosingStep,
+    IndicationRule,
+    Institution,
+    Protocol,
+    ProtocolCitation,
+    ProtocolVersion,
+    VersionStatus,
+)
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    """`UserFactory(role="pharmacist")` adds the role's group (pharmacists are staff, for the admin)."""
+
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    first_name = "Test"
+    last_name = factory.Sequence(lambda n: f"User {n}")
+    password = factory.django.Password("a-long-test-password")
+
+    @factory.post_generation
+    def role(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.groups.add(Group.objects.get(name=extracted))
+            if extracted == "pharmacist" and not self.is_staff:
+                self.is_staff = True
+                self.save(update_fields=["is_staff"])
+
+
+class ApiTokenFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ApiToken
+
+    user = factory.SubFactory(UserFactory)
+    name = "test token"
+    key_hash = factory.Sequence(lambda n: token_hash(f"key-{n}"))
+    key_prefix = factory.Sequence(lambda n: f"key-{n}"[:8])
+
+
+class ReferenceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Reference
+
+    key = factory.Sequence(lambda n: f"test-ref-{n}")
+    short_label = factory.Sequence(lambda n: f"Author A, et al. Journal {2000 + n % 20}")
+    authors = "Author A, Author B"
+    title = "A test reference"
+    journal = "Test J"
+    year = 2021
+
+
+class StudyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Study
+        skip_postgeneration_save = True
+
+    key = factory.Sequence(lambda n: f"test-study-{n}")
+    table_order = factory.Sequence(lambda n: 100 + n)
+    label = factory.Sequence(lambda n: f"Test et al {n}")
+    study_type = "Case series"
+    population = Study.Population.ADULT
+    population_summary = "Adults"
+    n_patients = 5
+    anakinra_use = "Treatment"
+    dose_as_reported = "100 mg/day SC"
+    response = "Improved"
+    addresses_crs = True
+
+    @factory.post_generation
+    def references(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.references.set(extracted)
+
+
+class InstitutionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Institution
+
+    slug = factory.Sequence(lambda n: f"center{n}")
+    name = factory.Sequence(lambda n: f"Test Center {n}")
+    short_name = factory.Sequence(lambda n: f"TC{n}")
+    location = "Testville"
+
+
+class ProtocolFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Protocol
+
+    institution = factory.SubFactory(InstitutionFactory)
+    title = factory.LazyAttribute(lambda o: f"{o.institution.name} protocol")
+
+
+class ProtocolVersionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ProtocolVersion
+
+    protocol = factory.SubFactory(ProtocolFactory)
+    number = factory.Sequence(lambda n: n + 1)
+    status = VersionStatus.DRAFT
+    utilization = "CRS"
+    indications_summary = "After tocilizumab and steroids"
+
+
+class ProtocolCitationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ProtocolCitation
+
+    version = factory.SubFactory(ProtocolVersionFactory)
+    reference = factory.SubFactory(ReferenceFactory)
+    locator = ""
+
+
+class IndicationRuleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = IndicationRule
+
+    version = factory.SubFactory(ProtocolVersionFactory)
+    applies_to_crs = True
+    min_grade = 1
+    summary = "test rule"
+
+
+class DosingStepFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = DosingStep
+
+    version = factory.SubFactory(ProtocolVersionFactory)
+    kind = "initial"
+    name = "Initial dosing"
+    applies_to_crs = True
+    dose_basis = "mg/kg/dose"
+    amount_low = Decimal("2")
+    amount_high = Decimal("2")
+    interval_hours = 6
+    route_iv = True
+
+
+class AssessmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Assessment
+
+    created_by = factory.SubFactory(UserFactory)
+    source = Assessment.Source.API
+    inputs = factory.LazyFunction(lambda: {"weight_kg": Decimal("20")})
+    recommendations = factory.LazyFunction(list)
