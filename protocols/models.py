@@ -183,10 +183,11 @@ class ProtocolVersion(models.Model):
 
 
 class VersionChildQuerySet(models.QuerySet):
-    """Rows of a frozen version cannot be bulk-changed or bulk-deleted either."""
+    """Rows of a frozen version cannot be bulk-created, bulk-changed or bulk-deleted either."""
 
     def _touches_frozen(self) -> bool:
-        return self.filter(version__status__in=FROZEN_STATUSES).exists()
+        lookup = f"{self.model.VERSION_PATH}__status__in"
+        return self.filter(**{lookup: FROZEN_STATUSES}).exists()
 
     def update(self, **kwargs):
         if self._touches_frozen():
@@ -198,9 +199,22 @@ class VersionChildQuerySet(models.QuerySet):
             raise PublishedVersionIsImmutable("Rows of a published protocol version cannot be deleted.")
         return super().delete()
 
+    def bulk_create(self, objs, *args, **kwargs):
+        objs = list(objs)
+        version_ids = {obj.owning_version_id() for obj in objs}
+        if ProtocolVersion.objects.filter(pk__in=version_ids, status__in=FROZEN_STATUSES).exists():
+            raise PublishedVersionIsImmutable("Rows cannot be added to a published protocol version.")
+        return super().bulk_create(objs, *args, **kwargs)
+
 
 class VersionChild(models.Model):
-    """Base for rows that belong to a version and freeze with it."""
+    """Base for rows that belong to a version and freeze with it.
+
+    Raw saves (fixture loading and test-database restores) go through `save_base` and are not
+    checked here: they rebuild rows that already exist rather than edit them.
+    """
+
+    VERSION_PATH = "version"
 
     objects = VersionChildQuerySet.as_manager()
 
@@ -217,10 +231,13 @@ class VersionChild(models.Model):
             raise PublishedVersionIsImmutable("Rows of a published protocol version cannot be deleted.")
         return super().delete(*args, **kwargs)
 
+    def owning_version_id(self) -> int | None:
+        return self.version_id
+
     def _stored_version_frozen(self) -> bool:
-        version_ids = {self.version_id}
+        version_ids = {self.owning_version_id()}
         if self.pk is not None:
-            stored = type(self).objects.filter(pk=self.pk).values_list("version_id", flat=True).first()
+            stored = type(self).objects.filter(pk=self.pk).values_list(self.VERSION_PATH, flat=True).first()
             if stored is not None:
                 version_ids.add(stored)
         return ProtocolVersion.objects.filter(pk__in=version_ids, status__in=FROZEN_STATUSES).exists()
@@ -375,9 +392,8 @@ class DosingStep(VersionChild, ToxicityFlags):
     duration_text = models.TextField("duration", blank=True)
     taper_text = models.TextField("taper", blank=True)
     notes = models.TextField(blank=True)
-    citations = models.ManyToManyField("evidence.Reference", blank=True, related_name="+")
 
-    history = HistoricalRecords(m2m_fields=[citations])
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["position", "id"]
@@ -399,7 +415,7 @@ class DosingStep(VersionChild, ToxicityFlags):
                 name="step_interval_divides_day",
             ),
             models.CheckConstraint(
-                condition=~Q(dose_basis__in=[DoseBasis.MG_PER_KG_PER_DOSE, DoseBasis.MG_PER_DOSE])
+                condition=~Q(dose_basis__in=[DoseBasis.MG_PER_KG_PER_DOSE.value, DoseBasis.MG_PER_DOSE.value])
                 | Q(interval_hours__isnull=False),
                 name="step_per_dose_basis_needs_interval",
             ),
@@ -426,7 +442,7 @@ class DosingStep(VersionChild, ToxicityFlags):
                 condition=(Q(escalation_ceiling_amount__isnull=True) & Q(escalation_ceiling_basis=""))
                 | (
                     Q(escalation_ceiling_amount__gt=0)
-                    & Q(escalation_ceiling_basis__in=[DoseBasis.MG_PER_KG_PER_DAY, DoseBasis.MG_PER_DAY])
+                    & Q(escalation_ceiling_basis__in=[DoseBasis.MG_PER_KG_PER_DAY.value, DoseBasis.MG_PER_DAY.value])
                 ),
                 name="step_escalation_complete",
             ),
@@ -447,3 +463,27 @@ class DosingStep(VersionChild, ToxicityFlags):
     @property
     def routes(self) -> tuple[str, ...]:
         return tuple(r for r, on in (("IV", self.route_iv), ("SC", self.route_sc)) if on)
+
+
+class StepCitation(VersionChild):
+    """A reference cited on one dosing step."""
+
+    VERSION_PATH = "step__version"
+
+    step = models.ForeignKey(DosingStep, on_delete=models.CASCADE, related_name="citations")
+    reference = models.ForeignKey("evidence.Reference", on_delete=models.PROTECT, related_name="+")
+    position = models.PositiveSmallIntegerField(default=0)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [models.UniqueConstraint(fields=["step", "reference"], name="step_citation_once")]
+
+    def __str__(self) -> str:
+        return self.reference.short_label
+
+    def owning_version_id(self) -> int | None:
+        if self.step_id is None:
+            return None
+        return DosingStep.objects.filter(pk=self.step_id).values_list("version_id", flat=True).first()

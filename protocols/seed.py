@@ -30,6 +30,7 @@ from protocols.models import (
     Protocol,
     ProtocolCitation,
     ProtocolVersion,
+    StepCitation,
     VersionStatus,
 )
 from protocols.seed_schema import ProtocolEntry, ReferenceEntry, SeedFile, StudyEntry
@@ -217,7 +218,10 @@ def _create_version(
         )
         step.full_clean()
         step.save()
-        step.citations.set([references[k] for k in step_entry.citations])
+        for position, key in enumerate(step_entry.citations):
+            citation = StepCitation(step=step, reference=references[key], position=position)
+            citation.full_clean()
+            citation.save()
     return version
 
 

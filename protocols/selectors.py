@@ -16,7 +16,7 @@ from django.db.models import Max, Prefetch, Subquery, Value
 from engine.data import Citation, ProtocolData, Rule, Step
 from engine.vocabulary import CarTarget, DoseBasis, Route, Status, StepKind, Toxicity
 from evidence.models import Reference
-from protocols.models import DosingStep, ProtocolCitation, ProtocolVersion
+from protocols.models import DosingStep, ProtocolCitation, ProtocolVersion, StepCitation
 
 
 def _citation(reference: Reference, locator: str = "") -> Citation:
@@ -74,7 +74,7 @@ def protocol_data_from_version(version: ProtocolVersion) -> ProtocolData:
             duration=step.duration_text,
             taper=step.taper_text,
             notes=step.notes,
-            citations=tuple(_citation(r) for r in step.citations.all()),
+            citations=tuple(_citation(c.reference) for c in step.citations.all()),
         )
         for step in version.steps.all()
     )
@@ -99,7 +99,12 @@ def versions_with_content(queryset) -> Iterable[ProtocolVersion]:
     return queryset.select_related("protocol__institution", "approved_by").prefetch_related(
         Prefetch("citations", queryset=ProtocolCitation.objects.select_related("reference")),
         "rules",
-        Prefetch("steps", queryset=DosingStep.objects.prefetch_related("citations")),
+        Prefetch(
+            "steps",
+            queryset=DosingStep.objects.prefetch_related(
+                Prefetch("citations", queryset=StepCitation.objects.select_related("reference"))
+            ),
+        ),
     )
 
 
