@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "simple_history",
     "accounts",
+    "audit",
     "evidence",
     "protocols",
     "assessments",

@@ -10,6 +10,7 @@ from django.contrib.auth.models import Group
 
 from accounts.models import ApiToken, token_hash
 from assessments.models import Assessment
+from audit.models import AuditEvent
 from evidence.models import Reference, Study
 from protocols.models import (
     DosingStep,
@@ -160,3 +161,13 @@ class AssessmentFactory(factory.django.DjangoModelFactory):
     source = Assessment.Source.API
     inputs = factory.LazyFunction(lambda: {"weight_kg": Decimal("20")})
     recommendations = factory.LazyFunction(list)
+
+
+class AuditEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AuditEvent
+
+    actor = factory.SubFactory(UserFactory)
+    action = "protocol_version.submitted"
+    subject_type = "protocol_version"
+    subject_id = "1"

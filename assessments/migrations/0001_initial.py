@@ -9,45 +9,80 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('protocols', '0001_initial'),
+        ("protocols", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Assessment',
+            name="Assessment",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('source', models.CharField(choices=[('api', 'JSON API'), ('bedside', 'Bedside wizard'), ('cds_hooks', 'CDS Hooks')], max_length=12)),
-                ('institution_requested', models.SlugField(blank=True, max_length=40)),
-                ('inputs', models.JSONField(decoder=anakinra_cds.jsonutil.DecimalJSONDecoder, encoder=anakinra_cds.jsonutil.DecimalJSONEncoder)),
-                ('recommendations', models.JSONField(decoder=anakinra_cds.jsonutil.DecimalJSONDecoder, encoder=anakinra_cds.jsonutil.DecimalJSONEncoder)),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.PROTECT, related_name='assessments', to=settings.AUTH_USER_MODEL)),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[("api", "JSON API"), ("bedside", "Bedside wizard"), ("cds_hooks", "CDS Hooks")],
+                        max_length=12,
+                    ),
+                ),
+                ("institution_requested", models.SlugField(blank=True, max_length=40)),
+                (
+                    "inputs",
+                    models.JSONField(
+                        decoder=anakinra_cds.jsonutil.DecimalJSONDecoder,
+                        encoder=anakinra_cds.jsonutil.DecimalJSONEncoder,
+                    ),
+                ),
+                (
+                    "recommendations",
+                    models.JSONField(
+                        decoder=anakinra_cds.jsonutil.DecimalJSONDecoder,
+                        encoder=anakinra_cds.jsonutil.DecimalJSONEncoder,
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="assessments",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='AssessmentProtocolVersion',
+            name="AssessmentProtocolVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('assessment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='assessments.assessment')),
-                ('version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, to='protocols.protocolversion')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "assessment",
+                    models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to="assessments.assessment"),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, to="protocols.protocolversion"),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='assessment',
-            name='protocol_versions',
-            field=models.ManyToManyField(related_name='assessments', through='assessments.AssessmentProtocolVersion', to='protocols.protocolversion'),
+            model_name="assessment",
+            name="protocol_versions",
+            field=models.ManyToManyField(
+                related_name="assessments",
+                through="assessments.AssessmentProtocolVersion",
+                to="protocols.protocolversion",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='assessmentprotocolversion',
-            constraint=models.UniqueConstraint(fields=('assessment', 'version'), name='assessment_version_once'),
+            model_name="assessmentprotocolversion",
+            constraint=models.UniqueConstraint(fields=("assessment", "version"), name="assessment_version_once"),
         ),
     ]

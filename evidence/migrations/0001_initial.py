@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,142 +15,271 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='HistoricalReference',
+            name="HistoricalReference",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('key', models.SlugField(help_text='Stable key used by the data file.', max_length=60)),
-                ('letter_ref_number', models.PositiveSmallIntegerField(blank=True, db_index=True, help_text="Number in the letter's reference list (1-43).", null=True)),
-                ('short_label', models.CharField(help_text='Citation label, e.g. "Hines MR, et al. Br J Haematol 2021".', max_length=200)),
-                ('authors', models.TextField()),
-                ('title', models.TextField(blank=True)),
-                ('journal', models.CharField(blank=True, max_length=200)),
-                ('year', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('volume', models.CharField(blank=True, max_length=40)),
-                ('issue', models.CharField(blank=True, max_length=40)),
-                ('pages', models.CharField(blank=True, max_length=60)),
-                ('doi', models.CharField(blank=True, max_length=120, verbose_name='DOI')),
-                ('pmid', models.CharField(blank=True, max_length=12, verbose_name='PMID')),
-                ('url', models.URLField(blank=True, max_length=500, verbose_name='URL')),
-                ('note', models.TextField(blank=True)),
-                ('updated_at', models.DateTimeField(blank=True, editable=False)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID")),
+                ("key", models.SlugField(help_text="Stable key used by the data file.", max_length=60)),
+                (
+                    "letter_ref_number",
+                    models.PositiveSmallIntegerField(
+                        blank=True, db_index=True, help_text="Number in the letter's reference list (1-43).", null=True
+                    ),
+                ),
+                (
+                    "short_label",
+                    models.CharField(
+                        help_text='Citation label, e.g. "Hines MR, et al. Br J Haematol 2021".', max_length=200
+                    ),
+                ),
+                ("authors", models.TextField()),
+                ("title", models.TextField(blank=True)),
+                ("journal", models.CharField(blank=True, max_length=200)),
+                ("year", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("volume", models.CharField(blank=True, max_length=40)),
+                ("issue", models.CharField(blank=True, max_length=40)),
+                ("pages", models.CharField(blank=True, max_length=60)),
+                ("doi", models.CharField(blank=True, max_length=120, verbose_name="DOI")),
+                ("pmid", models.CharField(blank=True, max_length=12, verbose_name="PMID")),
+                ("url", models.URLField(blank=True, max_length=500, verbose_name="URL")),
+                ("note", models.TextField(blank=True)),
+                ("updated_at", models.DateTimeField(blank=True, editable=False)),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'historical reference',
-                'verbose_name_plural': 'historical references',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name": "historical reference",
+                "verbose_name_plural": "historical references",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name='HistoricalStudy',
+            name="HistoricalStudy",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('key', models.SlugField(max_length=60)),
-                ('table_order', models.PositiveSmallIntegerField(db_index=True, help_text='Row position in Table 2.')),
-                ('label', models.CharField(help_text='Authors as cited in the app (corrected spelling).', max_length=120)),
-                ('label_as_printed', models.CharField(blank=True, help_text='Authors exactly as Table 2 prints them, where that differs.', max_length=120)),
-                ('study_type', models.CharField(max_length=120)),
-                ('population', models.CharField(choices=[('pediatric', 'Pediatric / young adult'), ('adult', 'Adult')], max_length=12)),
-                ('population_summary', models.TextField()),
-                ('n_patients', models.PositiveIntegerField(blank=True, help_text='Patients in the report.', null=True)),
-                ('product', models.CharField(blank=True, max_length=200)),
-                ('anakinra_use', models.TextField()),
-                ('dose_as_reported', models.CharField(max_length=200)),
-                ('response', models.TextField()),
-                ('addresses_crs', models.BooleanField(default=False, verbose_name='CRS')),
-                ('addresses_icans', models.BooleanField(default=False, verbose_name='ICANS')),
-                ('addresses_carhlh', models.BooleanField(default=False, verbose_name='carHLH')),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID")),
+                ("key", models.SlugField(max_length=60)),
+                ("table_order", models.PositiveSmallIntegerField(db_index=True, help_text="Row position in Table 2.")),
+                (
+                    "label",
+                    models.CharField(help_text="Authors as cited in the app (corrected spelling).", max_length=120),
+                ),
+                (
+                    "label_as_printed",
+                    models.CharField(
+                        blank=True,
+                        help_text="Authors exactly as Table 2 prints them, where that differs.",
+                        max_length=120,
+                    ),
+                ),
+                ("study_type", models.CharField(max_length=120)),
+                (
+                    "population",
+                    models.CharField(
+                        choices=[("pediatric", "Pediatric / young adult"), ("adult", "Adult")], max_length=12
+                    ),
+                ),
+                ("population_summary", models.TextField()),
+                ("n_patients", models.PositiveIntegerField(blank=True, help_text="Patients in the report.", null=True)),
+                ("product", models.CharField(blank=True, max_length=200)),
+                ("anakinra_use", models.TextField()),
+                ("dose_as_reported", models.CharField(max_length=200)),
+                ("response", models.TextField()),
+                ("addresses_crs", models.BooleanField(default=False, verbose_name="CRS")),
+                ("addresses_icans", models.BooleanField(default=False, verbose_name="ICANS")),
+                ("addresses_carhlh", models.BooleanField(default=False, verbose_name="carHLH")),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'historical study',
-                'verbose_name_plural': 'historical studies',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name": "historical study",
+                "verbose_name_plural": "historical studies",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name='Reference',
+            name="Reference",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.SlugField(help_text='Stable key used by the data file.', max_length=60, unique=True)),
-                ('letter_ref_number', models.PositiveSmallIntegerField(blank=True, help_text="Number in the letter's reference list (1-43).", null=True, unique=True)),
-                ('short_label', models.CharField(help_text='Citation label, e.g. "Hines MR, et al. Br J Haematol 2021".', max_length=200)),
-                ('authors', models.TextField()),
-                ('title', models.TextField(blank=True)),
-                ('journal', models.CharField(blank=True, max_length=200)),
-                ('year', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('volume', models.CharField(blank=True, max_length=40)),
-                ('issue', models.CharField(blank=True, max_length=40)),
-                ('pages', models.CharField(blank=True, max_length=60)),
-                ('doi', models.CharField(blank=True, max_length=120, verbose_name='DOI')),
-                ('pmid', models.CharField(blank=True, max_length=12, verbose_name='PMID')),
-                ('url', models.URLField(blank=True, max_length=500, verbose_name='URL')),
-                ('note', models.TextField(blank=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("key", models.SlugField(help_text="Stable key used by the data file.", max_length=60, unique=True)),
+                (
+                    "letter_ref_number",
+                    models.PositiveSmallIntegerField(
+                        blank=True, help_text="Number in the letter's reference list (1-43).", null=True, unique=True
+                    ),
+                ),
+                (
+                    "short_label",
+                    models.CharField(
+                        help_text='Citation label, e.g. "Hines MR, et al. Br J Haematol 2021".', max_length=200
+                    ),
+                ),
+                ("authors", models.TextField()),
+                ("title", models.TextField(blank=True)),
+                ("journal", models.CharField(blank=True, max_length=200)),
+                ("year", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("volume", models.CharField(blank=True, max_length=40)),
+                ("issue", models.CharField(blank=True, max_length=40)),
+                ("pages", models.CharField(blank=True, max_length=60)),
+                ("doi", models.CharField(blank=True, max_length=120, verbose_name="DOI")),
+                ("pmid", models.CharField(blank=True, max_length=12, verbose_name="PMID")),
+                ("url", models.URLField(blank=True, max_length=500, verbose_name="URL")),
+                ("note", models.TextField(blank=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': [models.OrderBy(models.F('letter_ref_number'), nulls_last=True), 'key'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('doi', ''), ('doi__startswith', '10.'), _connector='OR'), name='reference_doi_starts_10'), models.CheckConstraint(condition=models.Q(('pmid', ''), ('pmid__regex', '^[1-9][0-9]{0,9}$'), _connector='OR'), name='reference_pmid_digits'), models.CheckConstraint(condition=models.Q(('year__isnull', True), models.Q(('year__gte', 1900), ('year__lte', 2100)), _connector='OR'), name='reference_year_range'), models.CheckConstraint(condition=models.Q(('letter_ref_number__isnull', True), ('letter_ref_number__gte', 1), _connector='OR'), name='reference_number_positive')],
+                "ordering": [models.OrderBy(models.F("letter_ref_number"), nulls_last=True), "key"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("doi", ""), ("doi__startswith", "10."), _connector="OR"),
+                        name="reference_doi_starts_10",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("pmid", ""), ("pmid__regex", "^[1-9][0-9]{0,9}$"), _connector="OR"),
+                        name="reference_pmid_digits",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("year__isnull", True), models.Q(("year__gte", 1900), ("year__lte", 2100)), _connector="OR"
+                        ),
+                        name="reference_year_range",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("letter_ref_number__isnull", True), ("letter_ref_number__gte", 1), _connector="OR"
+                        ),
+                        name="reference_number_positive",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Study',
+            name="Study",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.SlugField(max_length=60, unique=True)),
-                ('table_order', models.PositiveSmallIntegerField(help_text='Row position in Table 2.', unique=True)),
-                ('label', models.CharField(help_text='Authors as cited in the app (corrected spelling).', max_length=120)),
-                ('label_as_printed', models.CharField(blank=True, help_text='Authors exactly as Table 2 prints them, where that differs.', max_length=120)),
-                ('study_type', models.CharField(max_length=120)),
-                ('population', models.CharField(choices=[('pediatric', 'Pediatric / young adult'), ('adult', 'Adult')], max_length=12)),
-                ('population_summary', models.TextField()),
-                ('n_patients', models.PositiveIntegerField(blank=True, help_text='Patients in the report.', null=True)),
-                ('product', models.CharField(blank=True, max_length=200)),
-                ('anakinra_use', models.TextField()),
-                ('dose_as_reported', models.CharField(max_length=200)),
-                ('response', models.TextField()),
-                ('addresses_crs', models.BooleanField(default=False, verbose_name='CRS')),
-                ('addresses_icans', models.BooleanField(default=False, verbose_name='ICANS')),
-                ('addresses_carhlh', models.BooleanField(default=False, verbose_name='carHLH')),
-                ('references', models.ManyToManyField(related_name='studies', to='evidence.reference')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("key", models.SlugField(max_length=60, unique=True)),
+                ("table_order", models.PositiveSmallIntegerField(help_text="Row position in Table 2.", unique=True)),
+                (
+                    "label",
+                    models.CharField(help_text="Authors as cited in the app (corrected spelling).", max_length=120),
+                ),
+                (
+                    "label_as_printed",
+                    models.CharField(
+                        blank=True,
+                        help_text="Authors exactly as Table 2 prints them, where that differs.",
+                        max_length=120,
+                    ),
+                ),
+                ("study_type", models.CharField(max_length=120)),
+                (
+                    "population",
+                    models.CharField(
+                        choices=[("pediatric", "Pediatric / young adult"), ("adult", "Adult")], max_length=12
+                    ),
+                ),
+                ("population_summary", models.TextField()),
+                ("n_patients", models.PositiveIntegerField(blank=True, help_text="Patients in the report.", null=True)),
+                ("product", models.CharField(blank=True, max_length=200)),
+                ("anakinra_use", models.TextField()),
+                ("dose_as_reported", models.CharField(max_length=200)),
+                ("response", models.TextField()),
+                ("addresses_crs", models.BooleanField(default=False, verbose_name="CRS")),
+                ("addresses_icans", models.BooleanField(default=False, verbose_name="ICANS")),
+                ("addresses_carhlh", models.BooleanField(default=False, verbose_name="carHLH")),
+                ("references", models.ManyToManyField(related_name="studies", to="evidence.reference")),
             ],
             options={
-                'verbose_name_plural': 'studies',
-                'ordering': ['table_order'],
+                "verbose_name_plural": "studies",
+                "ordering": ["table_order"],
             },
         ),
         migrations.CreateModel(
-            name='HistoricalStudy_references',
+            name="HistoricalStudy_references",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('m2m_history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, to='evidence.historicalstudy')),
-                ('reference', models.ForeignKey(blank=True, db_constraint=False, db_tablespace='', null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='evidence.reference')),
-                ('study', models.ForeignKey(blank=True, db_constraint=False, db_tablespace='', null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='evidence.study')),
+                ("id", models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID")),
+                ("m2m_history_id", models.AutoField(primary_key=True, serialize=False)),
+                (
+                    "history",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        to="evidence.historicalstudy",
+                    ),
+                ),
+                (
+                    "reference",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        db_tablespace="",
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="evidence.reference",
+                    ),
+                ),
+                (
+                    "study",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        db_tablespace="",
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="evidence.study",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'HistoricalStudy_references',
+                "verbose_name": "HistoricalStudy_references",
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.AddConstraint(
-            model_name='study',
-            constraint=models.CheckConstraint(condition=models.Q(('addresses_crs', True), ('addresses_icans', True), ('addresses_carhlh', True), _connector='OR'), name='study_addresses_a_toxicity'),
+            model_name="study",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("addresses_crs", True), ("addresses_icans", True), ("addresses_carhlh", True), _connector="OR"
+                ),
+                name="study_addresses_a_toxicity",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='study',
-            constraint=models.CheckConstraint(condition=models.Q(('population__in', ['pediatric', 'adult'])), name='study_population_known'),
+            model_name="study",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("population__in", ["pediatric", "adult"])), name="study_population_known"
+            ),
         ),
     ]

@@ -9,464 +9,1263 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('evidence', '0001_initial'),
+        ("evidence", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='DosingStep',
+            name="DosingStep",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('applies_to_crs', models.BooleanField(default=False, verbose_name='CRS')),
-                ('applies_to_icans', models.BooleanField(default=False, verbose_name='ICANS')),
-                ('applies_to_carhlh', models.BooleanField(default=False, verbose_name='carHLH')),
-                ('position', models.PositiveSmallIntegerField(default=0)),
-                ('kind', models.CharField(choices=[('initial', 'Initial'), ('taper', 'Taper'), ('alternative', 'Alternative')], max_length=12)),
-                ('name', models.CharField(max_length=120)),
-                ('min_grade', models.PositiveSmallIntegerField(default=1, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(4)], verbose_name='lowest grade')),
-                ('max_grade', models.PositiveSmallIntegerField(default=4, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(4)], verbose_name='highest grade')),
-                ('dose_basis', models.CharField(choices=[('mg/kg/dose', 'mg/kg/dose'), ('mg/kg/day', 'mg/kg/day'), ('mg/dose', 'mg/dose'), ('mg/day', 'mg/day')], max_length=12)),
-                ('amount_low', models.DecimalField(decimal_places=3, max_digits=8, validators=[django.core.validators.MinValueValidator(0)], verbose_name='amount, low (in the dose basis unit)')),
-                ('amount_high', models.DecimalField(decimal_places=3, max_digits=8, validators=[django.core.validators.MinValueValidator(0)], verbose_name='amount, high (in the dose basis unit)')),
-                ('interval_hours', models.PositiveSmallIntegerField(blank=True, choices=[(1, 'every 1 h'), (2, 'every 2 h'), (3, 'every 3 h'), (4, 'every 4 h'), (6, 'every 6 h'), (8, 'every 8 h'), (12, 'every 12 h'), (24, 'every 24 h')], help_text='Blank when the protocol states no frequency; per-day amounts are then given.', null=True, verbose_name='interval (hours)')),
-                ('interval_is_maximum', models.BooleanField(default=False, help_text='"Up to every 6 hours".', verbose_name='interval is the most frequent allowed')),
-                ('route_iv', models.BooleanField(default=False, verbose_name='IV')),
-                ('route_sc', models.BooleanField(default=False, verbose_name='subcut')),
-                ('max_single_dose_mg', models.DecimalField(blank=True, decimal_places=1, max_digits=8, null=True, verbose_name='maximum per dose (mg)')),
-                ('max_daily_dose_mg', models.DecimalField(blank=True, decimal_places=1, max_digits=8, null=True, verbose_name='maximum per day (mg)')),
-                ('escalation_ceiling_amount', models.DecimalField(blank=True, decimal_places=3, max_digits=8, null=True, verbose_name='escalation ceiling (in its basis unit)')),
-                ('escalation_ceiling_basis', models.CharField(blank=True, choices=[('mg/kg/day', 'mg/kg/day'), ('mg/day', 'mg/day')], max_length=12)),
-                ('rounding_increment_mg', models.DecimalField(blank=True, decimal_places=1, help_text='Vial or syringe size, e.g. 100 mg.', max_digits=8, null=True, verbose_name='round to multiples of (mg)')),
-                ('rounding_tolerance_percent', models.DecimalField(blank=True, decimal_places=2, help_text='Round only when that moves the dose by at most this percentage (above 0, at most 25).', max_digits=5, null=True, verbose_name='rounding tolerance (%)')),
-                ('duration_text', models.TextField(blank=True, verbose_name='duration')),
-                ('taper_text', models.TextField(blank=True, verbose_name='taper')),
-                ('notes', models.TextField(blank=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("applies_to_crs", models.BooleanField(default=False, verbose_name="CRS")),
+                ("applies_to_icans", models.BooleanField(default=False, verbose_name="ICANS")),
+                ("applies_to_carhlh", models.BooleanField(default=False, verbose_name="carHLH")),
+                ("position", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("initial", "Initial"), ("taper", "Taper"), ("alternative", "Alternative")],
+                        max_length=12,
+                    ),
+                ),
+                ("name", models.CharField(max_length=120)),
+                (
+                    "min_grade",
+                    models.PositiveSmallIntegerField(
+                        default=1,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(4),
+                        ],
+                        verbose_name="lowest grade",
+                    ),
+                ),
+                (
+                    "max_grade",
+                    models.PositiveSmallIntegerField(
+                        default=4,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(4),
+                        ],
+                        verbose_name="highest grade",
+                    ),
+                ),
+                (
+                    "dose_basis",
+                    models.CharField(
+                        choices=[
+                            ("mg/kg/dose", "mg/kg/dose"),
+                            ("mg/kg/day", "mg/kg/day"),
+                            ("mg/dose", "mg/dose"),
+                            ("mg/day", "mg/day"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "amount_low",
+                    models.DecimalField(
+                        decimal_places=3,
+                        max_digits=8,
+                        validators=[django.core.validators.MinValueValidator(0)],
+                        verbose_name="amount, low (in the dose basis unit)",
+                    ),
+                ),
+                (
+                    "amount_high",
+                    models.DecimalField(
+                        decimal_places=3,
+                        max_digits=8,
+                        validators=[django.core.validators.MinValueValidator(0)],
+                        verbose_name="amount, high (in the dose basis unit)",
+                    ),
+                ),
+                (
+                    "interval_hours",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        choices=[
+                            (1, "every 1 h"),
+                            (2, "every 2 h"),
+                            (3, "every 3 h"),
+                            (4, "every 4 h"),
+                            (6, "every 6 h"),
+                            (8, "every 8 h"),
+                            (12, "every 12 h"),
+                            (24, "every 24 h"),
+                        ],
+                        help_text="Blank when the protocol states no frequency; per-day amounts are then given.",
+                        null=True,
+                        verbose_name="interval (hours)",
+                    ),
+                ),
+                (
+                    "interval_is_maximum",
+                    models.BooleanField(
+                        default=False,
+                        help_text='"Up to every 6 hours".',
+                        verbose_name="interval is the most frequent allowed",
+                    ),
+                ),
+                ("route_iv", models.BooleanField(default=False, verbose_name="IV")),
+                ("route_sc", models.BooleanField(default=False, verbose_name="subcut")),
+                (
+                    "max_single_dose_mg",
+                    models.DecimalField(
+                        blank=True, decimal_places=1, max_digits=8, null=True, verbose_name="maximum per dose (mg)"
+                    ),
+                ),
+                (
+                    "max_daily_dose_mg",
+                    models.DecimalField(
+                        blank=True, decimal_places=1, max_digits=8, null=True, verbose_name="maximum per day (mg)"
+                    ),
+                ),
+                (
+                    "escalation_ceiling_amount",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=3,
+                        max_digits=8,
+                        null=True,
+                        verbose_name="escalation ceiling (in its basis unit)",
+                    ),
+                ),
+                (
+                    "escalation_ceiling_basis",
+                    models.CharField(
+                        blank=True, choices=[("mg/kg/day", "mg/kg/day"), ("mg/day", "mg/day")], max_length=12
+                    ),
+                ),
+                (
+                    "rounding_increment_mg",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=1,
+                        help_text="Vial or syringe size, e.g. 100 mg.",
+                        max_digits=8,
+                        null=True,
+                        verbose_name="round to multiples of (mg)",
+                    ),
+                ),
+                (
+                    "rounding_tolerance_percent",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=2,
+                        help_text="Round only when that moves the dose by at most this percentage (above 0, at most 25).",
+                        max_digits=5,
+                        null=True,
+                        verbose_name="rounding tolerance (%)",
+                    ),
+                ),
+                ("duration_text", models.TextField(blank=True, verbose_name="duration")),
+                ("taper_text", models.TextField(blank=True, verbose_name="taper")),
+                ("notes", models.TextField(blank=True)),
             ],
             options={
-                'ordering': ['position', 'id'],
+                "ordering": ["position", "id"],
             },
         ),
         migrations.CreateModel(
-            name='HistoricalInstitution',
+            name="HistoricalInstitution",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('slug', models.SlugField(help_text='Public API identifier, never changed.', max_length=40)),
-                ('name', models.CharField(max_length=200)),
-                ('short_name', models.CharField(max_length=60)),
-                ('location', models.CharField(blank=True, max_length=120)),
-                ('updated_at', models.DateTimeField(blank=True, editable=False)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID")),
+                ("slug", models.SlugField(help_text="Public API identifier, never changed.", max_length=40)),
+                ("name", models.CharField(max_length=200)),
+                ("short_name", models.CharField(max_length=60)),
+                ("location", models.CharField(blank=True, max_length=120)),
+                ("updated_at", models.DateTimeField(blank=True, editable=False)),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'historical institution',
-                'verbose_name_plural': 'historical institutions',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
-            },
-            bases=(simple_history.models.HistoricalChanges, models.Model),
-        ),
-        migrations.CreateModel(
-            name='HistoricalStepCitation',
-            fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('position', models.PositiveSmallIntegerField(default=0)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('reference', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='evidence.reference')),
-                ('step', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='protocols.dosingstep')),
-            ],
-            options={
-                'verbose_name': 'historical step citation',
-                'verbose_name_plural': 'historical step citations',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
-            },
-            bases=(simple_history.models.HistoricalChanges, models.Model),
-        ),
-        migrations.CreateModel(
-            name='Institution',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(help_text='Public API identifier, never changed.', max_length=40, unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('short_name', models.CharField(max_length=60)),
-                ('location', models.CharField(blank=True, max_length=120)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-            ],
-            options={
-                'ordering': ['name'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('slug', ''), _negated=True), name='institution_slug_not_empty')],
-            },
-        ),
-        migrations.CreateModel(
-            name='HistoricalProtocol',
-            fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('title', models.CharField(max_length=200)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('institution', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='protocols.institution')),
-            ],
-            options={
-                'verbose_name': 'historical protocol',
-                'verbose_name_plural': 'historical protocols',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
-            },
-            bases=(simple_history.models.HistoricalChanges, models.Model),
-        ),
-        migrations.CreateModel(
-            name='Protocol',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(max_length=200)),
-                ('institution', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='protocol', to='protocols.institution')),
-            ],
-            options={
-                'ordering': ['institution__name'],
-            },
-        ),
-        migrations.CreateModel(
-            name='HistoricalProtocolVersion',
-            fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('submitted', 'Submitted for approval'), ('published', 'Published'), ('retired', 'Retired')], default='draft', max_length=12)),
-                ('utilization', models.TextField(help_text='Where the center uses anakinra (context shown to clinicians).')),
-                ('indications_summary', models.TextField(help_text="The center's line of therapy and prerequisites, in brief.")),
-                ('notes', models.TextField(blank=True, help_text='Protocol notes shown with every recommendation.')),
-                ('reported_car_target', models.CharField(blank=True, choices=[('CD19', 'CD19'), ('CD22', 'CD22'), ('CD19/CD22', 'CD19/CD22')], help_text='The CAR T product the center reports experience with; blank when the letter does not say.', max_length=12, verbose_name='reported CAR target experience')),
-                ('concentration_mg_per_ml', models.DecimalField(decimal_places=2, default=Decimal('150'), help_text='Product concentration used for volumes (100 mg in 0.67 mL = 150 mg/mL).', max_digits=6, verbose_name='concentration (mg/mL)')),
-                ('change_reason', models.TextField(blank=True)),
-                ('approval_source', models.CharField(blank=True, help_text='Who or what approved a version with no approving user (the reviewed seed data file).', max_length=200)),
-                ('submitted_at', models.DateTimeField(blank=True, null=True)),
-                ('published_at', models.DateTimeField(blank=True, null=True)),
-                ('retired_at', models.DateTimeField(blank=True, null=True)),
-                ('next_review', models.DateField(blank=True, null=True)),
-                ('source_fingerprint', models.CharField(blank=True, help_text='Hash of the data-file entry this version was loaded from.', max_length=64)),
-                ('created_at', models.DateTimeField(blank=True, editable=False)),
-                ('updated_at', models.DateTimeField(blank=True, editable=False)),
-                ('edit_revision', models.PositiveIntegerField(default=0, help_text='Bumped on every save; refuses lost updates.')),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('approved_by', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('authored_by', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('submitted_by', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('protocol', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='protocols.protocol')),
-            ],
-            options={
-                'verbose_name': 'historical protocol version',
-                'verbose_name_plural': 'historical protocol versions',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
-            },
-            bases=(simple_history.models.HistoricalChanges, models.Model),
-        ),
-        migrations.CreateModel(
-            name='ProtocolVersion',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('submitted', 'Submitted for approval'), ('published', 'Published'), ('retired', 'Retired')], default='draft', max_length=12)),
-                ('utilization', models.TextField(help_text='Where the center uses anakinra (context shown to clinicians).')),
-                ('indications_summary', models.TextField(help_text="The center's line of therapy and prerequisites, in brief.")),
-                ('notes', models.TextField(blank=True, help_text='Protocol notes shown with every recommendation.')),
-                ('reported_car_target', models.CharField(blank=True, choices=[('CD19', 'CD19'), ('CD22', 'CD22'), ('CD19/CD22', 'CD19/CD22')], help_text='The CAR T product the center reports experience with; blank when the letter does not say.', max_length=12, verbose_name='reported CAR target experience')),
-                ('concentration_mg_per_ml', models.DecimalField(decimal_places=2, default=Decimal('150'), help_text='Product concentration used for volumes (100 mg in 0.67 mL = 150 mg/mL).', max_digits=6, verbose_name='concentration (mg/mL)')),
-                ('change_reason', models.TextField(blank=True)),
-                ('approval_source', models.CharField(blank=True, help_text='Who or what approved a version with no approving user (the reviewed seed data file).', max_length=200)),
-                ('submitted_at', models.DateTimeField(blank=True, null=True)),
-                ('published_at', models.DateTimeField(blank=True, null=True)),
-                ('retired_at', models.DateTimeField(blank=True, null=True)),
-                ('next_review', models.DateField(blank=True, null=True)),
-                ('source_fingerprint', models.CharField(blank=True, help_text='Hash of the data-file entry this version was loaded from.', max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('edit_revision', models.PositiveIntegerField(default=0, help_text='Bumped on every save; refuses lost updates.')),
-                ('approved_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('authored_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('protocol', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='versions', to='protocols.protocol')),
-                ('submitted_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-            ],
-            options={
-                'ordering': ['protocol__institution__name', '-number'],
-                'permissions': [('approve_protocolversion', "Can approve and publish another pharmacist's draft")],
-            },
-        ),
-        migrations.CreateModel(
-            name='ProtocolCitation',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('locator', models.CharField(blank=True, help_text='Where in the source, e.g. "Table 1".', max_length=60)),
-                ('position', models.PositiveSmallIntegerField(default=0)),
-                ('reference', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='evidence.reference')),
-                ('version', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='citations', to='protocols.protocolversion')),
-            ],
-            options={
-                'ordering': ['position', 'id'],
-            },
-        ),
-        migrations.CreateModel(
-            name='IndicationRule',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('applies_to_crs', models.BooleanField(default=False, verbose_name='CRS')),
-                ('applies_to_icans', models.BooleanField(default=False, verbose_name='ICANS')),
-                ('applies_to_carhlh', models.BooleanField(default=False, verbose_name='carHLH')),
-                ('position', models.PositiveSmallIntegerField(default=0)),
-                ('min_grade', models.PositiveSmallIntegerField(default=1, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(4)], verbose_name='lowest grade')),
-                ('min_prior_tocilizumab_doses', models.PositiveSmallIntegerField(default=0, validators=[django.core.validators.MaxValueValidator(10)], verbose_name='prior tocilizumab doses needed')),
-                ('requires_steroids', models.BooleanField(default=False, verbose_name='needs steroids given or starting')),
-                ('result_status', models.CharField(choices=[('indicated', 'Indicated'), ('consider', 'Consider')], default='indicated', max_length=16)),
-                ('summary', models.CharField(help_text='The protocol\'s words for this use, e.g. "third line".', max_length=300)),
-                ('first_line_if_isolated_late_onset', models.BooleanField(default=False, help_text='Reasons say first line when onset is late and isolated, with no fever and no hypotension.', verbose_name='first line for isolated late onset')),
-                ('first_line_summary', models.CharField(blank=True, max_length=300)),
-                ('version', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='rules', to='protocols.protocolversion')),
-            ],
-            options={
-                'ordering': ['position', 'id'],
-            },
-        ),
-        migrations.CreateModel(
-            name='HistoricalProtocolCitation',
-            fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('locator', models.CharField(blank=True, help_text='Where in the source, e.g. "Table 1".', max_length=60)),
-                ('position', models.PositiveSmallIntegerField(default=0)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('reference', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='evidence.reference')),
-                ('version', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='protocols.protocolversion')),
-            ],
-            options={
-                'verbose_name': 'historical protocol citation',
-                'verbose_name_plural': 'historical protocol citations',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name": "historical institution",
+                "verbose_name_plural": "historical institutions",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name='HistoricalIndicationRule',
+            name="HistoricalStepCitation",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('applies_to_crs', models.BooleanField(default=False, verbose_name='CRS')),
-                ('applies_to_icans', models.BooleanField(default=False, verbose_name='ICANS')),
-                ('applies_to_carhlh', models.BooleanField(default=False, verbose_name='carHLH')),
-                ('position', models.PositiveSmallIntegerField(default=0)),
-                ('min_grade', models.PositiveSmallIntegerField(default=1, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(4)], verbose_name='lowest grade')),
-                ('min_prior_tocilizumab_doses', models.PositiveSmallIntegerField(default=0, validators=[django.core.validators.MaxValueValidator(10)], verbose_name='prior tocilizumab doses needed')),
-                ('requires_steroids', models.BooleanField(default=False, verbose_name='needs steroids given or starting')),
-                ('result_status', models.CharField(choices=[('indicated', 'Indicated'), ('consider', 'Consider')], default='indicated', max_length=16)),
-                ('summary', models.CharField(help_text='The protocol\'s words for this use, e.g. "third line".', max_length=300)),
-                ('first_line_if_isolated_late_onset', models.BooleanField(default=False, help_text='Reasons say first line when onset is late and isolated, with no fever and no hypotension.', verbose_name='first line for isolated late onset')),
-                ('first_line_summary', models.CharField(blank=True, max_length=300)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('version', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='protocols.protocolversion')),
+                ("id", models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID")),
+                ("position", models.PositiveSmallIntegerField(default=0)),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "reference",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="evidence.reference",
+                    ),
+                ),
+                (
+                    "step",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="protocols.dosingstep",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'historical indication rule',
-                'verbose_name_plural': 'historical indication rules',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name": "historical step citation",
+                "verbose_name_plural": "historical step citations",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name='HistoricalDosingStep',
+            name="Institution",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('applies_to_crs', models.BooleanField(default=False, verbose_name='CRS')),
-                ('applies_to_icans', models.BooleanField(default=False, verbose_name='ICANS')),
-                ('applies_to_carhlh', models.BooleanField(default=False, verbose_name='carHLH')),
-                ('position', models.PositiveSmallIntegerField(default=0)),
-                ('kind', models.CharField(choices=[('initial', 'Initial'), ('taper', 'Taper'), ('alternative', 'Alternative')], max_length=12)),
-                ('name', models.CharField(max_length=120)),
-                ('min_grade', models.PositiveSmallIntegerField(default=1, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(4)], verbose_name='lowest grade')),
-                ('max_grade', models.PositiveSmallIntegerField(default=4, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(4)], verbose_name='highest grade')),
-                ('dose_basis', models.CharField(choices=[('mg/kg/dose', 'mg/kg/dose'), ('mg/kg/day', 'mg/kg/day'), ('mg/dose', 'mg/dose'), ('mg/day', 'mg/day')], max_length=12)),
-                ('amount_low', models.DecimalField(decimal_places=3, max_digits=8, validators=[django.core.validators.MinValueValidator(0)], verbose_name='amount, low (in the dose basis unit)')),
-                ('amount_high', models.DecimalField(decimal_places=3, max_digits=8, validators=[django.core.validators.MinValueValidator(0)], verbose_name='amount, high (in the dose basis unit)')),
-                ('interval_hours', models.PositiveSmallIntegerField(blank=True, choices=[(1, 'every 1 h'), (2, 'every 2 h'), (3, 'every 3 h'), (4, 'every 4 h'), (6, 'every 6 h'), (8, 'every 8 h'), (12, 'every 12 h'), (24, 'every 24 h')], help_text='Blank when the protocol states no frequency; per-day amounts are then given.', null=True, verbose_name='interval (hours)')),
-                ('interval_is_maximum', models.BooleanField(default=False, help_text='"Up to every 6 hours".', verbose_name='interval is the most frequent allowed')),
-                ('route_iv', models.BooleanField(default=False, verbose_name='IV')),
-                ('route_sc', models.BooleanField(default=False, verbose_name='subcut')),
-                ('max_single_dose_mg', models.DecimalField(blank=True, decimal_places=1, max_digits=8, null=True, verbose_name='maximum per dose (mg)')),
-                ('max_daily_dose_mg', models.DecimalField(blank=True, decimal_places=1, max_digits=8, null=True, verbose_name='maximum per day (mg)')),
-                ('escalation_ceiling_amount', models.DecimalField(blank=True, decimal_places=3, max_digits=8, null=True, verbose_name='escalation ceiling (in its basis unit)')),
-                ('escalation_ceiling_basis', models.CharField(blank=True, choices=[('mg/kg/day', 'mg/kg/day'), ('mg/day', 'mg/day')], max_length=12)),
-                ('rounding_increment_mg', models.DecimalField(blank=True, decimal_places=1, help_text='Vial or syringe size, e.g. 100 mg.', max_digits=8, null=True, verbose_name='round to multiples of (mg)')),
-                ('rounding_tolerance_percent', models.DecimalField(blank=True, decimal_places=2, help_text='Round only when that moves the dose by at most this percentage (above 0, at most 25).', max_digits=5, null=True, verbose_name='rounding tolerance (%)')),
-                ('duration_text', models.TextField(blank=True, verbose_name='duration')),
-                ('taper_text', models.TextField(blank=True, verbose_name='taper')),
-                ('notes', models.TextField(blank=True)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('version', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='protocols.protocolversion')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "slug",
+                    models.SlugField(help_text="Public API identifier, never changed.", max_length=40, unique=True),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("short_name", models.CharField(max_length=60)),
+                ("location", models.CharField(blank=True, max_length=120)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'verbose_name': 'historical dosing step',
-                'verbose_name_plural': 'historical dosing steps',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "ordering": ["name"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("slug", ""), _negated=True), name="institution_slug_not_empty"
+                    )
+                ],
+            },
+        ),
+        migrations.CreateModel(
+            name="HistoricalProtocol",
+            fields=[
+                ("id", models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID")),
+                ("title", models.CharField(max_length=200)),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "institution",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="protocols.institution",
+                    ),
+                ),
+            ],
+            options={
+                "verbose_name": "historical protocol",
+                "verbose_name_plural": "historical protocols",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
+            },
+            bases=(simple_history.models.HistoricalChanges, models.Model),
+        ),
+        migrations.CreateModel(
+            name="Protocol",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("title", models.CharField(max_length=200)),
+                (
+                    "institution",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="protocol", to="protocols.institution"
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["institution__name"],
+            },
+        ),
+        migrations.CreateModel(
+            name="HistoricalProtocolVersion",
+            fields=[
+                ("id", models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID")),
+                ("number", models.PositiveIntegerField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Draft"),
+                            ("submitted", "Submitted for approval"),
+                            ("published", "Published"),
+                            ("retired", "Retired"),
+                        ],
+                        default="draft",
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "utilization",
+                    models.TextField(help_text="Where the center uses anakinra (context shown to clinicians)."),
+                ),
+                (
+                    "indications_summary",
+                    models.TextField(help_text="The center's line of therapy and prerequisites, in brief."),
+                ),
+                ("notes", models.TextField(blank=True, help_text="Protocol notes shown with every recommendation.")),
+                (
+                    "reported_car_target",
+                    models.CharField(
+                        blank=True,
+                        choices=[("CD19", "CD19"), ("CD22", "CD22"), ("CD19/CD22", "CD19/CD22")],
+                        help_text="The CAR T product the center reports experience with; blank when the letter does not say.",
+                        max_length=12,
+                        verbose_name="reported CAR target experience",
+                    ),
+                ),
+                (
+                    "concentration_mg_per_ml",
+                    models.DecimalField(
+                        decimal_places=2,
+                        default=Decimal("150"),
+                        help_text="Product concentration used for volumes (100 mg in 0.67 mL = 150 mg/mL).",
+                        max_digits=6,
+                        verbose_name="concentration (mg/mL)",
+                    ),
+                ),
+                ("change_reason", models.TextField(blank=True)),
+                (
+                    "approval_source",
+                    models.CharField(
+                        blank=True,
+                        help_text="Who or what approved a version with no approving user (the reviewed seed data file).",
+                        max_length=200,
+                    ),
+                ),
+                ("submitted_at", models.DateTimeField(blank=True, null=True)),
+                ("published_at", models.DateTimeField(blank=True, null=True)),
+                ("retired_at", models.DateTimeField(blank=True, null=True)),
+                ("next_review", models.DateField(blank=True, null=True)),
+                (
+                    "source_fingerprint",
+                    models.CharField(
+                        blank=True, help_text="Hash of the data-file entry this version was loaded from.", max_length=64
+                    ),
+                ),
+                ("created_at", models.DateTimeField(blank=True, editable=False)),
+                ("updated_at", models.DateTimeField(blank=True, editable=False)),
+                (
+                    "edit_revision",
+                    models.PositiveIntegerField(default=0, help_text="Bumped on every save; refuses lost updates."),
+                ),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1),
+                ),
+                (
+                    "approved_by",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "authored_by",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "submitted_by",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "protocol",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="protocols.protocol",
+                    ),
+                ),
+            ],
+            options={
+                "verbose_name": "historical protocol version",
+                "verbose_name_plural": "historical protocol versions",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
+            },
+            bases=(simple_history.models.HistoricalChanges, models.Model),
+        ),
+        migrations.CreateModel(
+            name="ProtocolVersion",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("number", models.PositiveIntegerField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Draft"),
+                            ("submitted", "Submitted for approval"),
+                            ("published", "Published"),
+                            ("retired", "Retired"),
+                        ],
+                        default="draft",
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "utilization",
+                    models.TextField(help_text="Where the center uses anakinra (context shown to clinicians)."),
+                ),
+                (
+                    "indications_summary",
+                    models.TextField(help_text="The center's line of therapy and prerequisites, in brief."),
+                ),
+                ("notes", models.TextField(blank=True, help_text="Protocol notes shown with every recommendation.")),
+                (
+                    "reported_car_target",
+                    models.CharField(
+                        blank=True,
+                        choices=[("CD19", "CD19"), ("CD22", "CD22"), ("CD19/CD22", "CD19/CD22")],
+                        help_text="The CAR T product the center reports experience with; blank when the letter does not say.",
+                        max_length=12,
+                        verbose_name="reported CAR target experience",
+                    ),
+                ),
+                (
+                    "concentration_mg_per_ml",
+                    models.DecimalField(
+                        decimal_places=2,
+                        default=Decimal("150"),
+                        help_text="Product concentration used for volumes (100 mg in 0.67 mL = 150 mg/mL).",
+                        max_digits=6,
+                        verbose_name="concentration (mg/mL)",
+                    ),
+                ),
+                ("change_reason", models.TextField(blank=True)),
+                (
+                    "approval_source",
+                    models.CharField(
+                        blank=True,
+                        help_text="Who or what approved a version with no approving user (the reviewed seed data file).",
+                        max_length=200,
+                    ),
+                ),
+                ("submitted_at", models.DateTimeField(blank=True, null=True)),
+                ("published_at", models.DateTimeField(blank=True, null=True)),
+                ("retired_at", models.DateTimeField(blank=True, null=True)),
+                ("next_review", models.DateField(blank=True, null=True)),
+                (
+                    "source_fingerprint",
+                    models.CharField(
+                        blank=True, help_text="Hash of the data-file entry this version was loaded from.", max_length=64
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "edit_revision",
+                    models.PositiveIntegerField(default=0, help_text="Bumped on every save; refuses lost updates."),
+                ),
+                (
+                    "approved_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "authored_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "protocol",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="versions", to="protocols.protocol"
+                    ),
+                ),
+                (
+                    "submitted_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["protocol__institution__name", "-number"],
+                "permissions": [("approve_protocolversion", "Can approve and publish another pharmacist's draft")],
+            },
+        ),
+        migrations.CreateModel(
+            name="ProtocolCitation",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "locator",
+                    models.CharField(blank=True, help_text='Where in the source, e.g. "Table 1".', max_length=60),
+                ),
+                ("position", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "reference",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="evidence.reference"
+                    ),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="citations",
+                        to="protocols.protocolversion",
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["position", "id"],
+            },
+        ),
+        migrations.CreateModel(
+            name="IndicationRule",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("applies_to_crs", models.BooleanField(default=False, verbose_name="CRS")),
+                ("applies_to_icans", models.BooleanField(default=False, verbose_name="ICANS")),
+                ("applies_to_carhlh", models.BooleanField(default=False, verbose_name="carHLH")),
+                ("position", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "min_grade",
+                    models.PositiveSmallIntegerField(
+                        default=1,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(4),
+                        ],
+                        verbose_name="lowest grade",
+                    ),
+                ),
+                (
+                    "min_prior_tocilizumab_doses",
+                    models.PositiveSmallIntegerField(
+                        default=0,
+                        validators=[django.core.validators.MaxValueValidator(10)],
+                        verbose_name="prior tocilizumab doses needed",
+                    ),
+                ),
+                (
+                    "requires_steroids",
+                    models.BooleanField(default=False, verbose_name="needs steroids given or starting"),
+                ),
+                (
+                    "result_status",
+                    models.CharField(
+                        choices=[("indicated", "Indicated"), ("consider", "Consider")],
+                        default="indicated",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "summary",
+                    models.CharField(
+                        help_text='The protocol\'s words for this use, e.g. "third line".', max_length=300
+                    ),
+                ),
+                (
+                    "first_line_if_isolated_late_onset",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Reasons say first line when onset is late and isolated, with no fever and no hypotension.",
+                        verbose_name="first line for isolated late onset",
+                    ),
+                ),
+                ("first_line_summary", models.CharField(blank=True, max_length=300)),
+                (
+                    "version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="rules",
+                        to="protocols.protocolversion",
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["position", "id"],
+            },
+        ),
+        migrations.CreateModel(
+            name="HistoricalProtocolCitation",
+            fields=[
+                ("id", models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID")),
+                (
+                    "locator",
+                    models.CharField(blank=True, help_text='Where in the source, e.g. "Table 1".', max_length=60),
+                ),
+                ("position", models.PositiveSmallIntegerField(default=0)),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "reference",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="evidence.reference",
+                    ),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="protocols.protocolversion",
+                    ),
+                ),
+            ],
+            options={
+                "verbose_name": "historical protocol citation",
+                "verbose_name_plural": "historical protocol citations",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
+            },
+            bases=(simple_history.models.HistoricalChanges, models.Model),
+        ),
+        migrations.CreateModel(
+            name="HistoricalIndicationRule",
+            fields=[
+                ("id", models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID")),
+                ("applies_to_crs", models.BooleanField(default=False, verbose_name="CRS")),
+                ("applies_to_icans", models.BooleanField(default=False, verbose_name="ICANS")),
+                ("applies_to_carhlh", models.BooleanField(default=False, verbose_name="carHLH")),
+                ("position", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "min_grade",
+                    models.PositiveSmallIntegerField(
+                        default=1,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(4),
+                        ],
+                        verbose_name="lowest grade",
+                    ),
+                ),
+                (
+                    "min_prior_tocilizumab_doses",
+                    models.PositiveSmallIntegerField(
+                        default=0,
+                        validators=[django.core.validators.MaxValueValidator(10)],
+                        verbose_name="prior tocilizumab doses needed",
+                    ),
+                ),
+                (
+                    "requires_steroids",
+                    models.BooleanField(default=False, verbose_name="needs steroids given or starting"),
+                ),
+                (
+                    "result_status",
+                    models.CharField(
+                        choices=[("indicated", "Indicated"), ("consider", "Consider")],
+                        default="indicated",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "summary",
+                    models.CharField(
+                        help_text='The protocol\'s words for this use, e.g. "third line".', max_length=300
+                    ),
+                ),
+                (
+                    "first_line_if_isolated_late_onset",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Reasons say first line when onset is late and isolated, with no fever and no hypotension.",
+                        verbose_name="first line for isolated late onset",
+                    ),
+                ),
+                ("first_line_summary", models.CharField(blank=True, max_length=300)),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="protocols.protocolversion",
+                    ),
+                ),
+            ],
+            options={
+                "verbose_name": "historical indication rule",
+                "verbose_name_plural": "historical indication rules",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
+            },
+            bases=(simple_history.models.HistoricalChanges, models.Model),
+        ),
+        migrations.CreateModel(
+            name="HistoricalDosingStep",
+            fields=[
+                ("id", models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID")),
+                ("applies_to_crs", models.BooleanField(default=False, verbose_name="CRS")),
+                ("applies_to_icans", models.BooleanField(default=False, verbose_name="ICANS")),
+                ("applies_to_carhlh", models.BooleanField(default=False, verbose_name="carHLH")),
+                ("position", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("initial", "Initial"), ("taper", "Taper"), ("alternative", "Alternative")],
+                        max_length=12,
+                    ),
+                ),
+                ("name", models.CharField(max_length=120)),
+                (
+                    "min_grade",
+                    models.PositiveSmallIntegerField(
+                        default=1,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(4),
+                        ],
+                        verbose_name="lowest grade",
+                    ),
+                ),
+                (
+                    "max_grade",
+                    models.PositiveSmallIntegerField(
+                        default=4,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(4),
+                        ],
+                        verbose_name="highest grade",
+                    ),
+                ),
+                (
+                    "dose_basis",
+                    models.CharField(
+                        choices=[
+                            ("mg/kg/dose", "mg/kg/dose"),
+                            ("mg/kg/day", "mg/kg/day"),
+                            ("mg/dose", "mg/dose"),
+                            ("mg/day", "mg/day"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "amount_low",
+                    models.DecimalField(
+                        decimal_places=3,
+                        max_digits=8,
+                        validators=[django.core.validators.MinValueValidator(0)],
+                        verbose_name="amount, low (in the dose basis unit)",
+                    ),
+                ),
+                (
+                    "amount_high",
+                    models.DecimalField(
+                        decimal_places=3,
+                        max_digits=8,
+                        validators=[django.core.validators.MinValueValidator(0)],
+                        verbose_name="amount, high (in the dose basis unit)",
+                    ),
+                ),
+                (
+                    "interval_hours",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        choices=[
+                            (1, "every 1 h"),
+                            (2, "every 2 h"),
+                            (3, "every 3 h"),
+                            (4, "every 4 h"),
+                            (6, "every 6 h"),
+                            (8, "every 8 h"),
+                            (12, "every 12 h"),
+                            (24, "every 24 h"),
+                        ],
+                        help_text="Blank when the protocol states no frequency; per-day amounts are then given.",
+                        null=True,
+                        verbose_name="interval (hours)",
+                    ),
+                ),
+                (
+                    "interval_is_maximum",
+                    models.BooleanField(
+                        default=False,
+                        help_text='"Up to every 6 hours".',
+                        verbose_name="interval is the most frequent allowed",
+                    ),
+                ),
+                ("route_iv", models.BooleanField(default=False, verbose_name="IV")),
+                ("route_sc", models.BooleanField(default=False, verbose_name="subcut")),
+                (
+                    "max_single_dose_mg",
+                    models.DecimalField(
+                        blank=True, decimal_places=1, max_digits=8, null=True, verbose_name="maximum per dose (mg)"
+                    ),
+                ),
+                (
+                    "max_daily_dose_mg",
+                    models.DecimalField(
+                        blank=True, decimal_places=1, max_digits=8, null=True, verbose_name="maximum per day (mg)"
+                    ),
+                ),
+                (
+                    "escalation_ceiling_amount",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=3,
+                        max_digits=8,
+                        null=True,
+                        verbose_name="escalation ceiling (in its basis unit)",
+                    ),
+                ),
+                (
+                    "escalation_ceiling_basis",
+                    models.CharField(
+                        blank=True, choices=[("mg/kg/day", "mg/kg/day"), ("mg/day", "mg/day")], max_length=12
+                    ),
+                ),
+                (
+                    "rounding_increment_mg",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=1,
+                        help_text="Vial or syringe size, e.g. 100 mg.",
+                        max_digits=8,
+                        null=True,
+                        verbose_name="round to multiples of (mg)",
+                    ),
+                ),
+                (
+                    "rounding_tolerance_percent",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=2,
+                        help_text="Round only when that moves the dose by at most this percentage (above 0, at most 25).",
+                        max_digits=5,
+                        null=True,
+                        verbose_name="rounding tolerance (%)",
+                    ),
+                ),
+                ("duration_text", models.TextField(blank=True, verbose_name="duration")),
+                ("taper_text", models.TextField(blank=True, verbose_name="taper")),
+                ("notes", models.TextField(blank=True)),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="protocols.protocolversion",
+                    ),
+                ),
+            ],
+            options={
+                "verbose_name": "historical dosing step",
+                "verbose_name_plural": "historical dosing steps",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.AddField(
-            model_name='dosingstep',
-            name='version',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='steps', to='protocols.protocolversion'),
+            model_name="dosingstep",
+            name="version",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="steps", to="protocols.protocolversion"
+            ),
         ),
         migrations.CreateModel(
-            name='StepCitation',
+            name="StepCitation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveSmallIntegerField(default=0)),
-                ('reference', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='evidence.reference')),
-                ('step', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='citations', to='protocols.dosingstep')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("position", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "reference",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="evidence.reference"
+                    ),
+                ),
+                (
+                    "step",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="citations", to="protocols.dosingstep"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['position', 'id'],
+                "ordering": ["position", "id"],
             },
         ),
         migrations.AddConstraint(
-            model_name='protocolversion',
-            constraint=models.UniqueConstraint(fields=('protocol', 'number'), name='version_number_unique'),
+            model_name="protocolversion",
+            constraint=models.UniqueConstraint(fields=("protocol", "number"), name="version_number_unique"),
         ),
         migrations.AddConstraint(
-            model_name='protocolversion',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'published')), fields=('protocol',), name='one_published_version_per_protocol'),
+            model_name="protocolversion",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "published")),
+                fields=("protocol",),
+                name="one_published_version_per_protocol",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='protocolversion',
-            constraint=models.CheckConstraint(condition=models.Q(('number__gte', 1)), name='version_number_positive'),
+            model_name="protocolversion",
+            constraint=models.CheckConstraint(condition=models.Q(("number__gte", 1)), name="version_number_positive"),
         ),
         migrations.AddConstraint(
-            model_name='protocolversion',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['draft', 'submitted', 'published', 'retired'])), name='version_status_known'),
+            model_name="protocolversion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status__in", ["draft", "submitted", "published", "retired"])),
+                name="version_status_known",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='protocolversion',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status__in', ['published', 'retired']), _negated=True), ('published_at__isnull', False), _connector='OR'), name='published_version_has_published_at'),
+            model_name="protocolversion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("status__in", ["published", "retired"]), _negated=True),
+                    ("published_at__isnull", False),
+                    _connector="OR",
+                ),
+                name="published_version_has_published_at",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='protocolversion',
-            constraint=models.CheckConstraint(condition=models.Q(('concentration_mg_per_ml__gt', 0)), name='version_concentration_positive'),
+            model_name="protocolversion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("concentration_mg_per_ml__gt", 0)), name="version_concentration_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='protocolcitation',
-            constraint=models.UniqueConstraint(fields=('version', 'reference'), name='citation_once_per_version'),
+            model_name="protocolcitation",
+            constraint=models.UniqueConstraint(fields=("version", "reference"), name="citation_once_per_version"),
         ),
         migrations.AddConstraint(
-            model_name='indicationrule',
-            constraint=models.CheckConstraint(condition=models.Q(('applies_to_crs', True), ('applies_to_icans', True), ('applies_to_carhlh', True), _connector='OR'), name='rule_applies_to_a_toxicity'),
+            model_name="indicationrule",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("applies_to_crs", True), ("applies_to_icans", True), ("applies_to_carhlh", True), _connector="OR"
+                ),
+                name="rule_applies_to_a_toxicity",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='indicationrule',
-            constraint=models.CheckConstraint(condition=models.Q(('min_grade__gte', 1), ('min_grade__lte', 4)), name='rule_grade_1_to_4'),
+            model_name="indicationrule",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("min_grade__gte", 1), ("min_grade__lte", 4)), name="rule_grade_1_to_4"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='indicationrule',
-            constraint=models.CheckConstraint(condition=models.Q(('min_prior_tocilizumab_doses__lte', 10)), name='rule_tocilizumab_doses_0_to_10'),
+            model_name="indicationrule",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("min_prior_tocilizumab_doses__lte", 10)), name="rule_tocilizumab_doses_0_to_10"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='indicationrule',
-            constraint=models.CheckConstraint(condition=models.Q(('result_status__in', ['indicated', 'consider'])), name='rule_status_known'),
+            model_name="indicationrule",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("result_status__in", ["indicated", "consider"])), name="rule_status_known"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='indicationrule',
-            constraint=models.CheckConstraint(condition=models.Q(('first_line_if_isolated_late_onset', False), models.Q(('first_line_summary', ''), _negated=True), _connector='OR'), name='rule_first_line_has_summary'),
+            model_name="indicationrule",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("first_line_if_isolated_late_onset", False),
+                    models.Q(("first_line_summary", ""), _negated=True),
+                    _connector="OR",
+                ),
+                name="rule_first_line_has_summary",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='dosingstep',
-            constraint=models.CheckConstraint(condition=models.Q(('applies_to_crs', True), ('applies_to_icans', True), ('applies_to_carhlh', True), _connector='OR'), name='step_applies_to_a_toxicity'),
+            model_name="dosingstep",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("applies_to_crs", True), ("applies_to_icans", True), ("applies_to_carhlh", True), _connector="OR"
+                ),
+                name="step_applies_to_a_toxicity",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='dosingstep',
-            constraint=models.CheckConstraint(condition=models.Q(('kind__in', ['initial', 'taper', 'alternative'])), name='step_kind_known'),
+            model_name="dosingstep",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("kind__in", ["initial", "taper", "alternative"])), name="step_kind_known"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='dosingstep',
-            constraint=models.CheckConstraint(condition=models.Q(('dose_basis__in', ['mg/kg/dose', 'mg/kg/day', 'mg/dose', 'mg/day'])), name='step_dose_basis_known'),
+            model_name="dosingstep",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("dose_basis__in", ["mg/kg/dose", "mg/kg/day", "mg/dose", "mg/day"])),
+                name="step_dose_basis_known",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='dosingstep',
-            constraint=models.CheckConstraint(condition=models.Q(('route_iv', True), ('route_sc', True), _connector='OR'), name='step_has_a_route'),
+            model_name="dosingstep",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("route_iv", True), ("route_sc", True), _connector="OR"), name="step_has_a_route"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='dosingstep',
-            constraint=models.CheckConstraint(condition=models.Q(('max_grade__lte', 4), ('min_grade__gte', 1), ('min_grade__lte', models.F('max_grade'))), name='step_grade_band_valid'),
+            model_name="dosingstep",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("max_grade__lte", 4), ("min_grade__gte", 1), ("min_grade__lte", models.F("max_grade"))
+                ),
+                name="step_grade_band_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='dosingstep',
-            constraint=models.CheckConstraint(condition=models.Q(('amount_low__gt', 0)), name='step_amount_positive'),
+            model_name="dosingstep",
+            constraint=models.CheckConstraint(condition=models.Q(("amount_low__gt", 0)), name="step_amount_positive"),
         ),
         migrations.AddConstraint(
-            model_name='dosingstep',
-            constraint=models.CheckConstraint(condition=models.Q(('amount_low__lte', models.F('amount_high'))), name='step_amount_low_le_high'),
+            model_name="dosingstep",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount_low__lte", models.F("amount_high"))), name="step_amount_low_le_high"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='dosingstep',
-            constraint=models.CheckConstraint(condition=models.Q(('interval_hours__isnull', True), ('interval_hours__in', (1, 2, 3, 4, 6, 8, 12, 24)), _connector='OR'), name='step_interval_divides_day'),
+            model_name="dosingstep",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("interval_hours__isnull", True),
+                    ("interval_hours__in", (1, 2, 3, 4, 6, 8, 12, 24)),
+                    _connector="OR",
+                ),
+                name="step_interval_divides_day",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='dosingstep',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('dose_basis__in', ['mg/kg/dose', 'mg/dose']), _negated=True), ('interval_hours__isnull', False), _connector='OR'), name='step_per_dose_basis_needs_interval'),
+            model_name="dosingstep",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("dose_basis__in", ["mg/kg/dose", "mg/dose"]), _negated=True),
+                    ("interval_hours__isnull", False),
+                    _connector="OR",
+                ),
+                name="step_per_dose_basis_needs_interval",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='dosingstep',
-            constraint=models.CheckConstraint(condition=models.Q(('interval_is_maximum', False), ('interval_hours__isnull', False), _connector='OR'), name='step_interval_maximum_needs_interval'),
+            model_name="dosingstep",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("interval_is_maximum", False), ("interval_hours__isnull", False), _connector="OR"),
+                name="step_interval_maximum_needs_interval",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='dosingstep',
-            constraint=models.CheckConstraint(condition=models.Q(('max_single_dose_mg__isnull', True), models.Q(('interval_hours__isnull', False), ('max_single_dose_mg__gt', 0)), _connector='OR'), name='step_single_dose_cap_positive_with_interval'),
+            model_name="dosingstep",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("max_single_dose_mg__isnull", True),
+                    models.Q(("interval_hours__isnull", False), ("max_single_dose_mg__gt", 0)),
+                    _connector="OR",
+                ),
+                name="step_single_dose_cap_positive_with_interval",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='dosingstep',
-            constraint=models.CheckConstraint(condition=models.Q(('max_daily_dose_mg__isnull', True), ('max_daily_dose_mg__gt', 0), _connector='OR'), name='step_daily_cap_positive'),
+            model_name="dosingstep",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("max_daily_dose_mg__isnull", True), ("max_daily_dose_mg__gt", 0), _connector="OR"),
+                name="step_daily_cap_positive",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='dosingstep',
-            constraint=models.CheckConstraint(condition=models.Q(('max_single_dose_mg__isnull', True), ('max_daily_dose_mg__isnull', True), ('max_single_dose_mg__lte', models.F('max_daily_dose_mg')), _connector='OR'), name='step_single_cap_le_daily_cap'),
+            model_name="dosingstep",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("max_single_dose_mg__isnull", True),
+                    ("max_daily_dose_mg__isnull", True),
+                    ("max_single_dose_mg__lte", models.F("max_daily_dose_mg")),
+                    _connector="OR",
+                ),
+                name="step_single_cap_le_daily_cap",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='dosingstep',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('escalation_ceiling_amount__isnull', True), ('escalation_ceiling_basis', '')), models.Q(('escalation_ceiling_amount__gt', 0), ('escalation_ceiling_basis__in', ['mg/kg/day', 'mg/day'])), _connector='OR'), name='step_escalation_complete'),
+            model_name="dosingstep",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("escalation_ceiling_amount__isnull", True), ("escalation_ceiling_basis", "")),
+                    models.Q(
+                        ("escalation_ceiling_amount__gt", 0), ("escalation_ceiling_basis__in", ["mg/kg/day", "mg/day"])
+                    ),
+                    _connector="OR",
+                ),
+                name="step_escalation_complete",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='dosingstep',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('rounding_increment_mg__isnull', True), ('rounding_tolerance_percent__isnull', True)), models.Q(('rounding_increment_mg__gt', 0), ('rounding_tolerance_percent__gt', 0), ('rounding_tolerance_percent__lte', 25)), _connector='OR'), name='step_rounding_complete_and_in_range'),
+            model_name="dosingstep",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("rounding_increment_mg__isnull", True), ("rounding_tolerance_percent__isnull", True)),
+                    models.Q(
+                        ("rounding_increment_mg__gt", 0),
+                        ("rounding_tolerance_percent__gt", 0),
+                        ("rounding_tolerance_percent__lte", 25),
+                    ),
+                    _connector="OR",
+                ),
+                name="step_rounding_complete_and_in_range",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='stepcitation',
-            constraint=models.UniqueConstraint(fields=('step', 'reference'), name='step_citation_once'),
+            model_name="stepcitation",
+            constraint=models.UniqueConstraint(fields=("step", "reference"), name="step_citation_once"),
         ),
     ]

@@ -1,0 +1,53 @@
+"""Audit events for domain actions (submit, approve, publish, reject, EHR card feedback...).
+
+Field-level history of protocol tables is kept by django-simple-history; these events record the
+decisions themselves, with who made them and why. Events are append-only.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from anakinra_cds.jsonutil import DecimalJSONDecoder, DecimalJSONEncoder
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise PermissionError("Audit events are append-only.")
+
+    def delete(self):
+        raise PermissionError("Audit events are append-only.")
+
+
+class AuditEvent(models.Model):
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events"
+    )
+    actor_label = models.CharField(
+        max_length=200, blank=True, help_text="Who acted when it was not a user, e.g. an EHR's issuer URL."
+    )
+    action = models.CharField(max_length=60, db_index=True, help_text="e.g. protocol_version.published")
+    subject_type = models.CharField(max_length=60, help_text="e.g. protocol_version, cds_card")
+    subject_id = models.CharField(max_length=64)
+    reason = models.TextField(blank=True)
+    details = models.JSONField(default=dict, blank=True, encoder=DecimalJSONEncoder, decoder=DecimalJSONDecoder)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["subject_type", "subject_id"], name="audit_subject_idx")]
+
+    def __str__(self) -> str:
+        who = self.actor or self.actor_label or "system"
+        return f"{self.created_at:%Y-%m-%d %H:%M} {who}: {self.action} {self.subject_type} {self.subject_id}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise PermissionError("Audit events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("Audit events are append-only.")
