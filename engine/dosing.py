@@ -148,19 +148,20 @@ def _bound(amount: Decimal, step: Step, weight_kg: Decimal) -> _Bound:
     return result
 
 
-def _escalation_ceiling(step: Step, weight_kg: Decimal) -> tuple[Decimal | None, list[str], bool]:
+def _escalation_ceiling(step: Step, weight_kg: Decimal) -> tuple[Decimal | None, list[str]]:
     if step.escalation_ceiling_amount is None or step.escalation_ceiling_basis is None:
-        return None, [], False
+        return None, []
     ceiling = step.escalation_ceiling_amount
     if step.escalation_ceiling_basis == DoseBasis.MG_PER_KG_PER_DAY:
         ceiling = ceiling * weight_kg
     if step.max_daily_dose_mg is not None and ceiling > step.max_daily_dose_mg:
         note = (
             f"escalation ceiling {notation.amount(ceiling, 'mg/day')} is above the "
-            f"{notation.amount(step.max_daily_dose_mg, 'mg/day')} maximum"
+            f"{notation.amount(step.max_daily_dose_mg, 'mg/day')} maximum: escalate up to "
+            f"{notation.amount(step.max_daily_dose_mg, 'mg/day')}"
         )
-        return step.max_daily_dose_mg, [note], True
-    return _quantize_not_above(ceiling, step.max_daily_dose_mg), [], False
+        return step.max_daily_dose_mg, [note]
+    return _quantize_not_above(ceiling, step.max_daily_dose_mg), []
 
 
 def _range(low: Decimal | None, high: Decimal | None, quantum: Decimal = MG) -> DoseRange | None:
@@ -202,13 +203,16 @@ def _arithmetic(step: Step, weight_kg: Decimal, low: _Bound, high: _Bound) -> li
     return lines
 
 
-def _order_text(step: Step, per_dose: DoseRange | None, per_day: DoseRange, ceiling: Decimal | None) -> str:
+def _order_text(
+    step: Step, per_dose: DoseRange | None, per_day: DoseRange, ceiling: Decimal | None, ceiling_capped: bool
+) -> str:
     route = notation.routes_text(step.routes)
     details = [_basis_amount(step)]
     if step.escalation_ceiling_amount is not None and ceiling is not None:
         assert step.escalation_ceiling_basis is not None
         stated = notation.amount(step.escalation_ceiling_amount, step.escalation_ceiling_basis.value, Decimal("0.001"))
-        details.append(f"may escalate up to {stated} = {notation.amount(ceiling, 'mg/day')}")
+        joiner = "but at most" if ceiling_capped else "="
+        details.append(f"may escalate up to {stated} {joiner} {notation.amount(ceiling, 'mg/day')}")
     caps = []
     if step.max_single_dose_mg is not None:
         caps.append(notation.amount(step.max_single_dose_mg, "mg/dose"))
@@ -231,9 +235,10 @@ def step_dose(*, step: Step, weight_kg: Decimal, concentration_mg_per_ml: Decima
     """Everything a clinician needs to order one step for one weight."""
     low = _bound(step.amount_low, step, weight_kg)
     high = low if step.amount_high == step.amount_low else _bound(step.amount_high, step, weight_kg)
-    ceiling, ceiling_notes, ceiling_capped = _escalation_ceiling(step, weight_kg)
+    ceiling, ceiling_notes = _escalation_ceiling(step, weight_kg)
 
-    caps = [c for c in Cap if c in low.caps or c in high.caps or (ceiling_capped and c == Cap.MAX_DAILY_DOSE)]
+    # capped_by describes the ordered amounts; a capped escalation ceiling is explained in cap_notes.
+    caps = [c for c in Cap if c in low.caps or c in high.caps]
     cap_notes = list(dict.fromkeys([*low.cap_notes, *high.cap_notes, *ceiling_notes]))
 
     rounding = None
@@ -259,7 +264,7 @@ def step_dose(*, step: Step, weight_kg: Decimal, concentration_mg_per_ml: Decima
         rounding=rounding,
         volume_ml=volume_ml(per_dose_mg=per_dose, concentration_mg_per_ml=concentration_mg_per_ml),
         arithmetic=tuple(_arithmetic(step, weight_kg, low, high)),
-        order_text=_order_text(step, per_dose, per_day, ceiling),
+        order_text=_order_text(step, per_dose, per_day, ceiling, bool(ceiling_notes)),
     )
 
 
