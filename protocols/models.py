@@ -11,7 +11,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.lookups import GreaterThanOrEqual
 from simple_history.models import HistoricalRecords
 
 from engine.vocabulary import INTERVAL_HOURS_CHOICES, CarTarget, DoseBasis, StepKind, Toxicity
@@ -263,6 +264,8 @@ class ToxicityFlags(models.Model):
 
 AT_LEAST_ONE_TOXICITY = Q(applies_to_crs=True) | Q(applies_to_icans=True) | Q(applies_to_carhlh=True)
 GRADE_VALIDATORS = [MinValueValidator(1), MaxValueValidator(4)]
+# The smallest amount the app can show (doses are shown to 0.1 mg).
+MEASURABLE_MG = Decimal("0.1")
 
 
 class ProtocolCitation(VersionChild):
@@ -408,7 +411,21 @@ class DosingStep(VersionChild, ToxicityFlags):
                 condition=Q(min_grade__gte=1, max_grade__lte=4, min_grade__lte=F("max_grade")),
                 name="step_grade_band_valid",
             ),
-            models.CheckConstraint(condition=Q(amount_low__gt=0), name="step_amount_positive"),
+            # Every dose a step can produce must be measurable (at least 0.1 mg, at 1 kg): amounts of
+            # at least 0.1, and a per-day amount or cap split over n doses of at least 0.1 mg each.
+            models.CheckConstraint(condition=Q(amount_low__gte=MEASURABLE_MG), name="step_amount_measurable"),
+            models.CheckConstraint(
+                condition=Q(dose_basis__in=[DoseBasis.MG_PER_KG_PER_DOSE.value, DoseBasis.MG_PER_DOSE.value])
+                | Q(interval_hours__isnull=True)
+                | Q(GreaterThanOrEqual(F("amount_low") * F("interval_hours"), Value(MEASURABLE_MG * 24))),
+                name="step_divided_dose_measurable",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_daily_dose_mg__isnull=True)
+                | Q(interval_hours__isnull=True)
+                | Q(GreaterThanOrEqual(F("max_daily_dose_mg") * F("interval_hours"), Value(MEASURABLE_MG * 24))),
+                name="step_daily_cap_divides_measurably",
+            ),
             models.CheckConstraint(condition=Q(amount_low__lte=F("amount_high")), name="step_amount_low_le_high"),
             models.CheckConstraint(
                 condition=Q(interval_hours__isnull=True) | Q(interval_hours__in=INTERVAL_HOURS_CHOICES),
