@@ -18,7 +18,7 @@ from assessments.models import Assessment
 from assessments.selectors import assessment_get
 from assessments.services import assessment_create
 from engine.present import protocol_summary_dict
-from protocols.selectors import published_institution_slugs, published_protocols
+from protocols.selectors import published_protocols
 
 
 def _messages(error: dict[str, Any]) -> str:
@@ -72,7 +72,9 @@ def assessment_payload(assessment: Assessment) -> dict[str, Any]:
     }
 
 
-def recommendation_request_parse(body: bytes) -> tuple[RecommendationRequest | None, dict[str, list[str]]]:
+def recommendation_request_parse(
+    body: bytes, *, known_slugs: frozenset[str]
+) -> tuple[RecommendationRequest | None, dict[str, list[str]]]:
     """Validate a request body; return the request or every error found."""
     try:
         data = jsonutil.loads(body or b"")
@@ -87,16 +89,18 @@ def recommendation_request_parse(body: bytes) -> tuple[RecommendationRequest | N
     except ValidationError as error:
         errors = validation_errors(error)
     slug = data.get("institution")
-    if slug is not None and isinstance(slug, str) and slug not in published_institution_slugs():
+    if isinstance(slug, str) and slug not in known_slugs:
         errors.setdefault("institution", []).append(f"Unknown institution {slug!r}.")
-        request = None
     return (request, {}) if request is not None and not errors else (None, errors)
 
 
 @require_POST
 @api_login_required
 def recommendations_create(request: HttpRequest) -> ApiResponse:
-    parsed, errors = recommendation_request_parse(request.body)
+    protocols = published_protocols()
+    parsed, errors = recommendation_request_parse(
+        request.body, known_slugs=frozenset(p.institution_slug for p in protocols)
+    )
     if parsed is None:
         return error_response(errors)
     assessment = assessment_create(
@@ -105,6 +109,7 @@ def recommendations_create(request: HttpRequest) -> ApiResponse:
         institution_slug=parsed.institution,
         created_by=request.user,
         source=Assessment.Source.API,
+        protocols=protocols,
     )
     return ApiResponse(assessment_payload(assessment))
 

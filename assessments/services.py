@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from assessments.models import Assessment, AssessmentProtocolVersion
-from engine.data import PatientInputs
+from engine.data import PatientInputs, ProtocolData
 from engine.present import recommendation_dict
 from engine.recommend import recommend_all
 from protocols.selectors import published_protocols
@@ -22,9 +23,16 @@ def assessment_create(
     institution_slug: str | None,
     created_by: AbstractBaseUser | None,
     source: str,
+    protocols: Sequence[ProtocolData] | None = None,
 ) -> Assessment:
-    """Run the engine for one patient and store the inputs, the full answer and the versions used."""
-    protocols = published_protocols(institution_slug=institution_slug)
+    """Run the engine for one patient and store the inputs, the full answer and the versions used.
+
+    `protocols` lets a caller that already read the published catalog pass it in (one read per request).
+    """
+    if protocols is None:
+        protocols = published_protocols()
+    if institution_slug is not None:
+        protocols = [p for p in protocols if p.institution_slug == institution_slug]
     recommendations = recommend_all(protocols=protocols, patient=patient)
     assessment = Assessment.objects.create(
         created_by=created_by,

@@ -19,6 +19,12 @@ def pytest_collection_modifyitems(config, items):
         raise pytest.UsageError("Mark every test unit, integration or e2e: " + ", ".join(unmarked[:5]))
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Real hashing costs ~0.5 s per user; the tests do not measure it.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():

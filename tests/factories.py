@@ -19,6 +19,7 @@ from protocols.models import (
     Protocol,
     ProtocolCitation,
     ProtocolVersion,
+    StepCitation,
     VersionStatus,
 )
 
@@ -151,6 +152,14 @@ class DosingStepFactory(factory.django.DjangoModelFactory):
     amount_high = Decimal("2")
     interval_hours = 6
     route_iv = True
+
+
+class StepCitationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = StepCitation
+
+    step = factory.SubFactory(DosingStepFactory)
+    reference = factory.SubFactory(ReferenceFactory)
 
 
 class AssessmentFactory(factory.django.DjangoModelFactory):

@@ -1,0 +1,441 @@
+"""The v1 JSON API (../shared/spec/api.md): auth, validation, stored assessments, OpenAPI conformance."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError as SchemaError
+
+from assessments.models import Assessment
+from protocols.models import ProtocolVersion, VersionStatus
+from protocols.selectors import protocol_version_data, published_protocols
+from protocols.services import protocol_version_publish
+from tests import factories
+
+pytestmark = pytest.mark.integration
+
+URL = "/api/v1/recommendations"
+VALID = {
+    "weight_kg": 20,
+    "age_years": 8,
+    "toxicities": [{"type": "CRS", "grade": 3}],
+    "prior_tocilizumab_doses": 1,
+    "prior_steroids": True,
+}
+
+
+def post(client: Client, body) -> tuple[int, dict]:
+    payload = body if isinstance(body, str | bytes) else json.dumps(body)
+    response = client.post(URL, payload, content_type="application/json")
+    return response.status_code, response.json()
+
+
+@pytest.fixture(scope="module")
+def openapi() -> dict:
+    return Client().get("/api/v1/openapi.json").json()
+
+
+def conforms(openapi: dict, schema_name: str, instance: dict) -> None:
+    schema = {"$ref": f"#/components/schemas/{schema_name}", "components": openapi["components"]}
+    Draft202012Validator(schema).validate(instance)
+
+
+# --- Authentication -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("post", URL),
+        ("get", "/api/v1/institutions"),
+        ("get", "/api/v1/assessments/7d1c6f0e-0000-4000-8000-000000000000"),
+    ],
+)
+def test_api_anonymous_gets_json_401(db, method, url):
+    response = getattr(Client(), method)(url, content_type="application/json")
+    assert (response.status_code, response["Content-Type"], response.json()) == (
+        401,
+        "application/json",
+        {"errors": {"auth": ["Authentication required: log in, or send 'Authorization: Token <key>'."]}},
+    )
+
+
+def test_api_wrong_token_is_401(db):
+    client = Client(headers={"Authorization": "Token not-a-real-key"})
+    assert post(client, VALID) == (401, {"errors": {"auth": ["Invalid or revoked token."]}})
+
+
+def test_api_revoked_token_is_401(db, clinician):
+    from django.utils import timezone
+
+    from accounts.services import api_token_create
+
+    token, key = api_token_create(user=clinician, name="old")
+    token.revoked_at = timezone.now()
+    token.save()
+    assert post(Client(headers={"Authorization": f"Token {key}"}), VALID)[0] == 401
+
+
+def test_api_token_of_inactive_user_is_401(db, clinician, api_key):
+    clinician.is_active = False
+    clinician.save()
+    assert post(Client(headers={"Authorization": f"Token {api_key}"}), VALID)[0] == 401
+
+
+def test_api_session_post_needs_csrf(db, clinician):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(clinician)
+    status, body = post(client, VALID)
+    assert (status, body) == (403, {"errors": {"auth": ["CSRF check failed for a session-authenticated request."]}})
+
+
+def test_api_session_with_csrf_token_succeeds(db, clinician):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(client_user := clinician)
+    client.get("/accounts/login/")  # sets the CSRF cookie
+    token = client.cookies["csrftoken"].value
+    response = client.post(URL, json.dumps(VALID), content_type="application/json", headers={"X-CSRFToken": token})
+    assert response.status_code == 200
+    assert Assessment.objects.get(pk=response.json()["assessment_id"]).created_by == client_user
+
+
+def test_create_api_token_command_prints_a_working_key(db, clinician):
+    out = StringIO()
+    call_command("create_api_token", clinician.username, "--name", "EHR", stdout=out)
+    key = out.getvalue().strip().splitlines()[-1]
+    assert post(Client(headers={"Authorization": f"Token {key}"}), VALID)[0] == 200
+
+
+# --- Validation ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("weight_kg", 0.99, "must be from 1 to 150 kg"),
+        ("weight_kg", 150.5, "must be from 1 to 150 kg"),
+        ("weight_kg", "20", "must be a number"),
+        ("weight_kg", True, "must be a number"),
+        ("weight_kg", 20.1234, "must have at most 3 decimal places (grams)"),
+        ("age_years", -1, "must be from 0 to 40 years"),
+        ("age_years", 41, "must be from 0 to 40 years"),
+        ("toxicities", [], "must list 1 to 3 toxicities"),
+        (
+            "toxicities",
+            [{"type": "CRS", "grade": 1}, {"type": "CRS", "grade": 2}],
+            "each toxicity type may appear only once",
+        ),
+        ("toxicities", [{"type": "CRS", "grade": 5}], "item 1 grade: must be from 1 to 4"),
+        ("toxicities", [{"type": "CRS", "grade": 2.5}], "item 1 grade: must be a whole number"),
+        ("toxicities", [{"type": "HLH", "grade": 2}], "item 1 type: must be one of 'CRS', 'ICANS' or 'carHLH'"),
+        ("toxicities", [{"type": "CRS"}], "item 1 grade: This field is required."),
+        ("toxicities", "CRS", "must be a list"),
+        ("prior_tocilizumab_doses", 11, "must be from 0 to 10"),
+        ("prior_tocilizumab_doses", 1.5, "must be a whole number"),
+        ("prior_tocilizumab_doses", True, "must be a whole number"),
+        ("prior_steroids", "yes", "must be true or false"),
+        ("prior_steroids", 1, "must be true or false"),
+        ("car_target", "CD20", "must be one of 'CD19', 'CD22', 'CD19/CD22' or 'other'"),
+        ("days_since_infusion", 366, "must be from 0 to 365"),
+        ("fever", "no", "must be true or false"),
+        ("creatinine_clearance_ml_min", 301, "must be from 0 to 300 mL/min"),
+        ("concurrent_tnf_blocker", None, "must be true or false"),
+        ("institution", "mayo", "Unknown institution 'mayo'."),
+        ("institution", 7, "must be a string"),
+    ],
+)
+def test_recommendations_rejects_invalid_field(token_client, field, value, message):
+    assert post(token_client, {**VALID, field: value}) == (400, {"errors": {field: [message]}})
+
+
+def test_recommendations_reports_every_invalid_field_at_once(token_client):
+    body = {"weight_kg": 200, "toxicities": [], "prior_steroids": "no", "institution": "nowhere", "pounds": 44}
+    status, response = post(token_client, body)
+    assert status == 400
+    assert response["errors"] == {
+        "weight_kg": ["must be from 1 to 150 kg"],
+        "age_years": ["This field is required."],
+        "toxicities": ["must list 1 to 3 toxicities"],
+        "prior_tocilizumab_doses": ["This field is required."],
+        "prior_steroids": ["must be true or false"],
+        "pounds": ["Unknown field."],
+        "institution": ["Unknown institution 'nowhere'."],
+    }
+    assert Assessment.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("{not json", "Malformed JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),
+        ("", "Malformed JSON: Expecting value: line 1 column 1 (char 0)"),
+        ('{"weight_kg": NaN}', "Malformed JSON: NaN is not a valid JSON number"),
+        (b'{"a": "\xff"}', "Malformed JSON: 'utf-8' codec can't decode byte 0xff in position 7: invalid start byte"),
+    ],
+)
+def test_recommendations_malformed_json_is_a_body_error(token_client, body, message):
+    assert post(token_client, body) == (400, {"errors": {"body": [message]}})
+
+
+def test_recommendations_non_object_body_is_a_body_error(token_client):
+    assert post(token_client, [VALID]) == (400, {"errors": {"body": ["The body must be a JSON object."]}})
+
+
+def test_recommendations_get_is_not_allowed(token_client):
+    assert token_client.get(URL).status_code == 405
+
+
+# --- Answers and stored assessments -------------------------------------------------------------
+
+
+def test_recommendations_answers_every_institution_in_name_order(token_client):
+    status, body = post(token_client, VALID)
+    assert status == 200
+    assert [r["institution"]["slug"] for r in body["recommendations"]] == [
+        "chop",
+        "cnh",
+        "musc",
+        "nih",
+        "seattle",
+        "stjude",
+    ]
+    assert body["print_url"] == f"/assessments/{body['assessment_id']}/print/"
+    assert body["inputs"] == {
+        **VALID,
+        "car_target": "other",
+        "days_since_infusion": None,
+        "fever": None,
+        "hypotension": None,
+        "late_onset_isolated": None,
+        "thrombocytopenia_or_coagulopathy": False,
+        "concurrent_tnf_blocker": False,
+        "ecoli_protein_hypersensitivity": False,
+        "active_infection": False,
+        "creatinine_clearance_ml_min": None,
+        "institution": None,
+    }
+
+
+def test_recommendations_for_one_institution(token_client):
+    status, body = post(token_client, {**VALID, "institution": "cnh"})
+    (only,) = body["recommendations"]
+    assert (status, only["institution"], only["steps"][0]["per_dose_mg"]) == (
+        200,
+        {"slug": "cnh", "name": "Children's National Hospital"},
+        {"low": 40, "high": 40},
+    )
+
+
+def test_recommendations_numbers_are_exact_json_numbers(token_client):
+    response = token_client.post(
+        URL,
+        json.dumps({**VALID, "weight_kg": 45, "toxicities": [{"type": "carHLH", "grade": 2}], "institution": "stjude"}),
+        content_type="application/json",
+    )
+    # 10 mg/kg/day x 45 kg / 4 = 112.5 mg, written as a JSON number, not a string or float artefact
+    assert '"per_dose_mg":{"low":112.5,"high":112.5}' in response.content.decode()
+
+
+def test_assessment_round_trip_returns_the_same_answer(token_client):
+    _, created = post(token_client, VALID)
+    fetched = token_client.get(f"/api/v1/assessments/{created['assessment_id']}")
+    assert (fetched.status_code, fetched.json()) == (200, created)
+    stored = Assessment.objects.get(pk=created["assessment_id"])
+    assert sorted(stored.protocol_versions.values_list("protocol__institution__slug", flat=True)) == [
+        "chop",
+        "cnh",
+        "musc",
+        "nih",
+        "seattle",
+        "stjude",
+    ]
+    assert stored.inputs["weight_kg"] == Decimal("20")
+
+
+def test_assessment_unchanged_after_a_newer_version_is_published(token_client, pharmacist):
+    _, created = post(token_client, {**VALID, "institution": "cnh"})
+    old = ProtocolVersion.objects.get(protocol__institution__slug="cnh", status=VersionStatus.PUBLISHED)
+    newer = factories.ProtocolVersionFactory(protocol=old.protocol, number=2)
+    factories.IndicationRuleFactory(version=newer, min_prior_tocilizumab_doses=0)
+    factories.DosingStepFactory(
+        version=newer, amount_low=Decimal(3), amount_high=Decimal(3), max_single_dose_mg=Decimal(90)
+    )
+    protocol_version_publish(version=newer, approved_by=pharmacist)
+
+    fetched = token_client.get(f"/api/v1/assessments/{created['assessment_id']}").json()
+    _, fresh = post(token_client, {**VALID, "institution": "cnh"})
+    assert fetched == created
+    assert (
+        fetched["recommendations"][0]["protocol"]["version"],
+        fresh["recommendations"][0]["protocol"]["version"],
+    ) == (1, 2)
+    # 3 mg/kg x 20 kg = 60 mg under the new version; the stored answer keeps 40 mg.
+    assert (
+        fetched["recommendations"][0]["steps"][0]["per_dose_mg"],
+        fresh["recommendations"][0]["steps"][0]["per_dose_mg"],
+    ) == (
+        {"low": 40, "high": 40},
+        {"low": 60, "high": 60},
+    )
+
+
+@pytest.mark.parametrize("assessment_id", ["7d1c6f0e-0000-4000-8000-000000000000", "not-a-uuid"])
+def test_assessment_unknown_id_is_404(token_client, assessment_id):
+    response = token_client.get(f"/api/v1/assessments/{assessment_id}")
+    assert (response.status_code, response.json()) == (
+        404,
+        {"errors": {"assessment_id": ["No assessment with this id."]}},
+    )
+
+
+def test_assessment_stores_no_patient_identifiers(db):
+    field_names = {f.name for f in Assessment._meta.get_fields()}
+    assert field_names == {
+        "id",
+        "created_at",
+        "created_by",
+        "source",
+        "institution_requested",
+        "inputs",
+        "recommendations",
+        "protocol_versions",
+        "assessmentprotocolversion",
+    }
+
+
+def test_institutions_lists_current_protocols_without_doses(token_client):
+    body = token_client.get("/api/v1/institutions").json()
+    cnh = next(i for i in body["institutions"] if i["slug"] == "cnh")
+    assert [i["slug"] for i in body["institutions"]] == ["chop", "cnh", "musc", "nih", "seattle", "stjude"]
+    assert cnh["steps"][0] | {"citations": None, "duration": None, "taper": None} == {
+        "kind": "initial",
+        "name": "Initial dosing",
+        "applies_to": ["CRS", "ICANS", "carHLH"],
+        "grades": {"low": 1, "high": 4},
+        "routes": ["IV"],
+        "interval_hours": 6,
+        "interval_is_maximum": False,
+        "dose_basis": "mg/kg/dose",
+        "amount": {"low": 2, "high": 2},
+        "max_single_dose_mg": 100,
+        "max_daily_dose_mg": 400,
+        "escalation_ceiling": None,
+        "rounding": None,
+        "notes": "",
+        "citations": None,
+        "duration": None,
+        "taper": None,
+    }
+
+
+# --- OpenAPI conformance ------------------------------------------------------------------------
+
+
+def test_openapi_document_describes_every_endpoint(openapi):
+    assert (openapi["openapi"], sorted(openapi["paths"])) == (
+        "3.1.0",
+        [
+            "/api/v1/assessments/{assessment_id}",
+            "/api/v1/institutions",
+            "/api/v1/openapi.json",
+            "/api/v1/recommendations",
+        ],
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        VALID,
+        {
+            **VALID,
+            "toxicities": [{"type": "carHLH", "grade": 4}, {"type": "ICANS", "grade": 3}],
+            "weight_kg": 150,
+            "age_years": 35,
+            "car_target": "CD22",
+            "concurrent_tnf_blocker": True,
+            "active_infection": True,
+            "thrombocytopenia_or_coagulopathy": True,
+            "creatinine_clearance_ml_min": 20,
+            "days_since_infusion": 30,
+            "fever": False,
+            "hypotension": False,
+            "late_onset_isolated": True,
+        },
+        {**VALID, "ecoli_protein_hypersensitivity": True},
+        {**VALID, "weight_kg": 38.5, "toxicities": [{"type": "carHLH", "grade": 1}], "institution": "stjude"},
+    ],
+)
+def test_openapi_real_responses_conform(token_client, openapi, body):
+    status, created = post(token_client, body)
+    conforms(openapi, "RecommendationResponse", created)
+    conforms(
+        openapi, "RecommendationResponse", token_client.get(f"/api/v1/assessments/{created['assessment_id']}").json()
+    )
+    assert status == 200
+
+
+def test_openapi_errors_and_institutions_conform(token_client, openapi):
+    conforms(openapi, "ErrorResponse", post(token_client, {"weight_kg": 0})[1])
+    conforms(openapi, "InstitutionList", token_client.get("/api/v1/institutions").json())
+
+
+def test_openapi_validator_would_catch_a_contract_break(token_client, openapi):
+    _, created = post(token_client, VALID)
+    created["recommendations"][0]["status"] = "maybe"
+    with pytest.raises(SchemaError):
+        conforms(openapi, "RecommendationResponse", created)
+
+
+def test_openapi_request_schema_accepts_the_spec_example(openapi):
+    conforms(openapi, "RecommendationRequest", {**VALID, "institution": "cnh", "car_target": "CD19"})
+
+
+# --- Performance shape --------------------------------------------------------------------------
+
+
+def test_recommendations_six_institutions_in_a_fixed_number_of_queries(token_client, django_assert_num_queries):
+    post(token_client, VALID)  # warm the protocol cache
+    # token + catalog check + savepoint + assessment insert + versions insert + release
+    with django_assert_num_queries(6):
+        status, body = post(token_client, VALID)
+    assert (status, len(body["recommendations"])) == (200, 6)
+
+
+def test_published_protocols_load_in_five_queries_whatever_the_number(db, django_assert_num_queries, pharmacist):
+    from protocols.selectors import published_protocols_load
+
+    with django_assert_num_queries(5):
+        six = published_protocols_load()
+    extra = factories.ProtocolVersionFactory()
+    factories.IndicationRuleFactory(version=extra)
+    step = factories.DosingStepFactory(version=extra)
+    factories.StepCitationFactory(step=step)
+    factories.ProtocolCitationFactory(version=extra)
+    protocol_version_publish(version=extra, approved_by=pharmacist)
+    with django_assert_num_queries(5):
+        seven = published_protocols_load()
+    assert (len(six), len(seven)) == (6, 7)
+
+
+def test_published_protocols_cache_never_serves_a_retired_version(db, pharmacist, django_assert_num_queries):
+    before = {p.institution_slug: p.version_id for p in published_protocols()}
+    with django_assert_num_queries(1):  # warm: only the catalog check
+        published_protocols()
+    old = ProtocolVersion.objects.get(pk=before["cnh"])
+    newer = factories.ProtocolVersionFactory(protocol=old.protocol, number=2)
+    factories.IndicationRuleFactory(version=newer)
+    factories.DosingStepFactory(version=newer)
+    protocol_version_publish(version=newer, approved_by=pharmacist)
+    after = {p.institution_slug: p.version_id for p in published_protocols()}
+    assert (after["cnh"], {k: v for k, v in after.items() if k != "cnh"}) == (
+        newer.pk,
+        {k: v for k, v in before.items() if k != "cnh"},
+    )
+    assert protocol_version_data(version_id=old.pk).version_number == 1
