@@ -458,7 +458,8 @@ class DosingStep(VersionChild, ToxicityFlags):
             models.CheckConstraint(
                 condition=(Q(escalation_ceiling_amount__isnull=True) & Q(escalation_ceiling_basis=""))
                 | (
-                    Q(escalation_ceiling_amount__gt=0)
+                    # SQL CHECK passes on NULL, so "not null" is spelled out.
+                    Q(escalation_ceiling_amount__isnull=False, escalation_ceiling_amount__gt=0)
                     & Q(escalation_ceiling_basis__in=[DoseBasis.MG_PER_KG_PER_DAY.value, DoseBasis.MG_PER_DAY.value])
                 ),
                 name="step_escalation_complete",
@@ -466,6 +467,8 @@ class DosingStep(VersionChild, ToxicityFlags):
             models.CheckConstraint(
                 condition=(Q(rounding_increment_mg__isnull=True) & Q(rounding_tolerance_percent__isnull=True))
                 | Q(
+                    rounding_increment_mg__isnull=False,
+                    rounding_tolerance_percent__isnull=False,
                     rounding_increment_mg__gt=0,
                     rounding_tolerance_percent__gt=0,
                     rounding_tolerance_percent__lte=25,
