@@ -43,6 +43,11 @@ def dumps(value: Any, *, indent: int | None = None) -> str:
     )
 
 
+def raw(text: str) -> simplejson.RawJSON:
+    """Already-encoded JSON, embedded verbatim by `dumps` (encode a large value once, use it twice)."""
+    return simplejson.RawJSON(text)
+
+
 def loads(text: str | bytes) -> Any:
     """Parse JSON with numbers as Decimal/int; NaN and Infinity are refused."""
     return json.loads(text, cls=DecimalJSONDecoder)

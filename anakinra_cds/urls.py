@@ -3,6 +3,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import TemplateView
 
+from anakinra_cds.views import healthz
+
 urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
@@ -10,4 +12,5 @@ urlpatterns = [
     path("assessments/", include("assessments.urls")),
     path("api/v1/", include("api.urls")),
     path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
 ]

@@ -68,7 +68,7 @@ def assessment_payload(assessment: Assessment) -> dict[str, Any]:
         "created_at": assessment.created_at,
         "print_url": reverse("assessment_print", kwargs={"assessment_id": assessment.id}),
         "inputs": assessment.inputs,
-        "recommendations": assessment.recommendations,
+        "recommendations": assessment.recommendations_json(),
     }
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
+from anakinra_cds import jsonutil
 from assessments.models import Assessment, AssessmentProtocolVersion
 from engine.data import PatientInputs, ProtocolData
 from engine.present import recommendation_dict
@@ -33,14 +34,18 @@ def assessment_create(
         protocols = published_protocols()
     if institution_slug is not None:
         protocols = [p for p in protocols if p.institution_slug == institution_slug]
-    recommendations = recommend_all(protocols=protocols, patient=patient)
+    recommendations = [recommendation_dict(r) for r in recommend_all(protocols=protocols, patient=patient)]
+    # Encode the (large) answer once: the same text is stored and, by the API, sent back.
+    text = jsonutil.dumps(recommendations)
     assessment = Assessment.objects.create(
         created_by=created_by,
         source=source,
         institution_requested=institution_slug or "",
         inputs=inputs,
-        recommendations=[recommendation_dict(r) for r in recommendations],
+        recommendations=jsonutil.raw(text),
     )
+    assessment.recommendations = recommendations
+    assessment._recommendations_text = text
     AssessmentProtocolVersion.objects.bulk_create(
         AssessmentProtocolVersion(assessment=assessment, version_id=p.version_id) for p in protocols
     )

@@ -136,19 +136,77 @@ class Rounding:
 
 
 @dataclass(frozen=True, slots=True)
+class CapEvent:
+    """A cap that lowered an amount: `before` (mg) became `after` (mg)."""
+
+    cap: Cap
+    before: Decimal
+    after: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class RoundingDecision:
+    """'Nearest vial' for one dose: the nearest whole multiple and whether it was within tolerance."""
+
+    dose_mg: Decimal
+    nearest_mg: Decimal
+    change_percent: Decimal | None  # None when the nearest multiple is no dose at all
+    applied: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BoundResult:
+    """One bound (low or high) of a step for one weight. Amounts are exact; ordered ones are quantized."""
+
+    calculated_per_dose_mg: Decimal | None
+    calculated_per_day_mg: Decimal
+    per_dose_mg: Decimal | None
+    per_day_mg: Decimal
+    cap_events: tuple[CapEvent, ...]
+    rounding: RoundingDecision | None
+
+
+@dataclass(frozen=True, slots=True)
 class StepResult:
+    """A step's numbers for one weight. Text (order line, arithmetic, notes) is rendered on demand."""
+
     step: Step
+    weight_kg: Decimal
+    doses_per_day: int | None
+    low: BoundResult
+    high: BoundResult
     calculated_per_dose_mg: DoseRange | None
     per_dose_mg: DoseRange | None
     calculated_per_day_mg: DoseRange
     per_day_mg: DoseRange
+    escalation_uncapped_mg: Decimal | None
     max_escalation_per_day_mg: Decimal | None
     capped_by: tuple[Cap, ...]
-    cap_notes: tuple[str, ...]
-    rounding: Rounding | None
     volume_ml: DoseRange | None
-    arithmetic: tuple[str, ...]
-    order_text: str
+
+    @property
+    def order_text(self) -> str:
+        from engine import text
+
+        return text.order_text(self)
+
+    @property
+    def arithmetic(self) -> tuple[str, ...]:
+        from engine import text
+
+        return text.arithmetic(self)
+
+    @property
+    def cap_notes(self) -> tuple[str, ...]:
+        from engine import text
+
+        return text.cap_notes(self)
+
+    @property
+    def rounding(self) -> Rounding | None:
+        from engine import text
+
+        return text.rounding(self)
 
 
 @dataclass(frozen=True, slots=True)

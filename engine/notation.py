@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 
 from engine.vocabulary import Route
 
@@ -12,6 +13,7 @@ ML_QUANTUM = Decimal("0.01")
 ROUTE_WORDS = {Route.IV: "IV", Route.SC: "subcut"}
 
 
+@lru_cache(maxsize=8192)  # The same amounts recur across steps, centers and requests.
 def plain_number(value: Decimal, quantum: Decimal = MG_QUANTUM) -> str:
     """`Decimal("40.0")` -> "40", `Decimal(".5")` -> "0.5"; never exponent notation."""
     quantized = value.quantize(quantum, rounding=ROUND_HALF_UP)

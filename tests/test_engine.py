@@ -406,3 +406,40 @@ def test_property_amount_rises_with_weight_until_a_cap_binds(s, first, second):
     # ...and strictly more for a weight-based dose while no cap binds (1 kg apart: at least 0.1 mg/kg more).
     if s.dose_basis.per_kg and not heavy.capped_by and heavier - lighter >= 1:
         assert light.per_day_mg.high < heavy.per_day_mg.high
+
+
+def test_warning_code_order_is_by_severity_then_fixed_code_order():
+    from engine import safety
+
+    severities = {w.code: w.severity for w in vars(safety).values() if isinstance(w, safety.Warning)}
+    severities |= {"above_reported_maximum": "warning", "product_experience": "info", "prefer_iv": "info"}
+    ranks = [safety.SEVERITY_ORDER[severities[code]] for code in safety.CODE_ORDER]
+    assert (ranks, sorted(severities)) == (sorted(ranks), sorted(safety.CODE_ORDER))
+
+
+def test_recommend_lists_each_warning_once_in_code_order():
+    p = patient(
+        weight="120",
+        age="35",
+        concurrent_tnf_blocker=True,
+        active_infection=True,
+        thrombocytopenia_or_coagulopathy=True,
+        creatinine_clearance_ml_min=D(10),
+        toxicities=(("CRS", 4), ("ICANS", 4)),
+    )
+    sc_and_iv = protocol(
+        steps=(
+            step(
+                routes=(Route.IV, Route.SC),
+                interval_hours=None,
+                dose_basis=DoseBasis.MG_PER_KG_PER_DAY,
+                amount_low=D(12),
+                amount_high=D(12),
+            ),
+        ),
+        reported_car_target="CD22",
+    )
+    codes = [w.code for w in recommend(protocol=sc_and_iv, patient=p).warnings]
+    from engine import safety
+
+    assert codes == list(safety.CODE_ORDER[1:])

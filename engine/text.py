@@ -1,0 +1,153 @@
+"""The words that explain a step's numbers: order line, arithmetic written out, cap and rounding notes.
+
+Pure functions of an engine.data.StepResult, in safe clinical notation (engine.notation).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import lru_cache
+
+from engine import notation
+from engine.data import BoundResult, CapEvent, Rounding, Step, StepResult
+from engine.vocabulary import Cap
+
+WEIGHT_QUANTUM = Decimal("0.001")
+AMOUNT_QUANTUM = Decimal("0.001")
+
+
+@lru_cache(maxsize=512)
+def _basis_amount(step: Step) -> str:
+    return notation.amount_range(step.amount_low, step.amount_high, step.dose_basis.value, AMOUNT_QUANTUM)
+
+
+def _cap_note(event: CapEvent, doses_per_day: int | None) -> str:
+    if event.cap == Cap.MAX_SINGLE_DOSE:
+        return (
+            f"{notation.amount(event.before, 'mg')} per dose is above the "
+            f"{notation.amount(event.after, 'mg/dose')} maximum"
+        )
+    if doses_per_day is None:
+        return (
+            f"{notation.amount(event.before, 'mg/day')} is above the {notation.amount(event.after, 'mg/day')} maximum"
+        )
+    dose = event.before / doses_per_day
+    return (
+        f"{doses_per_day} doses of {notation.amount(dose, 'mg')} ({notation.amount(event.before, 'mg/day')}) is "
+        f"above the {notation.amount(event.after, 'mg/day')} maximum; per dose lowered to "
+        f"{notation.amount(event.after / doses_per_day, 'mg')}"
+    )
+
+
+def _rounding_note(bound: BoundResult, step: Step) -> str:
+    decision = bound.rounding
+    if decision is None:
+        return ""
+    increment = notation.amount(step.rounding_increment_mg, "mg")  # type: ignore[arg-type]
+    dose = notation.amount(decision.dose_mg, "mg")
+    if decision.change_percent is None:
+        return f"{dose} not rounded: the nearest multiple of {increment} would be no dose at all"
+    tolerance = notation.percent(step.rounding_tolerance_percent)  # type: ignore[arg-type]
+    change = notation.percent(decision.change_percent)
+    if decision.applied and decision.nearest_mg == decision.dose_mg:
+        return f"{dose} is already a whole multiple of {increment}"
+    if decision.applied:
+        return (
+            f"{dose} rounded to {notation.amount(decision.nearest_mg, 'mg')} (nearest multiple of {increment}; "
+            f"changes the dose by {change}, within {tolerance})"
+        )
+    return (
+        f"{dose} not rounded: the nearest multiple of {increment} ({notation.amount(decision.nearest_mg, 'mg')}) "
+        f"would change the dose by {change}, more than {tolerance}"
+    )
+
+
+def _bounds(result: StepResult) -> tuple[BoundResult, ...]:
+    return (result.low,) if result.high is result.low else (result.low, result.high)
+
+
+def cap_notes(result: StepResult) -> tuple[str, ...]:
+    notes = [_cap_note(e, result.doses_per_day) for b in _bounds(result) for e in b.cap_events]
+    step = result.step
+    if (
+        result.escalation_uncapped_mg is not None
+        and result.max_escalation_per_day_mg is not None
+        and result.escalation_uncapped_mg > result.max_escalation_per_day_mg
+    ):
+        maximum = notation.amount(step.max_daily_dose_mg, "mg/day")  # type: ignore[arg-type]
+        notes.append(
+            f"escalation ceiling {notation.amount(result.escalation_uncapped_mg, 'mg/day')} is above the "
+            f"{maximum} maximum: escalate up to {maximum}"
+        )
+    return tuple(dict.fromkeys(notes))
+
+
+def rounding(result: StepResult) -> Rounding | None:
+    step = result.step
+    if step.rounding_increment_mg is None:
+        return None
+    if result.doses_per_day is None:
+        note = "no per-dose amount to round: the protocol states no interval"
+    else:
+        note = "; ".join(dict.fromkeys(n for n in (_rounding_note(b, step) for b in _bounds(result)) if n))
+    applied = any(b.rounding is not None and b.rounding.applied for b in _bounds(result))
+    return Rounding(increment_mg=step.rounding_increment_mg, applied=applied, note=note)
+
+
+def arithmetic(result: StepResult) -> tuple[str, ...]:
+    step, low, high, count = result.step, result.low, result.high, result.doses_per_day
+    weight = notation.amount(result.weight_kg, "kg", WEIGHT_QUANTUM)
+    basis = _basis_amount(step)
+    lines: list[str] = []
+    if step.dose_basis.per_dose:
+        calc = notation.amount_range(low.calculated_per_dose_mg, high.calculated_per_dose_mg, "mg per dose")  # type: ignore[arg-type]
+        lines.append(f"{basis} x {weight} = {calc}" if step.dose_basis.per_kg else f"{basis}: {calc}")
+    else:
+        calc_day = notation.amount_range(low.calculated_per_day_mg, high.calculated_per_day_mg, "mg/day")
+        lines.append(f"{basis} x {weight} = {calc_day}" if step.dose_basis.per_kg else f"{basis}: {calc_day}")
+        if count is not None:
+            calc = notation.amount_range(low.calculated_per_dose_mg, high.calculated_per_dose_mg, "mg per dose")  # type: ignore[arg-type]
+            lines.append(f"divided into {count} doses ({notation.interval_text(step.interval_hours)}) = {calc}")
+    for bound in _bounds(result):
+        note = _rounding_note(bound, step)
+        if note and note not in lines:
+            lines.append(note)
+        for event in bound.cap_events:
+            cap_line = _cap_note(event, count)
+            if cap_line not in lines:
+                lines.append(cap_line)
+    if count is not None:
+        ordered = notation.amount_range(result.per_dose_mg.low, result.per_dose_mg.high, "mg")  # type: ignore[union-attr]
+        per_day = notation.amount_range(result.per_day_mg.low, result.per_day_mg.high, "mg/day")
+        lines.append(f"{count} doses a day x {ordered} = {per_day}")
+    elif result.capped_by:
+        lines.append(f"per day: {notation.amount_range(result.per_day_mg.low, result.per_day_mg.high, 'mg/day')}")
+    return tuple(lines)
+
+
+def order_text(result: StepResult) -> str:
+    step = result.step
+    route = notation.routes_text(step.routes)
+    details = [_basis_amount(step)]
+    ceiling = result.max_escalation_per_day_mg
+    if step.escalation_ceiling_amount is not None and step.escalation_ceiling_basis is not None and ceiling is not None:
+        stated = notation.amount(step.escalation_ceiling_amount, step.escalation_ceiling_basis.value, AMOUNT_QUANTUM)
+        capped = result.escalation_uncapped_mg is not None and result.escalation_uncapped_mg > ceiling
+        joiner = "but at most" if capped else "="
+        details.append(f"may escalate up to {stated} {joiner} {notation.amount(ceiling, 'mg/day')}")
+    caps = []
+    if step.max_single_dose_mg is not None:
+        caps.append(notation.amount(step.max_single_dose_mg, "mg/dose"))
+    if step.max_daily_dose_mg is not None:
+        caps.append(notation.amount(step.max_daily_dose_mg, "mg/day"))
+    if caps:
+        details.append("max " + ", ".join(caps))
+    if result.per_dose_mg is not None:
+        frequency = notation.interval_text(step.interval_hours, is_maximum=step.interval_is_maximum)
+        dose = notation.amount_range(result.per_dose_mg.low, result.per_dose_mg.high, "mg")
+        return f"anakinra {dose} {route} {frequency} ({'; '.join(details)})"
+    daily = notation.amount_range(result.per_day_mg.low, result.per_day_mg.high, "mg/day")
+    return (
+        f"anakinra {daily} {route} ({'; '.join(details)}); "
+        "frequency not specified by this protocol - confirm with pharmacy"
+    )
