@@ -54,7 +54,7 @@ def _quantize_not_above(value: Decimal, limit: Decimal | None) -> Decimal:
 def _bound(amount: Decimal, step: Step, weight_kg: Decimal, per_day_count: int | None) -> BoundResult:
     base = amount * weight_kg if step.dose_basis.per_kg else amount
     max_single, max_daily = step.max_single_dose_mg, step.max_daily_dose_mg
-    events: list[CapEvent] = []
+    events: list[CapEvent] = []  # rarely more than empty
 
     if per_day_count is None:  # Per-day basis with no stated frequency: a per-day amount only.
         day = base
@@ -116,10 +116,13 @@ def _escalation_ceiling(step: Step, weight_kg: Decimal) -> tuple[Decimal | None,
     return ceiling, _quantize_not_above(ceiling, step.max_daily_dose_mg)
 
 
-def _range(low: Decimal | None, high: Decimal | None, quantum: Decimal = MG) -> DoseRange | None:
-    if low is None or high is None:
-        return None
-    return DoseRange(low.quantize(quantum, rounding=ROUND_HALF_UP), high.quantize(quantum, rounding=ROUND_HALF_UP))
+def _q(value: Decimal, quantum: Decimal = MG) -> Decimal:
+    return value.quantize(quantum, rounding=ROUND_HALF_UP)
+
+
+def _pair(low: Decimal, high: Decimal, single: bool, quantum: Decimal = MG) -> DoseRange:
+    first = _q(low, quantum)
+    return DoseRange(first, first if single else _q(high, quantum))
 
 
 def step_dose(*, step: Step, weight_kg: Decimal, concentration_mg_per_ml: Decimal) -> StepResult:
@@ -133,25 +136,23 @@ def step_dose(*, step: Step, weight_kg: Decimal, concentration_mg_per_ml: Decima
     if low.cap_events or high.cap_events:
         applied = {e.cap for e in (*low.cap_events, *high.cap_events)}
         capped_by = tuple(c for c in Cap if c in applied)
-    per_dose = volume = None
+    single = high is low
+    per_dose = volume = calculated_dose = None
     if low.per_dose_mg is not None and high.per_dose_mg is not None:  # already quantized to 0.1 mg
         per_dose = DoseRange(low.per_dose_mg, high.per_dose_mg)
-        volume = DoseRange(
-            (per_dose.low / concentration_mg_per_ml).quantize(ML, rounding=ROUND_HALF_UP),
-            (per_dose.high / concentration_mg_per_ml).quantize(ML, rounding=ROUND_HALF_UP),
+        volume = _pair(
+            low.per_dose_mg / concentration_mg_per_ml, high.per_dose_mg / concentration_mg_per_ml, single, ML
         )
+        calculated_dose = _pair(low.calculated_per_dose_mg, high.calculated_per_dose_mg, single)  # type: ignore[arg-type]
     return StepResult(
         step=step,
         weight_kg=weight_kg,
         doses_per_day=per_day_count,
         low=low,
         high=high,
-        calculated_per_dose_mg=_range(low.calculated_per_dose_mg, high.calculated_per_dose_mg),
+        calculated_per_dose_mg=calculated_dose,
         per_dose_mg=per_dose,
-        calculated_per_day_mg=DoseRange(
-            low.calculated_per_day_mg.quantize(MG, rounding=ROUND_HALF_UP),
-            high.calculated_per_day_mg.quantize(MG, rounding=ROUND_HALF_UP),
-        ),
+        calculated_per_day_mg=_pair(low.calculated_per_day_mg, high.calculated_per_day_mg, single),
         per_day_mg=DoseRange(low.per_day_mg, high.per_day_mg),
         escalation_uncapped_mg=uncapped_ceiling,
         max_escalation_per_day_mg=ceiling,

@@ -138,6 +138,10 @@ def _citations(protocol: ProtocolData, steps: Iterable[StepResult]) -> tuple[Cit
 def recommend(*, protocol: ProtocolData, patient: PatientInputs) -> Recommendation:
     """One center's answer for one patient."""
     _check_patient(patient)
+    return _recommend(protocol, patient, safety.patient_warnings(patient))
+
+
+def _recommend(protocol: ProtocolData, patient: PatientInputs, known: safety.PatientWarnings) -> Recommendation:
     notes = [protocol.notes] if protocol.notes else []
 
     if patient.ecoli_protein_hypersensitivity:
@@ -147,7 +151,11 @@ def recommend(*, protocol: ProtocolData, patient: PatientInputs) -> Recommendati
             reasons=("Known hypersensitivity to E. coli-derived proteins or an anakinra component: contraindicated",),
             steps=(),
             warnings=safety.warnings_for(
-                patient=patient, steps=(), contraindicated=True, reported_car_target=protocol.reported_car_target
+                patient=patient,
+                steps=(),
+                contraindicated=True,
+                reported_car_target=protocol.reported_car_target,
+                known=known,
             ),
             citations=_citations(protocol, ()),
             notes=tuple(notes),
@@ -171,7 +179,11 @@ def recommend(*, protocol: ProtocolData, patient: PatientInputs) -> Recommendati
         reasons=tuple(reasons),
         steps=steps,
         warnings=safety.warnings_for(
-            patient=patient, steps=steps, contraindicated=False, reported_car_target=protocol.reported_car_target
+            patient=patient,
+            steps=steps,
+            contraindicated=False,
+            reported_car_target=protocol.reported_car_target,
+            known=known,
         ),
         citations=_citations(protocol, steps),
         notes=tuple(notes),
@@ -180,5 +192,7 @@ def recommend(*, protocol: ProtocolData, patient: PatientInputs) -> Recommendati
 
 def recommend_all(*, protocols: Iterable[ProtocolData], patient: PatientInputs) -> tuple[Recommendation, ...]:
     """Every center's answer, ordered by institution name (api.md: a stable order)."""
+    _check_patient(patient)
+    known = safety.patient_warnings(patient)
     ordered = sorted(protocols, key=lambda p: (p.institution_name, p.institution_slug))
-    return tuple(recommend(protocol=p, patient=patient) for p in ordered)
+    return tuple(_recommend(p, patient, known) for p in ordered)

@@ -6,6 +6,7 @@ product label, and the warning text says so. Center rules live in the protocol d
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from engine import notation
@@ -123,34 +124,64 @@ def _prefer_iv(patient: PatientInputs) -> Warning | None:
     return Warning("prefer_iv", Severity.INFO, " ".join(texts))
 
 
+@dataclass(frozen=True, slots=True)
+class PatientWarnings:
+    """The warnings that depend on the patient alone, worked out once for every center."""
+
+    infection_related: tuple[Warning, ...]  # tnf_blocker, infection
+    renal: tuple[Warning, ...]
+    weight_and_age: tuple[Warning, ...]  # weight_confirm, adult_patient
+    prefer_iv: Warning | None  # raised only where a listed step offers SC
+    bleeding_risk: bool
+
+
+def patient_warnings(patient: PatientInputs) -> PatientWarnings:
+    infection_related = tuple(
+        w for w, on in ((TNF_BLOCKER, patient.concurrent_tnf_blocker), (INFECTION, patient.active_infection)) if on
+    )
+    crcl = patient.creatinine_clearance_ml_min
+    weight_and_age = tuple(
+        w
+        for w, on in (
+            (WEIGHT_CONFIRM, patient.weight_kg >= WEIGHT_CONFIRM_FROM_KG),
+            (ADULT, patient.age_years > ADULT_AGE_ABOVE_YEARS),
+        )
+        if on
+    )
+    return PatientWarnings(
+        infection_related=infection_related,
+        renal=(RENAL,) if crcl is not None and crcl < RENAL_CRCL_ML_MIN else (),
+        weight_and_age=weight_and_age,
+        prefer_iv=_prefer_iv(patient),
+        bleeding_risk=patient.thrombocytopenia_or_coagulopathy,
+    )
+
+
 def warnings_for(
     *,
     patient: PatientInputs,
     steps: tuple[StepResult, ...],
     contraindicated: bool,
     reported_car_target: str | None,
+    known: PatientWarnings | None = None,
 ) -> tuple[Warning, ...]:
-    """Every warning that applies, each code once, ordered by severity then by code."""
-    found: list[Warning] = []
-    if contraindicated:
-        found.append(HYPERSENSITIVITY)
-    if patient.concurrent_tnf_blocker:
-        found.append(TNF_BLOCKER)
-    if patient.active_infection:
-        found.append(INFECTION)
-    offers_sc = any(Route.SC in r.step.routes for r in steps)
-    offers_iv = any(Route.IV in r.step.routes for r in steps)
-    if patient.thrombocytopenia_or_coagulopathy and offers_sc:
+    """Every warning that applies, each code once, in CODE_ORDER (which is ordered by severity)."""
+    known = known or patient_warnings(patient)
+    found: list[Warning] = [HYPERSENSITIVITY] if contraindicated else []
+    found.extend(known.infection_related)
+    offers_sc = offers_iv = no_interval = False
+    for result in steps:
+        routes = result.step.routes
+        offers_sc = offers_sc or Route.SC in routes
+        offers_iv = offers_iv or Route.IV in routes
+        no_interval = no_interval or result.step.interval_hours is None
+    if known.bleeding_risk and offers_sc:
         found.append(SC_BLEEDING)
-    if patient.creatinine_clearance_ml_min is not None and patient.creatinine_clearance_ml_min < RENAL_CRCL_ML_MIN:
-        found.append(RENAL)
+    found.extend(known.renal)
     if steps and (maximum := _above_reported_maximum(steps, patient.weight_kg)):
         found.append(maximum)
-    if patient.weight_kg >= WEIGHT_CONFIRM_FROM_KG:
-        found.append(WEIGHT_CONFIRM)
-    if patient.age_years > ADULT_AGE_ABOVE_YEARS:
-        found.append(ADULT)
-    if any(r.step.interval_hours is None for r in steps):
+    found.extend(known.weight_and_age)
+    if no_interval:
         found.append(FREQUENCY)
     if reported_car_target and patient.car_target != reported_car_target:
         found.append(
@@ -163,8 +194,7 @@ def warnings_for(
         )
     if offers_iv:
         found.append(IV_OFF_LABEL)
-    if offers_sc and (prefer := _prefer_iv(patient)):
-        found.append(prefer)
+    if offers_sc and known.prefer_iv is not None:
+        found.append(known.prefer_iv)
     found.append(GENERAL)
-    unique = {w.code: w for w in found}
-    return tuple(sorted(unique.values(), key=lambda w: (SEVERITY_ORDER[w.severity], CODE_ORDER.index(w.code))))
+    return tuple(found)
