@@ -66,11 +66,17 @@ def test_order_check_dose_above_weight_maximum_is_above_maximum_with_correction(
     assert [(c.route, c.per_dose_mg) for c in check.corrections] == [(Route.IV, Decimal("40.0"))]
 
 
-def test_order_check_per_dose_cap_applies_whatever_the_grade():
+def test_order_check_per_dose_cap_applies_whatever_the_grade_and_is_named():
     check = order_check(protocol=CAPPED, weight_kg=Decimal("70"), draft=_draft("140"))
 
     assert check.verdict == Verdict.ABOVE_MAXIMUM
     assert check.max_per_dose_mg == Decimal("100")
+    assert check.findings == (
+        "140 mg per dose is above the most any step of this protocol gives per dose at 70 kg (100 mg).",
+        "560 mg/day is above the most any step of this protocol gives per day at 70 kg (400 mg/day).",
+        "It is above the protocol's stated cap of 100 mg per dose.",
+        "It is above the protocol's stated cap of 400 mg per day.",
+    )
     assert [c.per_dose_mg for c in check.corrections] == [Decimal("100")]
 
 
