@@ -24,7 +24,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from engine import notation
-from engine.data import ProtocolData, StepResult
+from engine.data import ProtocolData, Step, StepResult
 from engine.dosing import doses_per_day, step_dose
 from engine.vocabulary import Route
 
@@ -122,8 +122,25 @@ def _corrections(steps: tuple[StepResult, ...], draft: DraftDose) -> tuple[Corre
     return tuple(found)
 
 
+def _stated_caps_exceeded(draft: DraftDose, steps: tuple[Step, ...]) -> list[str]:
+    """The protocol's own per-dose and per-day caps, named when the draft is above them in every step."""
+    found = []
+    dose_caps = [s.max_single_dose_mg for s in steps]
+    if steps and None not in dose_caps and draft.per_dose_mg is not None and draft.per_dose_mg > max(dose_caps):
+        found.append(f"It is above the protocol's stated cap of {notation.amount(max(dose_caps), 'mg')} per dose.")
+    day_caps = [s.max_daily_dose_mg for s in steps]
+    per_day = draft.per_day_mg
+    if steps and None not in day_caps and per_day is not None and per_day > max(day_caps):
+        found.append(f"It is above the protocol's stated cap of {notation.amount(max(day_caps), 'mg')} per day.")
+    return found
+
+
 def _findings(
-    draft: DraftDose, weight_kg: Decimal, max_per_dose: Decimal | None, max_per_day: Decimal | None
+    draft: DraftDose,
+    weight_kg: Decimal,
+    steps: tuple[Step, ...],
+    max_per_dose: Decimal | None,
+    max_per_day: Decimal | None,
 ) -> tuple[list[str], bool]:
     """Sentences on what exceeds the protocol's maximum for this weight, and whether anything does."""
     weight = notation.amount(weight_kg, "kg", Decimal("0.001"))
@@ -152,6 +169,7 @@ def _findings(
             f"A single dose of {dose} is above the most any step of this protocol gives in a whole day "
             f"at {weight} ({notation.amount(max_per_day, 'mg/day')})."
         )
+    findings.extend(_stated_caps_exceeded(draft, steps))
     if draft.doses_per_day is None:
         findings.append("The draft states no frequency that can be read: the per-day amount was not checked.")
     if draft.route is None:
@@ -167,7 +185,7 @@ def order_check(*, protocol: ProtocolData, weight_kg: Decimal, draft: DraftDose)
     )
     max_per_dose = max((r.per_dose_mg.high for r in steps if r.per_dose_mg is not None), default=None)
     max_per_day = max((_step_max_per_day(r) for r in steps), default=None)
-    findings, above = _findings(draft, weight_kg, max_per_dose, max_per_day)
+    findings, above = _findings(draft, weight_kg, protocol.steps, max_per_dose, max_per_day)
     matched = tuple(r for r in steps if _matches(r, draft))
 
     if draft.per_dose_mg is None:
