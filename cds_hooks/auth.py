@@ -23,7 +23,7 @@ from typing import Any
 import jwt
 import requests
 from django.conf import settings
-from jwt.exceptions import PyJWKError, PyJWTError
+from jwt.exceptions import PyJWTError
 
 from cds_hooks.config import Issuer, issuer_get
 from cds_hooks.services import jwt_id_claim
@@ -125,7 +125,7 @@ def _signing_key(jwks: dict[str, Any], kid: str, algorithm: str) -> Any:
         raise InvalidToken("RS384 needs an RSA key")
     try:
         key = jwt.PyJWK(jwk, algorithm=algorithm).key
-    except PyJWKError as error:
+    except PyJWTError as error:
         raise InvalidToken(f"unusable key: {error}") from None
     if algorithm == "RS384" and key.key_size < MIN_RSA_KEY_BITS:
         raise InvalidToken("RSA key shorter than 2048 bits")
@@ -151,7 +151,8 @@ def cds_client_verify(*, authorization: str, audience: str) -> CdsClient:
     algorithm = header.get("alg")
     if algorithm not in ALLOWED_ALGORITHMS:
         raise InvalidToken("algorithm not allowed")
-    if header.get("typ", "JWT").upper() != "JWT":
+    typ = header.get("typ", "JWT")
+    if not isinstance(typ, str) or typ.upper() != "JWT":
         raise InvalidToken("typ is not JWT")
     kid = header.get("kid")
     iss = unverified.get("iss")

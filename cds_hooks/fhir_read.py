@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from engine import notation
@@ -33,6 +33,7 @@ ANAKINRA_NAMES = re.compile(r"\b(anakinra|kineret)\b", re.IGNORECASE)
 # Observation statuses that carry a usable result.
 RESULT_STATUSES = {"final", "amended", "corrected"}
 HOURS_PER_UNIT = {"h": Decimal(1), "d": Decimal(24)}
+GRAM = Decimal("0.001")
 FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
 
@@ -146,15 +147,18 @@ def body_weight(resources: list[dict[str, Any]]) -> Weight:
             effective=effective,
             problem=f"The latest body weight is not in UCUM kg (unit: {unit}); it is not converted.",
         )
-    return Weight(kg=value, effective=effective, problem="")
+    # To the gram, as the JSON API and the bedside wizard take it.
+    return Weight(kg=value.quantize(GRAM, rounding=ROUND_HALF_UP), effective=effective, problem="")
 
 
 # --- Age ------------------------------------------------------------------------------------------
 
 
-def age_years(patient: Any, *, today: date) -> int | None:
-    """Completed years from a full Patient.birthDate; None for a partial or missing date."""
-    if not isinstance(patient, dict) or patient.get("resourceType") != "Patient":
+def age_years(patient_data: Any, *, today: date) -> int | None:
+    """Completed years from a full Patient.birthDate (a Patient, or a Bundle holding one); None for a
+    partial or missing date."""
+    patient = next((r for r in resources_in(patient_data) if r.get("resourceType") == "Patient"), None)
+    if patient is None:
         return None
     text = patient.get("birthDate")
     if not isinstance(text, str) or len(text) != len("2000-01-01"):

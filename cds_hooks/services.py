@@ -97,7 +97,19 @@ def _reader(request: HookRequest, client: CdsClient) -> _Reader:
 
 
 def _facts(reader: _Reader) -> card_builders.Facts:
+    """What the EHR sent. Without a weight the dose cannot be checked: 412, unless an anakinra allergy
+    is recorded, which is answered (contraindicated) whatever the weight."""
     patient_id = reader.patient_id
+    try:
+        allergies: list[str] | None = anakinra_allergies(
+            resources_in(reader.get("allergies", "AllergyIntolerance", {"patient": patient_id}))
+        )
+    except FhirUnavailable:
+        allergies = None
+    try:
+        age = age_years(reader.get("patient", f"Patient/{patient_id}", {}), today=timezone.localdate())
+    except FhirUnavailable:
+        age = None
     try:
         weight_data = reader.get(
             "weight",
@@ -105,17 +117,9 @@ def _facts(reader: _Reader) -> card_builders.Facts:
             {"patient": patient_id, "code": LOINC_WEIGHT_QUERY, "_sort": "-date", "_count": WEIGHT_SEARCH_COUNT},
         )
     except FhirUnavailable as error:
+        if allergies:
+            return card_builders.Facts(weight=None, age_years=age, allergies=allergies)
         raise PreconditionFailed(str(error)) from None
-    try:
-        age = age_years(reader.get("patient", f"Patient/{patient_id}", {}), today=timezone.localdate())
-    except FhirUnavailable:
-        age = None
-    try:
-        allergies: list[str] | None = anakinra_allergies(
-            resources_in(reader.get("allergies", "AllergyIntolerance", {"patient": patient_id}))
-        )
-    except FhirUnavailable:
-        allergies = None
     return card_builders.Facts(weight=body_weight(resources_in(weight_data)), age_years=age, allergies=allergies)
 
 
@@ -132,14 +136,15 @@ def _draft_card(request: dict[str, Any], facts: card_builders.Facts, setting: ca
     reading = draft_reading(request, weight_kg=weight)
     draft_ref = f"MedicationRequest/{request.get('id', '(no id)')}"
     if setting.protocol is None:
-        reason = (
-            f"The configured institution {setting.institution_slug!r} has no published protocol."
-            if setting.institution_slug
-            else "No institution protocol is configured for this EHR."
-        )
+        if setting.institution_slug:
+            reason = f"The configured institution {setting.institution_slug!r} has no published protocol."
+            summary = "The configured institution has no published protocol: the anakinra dose was not checked"
+        else:
+            reason = "No institution protocol is configured for this EHR."
+            summary = "No institution protocol is configured for this EHR: the anakinra dose was not checked"
         return card_builders.unchecked_card(
             reason=reason + " Compare the centers in the bedside wizard.",
-            summary="No institution protocol is configured for this EHR: the anakinra dose was not checked",
+            summary=summary,
             facts=facts,
             setting=setting,
             draft=reading,

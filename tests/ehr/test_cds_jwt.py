@@ -210,3 +210,15 @@ def test_jwt_accepted_request_records_its_id(ehr):
     ehr.get(DISCOVERY)
 
     assert SeenJwtId.objects.count() == 1
+
+
+def test_jwt_malformed_header_values_are_401_not_errors(ehr):
+    _assert_bare_401(ehr.get(DISCOVERY, token=sign(ehr.key, claims(aud=DISCOVERY_AUD), typ=123)))
+    _assert_bare_401(ehr.get(DISCOVERY, token=sign(ehr.key, claims(aud=DISCOVERY_AUD), typ="at+jwt")))
+
+
+def test_jwt_unusable_configured_key_is_401_not_an_error(ehr, settings):
+    broken = ehr.key.public_jwk() | {"x": "AAAA"}
+    settings.CDS_HOOKS_ISSUERS[ISSUER]["jwks"] = {"keys": [broken]}
+
+    _assert_bare_401(ehr.get(DISCOVERY))

@@ -312,16 +312,16 @@ def test_weight_fetched_from_the_ehr_fhir_server_with_its_token(ehr, settings, f
 
     assert card["indicator"] == "critical"
     assert card["links"][0]["url"] == WIZARD_20_KG
-    assert fake_ehr_server.requests[0] == {
+    assert [r["path"] for r in fake_ehr_server.requests] == [
+        "/AllergyIntolerance",
+        f"/Patient/{PATIENT_ID}",
+        "/Observation",
+    ]
+    assert fake_ehr_server.requests[2] == {
         "path": "/Observation",
         "query": {"patient": PATIENT_ID, "code": "http://loinc.org|29463-7", "_sort": "-date", "_count": "5"},
         "authorization": "Bearer fhir-access-token",
     }
-    assert [r["path"] for r in fake_ehr_server.requests] == [
-        "/Observation",
-        f"/Patient/{PATIENT_ID}",
-        "/AllergyIntolerance",
-    ]
 
 
 def test_fhir_server_failure_for_the_weight_is_412(ehr, settings, fake_ehr_server):
@@ -399,6 +399,29 @@ def test_recorded_anakinra_allergy_is_a_critical_contraindication(ehr):
     )
     assert card["links"][0]["url"] == (
         "http://testserver/start/?weight_kg=20&age_years=8&ecoli_protein_hypersensitivity=true&institution=cnh"
+    )
+
+
+def test_recorded_anakinra_allergy_is_answered_even_without_a_weight(ehr):
+    body = hook_body(prefetch={"allergies": allergy_bundle("anakinra")})
+
+    card = _only_card(ehr.post(ORDER_SELECT_PATH, body))
+
+    assert (card["indicator"], card["summary"]) == (
+        "critical",
+        "Anakinra allergy recorded: anakinra is contraindicated. Do not give.",
+    )
+    assert "| Weight | not available | no prefetch and no FHIR server access |" in card["detail"].splitlines()
+
+
+def test_configured_institution_without_a_published_protocol_says_the_dose_was_not_checked(ehr, settings):
+    settings.CDS_HOOKS_ISSUERS[ISSUER]["institution"] = "nowhere"
+
+    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(prefetch=full_prefetch())))
+
+    assert (card["indicator"], card["summary"]) == (
+        "warning",
+        "The configured institution has no published protocol: the anakinra dose was not checked",
     )
 
 

@@ -28,6 +28,10 @@ def test_body_weight_uses_the_latest_result_in_kg():
     assert (weight.kg, weight.effective, weight.problem) == (Decimal("20.25"), "2026-11-20T08:00:00+01:00", "")
 
 
+def test_body_weight_is_taken_to_the_gram():
+    assert body_weight(resources_in(weight_bundle(Decimal("20.12351")))).kg == Decimal("20.124")
+
+
 def test_body_weight_in_pounds_is_not_converted():
     weight = body_weight(resources_in(weight_bundle(Decimal("44"), code="[lb_av]")))
 
@@ -64,6 +68,8 @@ def test_age_years_counts_completed_years_from_a_full_birth_date():
     assert age_years(patient, today=date(2026, 11, 24)) == 8
     assert age_years({"resourceType": "Patient", "birthDate": "2018"}, today=date(2026, 11, 23)) is None
     assert age_years(None, today=date(2026, 11, 23)) is None
+    bundle = {"resourceType": "Bundle", "entry": [{"resource": patient}]}
+    assert age_years(bundle, today=date(2026, 11, 24)) == 8
 
 
 def test_anakinra_allergies_by_name_and_not_refuted_or_resolved():
