@@ -6,8 +6,10 @@ named by `<NAME>_FILE` (Docker and Kubernetes secrets).
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -75,3 +77,14 @@ def env_secret(name: str, *, required: bool) -> str | None:
             raise ImproperlyConfigured(f"Set {name} (or {name}_FILE); it is required.")
         return None
     return direct
+
+
+def env_json(name: str, default: Any) -> Any:
+    """A JSON value from `NAME` (or the file named by `NAME_FILE`); malformed JSON refuses to start."""
+    text = env_secret(name, required=False)
+    if text is None:
+        return default
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name} must be valid JSON: {error}") from None

@@ -9,7 +9,7 @@ from pathlib import Path
 import dj_database_url
 from django.utils.csp import CSP
 
-from anakinra_cds.env import env_bool, env_int, env_list, env_secret, env_str
+from anakinra_cds.env import env_bool, env_int, env_json, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "protocols",
     "assessments",
     "api",
+    "cds_hooks",
 ]
 
 MIDDLEWARE = [
@@ -157,3 +158,16 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+# --- CDS Hooks (cds_hooks app): the EHRs that may call /cds-services ------------------------------
+# Trusted JWT issuers, each with its keys, jku allow-list, institution protocol and FHIR servers
+# (JSON; see cds_hooks/config.py and the README). Empty: every call is refused with 401.
+CDS_HOOKS_ISSUERS = env_json("CDS_HOOKS_ISSUERS", {})
+# Browser origins allowed to call the CDS endpoints (CORS); empty: none.
+CDS_HOOKS_CORS_ORIGINS = env_list("CDS_HOOKS_CORS_ORIGINS", [])
+# Clock skew tolerated on exp and iat, and the longest token lifetime (exp - iat) accepted.
+CDS_HOOKS_JWT_LEEWAY_SECONDS = env_int("CDS_HOOKS_JWT_LEEWAY_SECONDS", 30, minimum=0)
+CDS_HOOKS_JWT_MAX_LIFETIME_SECONDS = env_int("CDS_HOOKS_JWT_MAX_LIFETIME_SECONDS", 300, minimum=1)
+# How long a fetched JWK Set is reused, and the timeout of every outgoing call (JWK Sets, FHIR reads).
+CDS_HOOKS_JWKS_CACHE_SECONDS = env_int("CDS_HOOKS_JWKS_CACHE_SECONDS", 300, minimum=0)
+CDS_HOOKS_HTTP_TIMEOUT_SECONDS = env_int("CDS_HOOKS_HTTP_TIMEOUT_SECONDS", 3, minimum=1)

@@ -11,6 +11,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("assessments/", include("assessments.urls")),
     path("api/v1/", include("api.urls")),
+    path("", include("cds_hooks.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
 ]

@@ -86,6 +86,31 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/assessments/{assessment_id}/fhir": {
+                "get": {
+                    "operationId": "assessment_fhir",
+                    "summary": "A stored assessment's recommended steps as FHIR R4 draft MedicationRequests",
+                    "parameters": [
+                        {
+                            "name": "assessment_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "format": "uuid"},
+                        }
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": (
+                                "A FHIR R4 Bundle of type collection: one MedicationRequest (status draft, intent "
+                                "proposal) per recommended step and route."
+                            ),
+                            "content": {"application/fhir+json": {"schema": {"type": "object"}}},
+                        },
+                        "401": unauthorized,
+                        "404": _json("No assessment with this id.", "ErrorResponse"),
+                    },
+                }
+            },
             "/api/v1/institutions": {
                 "get": {
                     "operationId": "institutions_list",

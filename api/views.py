@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from pydantic import ValidationError
@@ -17,6 +18,7 @@ from api.schemas import RecommendationRequest
 from assessments.models import Assessment
 from assessments.selectors import assessment_get
 from assessments.services import assessment_create
+from cds_hooks.fhir import assessment_bundle
 from engine.present import protocol_summary_dict
 from protocols.selectors import published_protocols
 
@@ -121,6 +123,24 @@ def assessment_detail(request: HttpRequest, assessment_id: str) -> ApiResponse:
     if assessment is None:
         return error_response({"assessment_id": ["No assessment with this id."]}, status=404)
     return ApiResponse(assessment_payload(assessment))
+
+
+@require_GET
+@api_login_required
+def assessment_fhir(request: HttpRequest, assessment_id: str) -> HttpResponse:
+    """The assessment's recommended steps as FHIR R4 draft MedicationRequests, in a `collection` Bundle."""
+    assessment = assessment_get(assessment_id=assessment_id)
+    if assessment is None:
+        return error_response({"assessment_id": ["No assessment with this id."]}, status=404)
+    base_url = settings.SITE_URL or request.build_absolute_uri("/").rstrip("/")
+    slugs = {r["institution"]["slug"] for r in assessment.recommendations}
+    bundle = assessment_bundle(
+        assessment_id=assessment.id,
+        created_at=assessment.created_at,
+        recommendations=assessment.recommendations,
+        protocol_urls={slug: f"{base_url}/protocols/{slug}/" for slug in slugs},
+    )
+    return HttpResponse(jsonutil.dumps(bundle), content_type="application/fhir+json")
 
 
 @require_GET

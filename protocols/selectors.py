@@ -122,6 +122,7 @@ def protocol_version_data(*, version_id: int) -> ProtocolData:
 
 def _catalog_token() -> tuple:
     """What identifies the published catalog: each published version and when its data last changed."""
+    # order_by(): the model's default ordering would enter the GROUP BY and PostgreSQL refuses the query.
     newest_reference = (
         Reference.objects.order_by()
         .annotate(group=Value(1))

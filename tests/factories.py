@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.utils import timezone
 
 from accounts.models import ApiToken, token_hash
 from assessments.models import Assessment
 from audit.models import AuditEvent
+from cds_hooks.models import SeenJwtId
 from evidence.models import Reference, Study
 from protocols.models import (
     DosingStep,
@@ -180,3 +183,11 @@ class AuditEventFactory(factory.django.DjangoModelFactory):
     action = "protocol_version.submitted"
     subject_type = "protocol_version"
     subject_id = "1"
+
+
+class SeenJwtIdFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SeenJwtId
+
+    key = factory.Sequence(lambda n: f"{n:064x}")
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(minutes=5))

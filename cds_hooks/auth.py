@@ -1,0 +1,189 @@
+"""Who is calling: the EHR's signed JWT (CDS Hooks 2.0, "Trusting CDS Clients").
+
+Every call carries `Authorization: Bearer <JWT>`. It is accepted only when all of these hold:
+- the header names ES384 or RS384 (never `none`, never an HMAC algorithm) and a `kid`;
+- `iss` is a configured issuer, and the key comes from that issuer's configured JWK Set, its
+  configured JWK Set URL, or a `jku` on that issuer's own allow-list;
+- the signature verifies with that key;
+- `aud` is exactly this endpoint's URL; `exp` is in the future, `iat` not in the future, and the
+  lifetime (`exp - iat`) no longer than CDS_HOOKS_JWT_MAX_LIFETIME_SECONDS;
+- `jti` has not been seen before from this issuer (the replay store, shared by every process).
+
+Any failure raises `InvalidToken`, which the views turn into a bare 401. Tokens are never logged.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import jwt
+import requests
+from django.conf import settings
+from jwt.exceptions import PyJWTError
+
+from cds_hooks.config import Issuer, issuer_get
+from cds_hooks.services import jwt_id_claim
+
+ALLOWED_ALGORITHMS = ("ES384", "RS384")
+REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "jti"]
+MIN_RSA_KEY_BITS = 2048
+# An unknown `kid` triggers a refetch of a cached JWK Set (key rotation), at most this often.
+JWKS_REFETCH_MIN_SECONDS = 30
+MAX_JTI_LENGTH = 255
+
+
+class InvalidToken(Exception):
+    """The request is not from a trusted EHR. The message is for tests and debugging, never for the caller."""
+
+
+@dataclass(frozen=True, slots=True)
+class CdsClient:
+    issuer: Issuer
+    subject: str
+    tenant: str
+
+
+@dataclass(slots=True)
+class _CachedSet:
+    fetched_at: float
+    jwks: dict[str, Any]
+
+
+_jwks_cache: dict[str, _CachedSet] = {}
+_jwks_lock = threading.Lock()
+
+
+def jwks_cache_clear() -> None:
+    with _jwks_lock:
+        _jwks_cache.clear()
+
+
+def _kids(jwks: dict[str, Any]) -> set[str]:
+    return {k.get("kid") for k in jwks.get("keys", []) if isinstance(k, dict)}
+
+
+def _fetch_jwks(url: str) -> dict[str, Any]:
+    try:
+        response = requests.get(
+            url,
+            timeout=settings.CDS_HOOKS_HTTP_TIMEOUT_SECONDS,
+            allow_redirects=False,
+            headers={"Accept": "application/json"},
+        )
+        response.raise_for_status()
+        jwks = response.json()
+    except (requests.RequestException, ValueError) as error:
+        raise InvalidToken(f"JWK Set at {url} could not be fetched: {error}") from None
+    if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
+        raise InvalidToken(f"{url} did not return a JWK Set")
+    return jwks
+
+
+def _jwks_from_url(url: str, kid: str) -> dict[str, Any]:
+    """A fetched JWK Set, cached for CDS_HOOKS_JWKS_CACHE_SECONDS; refetched once for an unknown kid."""
+    now = time.monotonic()
+    with _jwks_lock:
+        cached = _jwks_cache.get(url)
+    if cached is not None:
+        age = now - cached.fetched_at
+        fresh = age < settings.CDS_HOOKS_JWKS_CACHE_SECONDS
+        if fresh and (kid in _kids(cached.jwks) or age < JWKS_REFETCH_MIN_SECONDS):
+            return cached.jwks
+    jwks = _fetch_jwks(url)
+    with _jwks_lock:
+        _jwks_cache[url] = _CachedSet(fetched_at=now, jwks=jwks)
+    return jwks
+
+
+def _key_set(issuer: Issuer, header: dict[str, Any], kid: str) -> dict[str, Any]:
+    jku = header.get("jku")
+    if jku is not None:
+        if jku not in issuer.jku:
+            raise InvalidToken("jku is not on this issuer's allow-list")
+        return _jwks_from_url(jku, kid)
+    if issuer.jwks is not None:
+        return issuer.jwks
+    if issuer.jwks_url is not None:
+        return _jwks_from_url(issuer.jwks_url, kid)
+    raise InvalidToken("this issuer's keys are only reachable through jku, and the token names none")
+
+
+def _signing_key(jwks: dict[str, Any], kid: str, algorithm: str) -> Any:
+    matches = [k for k in jwks.get("keys", []) if isinstance(k, dict) and k.get("kid") == kid]
+    if len(matches) != 1:
+        raise InvalidToken("no single key with this kid in the issuer's JWK Set")
+    jwk = matches[0]
+    if jwk.get("use", "sig") != "sig" or jwk.get("alg", algorithm) != algorithm:
+        raise InvalidToken("the key is not for signing with this algorithm")
+    if algorithm == "ES384" and (jwk.get("kty") != "EC" or jwk.get("crv") != "P-384"):
+        raise InvalidToken("ES384 needs an EC P-384 key")
+    if algorithm == "RS384" and jwk.get("kty") != "RSA":
+        raise InvalidToken("RS384 needs an RSA key")
+    try:
+        key = jwt.PyJWK(jwk, algorithm=algorithm).key
+    except PyJWTError as error:
+        raise InvalidToken(f"unusable key: {error}") from None
+    if algorithm == "RS384" and key.key_size < MIN_RSA_KEY_BITS:
+        raise InvalidToken("RSA key shorter than 2048 bits")
+    return key
+
+
+def _bearer(authorization: str) -> str:
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise InvalidToken("no bearer token")
+    return token
+
+
+def cds_client_verify(*, authorization: str, audience: str) -> CdsClient:
+    """The verified caller of one request to `audience` (this endpoint's exact URL)."""
+    token = _bearer(authorization)
+    try:
+        header = jwt.get_unverified_header(token)
+        unverified = jwt.decode(token, options={"verify_signature": False})
+    except PyJWTError:
+        raise InvalidToken("not a JWT") from None
+    algorithm = header.get("alg")
+    if algorithm not in ALLOWED_ALGORITHMS:
+        raise InvalidToken("algorithm not allowed")
+    typ = header.get("typ", "JWT")
+    if not isinstance(typ, str) or typ.upper() != "JWT":
+        raise InvalidToken("typ is not JWT")
+    kid = header.get("kid")
+    iss = unverified.get("iss")
+    if not isinstance(kid, str) or not kid or not isinstance(iss, str):
+        raise InvalidToken("kid or iss missing")
+    issuer = issuer_get(iss)
+    if issuer is None:
+        raise InvalidToken("unknown issuer")
+
+    key = _signing_key(_key_set(issuer, header, kid), kid, algorithm)
+    leeway = settings.CDS_HOOKS_JWT_LEEWAY_SECONDS
+    try:
+        claims = jwt.decode(
+            token,
+            key=key,
+            algorithms=[algorithm],
+            audience=audience,
+            issuer=iss,
+            leeway=leeway,
+            options={"require": REQUIRED_CLAIMS},
+        )
+    except PyJWTError as error:
+        raise InvalidToken(f"rejected: {type(error).__name__}") from None
+
+    jti = claims["jti"]
+    if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_LENGTH:
+        raise InvalidToken("jti must be a non-empty string")
+    exp, iat = int(claims["exp"]), int(claims["iat"])
+    if exp - iat > settings.CDS_HOOKS_JWT_MAX_LIFETIME_SECONDS:
+        raise InvalidToken("token lifetime too long")
+    expires_at = datetime.fromtimestamp(exp + leeway, tz=UTC)
+    if not jwt_id_claim(issuer=iss, jti=jti, expires_at=expires_at):
+        raise InvalidToken("jti already used")
+    return CdsClient(issuer=issuer, subject=str(claims.get("sub", "")), tenant=str(claims.get("tenant", "")))

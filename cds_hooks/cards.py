@@ -1,0 +1,383 @@
+"""CDS Hooks 2.0 cards for a drafted anakinra order.
+
+Rules kept here (CDS Hooks 2.0, "CDS Service Response"):
+- `summary` under 140 characters; `indicator` info, warning or critical;
+- `source.label` names the protocol and its version; `source.url` is the protocol's page;
+- `detail` is GitHub-flavored markdown: the inputs used, the arithmetic, the caps and the citations;
+- suggestions only with `selectionBehavior`, and each action with a `description`;
+- one `absolute` link to the bedside wizard, pre-filled with what the EHR sent (never `appContext`);
+- optional fields are left out rather than sent empty or null.
+No card ever claims an indication: the EHR does not send the toxicity, grade or treatment history.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+from cds_hooks import fhir
+from cds_hooks.fhir_read import DraftReading, Weight
+from engine import notation, safety
+from engine.data import Citation, ProtocolData, StepResult
+from engine.order_check import OrderCheck, Verdict
+from engine.present import citation_dict, step_dict
+
+SUMMARY_LIMIT = 140
+OVERRIDE_REASON_SYSTEM = "urn:anakinra-cds:cds-hooks:override-reason"
+OVERRIDE_REASONS = (
+    ("clinical-judgement", "Clinical judgement: dose confirmed with pharmacy"),
+    ("other-protocol", "Following a different institution protocol"),
+    ("weight-not-current", "The weight in the EHR is not current"),
+    ("escalation-or-taper", "Planned escalation or taper"),
+)
+NOT_ASSESSED = (
+    "**Indication not assessed.** The EHR does not send the toxicity, its grade, or prior tocilizumab "
+    "and steroids, so this card only checks the dose arithmetic. Open the bedside wizard (link below) "
+    "to enter them and see the protocol's recommendation."
+)
+DECISION_SUPPORT = "Decision support only: the prescriber and a pharmacist verify every order."
+INDICATORS = {
+    Verdict.ABOVE_MAXIMUM: "critical",
+    Verdict.DIFFERS: "warning",
+    Verdict.NOT_COMPARABLE: "warning",
+    Verdict.MATCHES: "info",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What the EHR sent, as read. `None` means the EHR sent nothing for it."""
+
+    weight: Weight | None
+    age_years: int | None
+    allergies: list[str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class CardSetting:
+    base_url: str
+    protocol: ProtocolData | None
+    institution_slug: str | None
+
+
+def _md(text: str) -> str:
+    """Text from outside (the EHR, protocol data) shown literally: no links, HTML or table breaks."""
+    escaped = text.replace("\\", "\\\\")
+    for char in "`*_[]<>|~#":
+        escaped = escaped.replace(char, "\\" + char)
+    return escaped
+
+
+def _summary(*candidates: str) -> str:
+    """The first candidate that fits; the last one is kept short enough to always fit."""
+    for text in candidates:
+        if len(text) < SUMMARY_LIMIT:
+            return text
+    raise ValueError("no summary under 140 characters")
+
+
+def _weight_text(weight_kg: Decimal) -> str:
+    return notation.amount(weight_kg, "kg", Decimal("0.001"))
+
+
+def protocol_label(protocol: ProtocolData) -> str:
+    return f"{protocol.institution_name} anakinra protocol, version {protocol.version_number}"
+
+
+def _source(setting: CardSetting) -> dict[str, Any]:
+    if setting.protocol is None:
+        return {"label": "Anakinra CDS", "url": f"{setting.base_url}/"}
+    # The bedside pages serve each institution's current protocol at /protocols/<slug>/.
+    return {
+        "label": protocol_label(setting.protocol),
+        "url": f"{setting.base_url}/protocols/{setting.protocol.institution_slug}/",
+    }
+
+
+def wizard_url(setting: CardSetting, facts: Facts) -> str:
+    """The bedside wizard with what the EHR sent filled in (field names as in the JSON API request)."""
+    params: dict[str, str] = {}
+    weight = facts.weight.kg if facts.weight is not None else None
+    if weight is not None and safety.WEIGHT_MIN_KG <= weight <= safety.WEIGHT_MAX_KG:
+        params["weight_kg"] = notation.plain_number(weight, Decimal("0.001"))
+    if facts.age_years is not None:
+        params["age_years"] = str(facts.age_years)
+    if facts.allergies:
+        params["ecoli_protein_hypersensitivity"] = "true"
+    if setting.protocol is not None:
+        params["institution"] = setting.protocol.institution_slug
+    query = f"?{urlencode(params)}" if params else ""
+    return f"{setting.base_url}/start/{query}"
+
+
+def _links(setting: CardSetting, facts: Facts) -> list[dict[str, Any]]:
+    return [
+        {
+            "label": "Open the bedside wizard with these inputs (enter toxicity and grade there)",
+            "url": wizard_url(setting, facts),
+            "type": "absolute",
+        }
+    ]
+
+
+def _override_reasons() -> list[dict[str, str]]:
+    return [{"system": OVERRIDE_REASON_SYSTEM, "code": code, "display": display} for code, display in OVERRIDE_REASONS]
+
+
+def _card(*, summary: str, indicator: str, detail: str, setting: CardSetting, facts: Facts) -> dict[str, Any]:
+    card: dict[str, Any] = {
+        "uuid": str(uuid.uuid4()),
+        "summary": summary,
+        "indicator": indicator,
+        "detail": detail,
+        "source": _source(setting),
+        "links": _links(setting, facts),
+    }
+    if indicator != "info":
+        card["overrideReasons"] = _override_reasons()
+    return card
+
+
+# --- Detail sections --------------------------------------------------------------------------------
+
+
+def _inputs_table(facts: Facts, draft: DraftReading | None, draft_ref: str) -> str:
+    rows = []
+    if facts.weight is None:
+        rows.append(("Weight", "not available", "no prefetch and no FHIR server access"))
+    elif facts.weight.kg is None:
+        rows.append(("Weight", _md(facts.weight.problem), _md(facts.weight.source)))
+    else:
+        rows.append(("Weight", _weight_text(facts.weight.kg), _md(facts.weight.source)))
+    age = f"{facts.age_years} years" if facts.age_years is not None else "not available"
+    rows.append(("Age", age, "Patient.birthDate"))
+    if draft is not None:
+        rows.append(("Drafted order", _md(draft.description), _md(draft_ref)))
+    if facts.allergies is None:
+        allergy = "not checked: no allergy data from the EHR"
+    elif facts.allergies:
+        allergy = "recorded: " + ", ".join(_md(a) for a in facts.allergies)
+    else:
+        allergy = "none recorded for anakinra"
+    rows.append(("Anakinra allergy", allergy, "AllergyIntolerance"))
+    rows.append(("Toxicity and grade", "not sent by the EHR", "enter in the bedside wizard"))
+    rows.append(("Prior tocilizumab and steroids", "not sent by the EHR", "enter in the bedside wizard"))
+    lines = ["#### Inputs used", "", "| Input | Value | Source |", "|---|---|---|"]
+    lines.extend(f"| {name} | {value} | {source} |" for name, value, source in rows)
+    return "\n".join(lines)
+
+
+def _grades_text(result: StepResult) -> str:
+    step = result.step
+    toxicities = ", ".join(t.value for t in sorted(step.toxicities, key=lambda t: ("CRS", "ICANS", "carHLH").index(t)))
+    grades = (
+        f"grade {step.min_grade}"
+        if step.min_grade == step.max_grade
+        else f"grades {step.min_grade} to {step.max_grade}"
+    )
+    return f"{toxicities}, {grades}"
+
+
+def _steps_section(check: OrderCheck) -> str:
+    lines = [f"#### What the protocol gives for {_weight_text(check.weight_kg)}", ""]
+    for result in check.steps:
+        lines.append(f"**{_md(result.step.name)}** ({_grades_text(result)}): {_md(result.order_text)}")
+        lines.append("")
+        lines.extend(f"- {_md(line)}" for line in result.arithmetic)
+        if result.rounding is not None and result.rounding.note and result.rounding.note not in result.arithmetic:
+            lines.append(f"- {_md(result.rounding.note)}")
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def _caps_section(protocol: ProtocolData) -> str:
+    lines = ["#### Caps", ""]
+    for step in protocol.steps:
+        caps = []
+        if step.max_single_dose_mg is not None:
+            caps.append(f"{notation.amount(step.max_single_dose_mg, 'mg')} per dose")
+        if step.max_daily_dose_mg is not None:
+            caps.append(f"{notation.amount(step.max_daily_dose_mg, 'mg')} per day")
+        if step.escalation_ceiling_amount is not None and step.escalation_ceiling_basis is not None:
+            ceiling = notation.amount(
+                step.escalation_ceiling_amount, step.escalation_ceiling_basis.value, Decimal("0.001")
+            )
+            caps.append(f"escalation up to {ceiling}")
+        text = ", ".join(caps) if caps else "no per-dose or per-day cap stated by this protocol"
+        lines.append(f"- {_md(step.name)}: {text}")
+    return "\n".join(lines)
+
+
+def _citations(protocol: ProtocolData) -> list[Citation]:
+    ordered: dict[str, Citation] = {c.key: c for c in protocol.citations}
+    for step in protocol.steps:
+        for citation in step.citations:
+            ordered.setdefault(citation.key, citation)
+    return list(ordered.values())
+
+
+def _citations_section(protocol: ProtocolData) -> str:
+    lines = ["#### Citations", ""]
+    for citation in _citations(protocol):
+        data = citation_dict(citation)
+        label = _md(data["label"])
+        lines.append(f"- [{label}]({data['url']})" if data["url"] else f"- {label}")
+    return "\n".join(lines)
+
+
+def _provenance(protocol: ProtocolData) -> str:
+    published = f", published {protocol.published_at:%Y-%m-%d}" if protocol.published_at else ""
+    approved = f", approved by {_md(protocol.approved_by)}" if protocol.approved_by else ""
+    return f"{_md(protocol_label(protocol))}{published}{approved}. {DECISION_SUPPORT}"
+
+
+# --- Cards ------------------------------------------------------------------------------------------
+
+
+def _limit_text(check: OrderCheck, draft: DraftReading) -> str:
+    per_day = draft.dose.per_day_mg
+    dose = draft.dose.per_dose_mg
+    if dose is not None and check.max_per_dose_mg is not None and dose > check.max_per_dose_mg:
+        return f"{notation.amount(check.max_per_dose_mg, 'mg')} per dose"
+    assert check.max_per_day_mg is not None
+    if per_day is not None and per_day > check.max_per_day_mg:
+        return f"{notation.amount(check.max_per_day_mg, 'mg')} per day"
+    return f"{notation.amount(check.max_per_day_mg, 'mg')} in a day"
+
+
+def _summary_for(check: OrderCheck, draft: DraftReading, protocol: ProtocolData) -> str:
+    institution = protocol.institution_name
+    weight = _weight_text(check.weight_kg)
+    dose = notation.amount(draft.dose.per_dose_mg, "mg") if draft.dose.per_dose_mg is not None else ""
+    if check.verdict == Verdict.ABOVE_MAXIMUM:
+        limit = _limit_text(check, draft)
+        return _summary(
+            f"Anakinra {dose} exceeds the {institution} protocol maximum for {weight} ({limit})",
+            f"Anakinra {dose} exceeds the protocol maximum for {weight} ({limit})",
+        )
+    if check.verdict == Verdict.MATCHES:
+        step = check.matched[0].step.name
+        return _summary(
+            f"Anakinra {dose} matches the {institution} protocol ({step}) for {weight}; indication not assessed",
+            f"Anakinra {dose} matches the protocol for {weight}; indication not assessed",
+        )
+    if check.verdict == Verdict.DIFFERS:
+        return _summary(
+            f"Anakinra {dose} differs from the {institution} protocol dose for {weight}; indication not assessed",
+            f"Anakinra {dose} differs from the protocol dose for {weight}",
+        )
+    return _summary(
+        f"Anakinra draft states no readable dose; {institution} protocol dose for {weight} shown",
+        f"Anakinra draft states no readable dose; protocol dose for {weight} shown",
+    )
+
+
+def _suggestions(
+    check: OrderCheck, draft: DraftReading, request: dict[str, Any], protocol: ProtocolData
+) -> list[dict[str, Any]]:
+    weight = _weight_text(check.weight_kg)
+    suggestions = []
+    for correction in check.corrections:
+        step = step_dict(correction.result)
+        resource = fhir.corrected_request(request, step, route=correction.route, per_dose_mg=correction.per_dose_mg)
+        interval = notation.interval_text(
+            correction.result.step.interval_hours, is_maximum=correction.result.step.interval_is_maximum
+        )
+        order = f"{notation.amount(correction.per_dose_mg, 'mg')} {notation.ROUTE_WORDS[correction.route]} {interval}"
+        suggestions.append(
+            {
+                "label": f"Use {order} ({correction.result.step.name})",
+                "uuid": str(uuid.uuid4()),
+                "actions": [
+                    {
+                        "type": "update",
+                        "description": (
+                            f"Change the drafted anakinra to {order}: {protocol_label(protocol)}, "
+                            f"{correction.result.step.name}, for {weight}"
+                        ),
+                        "resource": resource,
+                    }
+                ],
+            }
+        )
+    return suggestions
+
+
+def dose_card(
+    *, check: OrderCheck, draft: DraftReading, request: dict[str, Any], facts: Facts, setting: CardSetting
+) -> dict[str, Any]:
+    protocol = setting.protocol
+    assert protocol is not None
+    draft_ref = f"MedicationRequest/{request.get('id', '(no id)')}"
+    findings = list(check.findings)
+    if check.verdict == Verdict.MATCHES:
+        names = ", ".join(r.step.name for r in check.matched)
+        findings.insert(0, f"The draft matches what this protocol gives for this weight: {names}.")
+    elif check.verdict == Verdict.DIFFERS:
+        findings.insert(0, "The draft is not what any step of this protocol gives for this weight.")
+    suggestions = _suggestions(check, draft, request, protocol) if request.get("id") else []
+    if check.corrections and not request.get("id"):
+        findings.append("The drafted order has no id, so no corrected order can be offered: change it by hand.")
+    sections = [
+        NOT_ASSESSED,
+        "#### Check\n\n" + "\n".join(f"- {_md(f)}" for f in findings),
+        _inputs_table(facts, draft, draft_ref),
+        _steps_section(check),
+        _caps_section(protocol),
+        _citations_section(protocol),
+        _provenance(protocol),
+    ]
+    card = _card(
+        summary=_summary_for(check, draft, protocol),
+        indicator=INDICATORS[check.verdict],
+        detail="\n\n".join(sections),
+        setting=setting,
+        facts=facts,
+    )
+    if suggestions:
+        card["selectionBehavior"] = "at-most-one"
+        card["suggestions"] = suggestions
+    return card
+
+
+def contraindication_card(*, facts: Facts, setting: CardSetting) -> dict[str, Any]:
+    recorded = ", ".join(_md(a) for a in facts.allergies or [])
+    sections = [
+        f"**{safety.HYPERSENSITIVITY.text}**",
+        f"The EHR records an allergy to: {recorded}.",
+        _inputs_table(facts, None, ""),
+    ]
+    if setting.protocol is not None:
+        sections.extend([_citations_section(setting.protocol), _provenance(setting.protocol)])
+    else:
+        sections.append(DECISION_SUPPORT)
+    return _card(
+        summary="Anakinra allergy recorded: anakinra is contraindicated. Do not give.",
+        indicator="critical",
+        detail="\n\n".join(sections),
+        setting=setting,
+        facts=facts,
+    )
+
+
+def unchecked_card(
+    *, reason: str, summary: str, facts: Facts, setting: CardSetting, draft: DraftReading | None, draft_ref: str
+) -> dict[str, Any]:
+    """The dose could not be checked (no usable weight, or no protocol): say why, link the wizard."""
+    sections = [f"**The drafted dose was not checked.** {_md(reason)}", _inputs_table(facts, draft, draft_ref)]
+    if setting.protocol is not None:
+        sections.extend(
+            [_caps_section(setting.protocol), _citations_section(setting.protocol), _provenance(setting.protocol)]
+        )
+    else:
+        sections.append(DECISION_SUPPORT)
+    return _card(
+        summary=_summary(summary),
+        indicator="warning",
+        detail="\n\n".join(sections),
+        setting=setting,
+        facts=facts,
+    )

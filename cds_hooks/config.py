@@ -1,0 +1,97 @@
+"""The EHRs this service trusts, read from settings.CDS_HOOKS_ISSUERS (env var of the same name).
+
+    CDS_HOOKS_ISSUERS='{"https://ehr.example.org": {
+        "jwks_url": "https://ehr.example.org/.well-known/jwks.json",
+        "jku": ["https://ehr.example.org/jwks"],
+        "institution": "cnh",
+        "fhir_servers": ["https://ehr.example.org/fhir/r4"]}}'
+
+Per issuer (the JWT `iss`, compared exactly):
+- `jwks` (an inline JWK Set) or `jwks_url` (fetched and cached): where its public keys are;
+- `jku`: the JWK Set URLs this issuer may name in a token header. The allow-list is per issuer, so a
+  key source trusted for one EHR can never sign for another. A token naming any other `jku` is refused;
+- `institution`: the slug of the protocol its orders are checked against (absent: none is checked);
+- `fhir_servers`: FHIR base URLs the service may call with the access token the EHR sends. Absent:
+  any `https` server; listed: only those (plain `http` only when listed explicitly).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+ALLOWED_KEYS = {"jwks", "jwks_url", "jku", "institution", "fhir_servers"}
+
+
+@dataclass(frozen=True, slots=True)
+class Issuer:
+    iss: str
+    jwks: dict[str, Any] | None
+    jwks_url: str | None
+    jku: tuple[str, ...]
+    institution: str | None
+    fhir_servers: tuple[str, ...]
+
+    def fhir_server_allowed(self, url: str) -> bool:
+        base = url.rstrip("/")
+        if self.fhir_servers:
+            return base in self.fhir_servers
+        parts = urlsplit(base)
+        return parts.scheme == "https" and bool(parts.netloc)
+
+
+def _url(value: Any, where: str) -> str:
+    parts = urlsplit(value) if isinstance(value, str) else None
+    if parts is None or parts.scheme not in ("https", "http") or not parts.netloc:
+        raise ImproperlyConfigured(f"CDS_HOOKS_ISSUERS: {where} must be an absolute http(s) URL, not {value!r}.")
+    return value
+
+
+def _url_list(value: Any, where: str, *, strip_slash: bool = False) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ImproperlyConfigured(f"CDS_HOOKS_ISSUERS: {where} must be a list of URLs.")
+    urls = (_url(item, where) for item in value)
+    return tuple(url.rstrip("/") if strip_slash else url for url in urls)
+
+
+def _issuer(iss: str, raw: Any) -> Issuer:
+    where = f"issuer {iss!r}"
+    if not isinstance(raw, dict):
+        raise ImproperlyConfigured(f"CDS_HOOKS_ISSUERS: {where} must map to an object.")
+    unknown = set(raw) - ALLOWED_KEYS
+    if unknown:
+        raise ImproperlyConfigured(f"CDS_HOOKS_ISSUERS: {where} has unknown keys {sorted(unknown)}.")
+    jwks = raw.get("jwks")
+    if jwks is not None and not (isinstance(jwks, dict) and isinstance(jwks.get("keys"), list)):
+        raise ImproperlyConfigured(f"CDS_HOOKS_ISSUERS: {where}.jwks must be a JWK Set ({{'keys': [...]}}).")
+    jwks_url = _url(raw["jwks_url"], f"{where}.jwks_url") if "jwks_url" in raw else None
+    jku = _url_list(raw.get("jku", []), f"{where}.jku")
+    if jwks is None and jwks_url is None and not jku:
+        raise ImproperlyConfigured(f"CDS_HOOKS_ISSUERS: {where} needs jwks, jwks_url or jku.")
+    institution = raw.get("institution")
+    if institution is not None and (not isinstance(institution, str) or not institution):
+        raise ImproperlyConfigured(f"CDS_HOOKS_ISSUERS: {where}.institution must be an institution slug.")
+    return Issuer(
+        iss=iss,
+        jwks=jwks,
+        jwks_url=jwks_url,
+        jku=jku,
+        institution=institution,
+        fhir_servers=_url_list(raw.get("fhir_servers", []), f"{where}.fhir_servers", strip_slash=True),
+    )
+
+
+def issuers() -> dict[str, Issuer]:
+    """Every trusted issuer; ImproperlyConfigured on a malformed setting."""
+    raw = settings.CDS_HOOKS_ISSUERS
+    if not isinstance(raw, dict):
+        raise ImproperlyConfigured("CDS_HOOKS_ISSUERS must be a JSON object keyed by issuer (the JWT 'iss').")
+    return {iss: _issuer(iss, value) for iss, value in raw.items()}
+
+
+def issuer_get(iss: str) -> Issuer | None:
+    return issuers().get(iss)

@@ -1,0 +1,317 @@
+"""Read what an EHR sends (FHIR R4 JSON, as parsed with Decimals): drafts, weight, age, allergies.
+
+Nothing here guesses. A value is used only when it is stated in a form that can be read without
+interpretation: a weight only as LOINC 29463-7 in UCUM `kg` (no unit conversion), a dose only in
+UCUM `mg` or `mg/kg`, a route only as the SNOMED CT codes for IV and subcutaneous, a frequency only
+from `timing.repeat` in hours or days. Anything else is reported as not readable.
+
+Anakinra is recognised by name ("anakinra", or the brand "Kineret") in the medication's text or
+coding display, never by a code: no medication code for anakinra has been verified for this
+service, so none is matched (or sent).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from engine import notation
+from engine.order_check import DraftDose
+from engine.vocabulary import Route
+
+LOINC = "http://loinc.org"
+LOINC_BODY_WEIGHT = "29463-7"
+UCUM = "http://unitsofmeasure.org"
+SNOMED = "http://snomed.info/sct"
+SNOMED_ROUTES = {"47625008": Route.IV, "34206005": Route.SC}
+ROUTE_CODES = {route: code for code, route in SNOMED_ROUTES.items()}
+ROUTE_DISPLAYS = {Route.IV: "Intravenous route", Route.SC: "Subcutaneous route"}
+ANAKINRA_NAMES = re.compile(r"\b(anakinra|kineret)\b", re.IGNORECASE)
+# Observation statuses that carry a usable result.
+RESULT_STATUSES = {"final", "amended", "corrected"}
+HOURS_PER_UNIT = {"h": Decimal(1), "d": Decimal(24)}
+GRAM = Decimal("0.001")
+FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+
+
+def is_fhir_id(value: Any) -> bool:
+    return isinstance(value, str) and bool(FHIR_ID.match(value))
+
+
+def resources_in(value: Any) -> list[dict[str, Any]]:
+    """The resources of a prefetch value or search result: a Bundle's entries, or one resource."""
+    if not isinstance(value, dict):
+        return []
+    if value.get("resourceType") == "Bundle":
+        entries = value.get("entry") or []
+        return [e["resource"] for e in entries if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+    return [value] if "resourceType" in value else []
+
+
+def _codings(concept: Any) -> list[dict[str, Any]]:
+    if not isinstance(concept, dict):
+        return []
+    return [c for c in concept.get("coding") or [] if isinstance(c, dict)]
+
+
+def _has_code(concept: Any, system: str, code: str) -> bool:
+    return any(c.get("system") == system and c.get("code") == code for c in _codings(concept))
+
+
+def _names(concept: Any) -> list[str]:
+    if not isinstance(concept, dict):
+        return []
+    names = [concept.get("text")] + [c.get("display") for c in _codings(concept)]
+    return [n for n in names if isinstance(n, str) and n]
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        return None
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def _when(text: Any) -> datetime:
+    """A FHIR date/dateTime/instant for ordering; unreadable values sort first (oldest)."""
+    if isinstance(text, str):
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            for pattern in ("%Y-%m", "%Y"):
+                try:
+                    moment = datetime.strptime(text, pattern)
+                    break
+                except ValueError:
+                    continue
+            else:
+                return datetime.min.replace(tzinfo=UTC)
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return datetime.min.replace(tzinfo=UTC)
+
+
+# --- Weight ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Weight:
+    """The most recent body weight, or why there is none usable."""
+
+    kg: Decimal | None
+    effective: str
+    problem: str
+
+    @property
+    def source(self) -> str:
+        when = f", {self.effective}" if self.effective else ""
+        return f"Observation LOINC {LOINC_BODY_WEIGHT}{when}"
+
+
+def _effective(observation: dict[str, Any]) -> str:
+    for field in ("effectiveDateTime", "effectiveInstant"):
+        if isinstance(observation.get(field), str):
+            return observation[field]
+    period = observation.get("effectivePeriod")
+    if isinstance(period, dict):
+        return period.get("end") or period.get("start") or ""
+    return observation.get("issued") if isinstance(observation.get("issued"), str) else ""
+
+
+def body_weight(resources: list[dict[str, Any]]) -> Weight:
+    """The latest body-weight Observation with a result; its value only if the unit is UCUM kg."""
+    candidates = [
+        r
+        for r in resources
+        if r.get("resourceType") == "Observation"
+        and r.get("status") in RESULT_STATUSES
+        and _has_code(r.get("code"), LOINC, LOINC_BODY_WEIGHT)
+    ]
+    if not candidates:
+        return Weight(kg=None, effective="", problem="No body weight (LOINC 29463-7) is recorded.")
+    latest = max(candidates, key=lambda r: _when(_effective(r)))
+    effective = _effective(latest)
+    quantity = latest.get("valueQuantity")
+    if not isinstance(quantity, dict):
+        return Weight(kg=None, effective=effective, problem="The latest body weight has no value.")
+    value = _decimal(quantity.get("value"))
+    if quantity.get("system") != UCUM or quantity.get("code") != "kg" or value is None:
+        unit = quantity.get("code") or quantity.get("unit") or "no unit"
+        return Weight(
+            kg=None,
+            effective=effective,
+            problem=f"The latest body weight is not in UCUM kg (unit: {unit}); it is not converted.",
+        )
+    # To the gram, as the JSON API and the bedside wizard take it.
+    return Weight(kg=value.quantize(GRAM, rounding=ROUND_HALF_UP), effective=effective, problem="")
+
+
+# --- Age ------------------------------------------------------------------------------------------
+
+
+def age_years(patient_data: Any, *, today: date) -> int | None:
+    """Completed years from a full Patient.birthDate (a Patient, or a Bundle holding one); None for a
+    partial or missing date."""
+    patient = next((r for r in resources_in(patient_data) if r.get("resourceType") == "Patient"), None)
+    if patient is None:
+        return None
+    text = patient.get("birthDate")
+    if not isinstance(text, str) or len(text) != len("2000-01-01"):
+        return None
+    try:
+        born = date.fromisoformat(text)
+    except ValueError:
+        return None
+    if born > today:
+        return None
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+# --- Allergies ------------------------------------------------------------------------------------
+
+INACTIVE_CLINICAL = {"inactive", "resolved"}
+NOT_TRUE = {"refuted", "entered-in-error"}
+
+
+def _status_code(concept: Any) -> str | None:
+    for coding in _codings(concept):
+        if isinstance(coding.get("code"), str):
+            return coding["code"]
+    return None
+
+
+def anakinra_allergies(resources: list[dict[str, Any]]) -> list[str]:
+    """The names of current AllergyIntolerance records for anakinra (by name, see module docstring)."""
+    found = []
+    for resource in resources:
+        if resource.get("resourceType") != "AllergyIntolerance":
+            continue
+        if _status_code(resource.get("clinicalStatus")) in INACTIVE_CLINICAL:
+            continue
+        if _status_code(resource.get("verificationStatus")) in NOT_TRUE:
+            continue
+        names = [n for n in _names(resource.get("code")) if ANAKINRA_NAMES.search(n)]
+        if names:
+            found.append(names[0])
+    return found
+
+
+# --- Drafted orders -------------------------------------------------------------------------------
+
+
+def _medication_names(request: dict[str, Any]) -> list[str]:
+    names = _names(request.get("medicationCodeableConcept"))
+    reference = request.get("medicationReference")
+    if isinstance(reference, dict):
+        if isinstance(reference.get("display"), str):
+            names.append(reference["display"])
+        target = reference.get("reference")
+        if isinstance(target, str) and target.startswith("#"):
+            for contained in request.get("contained") or []:
+                if isinstance(contained, dict) and contained.get("id") == target[1:]:
+                    names.extend(_names(contained.get("code")))
+    return names
+
+
+def is_anakinra_request(resource: Any) -> bool:
+    return (
+        isinstance(resource, dict)
+        and resource.get("resourceType") == "MedicationRequest"
+        and any(ANAKINRA_NAMES.search(name) for name in _medication_names(resource))
+    )
+
+
+def anakinra_drafts(draft_orders: Any, selections: list[str] | None) -> list[dict[str, Any]]:
+    """Anakinra MedicationRequests in the draft orders; with `selections`, only the selected ones."""
+    drafts = [r for r in resources_in(draft_orders) if is_anakinra_request(r)]
+    if selections is None:
+        return drafts
+    chosen = set(selections)
+    return [r for r in drafts if f"MedicationRequest/{r.get('id')}" in chosen]
+
+
+@dataclass(frozen=True, slots=True)
+class DraftReading:
+    dose: DraftDose
+    interval_hours: Decimal | None
+    description: str
+
+
+def _quantity_mg(quantity: Any, weight_kg: Decimal | None) -> Decimal | None:
+    if not isinstance(quantity, dict) or quantity.get("system") != UCUM:
+        return None
+    value = _decimal(quantity.get("value"))
+    if value is None or value <= 0:
+        return None
+    if quantity.get("code") == "mg":
+        return value
+    if quantity.get("code") == "mg/kg" and weight_kg is not None:
+        return value * weight_kg
+    return None
+
+
+def _dose_quantities(dosage: dict[str, Any]) -> list[Any]:
+    dose_and_rate = dosage.get("doseAndRate")
+    # R4 has a list; some examples (and STU3) put an object here or doseQuantity on the Dosage itself.
+    items = dose_and_rate if isinstance(dose_and_rate, list) else [dose_and_rate]
+    quantities = [i.get("doseQuantity") for i in items if isinstance(i, dict)]
+    return [*quantities, dosage.get("doseQuantity")]
+
+
+def _interval_hours(dosage: dict[str, Any]) -> Decimal | None:
+    timing = dosage.get("timing")
+    repeat = timing.get("repeat") if isinstance(timing, dict) else None
+    if not isinstance(repeat, dict):
+        return None
+    frequency = _decimal(repeat.get("frequency"))
+    period = _decimal(repeat.get("period"))
+    hours_per_unit = HOURS_PER_UNIT.get(repeat.get("periodUnit"))
+    if frequency is None or period is None or hours_per_unit is None or frequency <= 0 or period <= 0:
+        return None
+    if repeat.get("frequencyMax") is not None or repeat.get("periodMax") is not None:
+        return None  # a range of frequencies: not one schedule to compare
+    return period * hours_per_unit / frequency
+
+
+def _route(dosage: dict[str, Any]) -> Route | None:
+    routes = {
+        SNOMED_ROUTES[c["code"]]
+        for c in _codings(dosage.get("route"))
+        if c.get("system") == SNOMED and c.get("code") in SNOMED_ROUTES
+    }
+    return routes.pop() if len(routes) == 1 else None
+
+
+def _every(interval_hours: Decimal) -> str:
+    hours = notation.plain_number(interval_hours, Decimal("0.01"))
+    return "every 1 hour" if hours == "1" else f"every {hours} hours"
+
+
+def draft_reading(request: dict[str, Any], *, weight_kg: Decimal | None) -> DraftReading:
+    """The dose, frequency and route a drafted MedicationRequest states (first dosage instruction).
+    A dose in mg/kg is read only with a weight."""
+    dosages = [d for d in request.get("dosageInstruction") or [] if isinstance(d, dict)]
+    dosage = dosages[0] if dosages else {}
+    per_dose = next((mg for q in _dose_quantities(dosage) if (mg := _quantity_mg(q, weight_kg)) is not None), None)
+    interval = _interval_hours(dosage)
+    route = _route(dosage)
+    doses_per_day = Decimal(24) / interval if interval is not None else None
+    parts = [
+        notation.amount(per_dose, "mg") if per_dose is not None else "dose not readable",
+        notation.ROUTE_WORDS[route] if route is not None else "route not readable",
+        _every(interval) if interval is not None else "frequency not readable",
+    ]
+    readable = per_dose is not None and route is not None and interval is not None
+    description = "anakinra " + (" " if readable else ", ").join(parts)
+    if len(dosages) > 1:
+        description += " (first of several dosage instructions)"
+    return DraftReading(
+        dose=DraftDose(per_dose_mg=per_dose, doses_per_day=doses_per_day, route=route),
+        interval_hours=interval,
+        description=description,
+    )

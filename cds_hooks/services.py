@@ -1,0 +1,255 @@
+"""CDS Hooks writes: the JWT replay store, the cards answered (recorded as issued) and card feedback."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from audit.services import audit_record
+from cds_hooks import cards as card_builders
+from cds_hooks.catalog import LOINC_WEIGHT_QUERY, WEIGHT_SEARCH_COUNT, CdsService
+from cds_hooks.fhir_client import FhirUnavailable, fhir_get
+from cds_hooks.fhir_read import (
+    age_years,
+    anakinra_allergies,
+    anakinra_drafts,
+    body_weight,
+    draft_reading,
+    is_fhir_id,
+    resources_in,
+)
+from cds_hooks.models import SeenJwtId
+from cds_hooks.schemas import FeedbackItem, HookRequest
+from engine import notation, safety
+from engine.order_check import order_check
+from protocols.selectors import published_protocols
+
+if TYPE_CHECKING:
+    from cds_hooks.auth import CdsClient
+
+CARD_SUBJECT = "cds_card"
+
+
+# --- JWT replay store -------------------------------------------------------------------------------
+
+
+def _jti_key(issuer: str, jti: str) -> str:
+    return hashlib.sha256(f"{issuer}\x00{jti}".encode()).hexdigest()
+
+
+def jwt_id_claim(*, issuer: str, jti: str, expires_at: datetime) -> bool:
+    """Record a token id as used; False when this issuer already used it (a replay).
+
+    Expired ids are purged first: a token past its `exp` is refused anyway, so its id need not be kept."""
+    SeenJwtId.objects.filter(expires_at__lt=timezone.now()).delete()
+    seen = SeenJwtId(key=_jti_key(issuer, jti), expires_at=expires_at)
+    seen.full_clean(validate_unique=False)  # the unique index decides, atomically, across processes
+    try:
+        with transaction.atomic():
+            seen.save()
+    except IntegrityError:
+        return False
+    return True
+
+
+# --- Hook calls -------------------------------------------------------------------------------------
+
+
+class PreconditionFailed(Exception):
+    """Required FHIR data is neither prefetched nor readable from the EHR's FHIR server."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Reader:
+    """Prefetched data, or a read from the EHR's FHIR server when the prefetch key is absent."""
+
+    prefetch: dict[str, Any]
+    server: str | None
+    access_token: str | None
+    patient_id: str
+
+    def can_fetch(self) -> bool:
+        return self.server is not None and self.access_token is not None and is_fhir_id(self.patient_id)
+
+    def get(self, key: str, path: str, params: dict[str, str]) -> Any:
+        """The prefetched value (null means "no data"), else a fetch; FhirUnavailable when neither works."""
+        if key in self.prefetch:
+            return self.prefetch[key]
+        if not self.can_fetch():
+            raise FhirUnavailable(f"{key} not prefetched and no FHIR server access")
+        assert self.server is not None and self.access_token is not None
+        return fhir_get(base_url=self.server, path=path, params=params, access_token=self.access_token)
+
+
+def _reader(request: HookRequest, client: CdsClient) -> _Reader:
+    server = request.fhirServer
+    token = request.fhirAuthorization.access_token if request.fhirAuthorization is not None else None
+    if server is not None and not client.issuer.fhir_server_allowed(server):
+        server = None
+    return _Reader(
+        prefetch=request.prefetch or {}, server=server, access_token=token, patient_id=request.context.patientId
+    )
+
+
+def _facts(reader: _Reader) -> card_builders.Facts:
+    """What the EHR sent. Without a weight the dose cannot be checked: 412, unless an anakinra allergy
+    is recorded, which is answered (contraindicated) whatever the weight."""
+    patient_id = reader.patient_id
+    try:
+        allergies: list[str] | None = anakinra_allergies(
+            resources_in(reader.get("allergies", "AllergyIntolerance", {"patient": patient_id}))
+        )
+    except FhirUnavailable:
+        allergies = None
+    try:
+        age = age_years(reader.get("patient", f"Patient/{patient_id}", {}), today=timezone.localdate())
+    except FhirUnavailable:
+        age = None
+    try:
+        weight_data = reader.get(
+            "weight",
+            "Observation",
+            {"patient": patient_id, "code": LOINC_WEIGHT_QUERY, "_sort": "-date", "_count": WEIGHT_SEARCH_COUNT},
+        )
+    except FhirUnavailable as error:
+        if allergies:
+            return card_builders.Facts(weight=None, age_years=age, allergies=allergies)
+        raise PreconditionFailed(str(error)) from None
+    return card_builders.Facts(weight=body_weight(resources_in(weight_data)), age_years=age, allergies=allergies)
+
+
+def _setting(client: CdsClient, base_url: str) -> card_builders.CardSetting:
+    slug = client.issuer.institution
+    protocols = published_protocols(institution_slug=slug) if slug else ()
+    return card_builders.CardSetting(
+        base_url=base_url, protocol=protocols[0] if protocols else None, institution_slug=slug
+    )
+
+
+def _draft_card(request: dict[str, Any], facts: card_builders.Facts, setting: card_builders.CardSetting) -> dict:
+    weight = facts.weight.kg if facts.weight is not None else None
+    reading = draft_reading(request, weight_kg=weight)
+    draft_ref = f"MedicationRequest/{request.get('id', '(no id)')}"
+    if setting.protocol is None:
+        if setting.institution_slug:
+            reason = f"The configured institution {setting.institution_slug!r} has no published protocol."
+            summary = "The configured institution has no published protocol: the anakinra dose was not checked"
+        else:
+            reason = "No institution protocol is configured for this EHR."
+            summary = "No institution protocol is configured for this EHR: the anakinra dose was not checked"
+        return card_builders.unchecked_card(
+            reason=reason + " Compare the centers in the bedside wizard.",
+            summary=summary,
+            facts=facts,
+            setting=setting,
+            draft=reading,
+            draft_ref=draft_ref,
+        )
+    if weight is None:
+        assert facts.weight is not None
+        return card_builders.unchecked_card(
+            reason=facts.weight.problem + " Enter the weight in kg in the bedside wizard.",
+            summary="No usable weight in kg from the EHR: the anakinra dose was not checked",
+            facts=facts,
+            setting=setting,
+            draft=reading,
+            draft_ref=draft_ref,
+        )
+    if not safety.WEIGHT_MIN_KG <= weight <= safety.WEIGHT_MAX_KG:
+        return card_builders.unchecked_card(
+            reason=f"The weight from the EHR, {notation.amount(weight, 'kg', notation.MG_QUANTUM)}, is outside "
+            "1 to 150 kg. Check the weight and enter it in the bedside wizard.",
+            summary="The weight from the EHR is outside 1 to 150 kg: the anakinra dose was not checked",
+            facts=facts,
+            setting=setting,
+            draft=reading,
+            draft_ref=draft_ref,
+        )
+    check = order_check(protocol=setting.protocol, weight_kg=weight, draft=reading.dose)
+    return card_builders.dose_card(check=check, draft=reading, request=request, facts=facts, setting=setting)
+
+
+def _issued_record(*, cards: list[dict], service: CdsService, request: HookRequest, client: CdsClient) -> None:
+    """What was answered, so feedback on a card can be read against it. No patient identifiers."""
+    with transaction.atomic():
+        _issued_record_each(cards=cards, service=service, request=request, client=client)
+
+
+def _issued_record_each(*, cards: list[dict], service: CdsService, request: HookRequest, client: CdsClient) -> None:
+    for card in cards:
+        audit_record(
+            action="cds_card.issued",
+            subject_type=CARD_SUBJECT,
+            subject_id=card["uuid"],
+            actor_label=client.issuer.iss,
+            details={
+                "service": service.id,
+                "hook_instance": request.hookInstance,
+                "indicator": card["indicator"],
+                "summary": card["summary"],
+                "source": card["source"]["label"],
+                "suggestions": [{"uuid": s["uuid"], "label": s["label"]} for s in card.get("suggestions", [])],
+            },
+        )
+
+
+def hook_response_create(
+    *, service: CdsService, request: HookRequest, client: CdsClient, base_url: str
+) -> dict[str, Any]:
+    """The cards for one hook call. Raises PreconditionFailed when the weight cannot be obtained.
+    FHIR reads happen before any write, outside a transaction."""
+    selections = request.context.selections if service.hook == "order-select" else None
+    drafts = anakinra_drafts(request.context.draftOrders, selections)
+    if not drafts:
+        return {"cards": []}
+    facts = _facts(_reader(request, client))
+    setting = _setting(client, base_url)
+    if facts.allergies:
+        cards = [card_builders.contraindication_card(facts=facts, setting=setting)]
+    else:
+        cards = [_draft_card(draft, facts, setting) for draft in drafts]
+    _issued_record(cards=cards, service=service, request=request, client=client)
+    return {"cards": cards}
+
+
+# --- Feedback ---------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def feedback_record(*, service: CdsService, items: list[FeedbackItem], client: CdsClient) -> int:
+    """One audit event per feedback entry: accepted suggestions, or the override and its reason."""
+    for item in items:
+        reason_parts = []
+        override: dict[str, Any] | None = None
+        if item.overrideReason is not None:
+            coding = item.overrideReason.reason
+            if coding is not None:
+                reason_parts.append(coding.display or coding.code)
+            if item.overrideReason.userComment:
+                reason_parts.append(item.overrideReason.userComment)
+            override = {
+                "reason": coding.model_dump(include={"system", "code", "display"}, exclude_none=True)
+                if coding
+                else None,
+                "user_comment": item.overrideReason.userComment,
+            }
+        audit_record(
+            action=f"cds_card.{item.outcome}",
+            subject_type=CARD_SUBJECT,
+            subject_id=item.card,
+            actor_label=client.issuer.iss,
+            reason=" - ".join(reason_parts),
+            details={
+                "service": service.id,
+                "outcome": item.outcome,
+                "accepted_suggestions": [s.id for s in item.acceptedSuggestions or []],
+                "override_reason": override,
+                "outcome_timestamp": item.outcomeTimestamp.isoformat(),
+            },
+        )
+    return len(items)

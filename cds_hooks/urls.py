@@ -1,0 +1,10 @@
+from django.urls import path
+
+from cds_hooks import views
+
+# No trailing slashes: CDS Hooks fixes these paths ({baseUrl}/cds-services/{id}).
+urlpatterns = [
+    path("cds-services", views.discovery, name="cds_discovery"),
+    path("cds-services/<str:service_id>", views.service, name="cds_service"),
+    path("cds-services/<str:service_id>/feedback", views.feedback, name="cds_feedback"),
+]

@@ -1,0 +1,156 @@
+"""Card feedback lands in the audit trail; CORS answers only the configured origins."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from anakinra_cds import jsonutil
+from audit.models import AuditEvent
+from audit.selectors import audit_events_for
+from tests.ehr_support import ISSUER, ORDER_SELECT_PATH, anakinra_draft, full_prefetch, hook_body
+
+pytestmark = pytest.mark.integration
+
+FEEDBACK_PATH = f"{ORDER_SELECT_PATH}/feedback"
+EHR_ORIGIN = "https://ehr-ui.example.org"
+
+
+def _critical_card(ehr) -> dict:
+    response = ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("100")), prefetch=full_prefetch()))
+    (card,) = jsonutil.loads(response.content)["cards"]
+    return card
+
+
+def test_feedback_accepted_suggestion_is_recorded_against_the_issued_card(ehr):
+    card = _critical_card(ehr)
+    suggestion_uuid = card["suggestions"][0]["uuid"]
+    body = {
+        "feedback": [
+            {
+                "card": card["uuid"],
+                "outcome": "accepted",
+                "acceptedSuggestions": [{"id": suggestion_uuid}],
+                "outcomeTimestamp": "2026-11-23T10:15:00Z",
+            }
+        ]
+    }
+
+    response = ehr.post(FEEDBACK_PATH, body)
+
+    assert (response.status_code, response.content) == (200, b"")
+    events = audit_events_for(subject_type="cds_card", subject_id=card["uuid"]).order_by("id")
+    assert [e.action for e in events] == ["cds_card.issued", "cds_card.accepted"]
+    accepted = events[1]
+    assert (accepted.actor, accepted.actor_label, accepted.reason) == (None, ISSUER, "")
+    assert accepted.details == {
+        "service": "anakinra-order-select",
+        "outcome": "accepted",
+        "accepted_suggestions": [suggestion_uuid],
+        "override_reason": None,
+        "outcome_timestamp": "2026-11-23T10:15:00+00:00",
+    }
+
+
+def test_feedback_override_records_the_reason_and_comment(ehr):
+    card = _critical_card(ehr)
+    reason = card["overrideReasons"][0]
+    body = {
+        "feedback": [
+            {
+                "card": card["uuid"],
+                "outcome": "overridden",
+                "overrideReason": {"reason": reason, "userComment": "Dose agreed with pharmacy"},
+                "outcomeTimestamp": "2026-11-23T10:16:00Z",
+            }
+        ]
+    }
+
+    response = ehr.post(FEEDBACK_PATH, body)
+
+    assert response.status_code == 200
+    event = AuditEvent.objects.get(action="cds_card.overridden")
+    assert (event.subject_id, event.reason) == (
+        card["uuid"],
+        "Clinical judgement: dose confirmed with pharmacy - Dose agreed with pharmacy",
+    )
+    assert event.details["override_reason"] == {
+        "reason": {
+            "system": "urn:anakinra-cds:cds-hooks:override-reason",
+            "code": "clinical-judgement",
+            "display": "Clinical judgement: dose confirmed with pharmacy",
+        },
+        "user_comment": "Dose agreed with pharmacy",
+    }
+
+
+def test_feedback_override_without_a_reason_is_recorded(ehr):
+    body = {"feedback": [{"card": "c-1", "outcome": "overridden", "outcomeTimestamp": "2026-11-23T10:16:00Z"}]}
+
+    assert ehr.post(FEEDBACK_PATH, body).status_code == 200
+    assert AuditEvent.objects.get(action="cds_card.overridden").reason == ""
+
+
+def test_feedback_accepted_without_suggestions_is_400_and_nothing_recorded(ehr):
+    body = {"feedback": [{"card": "c-1", "outcome": "accepted", "outcomeTimestamp": "2026-11-23T10:16:00Z"}]}
+
+    response = ehr.post(FEEDBACK_PATH, body)
+
+    assert response.status_code == 400
+    assert json.loads(response.content) == {"errors": {"feedback.0": ["an accepted outcome needs acceptedSuggestions"]}}
+    assert AuditEvent.objects.count() == 0
+
+
+def test_feedback_without_a_jwt_is_401_and_nothing_recorded(ehr):
+    body = {"feedback": [{"card": "c-1", "outcome": "overridden", "outcomeTimestamp": "2026-11-23T10:16:00Z"}]}
+
+    response = ehr.client.post(FEEDBACK_PATH, json.dumps(body), content_type="application/json")
+
+    assert (response.status_code, response.content) == (401, b"")
+    assert AuditEvent.objects.count() == 0
+
+
+def test_cors_preflight_from_a_configured_origin_is_allowed(ehr, settings):
+    settings.CDS_HOOKS_CORS_ORIGINS = [EHR_ORIGIN]
+
+    response = ehr.client.options(
+        ORDER_SELECT_PATH, headers={"Origin": EHR_ORIGIN, "Access-Control-Request-Method": "POST"}
+    )
+
+    assert response.status_code == 204
+    assert (
+        response["Access-Control-Allow-Origin"],
+        response["Access-Control-Allow-Methods"],
+        response["Access-Control-Allow-Headers"],
+    ) == (EHR_ORIGIN, "GET, POST, OPTIONS", "Authorization, Content-Type")
+
+
+def test_cors_preflight_from_another_origin_gets_no_cors_headers(ehr, settings):
+    settings.CDS_HOOKS_CORS_ORIGINS = [EHR_ORIGIN]
+
+    response = ehr.client.options(ORDER_SELECT_PATH, headers={"Origin": "https://evil.example.org"})
+
+    assert response.status_code == 204
+    assert "Access-Control-Allow-Origin" not in response
+    assert "Access-Control-Allow-Methods" not in response
+
+
+def test_cors_call_from_a_configured_origin_carries_the_origin(ehr, settings):
+    settings.CDS_HOOKS_CORS_ORIGINS = [EHR_ORIGIN]
+
+    allowed = ehr.get("/cds-services", Origin=EHR_ORIGIN)
+    refused = ehr.get("/cds-services", Origin="https://evil.example.org")
+    unauthorized = ehr.client.get("/cds-services", headers={"Origin": EHR_ORIGIN})
+
+    assert (allowed.status_code, allowed["Access-Control-Allow-Origin"], allowed["Vary"]) == (200, EHR_ORIGIN, "Origin")
+    assert refused.status_code == 200
+    assert "Access-Control-Allow-Origin" not in refused
+    assert (unauthorized.status_code, unauthorized["Access-Control-Allow-Origin"]) == (401, EHR_ORIGIN)
+
+
+def test_cors_without_configured_origins_allows_none(ehr):
+    response = ehr.get("/cds-services", Origin=EHR_ORIGIN)
+
+    assert "Access-Control-Allow-Origin" not in response
