@@ -119,7 +119,8 @@ def arithmetic(result: StepResult) -> tuple[str, ...]:
     if count is not None:
         ordered = notation.amount_range(result.per_dose_mg.low, result.per_dose_mg.high, "mg")  # type: ignore[union-attr]
         per_day = notation.amount_range(result.per_day_mg.low, result.per_day_mg.high, "mg/day")
-        lines.append(f"{count} doses a day x {ordered} = {per_day}")
+        doses = "1 dose a day" if count == 1 else f"{count} doses a day"
+        lines.append(f"{doses} x {ordered} = {per_day}")
     elif result.capped_by:
         lines.append(f"per day: {notation.amount_range(result.per_day_mg.low, result.per_day_mg.high, 'mg/day')}")
     return tuple(lines)

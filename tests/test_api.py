@@ -342,6 +342,7 @@ def test_openapi_document_describes_every_endpoint(openapi):
         "3.1.0",
         [
             "/api/v1/assessments/{assessment_id}",
+            "/api/v1/assessments/{assessment_id}/fhir",
             "/api/v1/institutions",
             "/api/v1/openapi.json",
             "/api/v1/recommendations",

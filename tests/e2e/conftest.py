@@ -24,9 +24,11 @@ e2e_db = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def django_db_setup(django_db_setup, django_db_blocker):
     # The root conftest has loaded the clinical data; serialize it so that each transactional
     # (browser) test starts from it again after the previous test's flush.
+    # Set on the connection class, not the instance: Playwright's event loop gives tests a different
+    # context, hence a different connection object, from the one this session fixture saw.
     with django_db_blocker.unblock():
-        for connection in connections.all(initialized_only=True):
-            connection._test_serialized_contents = connection.creation.serialize_db_to_string()
+        connection = connections["default"]
+        type(connection)._test_serialized_contents = connection.creation.serialize_db_to_string()
 
 
 @pytest.fixture(scope="session")

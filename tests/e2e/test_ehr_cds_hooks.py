@@ -53,10 +53,7 @@ def bedside_result_for(live_server, patient: dict) -> dict:
     return recommendation
 
 
-def test_ehr_too_high_anakinra_dose_is_corrected_to_the_apps_own_result(playwright, live_server, settings):
-    # `playwright` is not used here, but it must start before this test's database work: its sync API
-    # switches the context Django's connections live in, and a browser test run after a non-browser one
-    # would otherwise find its connection without the serialized seed and start from an empty database.
+def test_ehr_too_high_anakinra_dose_is_corrected_to_the_apps_own_result(live_server, settings):
     # Arrange: this EHR is trusted, with its key, and checks orders against the cnh protocol.
     key = ec_key(kid="ehr-e2e")
     settings.SITE_URL = ""
