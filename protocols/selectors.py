@@ -123,7 +123,11 @@ def protocol_version_data(*, version_id: int) -> ProtocolData:
 def _catalog_token() -> tuple:
     """What identifies the published catalog: each published version and when its data last changed."""
     newest_reference = (
-        Reference.objects.annotate(group=Value(1)).values("group").annotate(newest=Max("updated_at")).values("newest")
+        Reference.objects.order_by()
+        .annotate(group=Value(1))
+        .values("group")
+        .annotate(newest=Max("updated_at"))
+        .values("newest")
     )
     rows = (
         ProtocolVersion.objects.published()
