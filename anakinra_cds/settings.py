@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "protocols",
     "assessments",
     "api",
+    "bedside",
 ]
 
 MIDDLEWARE = [

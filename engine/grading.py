@@ -105,7 +105,8 @@ CONSCIOUSNESS_WORDS = {
 SEIZURE_GRADES = {Seizure.NONE: None, Seizure.RESOLVING: 3, Seizure.LIFE_THREATENING: 4}
 SEIZURE_WORDS = {
     Seizure.NONE: "no seizure",
-    Seizure.RESOLVING: "clinical seizure resolving rapidly, or non-convulsive seizure on EEG resolving with intervention",
+    Seizure.RESOLVING: "clinical seizure resolving rapidly, or non-convulsive seizure on EEG resolving "
+    "with intervention",
     Seizure.LIFE_THREATENING: "life-threatening prolonged seizure (over 5 minutes), or repetitive seizures "
     "without return to baseline",
 }

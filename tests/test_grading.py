@@ -189,9 +189,7 @@ def test_icans_grade_capd_8_is_below_grade_3():
 
 
 def test_icans_grade_capd_8_with_awakening_to_voice_is_grade_2():
-    result = _icans(
-        age_years=Decimal("8"), ice_score=None, capd_total=8, consciousness=Consciousness.AWAKENS_TO_VOICE
-    )
+    result = _icans(age_years=Decimal("8"), ice_score=None, capd_total=8, consciousness=Consciousness.AWAKENS_TO_VOICE)
     assert (result.grade, result.set_by_text) == (2, "depressed consciousness, awakens to voice")
 
 
