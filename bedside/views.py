@@ -117,6 +117,9 @@ def _form_kwargs(step: wizard.Step, states: list[StepState]) -> dict[str, Any]:
 
 def _wizard_step(request: HttpRequest, step: wizard.Step) -> HttpResponse:
     answers = WizardAnswers(request.session)
+    if request.method == "POST":
+        # Before anything else: nothing typed is ever lost, even if this step cannot be used yet.
+        answers.save_step(step, wizard.raw_answers(step, request.POST))
     states = wizard.evaluate(answers, published_institution_choices)
     index = wizard.step_index(step)
     blocking = next((s for s in states[:index] if not s.complete), None)
@@ -127,9 +130,6 @@ def _wizard_step(request: HttpRequest, step: wizard.Step) -> HttpResponse:
     if request.method != "POST":
         return _render_step(request, step, _step_form(step, states[index], states, request), states, answers)
 
-    kwargs = _form_kwargs(step, states)
-    raw = wizard.raw_answers(step, request.POST, kwargs)
-    answers.save_step(step, raw)  # before any validation: nothing typed is ever lost
     goto = wizard.STEPS_BY_SLUG.get(request.POST.get("goto", ""))
     if goto is not None:
         return _redirect_to(goto)
@@ -137,8 +137,7 @@ def _wizard_step(request: HttpRequest, step: wizard.Step) -> HttpResponse:
     if action == "back" and index > 0:
         return _redirect_to(STEPS[index - 1])
 
-    form = step.form_class(data=raw, **kwargs)
-    states = wizard.evaluate(answers, published_institution_choices)
+    form = states[index].form or step.form_class(data=answers.for_step(step), **_form_kwargs(step, states))
     if action == "calculate" or not form.is_valid():
         return _render_step(request, step, form, states, answers)
     if step is STEPS[-1]:

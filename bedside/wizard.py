@@ -91,10 +91,9 @@ class WizardAnswers:
         self.session.modified = True
 
 
-def raw_answers(step: Step, data: Mapping[str, Any], form_kwargs: dict[str, Any]) -> dict[str, str]:
+def raw_answers(step: Step, data: Mapping[str, Any]) -> dict[str, str]:
     """The submitted text of a step's fields, exactly as typed (an unticked box is "")."""
-    form = step.form_class(**form_kwargs)
-    return {name: str(data.get(name, "")) for name in form.fields}
+    return {name: str(data.get(name, "")) for name in step.form_class.base_fields}
 
 
 # --- Evaluating the steps in order ------------------------------------------------------------------
@@ -134,9 +133,9 @@ def evaluate(answers: WizardAnswers, institutions: Callable[[], list[tuple[str, 
     states: list[StepState] = []
     cleaned_before: dict[str, dict[str, Any]] = {}
     for step in STEPS:
-        kwargs = form_kwargs_for(step, cleaned_before, institutions)
         stored = answers.for_step(step)
-        if kwargs is None or not stored:
+        kwargs = form_kwargs_for(step, cleaned_before, institutions) if stored else None
+        if kwargs is None:
             states.append(StepState(step=step, complete=False, cleaned=None, form=None))
             continue
         form = step.form_class(data=stored, **kwargs)

@@ -171,3 +171,26 @@ class AuditEventFactory(factory.django.DjangoModelFactory):
     action = "protocol_version.submitted"
     subject_type = "protocol_version"
     subject_id = "1"
+
+
+# --- bedside ---------------------------------------------------------------------------------------
+
+from bedside.models import AssessmentGrading, InstitutionChoice  # noqa: E402
+
+
+class InstitutionChoiceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = InstitutionChoice
+
+    user = factory.SubFactory(UserFactory)
+    institution = factory.LazyFunction(lambda: Institution.objects.get(slug="cnh"))
+
+
+class AssessmentGradingFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AssessmentGrading
+
+    assessment = factory.SubFactory(AssessmentFactory, source=Assessment.Source.BEDSIDE)
+    toxicities = factory.LazyFunction(
+        lambda: [{"type": "CRS", "grade": 2, "method": "picked", "set_by": [], "findings": [], "notes": []}]
+    )
