@@ -137,6 +137,19 @@ def test_result_page_shows_the_stored_answer_after_a_newer_protocol_version(clin
     assert "anakinra 60 mg IV every 6 hours" in newer_text and "Protocol version 2" in newer_text
 
 
+def test_result_page_links_each_source_by_doi_and_pubmed(clinician, clinician_client):
+    assessment = _bedside_assessment(
+        clinician, institution="stjude", toxicities=[{"type": "carHLH", "grade": 3}], late_onset_isolated=False
+    )
+    html = clinician_client.get(f"/assessments/{assessment.id}/").content.decode()
+    card = html[html.index('id="center-stjude"') : html.index("</article>", html.index('id="center-stjude"'))]
+    assert re.findall(r'<a (?:class="ident" )?href="([^"]+)"', card) == [
+        "https://doi.org/10.1182/bloodadvances.2022006983",
+        "https://doi.org/10.1111/bjh.17662",
+        "https://pubmed.ncbi.nlm.nih.gov/34263927/",
+    ]
+
+
 def test_result_page_institution_parameter_puts_that_center_first(clinician, clinician_client):
     assessment = _bedside_assessment(clinician)
     text = _text(clinician_client.get(f"/assessments/{assessment.id}/?institution=musc"))

@@ -138,6 +138,15 @@ def test_patient_step_shows_a_typed_weight_back_in_the_text_box(clinician_client
     assert re.search(rb'name="weight_kg" value="44 lb"', response.content) is not None
 
 
+def test_patient_step_error_summary_links_to_each_field(clinician_client):
+    response = _post(clinician_client, "/", {**PATIENT, "weight_kg": "151", "fever": ""})
+    summary = re.findall(r'<li><a href="(#[^"]+)">([^<]+)</a>: ([^<]+)</li>', response.content.decode())
+    assert summary == [
+        ("#id_weight_kg", "Weight (kg)", "Enter a value from 1 to 150 kg."),
+        ("#id_fever_0", "Fever of 38.0 °C or more now", "Choose an answer."),
+    ]
+
+
 def test_patient_step_valid_goes_to_prior_treatment(clinician_client):
     response = _post(clinician_client, "/", PATIENT)
     assert (response.status_code, response["Location"]) == (302, "/wizard/treatment/")
