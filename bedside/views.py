@@ -33,7 +33,6 @@ from bedside.selectors import (
 )
 from bedside.services import UnknownInstitution, bedside_assessment_create
 from bedside.wizard import STEPS, StepState, WizardAnswers
-from engine.grading import ICE_FROM_AGE_YEARS
 from protocols.selectors import published_institution_slugs
 
 # --- The wizard -------------------------------------------------------------------------------------
@@ -89,7 +88,6 @@ def _render_step(
     }
     if isinstance(form, ToxicitiesForm):
         context["grading"] = form.context
-        context["ice_from_age"] = ICE_FROM_AGE_YEARS
         context["outcomes"] = form.outcomes_by_name if form.is_bound and not form.errors else {}
     if step is wizard.INSTITUTION:
         context["review"] = _review(states)

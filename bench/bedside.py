@@ -2,7 +2,7 @@
 
     DATABASE_URL=postgres://... .venv/bin/python bench/bedside.py [--requests 200]
 
-Creates its own throw-away test database on that server (test_<name>), loads the clinical data,
+Creates its own throw-away database on that server (bench_bedside_<name>), loads the clinical data,
 walks the wizard once with the Django test client, then times repeated GETs of each page
 (p50/p99, in-process: URL routing, middleware, session, queries, templates) and adds up what a
 browser downloads for it: the HTML plus every stylesheet and script the page links, gzip-compressed
@@ -116,6 +116,8 @@ def main() -> int:
     from protocols.seed import clinical_data_load
 
     old_name = connection.settings_dict["NAME"]
+    # Its own name, so a test run on the same server (test_<name>) is never clobbered.
+    connection.settings_dict["TEST"]["NAME"] = f"bench_bedside_{old_name}"
     connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
     try:
         clinical_data_load()
