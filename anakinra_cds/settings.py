@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "assessments",
     "api",
     "cds_hooks",
+    "bedside",
 ]
 
 MIDDLEWARE = [

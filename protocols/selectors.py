@@ -170,3 +170,7 @@ def published_protocols(*, institution_slug: str | None = None) -> tuple[Protoco
     if institution_slug is None:
         return protocols
     return tuple(p for p in protocols if p.institution_slug == institution_slug)
+
+
+def published_institution_slugs() -> frozenset[str]:
+    return frozenset(p.institution_slug for p in published_protocols())

@@ -13,6 +13,7 @@ from django.utils import timezone
 from accounts.models import ApiToken, token_hash
 from assessments.models import Assessment
 from audit.models import AuditEvent
+from bedside.models import AssessmentGrading, InstitutionChoice
 from cds_hooks.models import SeenJwtId
 from evidence.models import Reference, Study
 from protocols.models import (
@@ -191,3 +192,24 @@ class SeenJwtIdFactory(factory.django.DjangoModelFactory):
 
     key = factory.Sequence(lambda n: f"{n:064x}")
     expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(minutes=5))
+
+
+# --- bedside ---------------------------------------------------------------------------------------
+
+
+class InstitutionChoiceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = InstitutionChoice
+
+    user = factory.SubFactory(UserFactory)
+    institution = factory.LazyFunction(lambda: Institution.objects.get(slug="cnh"))
+
+
+class AssessmentGradingFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AssessmentGrading
+
+    assessment = factory.SubFactory(AssessmentFactory, source=Assessment.Source.BEDSIDE)
+    toxicities = factory.LazyFunction(
+        lambda: [{"type": "CRS", "grade": 2, "method": "picked", "set_by": [], "findings": [], "notes": []}]
+    )

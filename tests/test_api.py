@@ -306,6 +306,7 @@ def test_assessment_stores_no_patient_identifiers(db):
         "recommendations",
         "protocol_versions",
         "assessmentprotocolversion",
+        "bedside_grading",  # how each grade was reached (findings, never identifiers)
     }
 
 

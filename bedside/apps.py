@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class BedsideConfig(AppConfig):
+    name = "bedside"
+    verbose_name = "Bedside wizard and reading pages"

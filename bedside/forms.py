@@ -1,0 +1,476 @@
+"""The wizard's step forms and the evidence filter. Thin: field rules and error messages here, grading in
+`engine.grading`, everything else in services and selectors.
+
+Every input is a text box or a radio group (never a browser number box, which would throw away what the
+user typed), and every safety question needs an explicit answer: a missing answer is never a silent "no".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from crispy_forms.bootstrap import InlineRadios
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import Field, Fieldset, Layout
+from django import forms
+
+from engine import grading
+from engine.grading import (
+    CARHLH_SEVERITY_WORDS,
+    GradeResult,
+    GradingInputError,
+    ScreeningTool,
+)
+from engine.vocabulary import CarTarget, Toxicity
+
+TRUE, FALSE, UNKNOWN = "true", "false", "unknown"
+YES_NO = [(TRUE, "Yes"), (FALSE, "No")]
+YES_NO_UNKNOWN = [*YES_NO, (UNKNOWN, "Not recorded")]
+ABSENT, CALCULATE = "absent", "calculate"
+
+
+def _yes_no(value: str) -> bool | None:
+    return {TRUE: True, FALSE: False}.get(value)
+
+
+class YesNoField(forms.TypedChoiceField):
+    """Yes / No (and optionally Not recorded) as radios; cleans to True, False or None."""
+
+    def __init__(self, *, allow_unknown: bool = False, **kwargs: Any) -> None:
+        kwargs.setdefault("error_messages", {"required": "Choose an answer."})
+        super().__init__(
+            choices=YES_NO_UNKNOWN if allow_unknown else YES_NO,
+            coerce=_yes_no,
+            empty_value=None,
+            widget=forms.RadioSelect,
+            **kwargs,
+        )
+
+
+def _decimal_input(**attrs: str) -> forms.TextInput:
+    return forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off", **attrs})
+
+
+def _whole_input(**attrs: str) -> forms.TextInput:
+    return forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off", **attrs})
+
+
+def _range_messages(low: int, high: int, unit: str = "") -> dict[str, str]:
+    suffix = f" {unit}" if unit else ""
+    message = f"Enter a value from {low} to {high}{suffix}."
+    return {"min_value": message, "max_value": message, "invalid": "Enter a number."}
+
+
+def _helper(*layout: Any) -> FormHelper:
+    helper = FormHelper()
+    helper.form_tag = False
+    helper.disable_csrf = True
+    helper.layout = Layout(*layout)
+    return helper
+
+
+# --- Step 1: the patient ----------------------------------------------------------------------------
+
+
+class PatientForm(forms.Form):
+    weight_kg = forms.DecimalField(
+        label="Weight (kg)",
+        min_value=1,
+        max_value=150,
+        max_digits=6,
+        decimal_places=3,
+        help_text="Kilograms only, 1 to 150 kg.",
+        widget=_decimal_input(),
+        error_messages={**_range_messages(1, 150, "kg"), "max_decimal_places": "Use at most 3 decimal places."},
+    )
+    age_years = forms.DecimalField(
+        label="Age (years)",
+        min_value=0,
+        max_value=40,
+        max_digits=4,
+        decimal_places=2,
+        help_text="0 to 40 years; decimals allowed (1.5 = 18 months).",
+        widget=_decimal_input(),
+        error_messages={**_range_messages(0, 40, "years"), "max_decimal_places": "Use at most 2 decimal places."},
+    )
+    car_target = forms.ChoiceField(
+        label="CAR T-cell target",
+        choices=[(t.value, "Other" if t == CarTarget.OTHER else t.value) for t in CarTarget],
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose the CAR target."},
+    )
+    days_since_infusion = forms.IntegerField(
+        label="Days since CAR T-cell infusion",
+        required=False,
+        min_value=0,
+        max_value=365,
+        help_text="Optional.",
+        widget=_whole_input(),
+        error_messages={**_range_messages(0, 365, "days"), "invalid": "Enter a whole number of days."},
+    )
+    fever = YesNoField(label="Fever of 38.0 °C or more now", allow_unknown=True)
+    hypotension = YesNoField(label="Hypotension now", allow_unknown=True)
+    thrombocytopenia_or_coagulopathy = YesNoField(label="Thrombocytopenia or coagulopathy")
+    concurrent_tnf_blocker = YesNoField(label="Taking a TNF blocker (for example etanercept)")
+    ecoli_protein_hypersensitivity = YesNoField(
+        label="Known hypersensitivity to E. coli-derived proteins or any component of anakinra"
+    )
+    active_infection = YesNoField(label="Active infection")
+    creatinine_clearance_ml_min = forms.DecimalField(
+        label="Creatinine clearance (mL/min)",
+        required=False,
+        min_value=0,
+        max_value=300,
+        max_digits=5,
+        decimal_places=1,
+        help_text="Optional: leave blank if not known.",
+        widget=_decimal_input(),
+        error_messages={**_range_messages(0, 300, "mL/min"), "max_decimal_places": "Use at most 1 decimal place."},
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.helper = _helper(
+            Fieldset(
+                "Patient",
+                Field("weight_kg", wrapper_class="field-narrow"),
+                Field("age_years", wrapper_class="field-narrow"),
+                InlineRadios("car_target"),
+                Field("days_since_infusion", wrapper_class="field-narrow"),
+            ),
+            Fieldset("Now", InlineRadios("fever"), InlineRadios("hypotension")),
+            Fieldset(
+                "Safety",
+                InlineRadios("ecoli_protein_hypersensitivity"),
+                InlineRadios("active_infection"),
+                InlineRadios("concurrent_tnf_blocker"),
+                InlineRadios("thrombocytopenia_or_coagulopathy"),
+                Field("creatinine_clearance_ml_min", wrapper_class="field-narrow"),
+            ),
+        )
+
+
+# --- Step 2: prior treatment ------------------------------------------------------------------------
+
+
+class TreatmentForm(forms.Form):
+    prior_tocilizumab_doses = forms.IntegerField(
+        label="Tocilizumab doses given so far",
+        min_value=0,
+        max_value=10,
+        help_text="0 if none.",
+        widget=_whole_input(),
+        error_messages={**_range_messages(0, 10, "doses"), "invalid": "Enter a whole number of doses."},
+    )
+    prior_steroids = YesNoField(label="Steroids given, or starting now")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.helper = _helper(
+            Fieldset(
+                "Prior treatment",
+                Field("prior_tocilizumab_doses", wrapper_class="field-narrow"),
+                InlineRadios("prior_steroids"),
+            )
+        )
+
+
+# --- Step 3: toxicities and grades ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GradingContext:
+    """What the grading helpers need from the earlier steps."""
+
+    age_years: Decimal
+    fever: bool | None
+    hypotension: bool | None
+    after_tocilizumab_or_steroids: bool
+
+    @property
+    def screening_tool_without_delay(self) -> ScreeningTool:
+        return grading.icans_screening_tool(age_years=self.age_years)
+
+
+@dataclass(frozen=True, slots=True)
+class GradeOutcome:
+    """One toxicity's grade and how it was reached."""
+
+    toxicity: Toxicity
+    grade: int
+    method: str  # "picked" or "computed" (bedside.models.AssessmentGrading.Method)
+    result: GradeResult | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    def as_record(self) -> dict[str, Any]:
+        return {
+            "type": self.toxicity.value,
+            "grade": self.grade,
+            "method": self.method,
+            "set_by": [f.text for f in self.result.set_by] if self.result else [],
+            "findings": [f"{f.text}: grade {f.grade}" for f in self.result.findings] if self.result else [],
+            "notes": list(self.notes),
+        }
+
+
+def _grade_choices(*, calculate: bool, words: dict[int, str] | None = None) -> list[tuple[str, str]]:
+    choices = [(ABSENT, "Not present")]
+    choices += [(str(g), f"{g} {words[g]}" if words else f"Grade {g}") for g in (1, 2, 3, 4)]
+    if calculate:
+        choices.append((CALCULATE, "Calculate from findings"))
+    return choices
+
+
+def _enum_choices(words: dict) -> list[tuple[str, str]]:
+    return [(key.value, text[:1].upper() + text[1:]) for key, text in words.items()]
+
+
+def _radio(label: str, choices: list[tuple[str, str]], help_text: str = "") -> forms.ChoiceField:
+    return forms.ChoiceField(
+        label=label,
+        choices=choices,
+        required=False,
+        widget=forms.RadioSelect,
+        help_text=help_text,
+    )
+
+
+OXYGEN_WORDS = {
+    grading.OxygenSupport.NONE: "none",
+    grading.OxygenSupport.NASAL_CANNULA: "nasal cannula (enter the flow)",
+    grading.OxygenSupport.BLOW_BY: "blow-by",
+    grading.OxygenSupport.MASK: "facemask, non-rebreather or Venturi mask",
+    grading.OxygenSupport.POSITIVE_PRESSURE: "positive pressure (CPAP, BiPAP, intubation and ventilation)",
+}
+CHOOSE_ONE = "Choose one to calculate the grade."
+
+
+class ToxicitiesForm(forms.Form):
+    crs_grade = forms.ChoiceField(
+        label="CRS grade",
+        choices=_grade_choices(calculate=True),
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose a grade, Not present, or Calculate."},
+    )
+    crs_hypotension = _radio("Hypotension", _enum_choices(grading.HYPOTENSION_WORDS))
+    crs_oxygen = _radio("Oxygen", _enum_choices(OXYGEN_WORDS))
+    crs_oxygen_flow_l_min = forms.DecimalField(
+        label="Nasal cannula flow (L/min)",
+        required=False,
+        min_value=Decimal("0.1"),
+        max_value=100,
+        max_digits=4,
+        decimal_places=1,
+        help_text="6 L/min or less is low flow; above 6 L/min is high flow.",
+        widget=_decimal_input(),
+        error_messages={
+            "min_value": "Enter a flow above 0 L/min.",
+            "max_value": "Enter a flow of at most 100 L/min.",
+            "invalid": "Enter a number.",
+            "max_decimal_places": "Use at most 1 decimal place.",
+        },
+    )
+
+    icans_grade = forms.ChoiceField(
+        label="ICANS grade",
+        choices=_grade_choices(calculate=True),
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose a grade, Not present, or Calculate."},
+    )
+    icans_developmental_delay = forms.BooleanField(
+        label="Use CAPD at age 12 or over (developmental delay)", required=False
+    )
+    icans_ice_score = forms.IntegerField(
+        label="ICE score (0 to 10)",
+        required=False,
+        min_value=0,
+        max_value=10,
+        help_text="Age 12 and over.",
+        widget=_whole_input(),
+        error_messages={**_range_messages(0, 10), "invalid": "Enter a whole number from 0 to 10."},
+    )
+    icans_capd_total = forms.IntegerField(
+        label="CAPD total (0 to 32)",
+        required=False,
+        min_value=0,
+        max_value=32,
+        help_text="Age under 12, or developmental delay. Enter the total only.",
+        widget=_whole_input(),
+        error_messages={**_range_messages(0, 32), "invalid": "Enter a whole number from 0 to 32."},
+    )
+    icans_unable_to_perform = forms.BooleanField(label="Unarousable: cannot perform ICE or CAPD", required=False)
+    icans_consciousness = _radio(
+        "Level of consciousness (not due to sedation)", _enum_choices(grading.CONSCIOUSNESS_WORDS)
+    )
+    icans_seizure = _radio("Seizure", _enum_choices(grading.SEIZURE_WORDS))
+    icans_motor = _radio("Motor findings (tremor and myoclonus do not count)", _enum_choices(grading.MOTOR_WORDS))
+    icans_raised_icp = _radio("Raised intracranial pressure or cerebral edema", _enum_choices(grading.RAISED_ICP_WORDS))
+
+    carhlh_grade = forms.ChoiceField(
+        label="carHLH severity",
+        choices=_grade_choices(calculate=False, words=CARHLH_SEVERITY_WORDS),
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose a severity, or Not present."},
+    )
+    late_onset_isolated = YesNoField(
+        label="Late, isolated onset (carHLH arising late, without active CRS)", allow_unknown=True, required=False
+    )
+
+    CRS_HELPER = ("crs_hypotension", "crs_oxygen", "crs_oxygen_flow_l_min")
+    ICANS_HELPER = (
+        "icans_developmental_delay",
+        "icans_ice_score",
+        "icans_capd_total",
+        "icans_unable_to_perform",
+        "icans_consciousness",
+        "icans_seizure",
+        "icans_motor",
+        "icans_raised_icp",
+    )
+
+    def __init__(self, *args: Any, context: GradingContext, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.context = context
+        self.outcomes: dict[Toxicity, GradeOutcome] = {}
+
+    @property
+    def outcomes_by_name(self) -> dict[str, GradeOutcome]:
+        return {t.value: o for t, o in self.outcomes.items()}
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        choices = {
+            Toxicity.CRS: cleaned.get("crs_grade"),
+            Toxicity.ICANS: cleaned.get("icans_grade"),
+            Toxicity.CARHLH: cleaned.get("carhlh_grade"),
+        }
+        if all(choice == ABSENT for choice in choices.values()):
+            raise forms.ValidationError("Mark at least one toxicity as present, with a grade.")
+        for toxicity, choice in choices.items():
+            if choice in (None, ABSENT):
+                continue
+            if choice != CALCULATE:
+                self.outcomes[toxicity] = GradeOutcome(toxicity=toxicity, grade=int(choice), method="picked")
+            elif toxicity == Toxicity.CRS:
+                self._calculate_crs(cleaned)
+            else:
+                self._calculate_icans(cleaned)
+        late_onset_answered = self.data.get(self.add_prefix("late_onset_isolated"), "") != ""
+        if choices[Toxicity.CARHLH] not in (None, ABSENT) and not late_onset_answered:
+            self.add_error("late_onset_isolated", "Choose an answer for carHLH (Not recorded is an answer).")
+        return cleaned
+
+    def _require(self, cleaned: dict[str, Any], names: tuple[str, ...]) -> bool:
+        missing = [name for name in names if not cleaned.get(name) and name not in self.errors]
+        for name in missing:
+            self.add_error(name, CHOOSE_ONE)
+        return not missing and not any(name in self.errors for name in names)
+
+    def _calculate_crs(self, cleaned: dict[str, Any]) -> None:
+        if not self._require(cleaned, ("crs_hypotension", "crs_oxygen")) or "crs_oxygen_flow_l_min" in self.errors:
+            return
+        hypotension = grading.Hypotension(cleaned["crs_hypotension"])
+        oxygen = grading.OxygenSupport(cleaned["crs_oxygen"])
+        flow = cleaned.get("crs_oxygen_flow_l_min")
+        if flow is not None and oxygen != grading.OxygenSupport.NASAL_CANNULA:
+            self.add_error(
+                "crs_oxygen_flow_l_min", "A flow is only used with a nasal cannula; clear it or change Oxygen."
+            )
+            return
+        recorded = self.context.hypotension
+        if recorded is False and hypotension != grading.Hypotension.NONE:
+            self.add_error("crs_hypotension", "The Patient step says no hypotension now: correct one of the two.")
+            return
+        if recorded is True and hypotension == grading.Hypotension.NONE:
+            self.add_error("crs_hypotension", "The Patient step says hypotension now: choose how it is treated.")
+            return
+        try:
+            result = grading.crs_grade(
+                fever=self.context.fever,
+                after_tocilizumab_or_steroids=self.context.after_tocilizumab_or_steroids,
+                hypotension=hypotension,
+                oxygen=oxygen,
+                oxygen_flow_l_min=flow,
+            )
+        except GradingInputError as error:
+            self.add_error(f"crs_{error.field}", error.message)
+            return
+        if result.grade is None:
+            self.add_error("crs_grade", result.explanation)
+            return
+        self.outcomes[Toxicity.CRS] = GradeOutcome(
+            toxicity=Toxicity.CRS, grade=result.grade, method="computed", result=result, notes=result.notes
+        )
+
+    def _calculate_icans(self, cleaned: dict[str, Any]) -> None:
+        domains = ("icans_consciousness", "icans_seizure", "icans_motor", "icans_raised_icp")
+        if not self._require(cleaned, domains) or any(
+            name in self.errors for name in ("icans_ice_score", "icans_capd_total")
+        ):
+            return
+        try:
+            result = grading.icans_grade(
+                age_years=self.context.age_years,
+                developmental_delay=bool(cleaned.get("icans_developmental_delay")),
+                ice_score=cleaned.get("icans_ice_score"),
+                capd_total=cleaned.get("icans_capd_total"),
+                unable_to_perform=bool(cleaned.get("icans_unable_to_perform")),
+                consciousness=grading.Consciousness(cleaned["icans_consciousness"]),
+                seizure=grading.Seizure(cleaned["icans_seizure"]),
+                motor=grading.Motor(cleaned["icans_motor"]),
+                raised_icp=grading.RaisedIcp(cleaned["icans_raised_icp"]),
+            )
+        except GradingInputError as error:
+            self.add_error(f"icans_{error.field}", error.message)
+            return
+        if result.grade is None:
+            self.add_error("icans_grade", result.explanation)
+            return
+        self.outcomes[Toxicity.ICANS] = GradeOutcome(
+            toxicity=Toxicity.ICANS, grade=result.grade, method="computed", result=result, notes=result.notes
+        )
+
+    @property
+    def late_onset_answer(self) -> bool | None:
+        """Only meaningful with carHLH; None otherwise."""
+        if self.cleaned_data.get("carhlh_grade") in (None, ABSENT):
+            return None
+        return self.cleaned_data.get("late_onset_isolated")
+
+
+# --- Step 4: institution ----------------------------------------------------------------------------
+
+
+class InstitutionForm(forms.Form):
+    institution = forms.ChoiceField(
+        label="Institution whose protocol to show first",
+        widget=forms.RadioSelect,
+        help_text="Every other center's answer is shown beside it.",
+        error_messages={
+            "required": "Choose an institution.",
+            "invalid_choice": "Choose one of the listed institutions.",
+        },
+    )
+
+    def __init__(self, *args: Any, institutions: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["institution"].choices = institutions
+        self.helper = _helper("institution")
+
+
+# --- Reading pages ----------------------------------------------------------------------------------
+
+
+class EvidenceFilterForm(forms.Form):
+    toxicity = forms.ChoiceField(
+        label="Toxicity",
+        required=False,
+        choices=[("", "All toxicities"), *((t.value, t.value) for t in Toxicity)],
+    )
+    population = forms.ChoiceField(
+        label="Population",
+        required=False,
+        choices=[("", "Pediatric and adult"), ("pediatric", "Pediatric / young adult"), ("adult", "Adult")],
+    )

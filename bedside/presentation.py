@@ -1,0 +1,163 @@
+"""Stored assessments shaped for the result and print pages: plain words for statuses and warnings,
+safe notation for numbers. Reads only what the assessment stored, never the current protocols."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django.utils.dateparse import parse_datetime
+
+from engine import notation
+from engine.grading import CARHLH_SEVERITY_WORDS
+from protocols.models import ProtocolVersion
+
+STATUS_WORDS = {
+    "indicated": ("Indicated by this protocol", "status-indicated"),
+    "consider": ("May be considered under this protocol", "status-consider"),
+    "not_indicated": ("Not indicated by this protocol", "status-not-indicated"),
+    "contraindicated": ("Contraindicated: do not give", "status-contraindicated"),
+}
+SEVERITY_HEADINGS = (("critical", "Critical"), ("warning", "Warnings"), ("info", "For information"))
+# Short names for the comparison table; the full text is on each center's card.
+WARNING_LABELS = {
+    "contraindicated_hypersensitivity": "contraindicated: hypersensitivity",
+    "tnf_blocker": "TNF blocker",
+    "infection": "active infection",
+    "sc_bleeding_risk": "subcut bleeding risk",
+    "renal_impairment": "renal impairment",
+    "above_reported_maximum": "above reported maximum",
+    "weight_confirm": "confirm weight",
+    "adult_patient": "adult patient",
+    "frequency_not_specified": "frequency not specified",
+    "product_experience": "other CAR product",
+    "iv_off_label": "IV off-label",
+    "prefer_iv": "prefer IV",
+    "general_monitoring": "monitoring",
+}
+STEP_KIND_WORDS = {"initial": "Initial", "taper": "Taper", "alternative": "Alternative"}
+
+
+def as_decimal(value: Any) -> Decimal:
+    """Stored amounts come back as int or Decimal; a float here would be a bug, so refuse it."""
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise TypeError(f"expected an int or Decimal amount, got {type(value).__name__}")
+    return Decimal(value)
+
+
+def yes_no(value: bool | None) -> str:
+    return {True: "Yes", False: "No"}.get(value, "Not recorded")  # type: ignore[arg-type]
+
+
+def present_recommendation(rec: dict[str, Any]) -> dict[str, Any]:
+    """One stored recommendation plus the words the templates show."""
+    status_text, status_class = STATUS_WORDS[rec["status"]]
+    groups = []
+    for severity, heading in SEVERITY_HEADINGS:
+        items = [w for w in rec["warnings"] if w["severity"] == severity]
+        if items:
+            groups.append({"severity": severity, "heading": heading, "items": items})
+    key_warnings = [WARNING_LABELS.get(w["code"], w["code"]) for w in rec["warnings"] if w["severity"] != "info"]
+    published_at = parse_datetime(rec["protocol"]["published_at"]) if rec["protocol"].get("published_at") else None
+    return {
+        **rec,
+        "status_text": status_text,
+        "status_class": status_class,
+        "warning_groups": groups,
+        "key_warnings": key_warnings,
+        "published_at": published_at,
+        "steps": [{**step, "kind_text": STEP_KIND_WORDS.get(step["kind"], step["kind"])} for step in rec["steps"]],
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class ResultView:
+    chosen: dict[str, Any] | None
+    others: list[dict[str, Any]]
+    chosen_slug: str | None
+    inputs: list[tuple[str, str]]
+    toxicities: list[dict[str, str]]
+
+
+def chosen_slug_for(assessment_inputs: dict[str, Any], requested: str | None, slugs: list[str]) -> str | None:
+    """The center shown first: one asked for in the page address, else the wizard's choice, else the only one."""
+    for candidate in (requested, assessment_inputs.get("institution")):
+        if candidate and candidate in slugs:
+            return candidate
+    return slugs[0] if len(slugs) == 1 else None
+
+
+def toxicity_rows(inputs: dict[str, Any], grading: list[dict[str, Any]] | None) -> list[dict[str, str]]:
+    """Each toxicity with its grade and how the grade was reached."""
+    by_type = {item["type"]: item for item in grading or []}
+    rows = []
+    for item in inputs["toxicities"]:
+        kind, grade = item["type"], item["grade"]
+        if kind == "carHLH":
+            label = f"carHLH severity {grade} ({CARHLH_SEVERITY_WORDS[grade]})"
+            basis = "Entered by the clinician (no consensus grading)."
+        else:
+            label = f"{kind} grade {grade} (ASTCT)"
+            record = by_type.get(kind)
+            if record is None:
+                basis = "Grade as sent."
+            elif record["method"] == "computed":
+                basis = "Calculated from findings; set by: " + "; ".join(record["set_by"]) + "."
+            else:
+                basis = "Picked by the clinician."
+        rows.append({"type": kind, "label": label, "basis": basis})
+    return rows
+
+
+def input_rows(inputs: dict[str, Any]) -> list[tuple[str, str]]:
+    """The inputs used, in plain words and safe notation."""
+    weight = notation.amount(as_decimal(inputs["weight_kg"]), "kg", Decimal("0.001"))
+    age = notation.amount(as_decimal(inputs["age_years"]), "years", Decimal("0.01"))
+    crcl = inputs.get("creatinine_clearance_ml_min")
+    days = inputs.get("days_since_infusion")
+    return [
+        ("Weight used", weight),
+        ("Age", age),
+        ("Tocilizumab doses given", str(inputs["prior_tocilizumab_doses"])),
+        ("Steroids given or starting", yes_no(inputs["prior_steroids"])),
+        ("CAR T-cell target", "Other" if inputs.get("car_target") == "other" else str(inputs.get("car_target"))),
+        ("Days since infusion", "Not recorded" if days is None else str(days)),
+        ("Fever now", yes_no(inputs.get("fever"))),
+        ("Hypotension now", yes_no(inputs.get("hypotension"))),
+        ("Late, isolated onset (carHLH)", yes_no(inputs.get("late_onset_isolated"))),
+        ("Thrombocytopenia or coagulopathy", yes_no(inputs.get("thrombocytopenia_or_coagulopathy"))),
+        ("TNF blocker", yes_no(inputs.get("concurrent_tnf_blocker"))),
+        ("E. coli-protein hypersensitivity", yes_no(inputs.get("ecoli_protein_hypersensitivity"))),
+        ("Active infection", yes_no(inputs.get("active_infection"))),
+        (
+            "Creatinine clearance",
+            "Not recorded" if crcl is None else notation.amount(as_decimal(crcl), "mL/min"),
+        ),
+    ]
+
+
+def result_view(assessment: Any, *, requested_slug: str | None = None) -> ResultView:
+    recommendations = [present_recommendation(rec) for rec in assessment.recommendations]
+    slugs = [rec["institution"]["slug"] for rec in recommendations]
+    chosen_slug = chosen_slug_for(assessment.inputs, requested_slug, slugs)
+    grading = getattr(assessment, "bedside_grading", None)
+    return ResultView(
+        chosen=next((r for r in recommendations if r["institution"]["slug"] == chosen_slug), None),
+        others=[r for r in recommendations if r["institution"]["slug"] != chosen_slug],
+        chosen_slug=chosen_slug,
+        inputs=input_rows(assessment.inputs),
+        toxicities=toxicity_rows(assessment.inputs, grading.toxicities if grading else None),
+    )
+
+
+def review_flag(version: ProtocolVersion | None, *, today: date) -> str:
+    """A visible warning when a published protocol's review is overdue or was never scheduled."""
+    if version is None:
+        return ""
+    if version.next_review is None:
+        return "No review date set"
+    if version.next_review < today:
+        return f"Review overdue since {version.next_review:%d %b %Y}"
+    return ""

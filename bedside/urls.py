@@ -1,0 +1,13 @@
+from django.urls import path
+
+from bedside import views
+
+urlpatterns = [
+    path("", views.wizard_home, name="home"),
+    path("start/", views.wizard_start, name="wizard_start"),
+    path("wizard/reset/", views.wizard_reset, name="wizard_reset"),
+    path("wizard/<slug:slug>/", views.wizard_step, name="wizard_step"),
+    path("evidence/", views.evidence_list, name="evidence_list"),
+    path("protocols/", views.protocol_list, name="protocol_list"),
+    path("protocols/<slug:slug>/", views.protocol_detail_view, name="protocol_detail"),
+]

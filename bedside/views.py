@@ -1,0 +1,280 @@
+"""Bedside pages: the wizard, the result, the printable order summary, and the reading pages.
+
+Thin views: the flow lives in `bedside.wizard`, writes in `bedside.services`, reads in
+`bedside.selectors`, words and notation in `bedside.presentation`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from pydantic import ValidationError
+
+from api.schemas import RecommendationRequest
+from api.views import validation_errors
+from bedside import wizard
+from bedside.forms import EvidenceFilterForm, ToxicitiesForm
+from bedside.presentation import input_rows, result_view, review_flag
+from bedside.selectors import (
+    assessment_for_display,
+    institution_choice_get,
+    institution_protocol_list,
+    protocol_detail,
+    published_institution_choices,
+    reference_list,
+    study_list,
+)
+from bedside.services import UnknownInstitution, bedside_assessment_create
+from bedside.wizard import STEPS, StepState, WizardAnswers
+from protocols.selectors import published_institution_slugs
+
+# --- The wizard -------------------------------------------------------------------------------------
+
+
+def _step_url(step: wizard.Step) -> str:
+    return reverse("home") if step is STEPS[0] else reverse("wizard_step", kwargs={"slug": step.slug})
+
+
+def _redirect_to(step: wizard.Step) -> HttpResponse:
+    return redirect(_step_url(step))
+
+
+def _nav(states: list[StepState], current: wizard.Step) -> list[dict[str, Any]]:
+    """Each step with whether it is done, current, or reachable (every earlier step complete)."""
+    reachable = True
+    items = []
+    for state in states:
+        items.append(
+            {
+                "step": state.step,
+                "number": wizard.step_index(state.step) + 1,
+                "complete": state.complete,
+                "current": state.step is current,
+                "reachable": reachable,
+            }
+        )
+        reachable = reachable and state.complete
+    return items
+
+
+def _review(states: list[StepState]) -> dict[str, Any] | None:
+    """The answers so far in plain words, for the last step."""
+    patient, treatment, toxicities = (states[wizard.step_index(s)] for s in wizard.STEPS[:3])
+    if not (patient.complete and treatment.complete and toxicities.complete):
+        return None
+    data = wizard.clinical_answers(states)
+    outcomes = wizard.toxicity_outcomes(states)
+    return {"inputs": input_rows(data), "outcomes": outcomes}
+
+
+def _render_step(
+    request: HttpRequest, step: wizard.Step, form: Any, states: list[StepState], answers: WizardAnswers
+) -> HttpResponse:
+    context: dict[str, Any] = {
+        "step": step,
+        "form": form,
+        "nav": _nav(states, step),
+        "is_first": step is STEPS[0],
+        "is_last": step is STEPS[-1],
+        "finished_assessment": answers.finished_assessment,
+        "nav_section": "wizard",
+    }
+    if isinstance(form, ToxicitiesForm):
+        context["grading"] = form.context
+        context["outcomes"] = form.outcomes_by_name if form.is_bound and not form.errors else {}
+    if step is wizard.INSTITUTION:
+        context["review"] = _review(states)
+    return render(request, step.template, context)
+
+
+def _step_form(step: wizard.Step, state: StepState, states: list[StepState], request: HttpRequest) -> Any:
+    """The form to show on GET: the stored answers if they validate (so results show), else as typed."""
+    if state.form is not None and state.complete:
+        return state.form
+    kwargs = _form_kwargs(step, states)
+    stored = WizardAnswers(request.session).for_step(step)
+    initial = dict(stored)
+    if step is wizard.INSTITUTION and not initial.get("institution"):
+        initial["institution"] = institution_choice_get(user=request.user) or ""
+    return step.form_class(initial=initial, **kwargs)
+
+
+def _form_kwargs(step: wizard.Step, states: list[StepState]) -> dict[str, Any]:
+    cleaned = {s.step.slug: s.cleaned for s in states if s.complete and s.cleaned is not None}
+    kwargs = wizard.form_kwargs_for(step, cleaned, published_institution_choices)
+    assert kwargs is not None, "earlier steps are complete before a step is shown"
+    return kwargs
+
+
+def _wizard_step(request: HttpRequest, step: wizard.Step) -> HttpResponse:
+    answers = WizardAnswers(request.session)
+    if request.method == "POST":
+        # Before anything else: nothing typed is ever lost, even if this step cannot be used yet.
+        answers.save_step(step, wizard.raw_answers(step, request.POST))
+    states = wizard.evaluate(answers, published_institution_choices)
+    index = wizard.step_index(step)
+    blocking = next((s for s in states[:index] if not s.complete), None)
+    if blocking is not None:
+        messages.info(request, f"Complete “{blocking.step.title}” first.")
+        return _redirect_to(blocking.step)
+
+    if request.method != "POST":
+        return _render_step(request, step, _step_form(step, states[index], states, request), states, answers)
+
+    goto = wizard.STEPS_BY_SLUG.get(request.POST.get("goto", ""))
+    if goto is not None:
+        return _redirect_to(goto)
+    action = request.POST.get("action", "next")
+    if action == "back" and index > 0:
+        return _redirect_to(STEPS[index - 1])
+
+    form = states[index].form or step.form_class(data=answers.for_step(step), **_form_kwargs(step, states))
+    if action == "calculate" or not form.is_valid():
+        return _render_step(request, step, form, states, answers)
+    if step is STEPS[-1]:
+        return _finish(request, answers, states)
+    return _redirect_to(STEPS[index + 1])
+
+
+def _finish(request: HttpRequest, answers: WizardAnswers, states: list[StepState]) -> HttpResponse:
+    incomplete = wizard.first_incomplete(states)
+    if incomplete is not None:
+        messages.error(request, f"“{incomplete.step.title}” needs attention before the recommendation.")
+        return _redirect_to(incomplete.step)
+    try:
+        parsed = RecommendationRequest.model_validate(wizard.recommendation_request_data(states))
+    except ValidationError as error:
+        errors = validation_errors(error)
+        field = next(iter(errors))
+        detail = "; ".join(f"{name}: {' '.join(problems)}" for name, problems in errors.items())
+        messages.error(request, f"Some answers need attention: {detail}")
+        return _redirect_to(wizard.FIELD_STEPS.get(field, STEPS[0]))
+    gradings = [outcome.as_record() for outcome in wizard.toxicity_outcomes(states)]
+    try:
+        assessment = bedside_assessment_create(request=parsed, gradings=gradings, user=request.user)
+    except UnknownInstitution:
+        messages.error(request, "That institution has no published protocol now: choose another.")
+        return _redirect_to(wizard.INSTITUTION)
+    answers.mark_finished(str(assessment.id))
+    return redirect("assessment_result", assessment_id=assessment.id)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def wizard_home(request: HttpRequest) -> HttpResponse:
+    return _wizard_step(request, STEPS[0])
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def wizard_step(request: HttpRequest, slug: str) -> HttpResponse:
+    step = wizard.STEPS_BY_SLUG.get(slug)
+    if step is None:
+        raise Http404("No such step.")
+    if step is STEPS[0]:
+        return redirect("home")
+    return _wizard_step(request, step)
+
+
+@login_required
+@require_POST
+def wizard_reset(request: HttpRequest) -> HttpResponse:
+    WizardAnswers(request.session).reset()
+    messages.info(request, "Answers cleared: start the new patient below.")
+    return redirect("home")
+
+
+@login_required
+@require_GET
+def wizard_start(request: HttpRequest) -> HttpResponse:
+    """Start a new patient with answers from the link (the EHR sends what it knows; grades it cannot)."""
+    prefill = wizard.prefill_from_query(request.GET, published_institution_slugs())
+    answers = WizardAnswers(request.session)
+    answers.reset()
+    for step in STEPS:
+        if step.slug in prefill.answers:
+            answers.save_step(step, prefill.answers[step.slug])
+    if prefill.used:
+        messages.info(request, f"Filled in from the link: {', '.join(prefill.used)}. Check every answer.")
+    if prefill.invalid:
+        messages.warning(request, "Ignored invalid values: " + "; ".join(prefill.invalid) + ".")
+    if prefill.unknown:
+        messages.warning(request, "Ignored unknown parameters: " + ", ".join(prefill.unknown) + ".")
+    return redirect("home")
+
+
+# --- Result and print -------------------------------------------------------------------------------
+
+
+def _assessment_or_404(assessment_id: Any):
+    assessment = assessment_for_display(assessment_id=assessment_id)
+    if assessment is None:
+        raise Http404("No assessment with this id.")
+    return assessment
+
+
+@login_required
+@require_GET
+def assessment_result(request: HttpRequest, assessment_id: Any) -> HttpResponse:
+    assessment = _assessment_or_404(assessment_id)
+    view = result_view(assessment, requested_slug=request.GET.get("institution"))
+    return render(request, "assessments/result.html", {"assessment": assessment, "view": view, "nav_section": "wizard"})
+
+
+@login_required
+@require_GET
+def assessment_print(request: HttpRequest, assessment_id: Any) -> HttpResponse:
+    assessment = _assessment_or_404(assessment_id)
+    view = result_view(assessment, requested_slug=request.GET.get("institution"))
+    return render(request, "assessments/print.html", {"assessment": assessment, "view": view, "nav_section": "wizard"})
+
+
+# --- Reading pages ----------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def evidence_list(request: HttpRequest) -> HttpResponse:
+    form = EvidenceFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_bound and form.is_valid() else {}
+    studies = list(study_list(toxicity=filters.get("toxicity", ""), population=filters.get("population", "")))
+    return render(
+        request,
+        "bedside/evidence.html",
+        {
+            "form": form,
+            "studies": studies,
+            "references": list(reference_list()),
+            "filtered": any(filters.values()),
+            "nav_section": "evidence",
+        },
+    )
+
+
+@login_required
+@require_GET
+def protocol_list(request: HttpRequest) -> HttpResponse:
+    today = timezone.localdate()
+    rows = []
+    for institution in institution_protocol_list():
+        protocol = getattr(institution, "protocol", None)
+        current = protocol.published_versions[0] if protocol and protocol.published_versions else None
+        rows.append({"institution": institution, "current": current, "flag": review_flag(current, today=today)})
+    return render(request, "bedside/protocol_list.html", {"rows": rows, "nav_section": "protocols"})
+
+
+@login_required
+@require_GET
+def protocol_detail_view(request: HttpRequest, slug: str) -> HttpResponse:
+    detail = protocol_detail(slug=slug)
+    if detail is None:
+        raise Http404("No such institution.")
+    flag = review_flag(detail.current, today=timezone.localdate())
+    return render(request, "bedside/protocol_detail.html", {"detail": detail, "flag": flag, "nav_section": "protocols"})

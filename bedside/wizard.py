@@ -1,0 +1,277 @@
+"""The wizard's flow: its steps, the answers kept in the session, and what a finished wizard sends.
+
+Each step keeps the raw text the user typed (so Back and Forward never lose anything, even an answer
+that does not validate yet). A step is complete when its stored answers validate; a later step is
+only shown once every earlier one is complete (pretalx's flow idea: steps that know whether they are
+done). Answers become a `RecommendationRequest`, the API's schema, so the wizard and the API cannot
+disagree about what is valid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django import forms
+from django.contrib.sessions.backends.base import SessionBase
+
+from bedside.forms import (
+    FALSE,
+    TRUE,
+    GradeOutcome,
+    GradingContext,
+    InstitutionForm,
+    PatientForm,
+    ToxicitiesForm,
+    TreatmentForm,
+    YesNoField,
+)
+from engine.vocabulary import Toxicity
+
+SESSION_KEY = "bedside_wizard"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    slug: str
+    title: str
+    form_class: type[forms.Form]
+    template: str
+
+
+PATIENT = Step("patient", "Patient", PatientForm, "bedside/wizard/patient.html")
+TREATMENT = Step("treatment", "Prior treatment", TreatmentForm, "bedside/wizard/treatment.html")
+TOXICITIES = Step("toxicities", "Toxicities and grades", ToxicitiesForm, "bedside/wizard/toxicities.html")
+INSTITUTION = Step("institution", "Institution and review", InstitutionForm, "bedside/wizard/institution.html")
+STEPS: tuple[Step, ...] = (PATIENT, TREATMENT, TOXICITIES, INSTITUTION)
+STEPS_BY_SLUG = {step.slug: step for step in STEPS}
+
+
+def step_index(step: Step) -> int:
+    return STEPS.index(step)
+
+
+# --- Session storage -------------------------------------------------------------------------------
+
+
+class WizardAnswers:
+    """The raw answers of each step in the session, plus where they came from."""
+
+    def __init__(self, session: SessionBase) -> None:
+        self.session = session
+        self.data: dict[str, Any] = session.get(SESSION_KEY) or {"answers": {}}
+
+    def for_step(self, step: Step) -> dict[str, str]:
+        return dict(self.data["answers"].get(step.slug, {}))
+
+    def save_step(self, step: Step, raw: Mapping[str, str]) -> None:
+        self.data["answers"][step.slug] = dict(raw)
+        self.data.pop("finished_assessment", None)
+        self._store()
+
+    def reset(self) -> None:
+        self.data = {"answers": {}}
+        self._store()
+
+    def mark_finished(self, assessment_id: str) -> None:
+        self.data["finished_assessment"] = assessment_id
+        self._store()
+
+    @property
+    def finished_assessment(self) -> str | None:
+        return self.data.get("finished_assessment")
+
+    @property
+    def is_empty(self) -> bool:
+        return not any(self.data["answers"].values())
+
+    def _store(self) -> None:
+        self.session[SESSION_KEY] = self.data
+        self.session.modified = True
+
+
+def raw_answers(step: Step, data: Mapping[str, Any]) -> dict[str, str]:
+    """The submitted text of a step's fields, exactly as typed (an unticked box is "")."""
+    return {name: str(data.get(name, "")) for name in step.form_class.base_fields}
+
+
+# --- Evaluating the steps in order ------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class StepState:
+    step: Step
+    complete: bool
+    cleaned: dict[str, Any] | None
+    form: forms.Form | None  # bound to the stored answers; None when an earlier step is incomplete
+
+
+def grading_context(patient: dict[str, Any], treatment: dict[str, Any]) -> GradingContext:
+    return GradingContext(
+        age_years=patient["age_years"],
+        fever=patient["fever"],
+        hypotension=patient["hypotension"],
+        after_tocilizumab_or_steroids=treatment["prior_tocilizumab_doses"] > 0 or treatment["prior_steroids"] is True,
+    )
+
+
+def form_kwargs_for(
+    step: Step, cleaned_before: dict[str, dict[str, Any]], institutions: Callable[[], list[tuple[str, str]]]
+) -> dict[str, Any] | None:
+    """Extra form arguments a step needs from earlier steps; None when they are not complete yet."""
+    if step is TOXICITIES:
+        if PATIENT.slug not in cleaned_before or TREATMENT.slug not in cleaned_before:
+            return None
+        return {"context": grading_context(cleaned_before[PATIENT.slug], cleaned_before[TREATMENT.slug])}
+    if step is INSTITUTION:
+        return {"institutions": institutions()}
+    return {}
+
+
+def evaluate(answers: WizardAnswers, institutions: Callable[[], list[tuple[str, str]]]) -> list[StepState]:
+    states: list[StepState] = []
+    cleaned_before: dict[str, dict[str, Any]] = {}
+    for step in STEPS:
+        stored = answers.for_step(step)
+        kwargs = form_kwargs_for(step, cleaned_before, institutions) if stored else None
+        if kwargs is None:
+            states.append(StepState(step=step, complete=False, cleaned=None, form=None))
+            continue
+        form = step.form_class(data=stored, **kwargs)
+        if form.is_valid():
+            cleaned_before[step.slug] = form.cleaned_data
+            states.append(StepState(step=step, complete=True, cleaned=form.cleaned_data, form=form))
+        else:
+            states.append(StepState(step=step, complete=False, cleaned=None, form=form))
+    return states
+
+
+def first_incomplete(states: list[StepState]) -> StepState | None:
+    return next((s for s in states if not s.complete), None)
+
+
+# --- What a finished wizard sends -------------------------------------------------------------------
+
+
+def toxicity_outcomes(states: list[StepState]) -> list[GradeOutcome]:
+    form = states[step_index(TOXICITIES)].form
+    assert isinstance(form, ToxicitiesForm) and form.is_valid()
+    return [form.outcomes[t] for t in Toxicity if t in form.outcomes]
+
+
+def clinical_answers(states: list[StepState]) -> dict[str, Any]:
+    """The first three steps' answers in the request's shape (Decimals, ints and booleans)."""
+    patient = states[step_index(PATIENT)].cleaned
+    treatment = states[step_index(TREATMENT)].cleaned
+    toxicities_form = states[step_index(TOXICITIES)].form
+    assert patient and treatment and isinstance(toxicities_form, ToxicitiesForm)
+    return {
+        "weight_kg": patient["weight_kg"],
+        "age_years": patient["age_years"],
+        "toxicities": [{"type": o.toxicity.value, "grade": o.grade} for o in toxicity_outcomes(states)],
+        "prior_tocilizumab_doses": treatment["prior_tocilizumab_doses"],
+        "prior_steroids": treatment["prior_steroids"],
+        "car_target": patient["car_target"],
+        "days_since_infusion": patient["days_since_infusion"],
+        "fever": patient["fever"],
+        "hypotension": patient["hypotension"],
+        "late_onset_isolated": toxicities_form.late_onset_answer,
+        "thrombocytopenia_or_coagulopathy": patient["thrombocytopenia_or_coagulopathy"],
+        "concurrent_tnf_blocker": patient["concurrent_tnf_blocker"],
+        "ecoli_protein_hypersensitivity": patient["ecoli_protein_hypersensitivity"],
+        "active_infection": patient["active_infection"],
+        "creatinine_clearance_ml_min": patient["creatinine_clearance_ml_min"],
+    }
+
+
+def recommendation_request_data(states: list[StepState]) -> dict[str, Any]:
+    """Every answer as a RecommendationRequest body."""
+    institution = states[step_index(INSTITUTION)].cleaned
+    assert institution is not None
+    return {**clinical_answers(states), "institution": institution["institution"]}
+
+
+# Which step asks for each request field (to send the user back to the right place).
+FIELD_STEPS = {
+    **dict.fromkeys(
+        (
+            "weight_kg",
+            "age_years",
+            "car_target",
+            "days_since_infusion",
+            "fever",
+            "hypotension",
+            "thrombocytopenia_or_coagulopathy",
+            "concurrent_tnf_blocker",
+            "ecoli_protein_hypersensitivity",
+            "active_infection",
+            "creatinine_clearance_ml_min",
+        ),
+        PATIENT,
+    ),
+    "prior_tocilizumab_doses": TREATMENT,
+    "prior_steroids": TREATMENT,
+    "toxicities": TOXICITIES,
+    "late_onset_isolated": TOXICITIES,
+    "institution": INSTITUTION,
+}
+
+
+# --- Pre-filling from a link (the EHR launch) -------------------------------------------------------
+
+BOOLEAN_WORDS = {"true": TRUE, "false": FALSE}
+
+
+def _prefill_field(name: str) -> tuple[Step, forms.Field] | None:
+    step = FIELD_STEPS.get(name)
+    if step is None or name in ("toxicities", "institution"):
+        return None
+    form_field = step.form_class.base_fields.get(name)
+    return (step, form_field) if form_field is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class Prefill:
+    answers: dict[str, dict[str, str]]
+    used: tuple[str, ...]
+    invalid: tuple[str, ...]  # "name: why"
+    unknown: tuple[str, ...]
+
+
+def prefill_from_query(query: Mapping[str, str], institution_slugs: frozenset[str]) -> Prefill:
+    """Answers from query parameters named like the API request fields; bad or unknown ones are
+    reported, never fatal. Booleans are `true` or `false`. Grades are never taken from a link."""
+    answers: dict[str, dict[str, str]] = {}
+    used: list[str] = []
+    invalid: list[str] = []
+    unknown: list[str] = []
+    for name, value in query.items():
+        value = value.strip()
+        if name == "institution":
+            if value in institution_slugs:
+                answers.setdefault(INSTITUTION.slug, {})["institution"] = value
+                used.append(name)
+            else:
+                invalid.append(f"{name}: no published protocol for {value!r}")
+            continue
+        target = _prefill_field(name)
+        if target is None:
+            unknown.append(name)
+            continue
+        step, form_field = target
+        if isinstance(form_field, YesNoField):
+            raw = BOOLEAN_WORDS.get(value.lower())
+            if raw is None:
+                invalid.append(f"{name}: must be true or false")
+                continue
+        else:
+            raw = value
+            try:
+                form_field.clean(raw)
+            except forms.ValidationError as error:
+                invalid.append(f"{name}: {' '.join(error.messages)}")
+                continue
+        answers.setdefault(step.slug, {})[name] = raw
+        used.append(name)
+    return Prefill(answers=answers, used=tuple(used), invalid=tuple(invalid), unknown=tuple(unknown))

@@ -1,0 +1,328 @@
+"""The result page, the printable order summary and the reading pages: content and query counts."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from decimal import Decimal
+from html import unescape
+
+import pytest
+from django.utils import timezone
+
+from api.schemas import RecommendationRequest
+from assessments.models import Assessment
+from assessments.services import assessment_create
+from bedside.services import bedside_assessment_create
+from protocols.models import Protocol, VersionStatus
+from protocols.services import protocol_version_publish
+from tests.factories import (
+    DosingStepFactory,
+    IndicationRuleFactory,
+    InstitutionFactory,
+    ProtocolVersionFactory,
+)
+
+pytestmark = pytest.mark.integration
+
+CRS_3_AFTER_TOCILIZUMAB_AND_STEROIDS = {
+    "weight_kg": Decimal("20"),
+    "age_years": Decimal("8"),
+    "toxicities": [{"type": "CRS", "grade": 3}],
+    "prior_tocilizumab_doses": 1,
+    "prior_steroids": True,
+    "car_target": "CD19",
+    "fever": True,
+    "hypotension": True,
+}
+CRS_GRADING = [
+    {
+        "type": "CRS",
+        "grade": 3,
+        "method": "computed",
+        "set_by": ["hypotension requiring one vasopressor (with or without vasopressin)"],
+        "findings": [],
+        "notes": [],
+    }
+]
+
+
+def _bedside_assessment(user, institution: str = "cnh", **overrides) -> Assessment:
+    request = RecommendationRequest.model_validate(
+        {**CRS_3_AFTER_TOCILIZUMAB_AND_STEROIDS, **overrides, "institution": institution}
+    )
+    return bedside_assessment_create(request=request, gradings=CRS_GRADING, user=user)
+
+
+def _api_assessment(user, institution: str | None) -> Assessment:
+    request = RecommendationRequest.model_validate({**CRS_3_AFTER_TOCILIZUMAB_AND_STEROIDS, "institution": institution})
+    return assessment_create(
+        patient=request.to_patient(),
+        inputs=request.echo(),
+        institution_slug=institution,
+        created_by=user,
+        source=Assessment.Source.API,
+    )
+
+
+def _text(response) -> str:
+    """The page's visible text with whitespace collapsed."""
+    html = response.content.decode()
+    html = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", html, flags=re.S)
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html))).strip()
+
+
+def _publish_new_cnh_version(pharmacist, *, amount: Decimal, next_review=None):
+    protocol = Protocol.objects.get(institution__slug="cnh")
+    version = ProtocolVersionFactory(protocol=protocol, number=2, next_review=next_review, change_reason="new dose")
+    IndicationRuleFactory(
+        version=version,
+        applies_to_crs=True,
+        min_prior_tocilizumab_doses=1,
+        requires_steroids=True,
+        summary="third-line use, after tocilizumab and steroids",
+    )
+    DosingStepFactory(version=version, amount_low=amount, amount_high=amount, interval_hours=6, route_iv=True)
+    return protocol_version_publish(version=version, approved_by=pharmacist)
+
+
+# --- Result page -----------------------------------------------------------------------------------
+
+
+def test_result_page_shows_the_chosen_center_first_with_the_arithmetic(clinician, clinician_client):
+    assessment = _bedside_assessment(clinician)
+    text = _text(clinician_client.get(f"/assessments/{assessment.id}/"))
+    chosen = text[text.index("Your center: Children's National Hospital") : text.index("Every other center")]
+    assert "Indicated by this protocol" in chosen
+    assert "anakinra 40 mg IV every 6 hours (2 mg/kg/dose; max 100 mg/dose, 400 mg/day)" in chosen
+    assert "2 mg/kg/dose x 20 kg = 40 mg per dose 4 doses a day x 40 mg = 160 mg/day" in chosen
+    assert "Route IV Interval every 6 hours Caps max 100 mg/dose, max 400 mg/day; not reached" in chosen
+    assert "Volume per dose" in chosen and "0.27 mL" in chosen
+
+
+def test_result_page_compares_every_other_center_in_one_table(clinician, clinician_client):
+    assessment = _bedside_assessment(clinician)
+    html = clinician_client.get(f"/assessments/{assessment.id}/").content.decode()
+    table = html[html.index('<table class="table compare-table') : html.index("</table>", html.index("compare-table"))]
+    centers = re.findall(r'<th scope="row"[^>]*><a href="#center-([a-z]+)">', table)
+    assert centers == ["chop", "musc", "nih", "seattle", "stjude"]
+
+
+def test_result_page_groups_warnings_by_severity(clinician, clinician_client):
+    assessment = _bedside_assessment(clinician, institution="musc", active_infection=True)
+    html = clinician_client.get(f"/assessments/{assessment.id}/").content.decode()
+    card = html[html.index('id="center-musc"') :]
+    headings = re.findall(r'<h4 class="warning-heading">([^<]+)</h4>', card[: card.index("</article>")])
+    assert headings == ["Warnings", "For information"]
+
+
+def test_result_page_shows_inputs_grading_basis_and_intended_use(clinician, clinician_client):
+    assessment = _bedside_assessment(clinician)
+    text = _text(clinician_client.get(f"/assessments/{assessment.id}/"))
+    assert (
+        "CRS grade 3 (ASTCT) Calculated from findings; set by: hypotension requiring one vasopressor "
+        "(with or without vasopressin)." in text
+    )
+    assert "Weight used 20 kg Age 8 years Tocilizumab doses given 1 Steroids given or starting Yes" in text
+    assert "For clinicians treating CAR T-cell toxicities (CRS, ICANS, carHLH) in children and young adults." in text
+
+
+def test_result_page_shows_the_stored_answer_after_a_newer_protocol_version(clinician, pharmacist, clinician_client):
+    assessment = _bedside_assessment(clinician)
+    _publish_new_cnh_version(pharmacist, amount=Decimal("3"))
+    text = _text(clinician_client.get(f"/assessments/{assessment.id}/"))
+    newer = _bedside_assessment(clinician)
+    newer_text = _text(clinician_client.get(f"/assessments/{newer.id}/"))
+    assert "anakinra 40 mg IV every 6 hours" in text and "Protocol version 1" in text
+    assert "anakinra 60 mg IV every 6 hours" in newer_text and "Protocol version 2" in newer_text
+
+
+def test_result_page_links_each_source_by_doi_and_pubmed(clinician, clinician_client):
+    assessment = _bedside_assessment(
+        clinician, institution="stjude", toxicities=[{"type": "carHLH", "grade": 3}], late_onset_isolated=False
+    )
+    html = clinician_client.get(f"/assessments/{assessment.id}/").content.decode()
+    card = html[html.index('id="center-stjude"') : html.index("</article>", html.index('id="center-stjude"'))]
+    assert re.findall(r'<a (?:class="ident" )?href="([^"]+)"', card) == [
+        "https://doi.org/10.1182/bloodadvances.2022006983",
+        "https://doi.org/10.1111/bjh.17662",
+        "https://pubmed.ncbi.nlm.nih.gov/34263927/",
+    ]
+
+
+def test_result_page_institution_parameter_puts_that_center_first(clinician, clinician_client):
+    assessment = _bedside_assessment(clinician)
+    text = _text(clinician_client.get(f"/assessments/{assessment.id}/?institution=musc"))
+    assert "Your center: Medical University of South Carolina" in text
+
+
+def test_result_page_for_an_api_assessment_without_institution_lists_every_center(clinician, clinician_client):
+    assessment = _api_assessment(clinician, institution=None)
+    response = clinician_client.get(f"/assessments/{assessment.id}/")
+    assert (response.context["view"].chosen, len(response.context["view"].others)) == (None, 6)
+
+
+def test_result_page_unknown_assessment_is_404(clinician_client):
+    assert clinician_client.get("/assessments/00000000-0000-0000-0000-000000000000/").status_code == 404
+
+
+def test_result_page_contraindicated_shows_no_dose(clinician, clinician_client):
+    assessment = _bedside_assessment(clinician, ecoli_protein_hypersensitivity=True)
+    text = _text(clinician_client.get(f"/assessments/{assessment.id}/"))
+    assert "Contraindicated: do not give" in text
+    assert "No dose is given: anakinra is contraindicated for this patient." in text
+    assert " mg IV every" not in text
+
+
+# --- Print page ------------------------------------------------------------------------------------
+
+
+def test_print_page_has_write_in_lines_signatures_and_the_basis(clinician, clinician_client):
+    assessment = _bedside_assessment(clinician)
+    text = _text(clinician_client.get(f"/assessments/{assessment.id}/print/"))
+    assert "Write by hand; never stored by this app. Patient name Record number Date of birth" in text
+    assert (
+        "Weight used 20 kg Toxicities and grades CRS grade 3 (ASTCT) Center Children's National Hospital "
+        "Protocol version 1" in text
+    )
+    assert "approved by Reviewed data file: Diorio et al., Blood Adv 2022, Table 1" in text
+    assert "anakinra 40 mg IV every 6 hours (2 mg/kg/dose; max 100 mg/dose, 400 mg/day)" in text
+    assert "Taper Taper over 3 days to 1 week" in text
+    assert f"Assessment {assessment.id}" in text
+    assert "Prescriber Date, time Pharmacist Date, time" in text
+
+
+def test_print_page_uses_safe_notation(clinician, clinician_client):
+    assessment = _bedside_assessment(clinician, institution="musc", weight_kg=Decimal("20.5"))
+    text = _text(clinician_client.get(f"/assessments/{assessment.id}/print/"))
+    assert "anakinra 82 mg subcut every 12 hours (4 mg/kg/dose)" in text
+    assert "0.55 mL" in text
+    assert "20.5 kg" in text
+    assert re.findall(r"\bSC\b|\bSQ\b|\d\.0 |(?<![\w.])\.\d", text) == []
+
+
+def test_print_page_without_a_chosen_center_offers_the_choice(clinician, clinician_client):
+    assessment = _api_assessment(clinician, institution=None)
+    text = _text(clinician_client.get(f"/assessments/{assessment.id}/print/"))
+    assert "Choose the center to print" in text and "Write by hand" not in text
+
+
+def test_print_page_stores_no_patient_identifier(clinician, clinician_client):
+    assessment = _bedside_assessment(clinician)
+    html = clinician_client.get(f"/assessments/{assessment.id}/print/").content.decode()
+    assert re.findall(r"<input|<form", html[html.index('class="order-summary"') :]) == []
+
+
+# --- Query counts ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("institution", [None, "cnh"])
+def test_result_page_query_count_is_fixed(clinician, clinician_client, django_assert_num_queries, institution):
+    # One center (an API assessment for one institution) or all six: the same queries.
+    assessment = _api_assessment(clinician, institution) if institution else _bedside_assessment(clinician)
+    with django_assert_num_queries(3):  # session, user, assessment with its grading and author
+        assert clinician_client.get(f"/assessments/{assessment.id}/").status_code == 200
+
+
+@pytest.mark.parametrize("institution", [None, "cnh"])
+def test_print_page_query_count_is_fixed(clinician, clinician_client, django_assert_num_queries, institution):
+    assessment = _api_assessment(clinician, institution) if institution else _bedside_assessment(clinician)
+    with django_assert_num_queries(3):
+        assert clinician_client.get(f"/assessments/{assessment.id}/print/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("query", "shown"),
+    [("?toxicity=CRS&population=pediatric", 1), ("?toxicity=carHLH&population=pediatric", 3), ("", 9)],
+)
+def test_evidence_page_query_count_is_fixed(clinician_client, django_assert_num_queries, query, shown):
+    with django_assert_num_queries(5):  # session, user, studies, their references, reference list
+        response = clinician_client.get(f"/evidence/{query}")
+    assert len(response.context["studies"]) == shown
+
+
+@pytest.mark.parametrize("extra_institutions", [0, 2])
+def test_protocol_list_query_count_is_fixed(clinician_client, django_assert_num_queries, extra_institutions):
+    InstitutionFactory.create_batch(extra_institutions)
+    with django_assert_num_queries(4):  # session, user, institutions with protocols, published versions
+        response = clinician_client.get("/protocols/")
+    assert len(response.context["rows"]) == 6 + extra_institutions
+
+
+@pytest.mark.parametrize("versions", [1, 3])
+def test_protocol_detail_query_count_is_fixed(clinician_client, django_assert_num_queries, versions):
+    protocol = Protocol.objects.get(institution__slug="cnh")
+    for number in range(2, versions + 1):
+        ProtocolVersionFactory(protocol=protocol, number=number)
+    # session, user, institution, versions, then the published version with citations, rules, steps, step citations
+    with django_assert_num_queries(9):
+        response = clinician_client.get("/protocols/cnh/")
+    assert len(response.context["detail"].versions) == versions
+
+
+# --- Reading pages ---------------------------------------------------------------------------------
+
+
+def test_evidence_page_filters_by_toxicity_and_population(clinician_client):
+    response = clinician_client.get("/evidence/?toxicity=carHLH&population=pediatric")
+    assert [s.label for s in response.context["studies"]] == [
+        "Lichtenstein et al; Shah et al",
+        "Dreyzin et al",
+        "Hines et al",
+    ]
+
+
+def test_evidence_page_adult_crs_studies(clinician_client):
+    response = clinician_client.get("/evidence/?toxicity=CRS&population=adult")
+    assert [s.label for s in response.context["studies"]] == [
+        "Jatiani et al",
+        "Oliai et al",
+        "Gazeau et al",
+        "Park et al",
+    ]
+
+
+def test_evidence_page_ignores_an_unknown_filter_with_a_message(clinician_client):
+    response = clinician_client.get("/evidence/?toxicity=fever")
+    assert (len(response.context["studies"]), "Unknown filter ignored" in response.content.decode()) == (9, True)
+
+
+def test_evidence_page_links_references_by_doi_and_pubmed(clinician_client):
+    html = clinician_client.get("/evidence/").content.decode()
+    assert '<a href="https://doi.org/10.1111/bjh.17662" rel="noopener">doi:10.1111/bjh.17662</a>' in html
+    assert '<a href="https://pubmed.ncbi.nlm.nih.gov/34263927/" rel="noopener">PubMed 34263927</a>' in html
+
+
+def test_protocol_list_flags_protocols_without_a_review_date(clinician_client):
+    text = _text(clinician_client.get("/protocols/"))
+    assert text.count("No review date set") == 6
+
+
+def test_protocol_detail_shows_governance_history_and_an_overdue_review(clinician_client, pharmacist):
+    _publish_new_cnh_version(pharmacist, amount=Decimal("3"), next_review=timezone.localdate() - timedelta(days=1))
+    response = clinician_client.get("/protocols/cnh/")
+    text = _text(response)
+    overdue = (timezone.localdate() - timedelta(days=1)).strftime("%d %b %Y")
+    assert f"Review overdue since {overdue}." in text
+    assert f"Checked and approved by {pharmacist.get_full_name()}" in text
+    assert [(v.number, v.status) for v in response.context["detail"].versions] == [
+        (2, VersionStatus.PUBLISHED),
+        (1, VersionStatus.RETIRED),
+    ]
+    assert "3 mg/kg/dose" in text
+
+
+def test_protocol_detail_shows_the_current_steps_as_data(clinician_client):
+    text = _text(clinician_client.get("/protocols/stjude/"))
+    assert "10 mg/kg/day; round to 100 mg multiples within 10%" in text
+    assert "IV or subcut, every 6 hours" in text
+
+
+def test_protocol_detail_for_an_institution_without_a_protocol(clinician_client):
+    institution = InstitutionFactory()
+    text = _text(clinician_client.get(f"/protocols/{institution.slug}/"))
+    assert "No published protocol" in text
+
+
+def test_protocol_detail_unknown_slug_is_404(clinician_client):
+    assert clinician_client.get("/protocols/nowhere/").status_code == 404

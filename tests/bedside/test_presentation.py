@@ -1,0 +1,160 @@
+"""Safe-notation filters, result words, and reading a link's parameters: no database."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from bedside import presentation, wizard
+from bedside.templatetags import notation
+from protocols.models import ProtocolVersion
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "text"),
+    [
+        (Decimal("40.0"), "mg", "40 mg"),
+        (40, "mg", "40 mg"),
+        (Decimal("0.5"), "mg", "0.5 mg"),
+        (Decimal("480.55"), "mg", "480.6 mg"),
+        (Decimal("20.125"), "kg", "20.125 kg"),
+        (Decimal("20.100"), "kg", "20.1 kg"),
+        (Decimal("2.25"), "mg/kg/dose", "2.25 mg/kg/dose"),
+        (Decimal("0.27"), "mL", "0.27 mL"),
+    ],
+)
+def test_amount_filter_writes_safe_notation(value, unit, text):
+    assert notation.amount(value, unit) == text
+
+
+def test_amount_filter_leaves_an_empty_value_empty():
+    assert (notation.amount(None), notation.amount("")) == ("", "")
+
+
+def test_amount_filter_refuses_a_float():
+    with pytest.raises(TypeError):
+        notation.amount(0.1, "mg")
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "text"),
+    [
+        ({"low": Decimal("8"), "high": Decimal("10")}, "mg/kg/day", "8 to 10 mg/kg/day"),
+        ({"low": 40, "high": 40}, "mg", "40 mg"),
+        ({"low": Decimal("0.27"), "high": Decimal("0.27")}, "mL", "0.27 mL"),
+        (None, "mg", ""),
+    ],
+)
+def test_dose_range_filter_says_to_not_a_dash(value, unit, text):
+    assert notation.dose_range(value, unit) == text
+
+
+def test_routes_words_say_subcut_not_sc():
+    assert notation.routes_words(["IV", "SC"]) == "IV or subcut"
+
+
+@pytest.mark.parametrize(
+    ("step", "text"),
+    [
+        ({"interval_hours": 6, "interval_is_maximum": False}, "every 6 hours"),
+        ({"interval_hours": 6, "interval_is_maximum": True}, "up to every 6 hours"),
+        (
+            {"interval_hours": None, "interval_is_maximum": False},
+            "not specified by this protocol - confirm with pharmacy",
+        ),
+    ],
+)
+def test_interval_words(step, text):
+    assert notation.interval_words(step) == text
+
+
+def test_differs_compares_stored_ranges_exactly():
+    assert (
+        notation.differs({"low": 95, "high": 95}, {"low": 100, "high": 100}),
+        notation.differs({"low": Decimal("40.0"), "high": 40}, {"low": 40, "high": 40}),
+    ) == (True, False)
+
+
+def test_chosen_slug_prefers_the_page_address_then_the_wizard_choice():
+    slugs = ["chop", "cnh", "musc"]
+    assert [
+        presentation.chosen_slug_for({"institution": "cnh"}, "musc", slugs),
+        presentation.chosen_slug_for({"institution": "cnh"}, "nowhere", slugs),
+        presentation.chosen_slug_for({"institution": None}, None, slugs),
+        presentation.chosen_slug_for({"institution": None}, None, ["cnh"]),
+    ] == ["musc", "cnh", None, "cnh"]
+
+
+def test_toxicity_rows_say_how_each_grade_was_reached():
+    inputs = {
+        "toxicities": [{"type": "CRS", "grade": 2}, {"type": "ICANS", "grade": 1}, {"type": "carHLH", "grade": 3}]
+    }
+    grading = [
+        {"type": "CRS", "grade": 2, "method": "computed", "set_by": ["blow-by oxygen"]},
+        {"type": "ICANS", "grade": 1, "method": "picked", "set_by": []},
+    ]
+    assert presentation.toxicity_rows(inputs, grading) == [
+        {"type": "CRS", "label": "CRS grade 2 (ASTCT)", "basis": "Calculated from findings; set by: blow-by oxygen."},
+        {"type": "ICANS", "label": "ICANS grade 1 (ASTCT)", "basis": "Picked by the clinician."},
+        {
+            "type": "carHLH",
+            "label": "carHLH severity 3 (severe)",
+            "basis": "Entered by the clinician (no consensus grading).",
+        },
+    ]
+
+
+def test_present_recommendation_groups_warnings_and_names_the_status():
+    rec = {
+        "status": "consider",
+        "protocol": {"version": 1, "published_at": None, "approved_by": "x"},
+        "steps": [],
+        "warnings": [
+            {"code": "infection", "severity": "warning", "text": "A"},
+            {"code": "iv_off_label", "severity": "info", "text": "B"},
+        ],
+    }
+    shown = presentation.present_recommendation(rec)
+    assert (shown["status_text"], [g["heading"] for g in shown["warning_groups"]], shown["key_warnings"]) == (
+        "May be considered under this protocol",
+        ["Warnings", "For information"],
+        ["active infection"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("next_review", "flag"),
+    [
+        (None, "No review date set"),
+        (date(2026, 1, 9), "Review overdue since 09 Jan 2026"),
+        (date(2026, 1, 10), ""),
+    ],
+)
+def test_review_flag(next_review, flag):
+    version = ProtocolVersion(number=1, next_review=next_review)
+    assert presentation.review_flag(version, today=date(2026, 1, 10)) == flag
+
+
+def test_prefill_reads_api_named_parameters():
+    prefill = wizard.prefill_from_query(
+        {"weight_kg": "12.5", "prior_steroids": "TRUE", "active_infection": "false", "institution": "cnh"},
+        frozenset({"cnh"}),
+    )
+    assert (prefill.answers, prefill.invalid, prefill.unknown) == (
+        {
+            "patient": {"weight_kg": "12.5", "active_infection": "false"},
+            "treatment": {"prior_steroids": "true"},
+            "institution": {"institution": "cnh"},
+        },
+        (),
+        (),
+    )
+
+
+def test_prefill_never_takes_grades_from_a_link():
+    prefill = wizard.prefill_from_query({"toxicities": "CRS:4", "crs_grade": "4"}, frozenset())
+    assert (prefill.answers, prefill.unknown) == ({}, ("toxicities", "crs_grade"))
