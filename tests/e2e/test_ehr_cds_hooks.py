@@ -12,10 +12,9 @@ import pytest
 import requests
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 
-from accounts.services import api_token_create
 from anakinra_cds import jsonutil
 from tests.cds_hooks_rules import assert_conforms, assert_discovery_conforms
-from tests.e2e.conftest import e2e_db
+from tests.e2e.conftest import e2e_db, login
 from tests.ehr_support import (
     ISSUER,
     anakinra_draft,
@@ -35,25 +34,55 @@ pytestmark = [pytest.mark.e2e, e2e_db]
 ROUTE_CODES = {"IV": "47625008", "SC": "34206005"}
 
 
-def bedside_result_for(live_server, patient: dict) -> dict:
-    """The app's own recommendation for this patient, as the clinician sees it after the EHR's link.
+def _answer(page, name: str, value: str) -> None:
+    page.locator(f"input[name={name}][value='{value}']").check()
 
-    Read through the JSON API (the same engine and published protocol the bedside result page shows).
-    After the bedside result page is merged, switch this helper to read that page instead."""
-    user = UserFactory(username="bedside-e2e", role="clinician")
-    _, key = api_token_create(user=user, name="e2e")
-    response = requests.post(
-        f"{live_server.url}/api/v1/recommendations",
-        data=body_json(patient),
-        headers={"Authorization": f"Token {key}", "Content-Type": "application/json"},
-        timeout=10,
+
+def _next(page, name: str = "Next") -> None:
+    with page.expect_navigation():
+        page.get_by_role("button", name=name, exact=True).click()
+
+
+def bedside_result_from_card_link(page, live_server, link_url: str) -> dict[str, str]:
+    """Follow the card's link as the clinician would: the wizard opens with what the EHR sent (weight,
+    age, center); the clinician adds what the EHR cannot send (the grade, prior treatment, safety
+    answers) and finishes. Returns what the bedside result page shows for the EHR's center."""
+    UserFactory(username="ehr-clinician", role="clinician")
+    login(page, live_server, username="ehr-clinician")
+    with page.expect_navigation():
+        page.goto(link_url)
+    assert (page.get_by_label("Weight (kg)").input_value(), page.get_by_label("Age (years)").input_value()) == (
+        "20",
+        "8",
     )
-    assert response.status_code == 200, response.text
-    (recommendation,) = jsonutil.loads(response.content)["recommendations"]
-    return recommendation
+    for name, value in (
+        ("car_target", "CD19"),
+        ("fever", "true"),
+        ("hypotension", "true"),
+        ("ecoli_protein_hypersensitivity", "false"),
+        ("active_infection", "false"),
+        ("concurrent_tnf_blocker", "false"),
+        ("thrombocytopenia_or_coagulopathy", "false"),
+    ):
+        _answer(page, name, value)
+    _next(page)
+    page.get_by_label("Tocilizumab doses given so far").fill("1")
+    _answer(page, "prior_steroids", "true")
+    _next(page)
+    _answer(page, "crs_grade", "3")
+    _answer(page, "icans_grade", "absent")
+    _answer(page, "carhlh_grade", "absent")
+    _next(page)
+    assert page.locator("input[name=institution]:checked").get_attribute("value") == "cnh"
+    _next(page, "Get recommendations")
+    row = page.locator("#center-cnh .dose-table tbody tr").first
+    return {
+        "order": row.locator("td[data-label='Order']").inner_text(),
+        "per_dose": row.locator("td[data-label='Per dose']").inner_text().split("\n")[0].strip(),
+    }
 
 
-def test_ehr_too_high_anakinra_dose_is_corrected_to_the_apps_own_result(live_server, settings):
+def test_ehr_too_high_anakinra_dose_is_corrected_to_the_apps_own_result(watched_page, live_server, settings):
     # Arrange: this EHR is trusted, with its key, and checks orders against the cnh protocol.
     key = ec_key(kid="ehr-e2e")
     settings.SITE_URL = ""
@@ -86,27 +115,16 @@ def test_ehr_too_high_anakinra_dose_is_corrected_to_the_apps_own_result(live_ser
     (dosage,) = corrected["dosageInstruction"]
     ordered, calculated = dosage["doseAndRate"]
 
-    bedside = bedside_result_for(
-        live_server,
-        {
-            "weight_kg": 20,
-            "age_years": 8,
-            "toxicities": [{"type": "CRS", "grade": 3}],
-            "prior_tocilizumab_doses": 1,
-            "prior_steroids": True,
-            "institution": "cnh",
-        },
-    )
-    (step,) = bedside["steps"]
-    assert bedside["status"] == "indicated"
-    assert (
-        card["source"]["label"]
-        == f"Children's National Hospital anakinra protocol, version {bedside['protocol']['version']}"
-    )
-    assert calculated["doseQuantity"]["value"] == step["per_dose_mg"]["low"] == step["per_dose_mg"]["high"]
-    assert (ordered["doseQuantity"]["value"], ordered["doseQuantity"]["code"]) == (step["amount"]["low"], "mg/kg")
-    assert dosage["timing"]["repeat"]["period"] == step["interval_hours"]
-    assert [c["code"] for c in dosage["route"]["coding"]] == [ROUTE_CODES[r] for r in step["routes"]]
-    assert dosage["maxDosePerPeriod"]["numerator"]["value"] == step["per_day_mg"]["high"]
-    assert dosage["text"] == step["order_text"]
+    # The card's link opens the bedside wizard with the EHR's inputs; the bedside result for the same
+    # patient (CRS grade 3 after tocilizumab and steroids) must give the dose the suggestion ordered.
+    (link,) = card["links"]
+    assert link["type"] == "absolute"
+    shown = bedside_result_from_card_link(watched_page, live_server, link["url"])
+    # 2 mg/kg x 20 kg = 40 mg IV every 6 hours (CNH)
+    assert shown["order"] == "anakinra 40 mg IV every 6 hours (2 mg/kg/dose; max 100 mg/dose, 400 mg/day)"
+    assert shown["per_dose"] == f"{calculated['doseQuantity']['value']} mg" == "40 mg"
+    assert (ordered["doseQuantity"]["value"], ordered["doseQuantity"]["code"]) == (2, "mg/kg")
+    assert dosage["timing"]["repeat"]["period"] == 6
+    assert [c["code"] for c in dosage["route"]["coding"]] == [ROUTE_CODES["IV"]]
+    assert dosage["text"] == shown["order"]
     assert corrected["id"] == body["context"]["draftOrders"]["entry"][0]["resource"]["id"]
