@@ -157,3 +157,12 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+# --- Protocol governance (accounts, protocols admin) -------------------------------------------
+# Log-in throttle (site and admin): after LOGIN_FAILURE_LIMIT failures for one username within
+# LOGIN_FAILURE_WINDOW_SECONDS, that username is paused until the oldest failure ages out.
+# Counted in the database, so it holds across every gunicorn process.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60, minimum=60)
+# History is for reading: a "revert" would bypass drafts, two-person approval and test patients.
+SIMPLE_HISTORY_REVERT_DISABLED = True

@@ -8,7 +8,7 @@ import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from accounts.models import ApiToken, token_hash
+from accounts.models import ApiToken, LoginFailure, login_username_hash, token_hash
 from assessments.models import Assessment
 from audit.models import AuditEvent
 from evidence.models import Reference, Study
@@ -18,6 +18,7 @@ from protocols.models import (
     Institution,
     Protocol,
     ProtocolCitation,
+    ProtocolTestPatient,
     ProtocolVersion,
     VersionStatus,
 )
@@ -171,3 +172,30 @@ class AuditEventFactory(factory.django.DjangoModelFactory):
     action = "protocol_version.submitted"
     subject_type = "protocol_version"
     subject_id = "1"
+
+
+class ProtocolTestPatientFactory(factory.django.DjangoModelFactory):
+    """A 20 kg CRS grade 3 patient after tocilizumab and steroids; the expected answer is the caller's."""
+
+    class Meta:
+        model = ProtocolTestPatient
+
+    protocol = factory.SubFactory(ProtocolFactory)
+    label = factory.Sequence(lambda n: f"test patient {n}")
+    inputs = factory.LazyFunction(
+        lambda: {
+            "weight_kg": Decimal("20"),
+            "age_years": 8,
+            "toxicities": [{"type": "CRS", "grade": 3}],
+            "prior_tocilizumab_doses": 1,
+            "prior_steroids": True,
+        }
+    )
+    expected_status = "indicated"
+
+
+class LoginFailureFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = LoginFailure
+
+    username_hash = factory.LazyFunction(lambda: login_username_hash("someone"))
