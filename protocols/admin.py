@@ -383,7 +383,7 @@ class ProtocolVersionAdmin(HistoryAdmin):
         return [
             (None, {"fields": ("protocol",)}),
             ("Content", {"fields": content}),
-            ("Governance", {"fields": self.governance_fields}),
+            ("Governance record", {"fields": self.governance_fields, "classes": ("collapse",)}),
         ]
 
     def get_readonly_fields(self, request, obj=None):

@@ -1,8 +1,9 @@
 """PostgreSQL triggers: published and retired versions and their rows cannot be changed or deleted,
 whatever the path (raw SQL, a fixture loaded over them, a bug that skips the model guards).
 
-Allowed: re-saving a row exactly as it is (test-data restores and `loaddata` of identical rows),
-and retiring a published version (status and retired_at only). Inserts are not checked: restores
+Allowed: re-saving a row exactly as it is (test-data restores and `loaddata` of identical rows;
+Django's JSON serializer keeps timestamps to the millisecond, so a difference below a millisecond
+is not a change), and retiring a published version (status and retired_at only). Inserts are not checked: restores
 re-insert the rows of published versions after a flush (TRUNCATE, which fires no row trigger).
 The model and queryset guards in protocols.models stay the first line; other databases (the
 SQLite quick start) rely on them alone.
@@ -19,6 +20,23 @@ BEGIN
         IF TG_OP = 'DELETE' THEN
             RAISE EXCEPTION 'protocol version % is % and cannot be deleted', OLD.id, OLD.status
                 USING ERRCODE = 'restrict_violation';
+        END IF;
+        -- Same to the millisecond is the same time (serialized restores keep only milliseconds):
+        -- keep the stored value.
+        IF date_trunc('milliseconds', NEW.created_at) = date_trunc('milliseconds', OLD.created_at) THEN
+            NEW.created_at := OLD.created_at;
+        END IF;
+        IF date_trunc('milliseconds', NEW.updated_at) = date_trunc('milliseconds', OLD.updated_at) THEN
+            NEW.updated_at := OLD.updated_at;
+        END IF;
+        IF date_trunc('milliseconds', NEW.published_at) = date_trunc('milliseconds', OLD.published_at) THEN
+            NEW.published_at := OLD.published_at;
+        END IF;
+        IF date_trunc('milliseconds', NEW.submitted_at) = date_trunc('milliseconds', OLD.submitted_at) THEN
+            NEW.submitted_at := OLD.submitted_at;
+        END IF;
+        IF date_trunc('milliseconds', NEW.retired_at) = date_trunc('milliseconds', OLD.retired_at) THEN
+            NEW.retired_at := OLD.retired_at;
         END IF;
         unchanged := NEW;
         unchanged.status := OLD.status;
