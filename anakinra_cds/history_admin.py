@@ -8,6 +8,7 @@ style (our CSP allows none).
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
+from django.db import models
 from simple_history.admin import SimpleHistoryAdmin
 
 
@@ -24,3 +25,10 @@ class HistoryAdmin(SimpleHistoryAdmin):
         if request.method not in ("GET", "HEAD"):
             raise PermissionDenied("History is read-only.")
         return super().history_form_view(request, object_id, version_id, extra_context)
+
+    def get_history_queryset(self, request, history_manager, pk_name, object_id):
+        # As simple_history's, minus its bare select_related() on models without foreign keys
+        # (deprecated in Django 6.1).
+        queryset = history_manager.filter(**{pk_name: object_id}).select_related("history_user")
+        related = [f.name for f in history_manager.model.tracked_fields if isinstance(f, models.ForeignKey)]
+        return queryset.select_related(*related) if related else queryset

@@ -59,6 +59,7 @@ from protocols.services import (
     dosing_step_citations_set,
     protocol_version_approve,
     protocol_version_draft_create,
+    protocol_version_draft_delete,
     protocol_version_reject,
     protocol_version_submit,
 )
@@ -400,6 +401,13 @@ class ProtocolVersionAdmin(HistoryAdmin):
         # Only drafts are deleted: anything else selected blocks the whole bulk delete, with the reason.
         locked = [f"{v} - only drafts can be deleted" for v in objs if v.status != VersionStatus.DRAFT]
         return deleted, model_count, perms_needed, [*locked, *protected]
+
+    def delete_model(self, request, obj):
+        protocol_version_draft_delete(version=obj, deleted_by=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for version in queryset:
+            protocol_version_draft_delete(version=version, deleted_by=request.user)
 
     def save_model(self, request, obj, form, change):
         if not change:

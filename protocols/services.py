@@ -365,6 +365,24 @@ def protocol_version_reject(
 
 
 @transaction.atomic
+def protocol_version_draft_delete(*, version: ProtocolVersion, deleted_by: AbstractBaseUser) -> None:
+    """Delete a draft (with its rows); only drafts can go, and the deletion is audited."""
+    version = _locked(version)
+    _check_status(version, VersionStatus.DRAFT, "delete")
+    details = {"protocol": version.protocol.institution.slug, "version": version.number}
+    version_id = version.pk
+    version._history_user = deleted_by
+    version.delete()
+    audit_record(
+        action="protocol_version.draft_deleted",
+        subject_type=SUBJECT,
+        subject_id=version_id,
+        actor=deleted_by,
+        details=details,
+    )
+
+
+@transaction.atomic
 def dosing_step_citations_set(*, step: DosingStep, references: Iterable[Reference], actor: AbstractBaseUser) -> None:
     """Make a (draft) step cite exactly these references, in this order."""
     wanted = list(dict.fromkeys(references))

@@ -10,6 +10,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from audit.models import AuditEvent
 from protocols.models import DosingStep, Protocol, ProtocolTestPatient, ProtocolVersion, VersionStatus
 from protocols.selectors import published_protocols
 from protocols.services import protocol_version_draft_create, protocol_version_publish
@@ -96,6 +97,10 @@ def test_bulk_delete_of_drafts_deletes_them(pharmacist):
 
     assert response.status_code == 302
     assert ProtocolVersion.objects.filter(pk__in=[d.pk for d in drafts]).exists() is False
+    deletions = AuditEvent.objects.filter(action="protocol_version.draft_deleted").order_by("id")
+    assert sorted((e.subject_id, e.actor.username) for e in deletions) == sorted(
+        (str(d.pk), pharmacist.username) for d in drafts
+    )
 
 
 def test_history_revert_post_refused(pharmacist):

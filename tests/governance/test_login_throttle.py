@@ -47,6 +47,7 @@ def test_site_login_paused_after_five_failures_even_with_the_right_password(phar
 
     assert response.status_code == 200
     assert _form_errors(response) == [THROTTLED]
+    assert "Too many failed log-in attempts with this username." in response.content.decode()
     assert "_auth_user_id" not in client.session
 
 
