@@ -1,17 +1,27 @@
-"""The two roles, as groups with permissions. Superusers administer everything else."""
+"""The two roles, as groups with permissions. Superusers administer everything else.
+
+Clinicians use the bedside pages and read protocols and evidence; they are not staff, so the
+admin is closed to them. Pharmacists are staff: they keep test patients, start and edit drafts,
+and approve other pharmacists' drafts (`approve_protocolversion`; the two-person rule itself is
+enforced in `protocols.services`). They may add institutions, protocols and references (nothing
+new reaches a clinician until a version citing it is approved) but not change published ones.
+
+The groups are made by data migrations (0002, then 0004 for the governance refinement), each with
+a frozen copy of its list. Changing this list needs a new data migration; a test checks that
+the migrated groups equal it.
+"""
 
 CLINICIAN = "clinician"
 PHARMACIST = "pharmacist"
+
+_PROTOCOL_ROWS = ("protocolversion", "indicationrule", "dosingstep", "protocolcitation", "stepcitation")
 
 # (app_label, codename) pairs per role.
 ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
     CLINICIAN: [
         ("protocols", "view_institution"),
         ("protocols", "view_protocol"),
-        ("protocols", "view_protocolversion"),
-        ("protocols", "view_indicationrule"),
-        ("protocols", "view_dosingstep"),
-        ("protocols", "view_protocolcitation"),
+        *(("protocols", f"view_{model}") for model in _PROTOCOL_ROWS),
         ("evidence", "view_reference"),
         ("evidence", "view_study"),
         ("assessments", "add_assessment"),
@@ -19,27 +29,21 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
     ],
     PHARMACIST: [
         ("protocols", "view_institution"),
+        ("protocols", "add_institution"),
         ("protocols", "view_protocol"),
-        ("protocols", "view_protocolversion"),
-        ("protocols", "add_protocolversion"),
-        ("protocols", "change_protocolversion"),
-        ("protocols", "delete_protocolversion"),
+        ("protocols", "add_protocol"),
+        *(
+            ("protocols", f"{action}_{model}")
+            for model in _PROTOCOL_ROWS
+            for action in ("view", "add", "change", "delete")
+        ),
         ("protocols", "approve_protocolversion"),
-        ("protocols", "view_indicationrule"),
-        ("protocols", "add_indicationrule"),
-        ("protocols", "change_indicationrule"),
-        ("protocols", "delete_indicationrule"),
-        ("protocols", "view_dosingstep"),
-        ("protocols", "add_dosingstep"),
-        ("protocols", "change_dosingstep"),
-        ("protocols", "delete_dosingstep"),
-        ("protocols", "view_protocolcitation"),
-        ("protocols", "add_protocolcitation"),
-        ("protocols", "change_protocolcitation"),
-        ("protocols", "delete_protocolcitation"),
+        *(("protocols", f"{action}_protocoltestpatient") for action in ("view", "add", "change", "delete")),
         ("evidence", "view_reference"),
+        ("evidence", "add_reference"),
         ("evidence", "view_study"),
         ("assessments", "add_assessment"),
         ("assessments", "view_assessment"),
+        ("audit", "view_auditevent"),
     ],
 }

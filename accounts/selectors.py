@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from datetime import datetime, timedelta
 
-from accounts.models import ApiToken, token_hash
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.utils import timezone
+
+from accounts.models import ApiToken, LoginFailure, login_username_hash, token_hash
 
 
 def user_for_api_key(*, key: str) -> AbstractBaseUser | None:
@@ -17,3 +21,21 @@ def user_for_api_key(*, key: str) -> AbstractBaseUser | None:
         .first()
     )
     return token.user if token else None
+
+
+def login_locked_until(*, username: str, now: datetime | None = None) -> datetime | None:
+    """When log-in with this username is allowed again, or None when it is allowed now.
+
+    Locked while LOGIN_FAILURE_LIMIT failures fall within the last LOGIN_FAILURE_WINDOW_SECONDS;
+    the lock lifts when the oldest of those ages out of the window. One indexed query.
+    """
+    now = now or timezone.now()
+    window = timedelta(seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS)
+    limit = settings.LOGIN_FAILURE_LIMIT
+    recent = (
+        LoginFailure.objects.filter(username_hash=login_username_hash(username), created_at__gt=now - window)
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)
+    )
+    oldest_counted = recent[limit - 1 : limit].first()
+    return None if oldest_counted is None else oldest_counted + window

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import secrets
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.db import transaction
+from django.utils import timezone
 
-from accounts.models import ApiToken, token_hash
+from accounts.models import ApiToken, LoginFailure, login_username_hash, token_hash
 from accounts.roles import CLINICIAN, PHARMACIST
 
 
@@ -48,3 +51,17 @@ def demo_accounts_create() -> list[tuple[str, str | None]]:
         user.groups.add(Group.objects.get(name=role))
         made.append((username, password))
     return made
+
+
+def login_failure_record(*, username: str, now: datetime | None = None) -> LoginFailure:
+    """Count one failed log-in for this username; failures older than the window are dropped."""
+    now = now or timezone.now()
+    window = timedelta(seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS)
+    LoginFailure.objects.filter(created_at__lte=now - window).delete()
+    return LoginFailure.objects.create(username_hash=login_username_hash(username), created_at=now)
+
+
+def login_failures_clear(*, username: str) -> int:
+    """Forget this username's failures (after a successful log-in, or when an administrator unlocks it)."""
+    deleted, _ = LoginFailure.objects.filter(username_hash=login_username_hash(username)).delete()
+    return deleted

@@ -172,3 +172,12 @@ CDS_HOOKS_JWT_MAX_LIFETIME_SECONDS = env_int("CDS_HOOKS_JWT_MAX_LIFETIME_SECONDS
 # How long a fetched JWK Set is reused, and the timeout of every outgoing call (JWK Sets, FHIR reads).
 CDS_HOOKS_JWKS_CACHE_SECONDS = env_int("CDS_HOOKS_JWKS_CACHE_SECONDS", 300, minimum=0)
 CDS_HOOKS_HTTP_TIMEOUT_SECONDS = env_int("CDS_HOOKS_HTTP_TIMEOUT_SECONDS", 3, minimum=1)
+
+# --- Protocol governance (accounts, protocols admin) -------------------------------------------
+# Log-in throttle (site and admin): after LOGIN_FAILURE_LIMIT failures for one username within
+# LOGIN_FAILURE_WINDOW_SECONDS, that username is paused until the oldest failure ages out.
+# Counted in the database, so it holds across every gunicorn process.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60, minimum=60)
+# History is for reading: a "revert" would bypass drafts, two-person approval and test patients.
+SIMPLE_HISTORY_REVERT_DISABLED = True

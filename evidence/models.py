@@ -1,5 +1,8 @@
 """Bibliographic references and the Table 2 literature summary."""
 
+import re
+
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
@@ -49,6 +52,20 @@ class Reference(models.Model):
     def __str__(self) -> str:
         prefix = f"[{self.letter_ref_number}] " if self.letter_ref_number else ""
         return f"{prefix}{self.short_label}"
+
+    def clean(self) -> None:
+        # Field messages for the CheckConstraints above.
+        errors: dict[str, str] = {}
+        if self.doi and not self.doi.startswith("10."):
+            errors["doi"] = 'A DOI starts with "10." (give it without "https://doi.org/").'
+        if self.pmid and not re.fullmatch(r"[1-9][0-9]{0,9}", self.pmid):
+            errors["pmid"] = "A PMID is a number of up to 10 digits, without a leading zero."
+        if self.year is not None and not 1900 <= self.year <= 2100:
+            errors["year"] = "The year must be from 1900 to 2100."
+        if self.letter_ref_number is not None and self.letter_ref_number < 1:
+            errors["letter_ref_number"] = "Reference numbers start at 1."
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def link(self) -> str:
@@ -101,6 +118,15 @@ class Study(models.Model):
 
     def __str__(self) -> str:
         return self.label
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if not (self.addresses_crs or self.addresses_icans or self.addresses_carhlh):
+            errors["addresses_crs"] = "Choose at least one toxicity the study addresses (CRS, ICANS or carHLH)."
+        if self.population and self.population not in self.Population.values:
+            errors["population"] = "The population must be pediatric or adult."
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def toxicities(self) -> tuple[str, ...]:

@@ -9,13 +9,20 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q, Value
 from django.db.models.lookups import GreaterThanOrEqual
+from django.utils import timezone
+from pydantic import ValidationError as PydanticValidationError
 from simple_history.models import HistoricalRecords
 
-from engine.vocabulary import INTERVAL_HOURS_CHOICES, CarTarget, DoseBasis, StepKind, Toxicity
+from anakinra_cds.jsonutil import DecimalJSONDecoder, DecimalJSONEncoder
+from api.schemas import RecommendationRequest
+from engine import notation
+from engine.data import PatientInputs
+from engine.vocabulary import INTERVAL_HOURS_CHOICES, CarTarget, DoseBasis, Status, StepKind, Toxicity
 
 
 class PublishedVersionIsImmutable(Exception):
@@ -37,6 +44,10 @@ class Institution(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if not self.slug:
+            raise ValidationError({"slug": "Give the institution a slug (its public API identifier)."})
 
 
 class Protocol(models.Model):
@@ -60,6 +71,8 @@ class VersionStatus(models.TextChoices):
 
 
 FROZEN_STATUSES = (VersionStatus.PUBLISHED, VersionStatus.RETIRED)
+# A protocol has at most one version being worked on or reviewed at a time.
+OPEN_STATUSES = (VersionStatus.DRAFT, VersionStatus.SUBMITTED)
 
 
 class ProtocolVersionQuerySet(models.QuerySet):
@@ -129,6 +142,14 @@ class ProtocolVersion(models.Model):
     source_fingerprint = models.CharField(
         max_length=64, blank=True, help_text="Hash of the data-file entry this version was loaded from."
     )
+    based_on = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The version this draft was copied from.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     edit_revision = models.PositiveIntegerField(default=0, help_text="Bumped on every save; refuses lost updates.")
@@ -153,6 +174,14 @@ class ProtocolVersion(models.Model):
                 name="published_version_has_published_at",
             ),
             models.CheckConstraint(condition=Q(concentration_mg_per_ml__gt=0), name="version_concentration_positive"),
+            models.UniqueConstraint(
+                fields=["protocol"],
+                condition=Q(status__in=["draft", "submitted"]),
+                name="one_open_version_per_protocol",
+                violation_error_message=(
+                    "This protocol already has a draft or a version awaiting approval: continue that one."
+                ),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -171,6 +200,20 @@ class ProtocolVersion(models.Model):
             raise PublishedVersionIsImmutable(f"{self} is {self.status} and cannot be deleted.")
         return super().delete(*args, **kwargs)
 
+    def clean(self) -> None:
+        # Field messages for the CheckConstraints above (forms show these instead of a constraint name).
+        errors: dict[str, str] = {}
+        if self.number is not None and self.number < 1:
+            errors["number"] = "Version numbers start at 1."
+        if self.status and self.status not in VersionStatus.values:
+            errors["status"] = f"Unknown status {self.status!r}."
+        if self.status in FROZEN_STATUSES and self.published_at is None:
+            errors["published_at"] = "A published or retired version needs its publication time."
+        if self.concentration_mg_per_ml is not None and self.concentration_mg_per_ml <= 0:
+            errors["concentration_mg_per_ml"] = "The concentration must be above 0 mg/mL."
+        if errors:
+            raise ValidationError(errors)
+
     @property
     def is_frozen(self) -> bool:
         return self.status in FROZEN_STATUSES
@@ -184,28 +227,47 @@ class ProtocolVersion(models.Model):
 
 
 class VersionChildQuerySet(models.QuerySet):
-    """Rows of a frozen version cannot be bulk-created, bulk-changed or bulk-deleted either."""
+    """Rows of a frozen version cannot be bulk-created, bulk-changed or bulk-deleted either.
+    Bulk changes to an open version's rows move its revision, like a save does."""
 
     def _touches_frozen(self) -> bool:
         lookup = f"{self.model.VERSION_PATH}__status__in"
         return self.filter(**{lookup: FROZEN_STATUSES}).exists()
 
+    def _version_ids(self) -> set[int]:
+        return set(self.values_list(self.model.VERSION_PATH, flat=True))
+
     def update(self, **kwargs):
         if self._touches_frozen():
             raise PublishedVersionIsImmutable("Rows of a published protocol version cannot be changed.")
-        return super().update(**kwargs)
+        version_ids = self._version_ids()
+        result = super().update(**kwargs)
+        version_revisions_bump(version_ids)
+        return result
 
     def delete(self):
         if self._touches_frozen():
             raise PublishedVersionIsImmutable("Rows of a published protocol version cannot be deleted.")
-        return super().delete()
+        version_ids = self._version_ids()
+        result = super().delete()
+        version_revisions_bump(version_ids)
+        return result
 
     def bulk_create(self, objs, *args, **kwargs):
         objs = list(objs)
         version_ids = {obj.owning_version_id() for obj in objs}
         if ProtocolVersion.objects.filter(pk__in=version_ids, status__in=FROZEN_STATUSES).exists():
             raise PublishedVersionIsImmutable("Rows cannot be added to a published protocol version.")
-        return super().bulk_create(objs, *args, **kwargs)
+        result = super().bulk_create(objs, *args, **kwargs)
+        version_revisions_bump(version_ids)
+        return result
+
+
+def version_revisions_bump(version_ids) -> None:
+    """A changed rule, step or citation is a change of its (open) version: a stale edit page must not win."""
+    ProtocolVersion.objects.filter(pk__in=[v for v in version_ids if v is not None], status__in=OPEN_STATUSES).update(
+        edit_revision=F("edit_revision") + 1, updated_at=timezone.now()
+    )
 
 
 class VersionChild(models.Model):
@@ -226,11 +288,15 @@ class VersionChild(models.Model):
         if self._stored_version_frozen():
             raise PublishedVersionIsImmutable("Rows of a published protocol version cannot be changed.")
         super().save(*args, **kwargs)
+        version_revisions_bump({self.owning_version_id()})
 
     def delete(self, *args, **kwargs):
         if self._stored_version_frozen():
             raise PublishedVersionIsImmutable("Rows of a published protocol version cannot be deleted.")
-        return super().delete(*args, **kwargs)
+        version_id = self.owning_version_id()
+        result = super().delete(*args, **kwargs)
+        version_revisions_bump({version_id})
+        return result
 
     def owning_version_id(self) -> int | None:
         return self.version_id
@@ -331,6 +397,23 @@ class IndicationRule(VersionChild, ToxicityFlags):
 
     def __str__(self) -> str:
         return f"{', '.join(self.toxicities)} grade >= {self.min_grade}: {self.result_status}"
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if not self.toxicities:
+            errors["applies_to_crs"] = "Choose at least one toxicity the rule applies to (CRS, ICANS or carHLH)."
+        if self.min_grade is not None and not 1 <= self.min_grade <= 4:
+            errors["min_grade"] = "The lowest grade must be from 1 to 4."
+        if self.min_prior_tocilizumab_doses is not None and self.min_prior_tocilizumab_doses > 10:
+            errors["min_prior_tocilizumab_doses"] = "Prior tocilizumab doses needed must be from 0 to 10."
+        if self.result_status and self.result_status not in RuleStatus.values:
+            errors["result_status"] = "The status must be indicated or consider."
+        if self.first_line_if_isolated_late_onset and not self.first_line_summary.strip():
+            errors["first_line_summary"] = (
+                "Give the first-line wording shown when onset is late and isolated (or untick that option)."
+            )
+        if errors:
+            raise ValidationError(errors)
 
 
 class DosingStep(VersionChild, ToxicityFlags):
@@ -480,6 +563,113 @@ class DosingStep(VersionChild, ToxicityFlags):
     def __str__(self) -> str:
         return f"{self.name} ({self.kind})"
 
+    def clean(self) -> None:
+        """Every CheckConstraint of a step, as a message on the field to fix (units in the words)."""
+        errors: dict[str, str] = {}
+        if not self.toxicities:
+            errors["applies_to_crs"] = "Choose at least one toxicity the step applies to (CRS, ICANS or carHLH)."
+        if not (self.route_iv or self.route_sc):
+            errors["route_iv"] = "Choose at least one route (IV or subcut)."
+        self._clean_grades(errors)
+        self._clean_amounts(errors)
+        self._clean_interval_and_caps(errors)
+        self._clean_escalation(errors)
+        self._clean_rounding(errors)
+        if errors:
+            raise ValidationError(errors)
+
+    def _clean_grades(self, errors: dict[str, str]) -> None:
+        if self.min_grade is not None and not 1 <= self.min_grade <= 4:
+            errors["min_grade"] = "The lowest grade must be from 1 to 4."
+        if self.max_grade is not None and not 1 <= self.max_grade <= 4:
+            errors["max_grade"] = "The highest grade must be from 1 to 4."
+        if self.min_grade is not None and self.max_grade is not None and self.min_grade > self.max_grade:
+            errors.setdefault(
+                "min_grade", f"The lowest grade ({self.min_grade}) is above the highest grade ({self.max_grade})."
+            )
+
+    def _clean_amounts(self, errors: dict[str, str]) -> None:
+        unit = self.dose_basis or "the dose basis unit"
+        low, high = self.amount_low, self.amount_high
+        smallest = f"{notation.plain_number(MEASURABLE_MG)} {unit}"
+        if low is not None and low < MEASURABLE_MG:
+            errors["amount_low"] = f"The low amount must be at least {smallest} (doses are shown to 0.1 mg)."
+        if high is not None and high < MEASURABLE_MG:
+            errors["amount_high"] = f"The high amount must be at least {smallest} (doses are shown to 0.1 mg)."
+        divided = self.dose_basis in (DoseBasis.MG_PER_KG_PER_DAY, DoseBasis.MG_PER_DAY) and self.interval_hours
+        if divided and low is not None and low >= MEASURABLE_MG and low * self.interval_hours < MEASURABLE_MG * 24:
+            errors.setdefault(
+                "amount_low",
+                f"Divided every {self.interval_hours} hours, {notation.plain_number(low, Decimal('0.001'))} {unit} "
+                "gives less than 0.1 mg a dose at 1 kg: raise the amount or lengthen the interval.",
+            )
+        if low is not None and high is not None and low > high:
+            errors.setdefault(
+                "amount_low",
+                f"The low amount ({notation.plain_number(low, Decimal('0.001'))} {unit}) is above the high amount "
+                f"({notation.plain_number(high, Decimal('0.001'))} {unit}). For a single value, give it in both.",
+            )
+
+    def _clean_interval_and_caps(self, errors: dict[str, str]) -> None:
+        if self.interval_hours is not None and self.interval_hours not in INTERVAL_HOURS_CHOICES:
+            errors["interval_hours"] = "The interval must divide a day: every 1, 2, 3, 4, 6, 8, 12 or 24 hours."
+        if self.dose_basis in (DoseBasis.MG_PER_KG_PER_DOSE, DoseBasis.MG_PER_DOSE) and self.interval_hours is None:
+            errors.setdefault(
+                "interval_hours", f"A {self.dose_basis} amount needs an interval (how many hours between doses)."
+            )
+        if self.interval_is_maximum and self.interval_hours is None:
+            errors["interval_is_maximum"] = '"Most frequent allowed" needs an interval (hours).'
+        single, daily = self.max_single_dose_mg, self.max_daily_dose_mg
+        if single is not None and single <= 0:
+            errors["max_single_dose_mg"] = "The maximum per dose must be above 0 mg (or left blank)."
+        elif single is not None and self.interval_hours is None:
+            errors["max_single_dose_mg"] = (
+                "A maximum per dose (mg) needs an interval: without one, only per-day amounts are given."
+            )
+        if daily is not None and daily <= 0:
+            errors["max_daily_dose_mg"] = "The maximum per day must be above 0 mg (or left blank)."
+        elif daily is not None and self.interval_hours and daily * self.interval_hours < MEASURABLE_MG * 24:
+            errors["max_daily_dose_mg"] = (
+                f"Divided every {self.interval_hours} hours, a maximum of {notation.amount(daily, 'mg/day')} "
+                "gives less than 0.1 mg a dose."
+            )
+        if single is not None and daily is not None and 0 < daily < single:
+            errors.setdefault(
+                "max_single_dose_mg",
+                f"The maximum per dose ({notation.amount(single, 'mg')}) is above the maximum per day "
+                f"({notation.amount(daily, 'mg')}).",
+            )
+
+    def _clean_escalation(self, errors: dict[str, str]) -> None:
+        amount, basis = self.escalation_ceiling_amount, self.escalation_ceiling_basis
+        if amount is None and not basis:
+            return
+        if amount is None:
+            errors["escalation_ceiling_amount"] = "Give the escalation ceiling amount with its basis, or neither."
+        elif amount <= 0:
+            errors["escalation_ceiling_amount"] = "The escalation ceiling must be above 0."
+        if not basis:
+            errors["escalation_ceiling_basis"] = (
+                "Give the escalation ceiling basis (mg/kg/day or mg/day) with its amount."
+            )
+        elif basis not in (DoseBasis.MG_PER_KG_PER_DAY, DoseBasis.MG_PER_DAY):
+            errors["escalation_ceiling_basis"] = "The escalation ceiling basis must be mg/kg/day or mg/day."
+
+    def _clean_rounding(self, errors: dict[str, str]) -> None:
+        increment, tolerance = self.rounding_increment_mg, self.rounding_tolerance_percent
+        if increment is None and tolerance is None:
+            return
+        if increment is None:
+            errors["rounding_increment_mg"] = "Give the vial or syringe size (mg) to round to, or no rounding at all."
+        elif increment <= 0:
+            errors["rounding_increment_mg"] = "The rounding increment must be above 0 mg."
+        if tolerance is None:
+            errors["rounding_tolerance_percent"] = "Give the rounding tolerance (%) with the increment, or neither."
+        elif not 0 < tolerance <= 25:
+            errors["rounding_tolerance_percent"] = (
+                f"The rounding tolerance must be above 0% and at most 25% (it is {notation.percent(tolerance)})."
+            )
+
     @property
     def routes(self) -> tuple[str, ...]:
         return tuple(r for r, on in (("IV", self.route_iv), ("SC", self.route_sc)) if on)
@@ -507,3 +697,144 @@ class StepCitation(VersionChild):
         if self.step_id is None:
             return None
         return DosingStep.objects.filter(pk=self.step_id).values_list("version_id", flat=True).first()
+
+
+class ProtocolTestPatient(models.Model):
+    """An example patient a pharmacist keeps on a protocol, with the answer the protocol must give.
+
+    `inputs` are exactly the API's request fields (validated by `api.schemas.RecommendationRequest`,
+    without `institution`: the patient belongs to this protocol). A named step's ordered per-dose and
+    per-day amounts are checked exactly, as ranges; a blank per-dose range expects none (no interval).
+    A version cannot be published while any of its protocol's test patients fails on it.
+    """
+
+    protocol = models.ForeignKey(Protocol, on_delete=models.CASCADE, related_name="test_patients")
+    label = models.CharField(max_length=200, help_text='What this patient checks, e.g. "60 kg: per-dose cap".')
+    inputs = models.JSONField(
+        "patient inputs (API request fields, JSON)",
+        encoder=DecimalJSONEncoder,
+        decoder=DecimalJSONDecoder,
+        help_text=(
+            'The fields of POST /api/v1/recommendations, without "institution". Example: {"weight_kg": 20, '
+            '"age_years": 8, "toxicities": [{"type": "CRS", "grade": 3}], "prior_tocilizumab_doses": 1, '
+            '"prior_steroids": true}'
+        ),
+    )
+    expected_status = models.CharField(max_length=16, choices=[(s.value, s.value.replace("_", " ")) for s in Status])
+    expected_step_name = models.CharField(
+        "step checked",
+        max_length=120,
+        blank=True,
+        help_text="Name of the dosing step whose amounts are checked; blank to check the status only.",
+    )
+    expected_per_dose_low_mg = models.DecimalField(
+        "expected per dose, low (mg)", max_digits=8, decimal_places=1, null=True, blank=True
+    )
+    expected_per_dose_high_mg = models.DecimalField(
+        "expected per dose, high (mg)",
+        max_digits=8,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        help_text="Leave both per-dose amounts blank when the step states no interval (no per-dose amount).",
+    )
+    expected_per_day_low_mg = models.DecimalField(
+        "expected per day, low (mg)", max_digits=8, decimal_places=1, null=True, blank=True
+    )
+    expected_per_day_high_mg = models.DecimalField(
+        "expected per day, high (mg)", max_digits=8, decimal_places=1, null=True, blank=True
+    )
+    arithmetic = models.TextField(blank=True, help_text="How the expected amounts were worked out.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["protocol__institution__name", "label"]
+        constraints = [
+            models.UniqueConstraint(fields=["protocol", "label"], name="test_patient_label_unique"),
+            models.CheckConstraint(
+                condition=Q(expected_status__in=[s.value for s in Status]), name="test_patient_status_known"
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(expected_step_name="")
+                    & Q(expected_per_dose_low_mg__isnull=True, expected_per_dose_high_mg__isnull=True)
+                    & Q(expected_per_day_low_mg__isnull=True, expected_per_day_high_mg__isnull=True)
+                )
+                | (
+                    ~Q(expected_step_name="")
+                    & Q(expected_per_day_low_mg__gt=0, expected_per_day_low_mg__lte=F("expected_per_day_high_mg"))
+                ),
+                name="test_patient_step_has_per_day_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(expected_per_dose_low_mg__isnull=True, expected_per_dose_high_mg__isnull=True)
+                | Q(expected_per_dose_low_mg__gt=0, expected_per_dose_low_mg__lte=F("expected_per_dose_high_mg")),
+                name="test_patient_per_dose_range_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.protocol.institution.slug}: {self.label}"
+
+    def clean(self) -> None:
+        errors: dict[str, str | list[str]] = {}
+        if self.inputs is not None:
+            problems = patient_input_problems(self.inputs)
+            if problems:
+                errors["inputs"] = problems
+        if self.expected_status and self.expected_status not in {s.value for s in Status}:
+            errors["expected_status"] = f"Unknown status {self.expected_status!r}."
+        dose = (self.expected_per_dose_low_mg, self.expected_per_dose_high_mg)
+        day = (self.expected_per_day_low_mg, self.expected_per_day_high_mg)
+        if not self.expected_step_name.strip():
+            if any(v is not None for v in (*dose, *day)):
+                errors["expected_step_name"] = "Name the step these amounts belong to, or clear the amounts."
+        elif None in day:
+            errors["expected_per_day_low_mg"] = "Give the expected per-day range (mg) for the named step."
+        _range_problem(errors, "expected_per_day_low_mg", day, "per-day")
+        if (dose[0] is None) != (dose[1] is None):
+            errors["expected_per_dose_low_mg"] = "Give both per-dose amounts (mg), or neither (no interval)."
+        _range_problem(errors, "expected_per_dose_low_mg", dose, "per-dose")
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def has_amounts(self) -> bool:
+        return bool(self.expected_step_name)
+
+    def patient_inputs(self) -> PatientInputs:
+        return RecommendationRequest.model_validate(self.inputs).to_patient()
+
+
+def _range_problem(errors: dict, field: str, bounds: tuple[Decimal | None, Decimal | None], what: str) -> None:
+    low, high = bounds
+    if field in errors or low is None or high is None:
+        return
+    if low <= 0 or high <= 0:
+        errors[field] = f"The expected {what} amounts must be above 0 mg."
+    elif low > high:
+        errors[field] = (
+            f"The expected {what} low ({notation.amount(low, 'mg')}) is above its high ({notation.amount(high, 'mg')})."
+        )
+
+
+def patient_input_problems(inputs: object) -> list[str]:
+    """What is wrong with a test patient's inputs, in the API's own words (empty when valid)."""
+    # api.views imports this module (through protocols.selectors), so it is imported here.
+    from api.views import validation_errors
+
+    if not isinstance(inputs, dict):
+        return ["The inputs must be a JSON object of API request fields."]
+    problems = []
+    if "institution" in inputs:
+        problems.append('Leave out "institution": a test patient belongs to its protocol.')
+    try:
+        RecommendationRequest.model_validate({k: v for k, v in inputs.items() if k != "institution"})
+    except PydanticValidationError as error:
+        problems += [
+            f"{field}: {message}" for field, messages in validation_errors(error).items() for message in messages
+        ]
+    return problems

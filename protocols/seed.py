@@ -29,12 +29,14 @@ from protocols.models import (
     Institution,
     Protocol,
     ProtocolCitation,
+    ProtocolTestPatient,
     ProtocolVersion,
     StepCitation,
     VersionStatus,
 )
+from protocols.patient_checks import expectation_check
 from protocols.seed_schema import ProtocolEntry, ReferenceEntry, SeedFile, StudyEntry
-from protocols.selectors import published_protocols_load
+from protocols.selectors import published_protocols_load, test_patient_expectation
 from protocols.services import protocol_version_publish
 
 SEED_PATH = Path(__file__).resolve().parent / "data" / "clinical_data.toml"
@@ -273,6 +275,49 @@ def _load_protocol(entry: ProtocolEntry, seed: SeedFile, references: dict[str, R
     report.say(f"{entry.slug}: {action} version {number}, published")
 
 
+def _load_test_patients(seed: SeedFile, report: LoadReport) -> list[ProtocolTestPatient]:
+    """Add the file's test patients that are missing (by protocol and label); never change one."""
+    protocols = {p.institution.slug: p for p in Protocol.objects.select_related("institution")}
+    present = set(ProtocolTestPatient.objects.values_list("protocol__institution__slug", "label"))
+    created = []
+    for entry in seed.test_patients:
+        if (entry.protocol, entry.label) in present:
+            continue
+        per_dose = entry.per_dose_mg or (None, None)
+        per_day = entry.per_day_mg or (None, None)
+        test_patient = ProtocolTestPatient(
+            protocol=protocols[entry.protocol],
+            label=entry.label,
+            inputs=entry.inputs,
+            expected_status=entry.expected_status,
+            expected_step_name=entry.step,
+            expected_per_dose_low_mg=per_dose[0],
+            expected_per_dose_high_mg=per_dose[1],
+            expected_per_day_low_mg=per_day[0],
+            expected_per_day_high_mg=per_day[1],
+            arithmetic=entry.arithmetic,
+        )
+        test_patient.full_clean()
+        test_patient.save()
+        created.append(test_patient)
+    report.writes += len(created)
+    report.say(f"test patients: {len(created)} created, {len(seed.test_patients) - len(created)} already present")
+    return created
+
+
+def _check_test_patients(created: list[ProtocolTestPatient], protocols) -> None:
+    """New test patients must pass on the published versions they were written for."""
+    by_slug = {p.institution_slug: p for p in protocols}
+    problems = []
+    for test_patient in created:
+        outcome = expectation_check(
+            expectation=test_patient_expectation(test_patient), protocol=by_slug[test_patient.protocol.institution.slug]
+        )
+        problems += [f"{test_patient}: {problem}" for problem in outcome.problems]
+    if problems:
+        raise SeedFileError("test patients fail on the published protocols: " + "; ".join(problems))
+
+
 def _smoke_patients() -> list[PatientInputs]:
     return [
         PatientInputs(
@@ -296,10 +341,12 @@ def clinical_data_load(*, path: Path = SEED_PATH, check_only: bool = False) -> L
         _load_studies(seed, references, report)
         for entry in seed.protocols:
             _load_protocol(entry, seed, references, report)
+        created_test_patients = _load_test_patients(seed, report)
         # Every loaded protocol must run through the engine, at every grade, before anything is committed.
         protocols = published_protocols_load()
         for patient in _smoke_patients():
             recommend_all(protocols=protocols, patient=patient)
+        _check_test_patients(created_test_patients, protocols)
         if check_only:
             transaction.set_rollback(True)
     return report

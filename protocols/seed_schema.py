@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
+from api.schemas import RecommendationRequest
 from engine.vocabulary import INTERVAL_HOURS_CHOICES, DoseBasis, Route, StepKind, Toxicity
 
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]+$", max_length=60)]
@@ -121,12 +122,43 @@ class StudyEntry(_Strict):
     references: list[Key] = Field(min_length=1)
 
 
+class PatientCheckEntry(_Strict):
+    """A test patient (protocols.ProtocolTestPatient): API inputs and the expected answer."""
+
+    protocol: Key
+    label: Text = Field(min_length=1, max_length=200)
+    inputs: dict[str, Any]
+    expected_status: Literal["indicated", "consider", "not_indicated", "contraindicated"]
+    step: Text = ""
+    per_dose_mg: tuple[Positive, Positive] | None = None
+    per_day_mg: tuple[Positive, Positive] | None = None
+    arithmetic: Text = ""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PatientCheckEntry:
+        if "institution" in self.inputs:
+            raise ValueError("inputs: leave out institution (the test patient belongs to its protocol)")
+        try:
+            RecommendationRequest.model_validate(self.inputs)
+        except ValidationError as error:
+            raise ValueError(f"inputs: {error.errors()[0]['loc']}: {error.errors()[0]['msg']}") from None
+        if not self.step and (self.per_dose_mg or self.per_day_mg):
+            raise ValueError("name the step the expected amounts belong to")
+        if self.step and self.per_day_mg is None:
+            raise ValueError("a named step needs per_day_mg")
+        for bounds in (self.per_dose_mg, self.per_day_mg):
+            if bounds and bounds[0] > bounds[1]:
+                raise ValueError("an expected range has low above high")
+        return self
+
+
 class SeedFile(_Strict):
     schema_version: Literal[1]
     approval_source: Text = Field(min_length=1)
     protocols: list[ProtocolEntry] = Field(min_length=1)
     references: list[ReferenceEntry] = Field(min_length=1)
     studies: list[StudyEntry] = Field(min_length=1)
+    test_patients: list[PatientCheckEntry] = []
 
     @model_validator(mode="after")
     def _cross_references(self) -> SeedFile:
@@ -146,6 +178,16 @@ class SeedFile(_Strict):
             problems += [f"{protocol.slug}: unknown reference {k}" for k in cited if k not in known]
         for study in self.studies:
             problems += [f"study {study.key}: unknown reference {k}" for k in study.references if k not in known]
+        slugs = {p.slug for p in self.protocols}
+        labels = [(t.protocol, t.label) for t in self.test_patients]
+        problems += [
+            f"test patient {t.label!r}: unknown protocol {t.protocol}"
+            for t in self.test_patients
+            if t.protocol not in slugs
+        ]
+        problems += [
+            f"duplicate test patient {p}: {label}" for p, label in sorted({x for x in labels if labels.count(x) > 1})
+        ]
         if problems:
             raise ValueError("; ".join(problems))
         return self

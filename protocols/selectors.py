@@ -10,13 +10,29 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
 
 from django.db.models import Max, Prefetch, Subquery, Value
+from django.utils import timezone
 
-from engine.data import Citation, ProtocolData, Rule, Step
+from engine import notation
+from engine.data import Citation, DoseRange, ProtocolData, Recommendation, Rule, Step
 from engine.vocabulary import CarTarget, DoseBasis, Route, Status, StepKind, Toxicity
 from evidence.models import Reference
-from protocols.models import DosingStep, ProtocolCitation, ProtocolVersion, StepCitation
+from protocols.diff import SectionDiff, Snapshot, snapshot_diff
+from protocols.models import (
+    OPEN_STATUSES,
+    DosingStep,
+    IndicationRule,
+    Protocol,
+    ProtocolCitation,
+    ProtocolTestPatient,
+    ProtocolVersion,
+    StepCitation,
+)
+from protocols.patient_checks import CheckOutcome, PatientExpectation, expectation_check, range_text
 
 
 def _citation(reference: Reference, locator: str = "") -> Citation:
@@ -96,7 +112,9 @@ def protocol_data_from_version(version: ProtocolVersion) -> ProtocolData:
 
 def versions_with_content(queryset) -> Iterable[ProtocolVersion]:
     """Five queries, whatever the number of versions: versions, citations, rules, steps, step citations."""
-    return queryset.select_related("protocol__institution", "approved_by").prefetch_related(
+    return queryset.select_related(
+        "protocol__institution", "approved_by", "authored_by", "submitted_by"
+    ).prefetch_related(
         Prefetch("citations", queryset=ProtocolCitation.objects.select_related("reference")),
         "rules",
         Prefetch(
@@ -174,3 +192,396 @@ def published_protocols(*, institution_slug: str | None = None) -> tuple[Protoco
 
 def published_institution_slugs() -> frozenset[str]:
     return frozenset(p.institution_slug for p in published_protocols())
+
+
+# --- Governance: test patients, previews, editors, history, diffs -------------------------------
+
+
+def test_patient_expectation(test_patient: ProtocolTestPatient) -> PatientExpectation:
+    def pair(low: Decimal | None, high: Decimal | None) -> DoseRange | None:
+        return None if low is None or high is None else DoseRange(low, high)
+
+    return PatientExpectation(
+        test_patient_id=test_patient.pk,
+        label=test_patient.label,
+        patient=test_patient.patient_inputs(),
+        status=Status(test_patient.expected_status),
+        step_name=test_patient.expected_step_name,
+        per_dose_mg=pair(test_patient.expected_per_dose_low_mg, test_patient.expected_per_dose_high_mg),
+        per_day_mg=pair(test_patient.expected_per_day_low_mg, test_patient.expected_per_day_high_mg),
+    )
+
+
+def protocol_test_patients(*, protocol_id: int) -> list[ProtocolTestPatient]:
+    return list(ProtocolTestPatient.objects.filter(protocol_id=protocol_id).order_by("label", "pk"))
+
+
+def protocol_test_patients_check(*, version_id: int) -> list[CheckOutcome]:
+    """Every test patient of the version's protocol, run on that version (draft or not)."""
+    data = protocol_version_data(version_id=version_id)
+    protocol_id = ProtocolVersion.objects.filter(pk=version_id).values_list("protocol_id", flat=True).get()
+    return [
+        expectation_check(expectation=test_patient_expectation(p), protocol=data)
+        for p in protocol_test_patients(protocol_id=protocol_id)
+    ]
+
+
+def published_test_patient_outcomes(*, test_patients: Iterable[ProtocolTestPatient]) -> dict[int, CheckOutcome | None]:
+    """Each test patient on its protocol's published version (None when nothing is published).
+
+    Uses the cached published catalog: no query per patient (admin list views).
+    """
+    by_slug = {p.institution_slug: p for p in published_protocols()}
+    outcomes: dict[int, CheckOutcome | None] = {}
+    for test_patient in test_patients:
+        protocol = by_slug.get(test_patient.protocol.institution.slug)
+        outcomes[test_patient.pk] = (
+            None
+            if protocol is None
+            else expectation_check(expectation=test_patient_expectation(test_patient), protocol=protocol)
+        )
+    return outcomes
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewLine:
+    what: str
+    published: str
+    draft: str
+
+    @property
+    def changed(self) -> bool:
+        return self.published != self.draft
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewRow:
+    label: str
+    draft: CheckOutcome
+    published: CheckOutcome | None
+    lines: tuple[PreviewLine, ...]
+
+    @property
+    def changed(self) -> bool:
+        return any(line.changed for line in self.lines)
+
+
+def _answer_lines(recommendation: Recommendation | None) -> dict[str, str]:
+    if recommendation is None:
+        return {}
+    lines = {"Status": recommendation.status.value.replace("_", " ")}
+    for result in recommendation.steps:
+        name = result.step.name
+        lines[f"{name}: per dose"] = range_text(result.per_dose_mg)
+        lines[f"{name}: per day"] = range_text(result.per_day_mg, "mg/day")
+        lines[f"{name}: order"] = result.order_text
+    lines["Warnings"] = ", ".join(w.code for w in recommendation.warnings) or "none"
+    return lines
+
+
+def protocol_version_preview(*, version_id: int) -> list[PreviewRow]:
+    """For each test patient: the published version's answer beside this version's answer."""
+    version = ProtocolVersion.objects.get(pk=version_id)
+    published = (
+        ProtocolVersion.objects.published().filter(protocol_id=version.protocol_id).exclude(pk=version_id).first()
+    )
+    draft_data = protocol_version_data(version_id=version_id)
+    published_data = protocol_version_data(version_id=published.pk) if published else None
+    rows = []
+    for test_patient in protocol_test_patients(protocol_id=version.protocol_id):
+        expectation = test_patient_expectation(test_patient)
+        draft = expectation_check(expectation=expectation, protocol=draft_data)
+        old = expectation_check(expectation=expectation, protocol=published_data) if published_data else None
+        old_lines = _answer_lines(old.recommendation if old else None)
+        new_lines = _answer_lines(draft.recommendation)
+        lines = tuple(
+            PreviewLine(what=what, published=old_lines.get(what, "not given"), draft=new_lines.get(what, "not given"))
+            for what in dict.fromkeys([*old_lines, *new_lines])
+        )
+        rows.append(PreviewRow(label=test_patient.label, draft=draft, published=old, lines=lines))
+    return rows
+
+
+VERSION_CONTENT_FIELDS = (
+    "utilization",
+    "indications_summary",
+    "notes",
+    "reported_car_target",
+    "concentration_mg_per_ml",
+    "change_reason",
+)
+
+
+def _history_user_ids(history_queryset) -> set[int]:
+    return set(history_queryset.exclude(history_user_id=None).values_list("history_user_id", flat=True))
+
+
+def protocol_version_editor_ids(*, version: ProtocolVersion) -> set[int]:
+    """Everyone who wrote this version's content: its author, its submitter, and anyone whose edit
+    of it, or of its rules, steps or citations, is in the history. Reviewing (reject) is not editing."""
+    ids = {version.authored_by_id, version.submitted_by_id}
+    previous = None
+    for record in ProtocolVersion.history.filter(id=version.pk).order_by("history_date", "history_id"):
+        content_changed = previous is None or any(
+            getattr(record, name) != getattr(previous, name) for name in VERSION_CONTENT_FIELDS
+        )
+        if content_changed and record.history_user_id is not None:
+            ids.add(record.history_user_id)
+        previous = record
+    step_ids = DosingStep.history.filter(version_id=version.pk).values("id")
+    ids |= _history_user_ids(IndicationRule.history.filter(version_id=version.pk))
+    ids |= _history_user_ids(DosingStep.history.filter(version_id=version.pk))
+    ids |= _history_user_ids(ProtocolCitation.history.filter(version_id=version.pk))
+    ids |= _history_user_ids(StepCitation.history.filter(step_id__in=Subquery(step_ids)))
+    ids.discard(None)
+    return ids
+
+
+@dataclass(frozen=True, slots=True)
+class RowHistoryEntry:
+    """One change to a version or one of its rows, for the version's history page and for conflicts."""
+
+    when: datetime
+    who: str
+    table: str
+    row: str
+    action: str
+    changes: tuple[tuple[str, str, str], ...]
+
+
+def _user_label(user) -> str:
+    if user is None:
+        return "the system (data file loader)"
+    return user.get_full_name() or user.get_username()
+
+
+def _history_entries(records, table: str, label) -> list[RowHistoryEntry]:
+    entries = []
+    previous_by_id: dict[int, object] = {}
+    for record in records:
+        previous = previous_by_id.get(record.id)
+        changes: tuple[tuple[str, str, str], ...] = ()
+        if previous is not None:
+            delta = record.diff_against(previous)
+            changes = tuple((c.field, _text(c.old), _text(c.new)) for c in delta.changes)
+        entries.append(
+            RowHistoryEntry(
+                when=record.history_date,
+                who=_user_label(record.history_user),
+                table=table,
+                row=label(record),
+                action=record.get_history_type_display().lower(),
+                changes=changes,
+            )
+        )
+        previous_by_id[record.id] = record
+    return entries
+
+
+def _text(value) -> str:
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, Decimal):
+        return notation.plain_number(value, Decimal("0.001"))
+    return str(value)
+
+
+def protocol_version_row_history(*, version_id: int) -> list[RowHistoryEntry]:
+    """Field-level history of a version's rules, steps and citations (who, when, what), newest first.
+    A fixed number of queries: one per table, plus the references and step names for labels."""
+    steps = list(
+        DosingStep.history.filter(version_id=version_id)
+        .select_related("history_user")
+        .order_by("history_date", "history_id")
+    )
+    step_names = {record.id: record.name for record in steps}
+    rules = IndicationRule.history.filter(version_id=version_id).select_related("history_user")
+    citations = list(ProtocolCitation.history.filter(version_id=version_id).select_related("history_user"))
+    step_citations = list(StepCitation.history.filter(step_id__in=list(step_names)).select_related("history_user"))
+    reference_ids = {r.reference_id for r in citations} | {r.reference_id for r in step_citations}
+    references = Reference.objects.in_bulk(reference_ids)
+
+    def reference_label(record) -> str:
+        reference = references.get(record.reference_id)
+        return reference.short_label if reference else f"reference {record.reference_id}"
+
+    def ordered(records):
+        return sorted(records, key=lambda r: (r.history_date, r.history_id))
+
+    entries = (
+        _history_entries(ordered(rules), "Indication rule", lambda r: r.summary)
+        + _history_entries(steps, "Dosing step", lambda r: r.name)
+        + _history_entries(ordered(citations), "Protocol citation", reference_label)
+        + _history_entries(
+            ordered(step_citations),
+            "Step citation",
+            lambda r: f"{step_names.get(r.step_id, 'step')}: {reference_label(r)}",
+        )
+    )
+    return sorted(entries, key=lambda e: e.when, reverse=True)
+
+
+@dataclass(frozen=True, slots=True)
+class LastChange:
+    when: datetime
+    who: str
+
+
+def protocol_version_last_change(*, version_id: int) -> LastChange | None:
+    """The newest recorded change to a version or any of its rows (for "changed by ... at ...")."""
+    step_ids = DosingStep.history.filter(version_id=version_id).values("id")
+    candidates = [
+        queryset.select_related("history_user").order_by("-history_date", "-history_id").first()
+        for queryset in (
+            ProtocolVersion.history.filter(id=version_id),
+            IndicationRule.history.filter(version_id=version_id),
+            DosingStep.history.filter(version_id=version_id),
+            ProtocolCitation.history.filter(version_id=version_id),
+            StepCitation.history.filter(step_id__in=Subquery(step_ids)),
+        )
+    ]
+    newest = max((c for c in candidates if c is not None), key=lambda c: c.history_date, default=None)
+    if newest is None:
+        return None
+    return LastChange(when=newest.history_date, who=_user_label(newest.history_user))
+
+
+def _display(instance, name: str) -> str:
+    field = instance._meta.get_field(name)
+    if field.choices:
+        value = getattr(instance, f"get_{name}_display")()
+        return _text(value if getattr(instance, name) not in (None, "") else None)
+    return _text(getattr(instance, name))
+
+
+def _labelled(instance, names: Iterable[str]) -> dict[str, str]:
+    return {str(instance._meta.get_field(n).verbose_name): _display(instance, n) for n in names}
+
+
+RULE_FIELDS = (
+    "min_grade",
+    "min_prior_tocilizumab_doses",
+    "requires_steroids",
+    "result_status",
+    "summary",
+    "first_line_if_isolated_late_onset",
+    "first_line_summary",
+)
+STEP_FIELDS = (
+    "position",
+    "kind",
+    "min_grade",
+    "max_grade",
+    "dose_basis",
+    "amount_low",
+    "amount_high",
+    "interval_hours",
+    "interval_is_maximum",
+    "max_single_dose_mg",
+    "max_daily_dose_mg",
+    "escalation_ceiling_amount",
+    "escalation_ceiling_basis",
+    "rounding_increment_mg",
+    "rounding_tolerance_percent",
+    "duration_text",
+    "taper_text",
+    "notes",
+)
+VERSION_FIELDS = ("utilization", "indications_summary", "notes", "reported_car_target", "concentration_mg_per_ml")
+
+
+def protocol_version_snapshot(*, version_id: int) -> Snapshot:
+    """A version's content as labelled text, for diffs (five queries)."""
+    version = versions_with_content(ProtocolVersion.objects.filter(pk=version_id)).get()
+    rules = []
+    for number, rule in enumerate(version.rules.all(), start=1):
+        values = {"toxicities": ", ".join(rule.toxicities), **_labelled(rule, RULE_FIELDS)}
+        rules.append((f"Rule {number}", values))
+    steps = []
+    for step in version.steps.all():
+        values = {"toxicities": ", ".join(step.toxicities), "routes": ", ".join(step.routes)}
+        values |= _labelled(step, STEP_FIELDS)
+        values["citations"] = "; ".join(str(c.reference) for c in step.citations.all()) or "-"
+        steps.append((step.name, values))
+    citations = [(str(c.reference), {"locator": c.locator or "-"}) for c in version.citations.all()]
+    return Snapshot(version=_labelled(version, VERSION_FIELDS), citations=citations, rules=rules, steps=steps)
+
+
+def protocol_version_diff(*, old_version_id: int, new_version_id: int) -> list[SectionDiff]:
+    return snapshot_diff(
+        protocol_version_snapshot(version_id=old_version_id), protocol_version_snapshot(version_id=new_version_id)
+    )
+
+
+# --- Governance display ----------------------------------------------------------------------------
+
+
+class ReviewState:
+    OVERDUE = "overdue"
+    NOT_SCHEDULED = "not scheduled"
+    CURRENT = "current"
+
+
+def review_state(*, next_review: date | None, today: date) -> str:
+    if next_review is None:
+        return ReviewState.NOT_SCHEDULED
+    return ReviewState.OVERDUE if next_review < today else ReviewState.CURRENT
+
+
+@dataclass(frozen=True, slots=True)
+class Governance:
+    """Who wrote and checked a version, when it went live and when it is due for review."""
+
+    version_id: int
+    version_number: int
+    status: str
+    authored_by: str
+    submitted_by: str
+    checked_by: str
+    submitted_at: datetime | None
+    published_at: datetime | None
+    next_review: date | None
+    review_state: str
+    change_reason: str
+
+
+def version_governance(version: ProtocolVersion, *, today: date | None = None) -> Governance:
+    """Expects `authored_by`, `submitted_by` and `approved_by` selected (no query of its own)."""
+    today = today or timezone.localdate()
+
+    def who(user) -> str:
+        return "" if user is None else (user.get_full_name() or user.get_username())
+
+    return Governance(
+        version_id=version.pk,
+        version_number=version.number,
+        status=version.status,
+        authored_by=who(version.authored_by) or ("data file loader" if version.source_fingerprint else ""),
+        submitted_by=who(version.submitted_by),
+        checked_by=version.approver_display,
+        submitted_at=version.submitted_at,
+        published_at=version.published_at,
+        next_review=version.next_review,
+        review_state=review_state(next_review=version.next_review, today=today),
+        change_reason=version.change_reason,
+    )
+
+
+def protocols_with_governance():
+    """Protocols with their published and open versions attached (`published_versions`,
+    `open_versions` lists): three queries for any number of protocols."""
+    people = ("authored_by", "submitted_by", "approved_by")
+    return Protocol.objects.select_related("institution").prefetch_related(
+        Prefetch(
+            "versions",
+            queryset=ProtocolVersion.objects.published().select_related(*people),
+            to_attr="published_versions",
+        ),
+        Prefetch(
+            "versions",
+            queryset=ProtocolVersion.objects.filter(status__in=OPEN_STATUSES).select_related(*people),
+            to_attr="open_versions",
+        ),
+    )

@@ -1,14 +1,137 @@
-"""Writes to protocol data. Views, admin actions and the seed loader call these; nothing else writes."""
+"""Writes to protocol data. Views, admin actions and the seed loader call these; nothing else writes.
+
+The governance workflow, each step one transaction with an audit event:
+
+    published vN --draft_create--> draft vN+1 --submit--> submitted --approve--> published vN+1
+                                      ^                      |                  (vN retired)
+                                      +-------reject---------+
+
+Two-person rule: whoever wrote any of a version's content cannot approve it. A version is
+published only when every test patient of its protocol passes on it, and only in the revision
+the approver looked at.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import date, datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from protocols.models import Protocol, ProtocolVersion, VersionStatus
+from audit.services import audit_record
+from evidence.models import Reference
+from protocols.models import (
+    OPEN_STATUSES,
+    DosingStep,
+    Protocol,
+    ProtocolCitation,
+    ProtocolVersion,
+    StepCitation,
+    VersionStatus,
+)
+from protocols.patient_checks import CheckOutcome
+from protocols.selectors import (
+    protocol_test_patients_check,
+    protocol_version_editor_ids,
+    protocol_version_last_change,
+)
+
+SUBJECT = "protocol_version"
+APPROVE_PERMISSION = "protocols.approve_protocolversion"
+MAX_REVIEW_YEARS = 3
+
+
+class GovernanceError(Exception):
+    """A workflow step refused, with a message for the pharmacist."""
+
+
+class StaleRevision(GovernanceError):
+    """The version changed after the acting pharmacist loaded it."""
+
+
+class FailingTestPatients(GovernanceError):
+    """Publication (or submission) refused while a test patient fails."""
+
+    def __init__(self, message: str, outcomes: list[CheckOutcome]) -> None:
+        super().__init__(message)
+        self.outcomes = outcomes
+
+
+def _years_later(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
+def _user_text(user: AbstractBaseUser) -> str:
+    return user.get_full_name() or user.get_username()
+
+
+def _locked(version: ProtocolVersion) -> ProtocolVersion:
+    return ProtocolVersion.objects.select_for_update().select_related("protocol__institution").get(pk=version.pk)
+
+
+def stale_revision_message(*, version_id: int, revision: int) -> str:
+    change = protocol_version_last_change(version_id=version_id)
+    who = f" by {change.who} at {timezone.localtime(change.when):%Y-%m-%d %H:%M:%S}" if change else ""
+    return (
+        f"This version was changed{who} (now revision {revision}) after you opened it. "
+        "Nothing was saved: reload the page to see the current version, then make your change again."
+    )
+
+
+def _check_revision(version: ProtocolVersion, expected_revision: int | None) -> None:
+    if expected_revision is not None and version.edit_revision != expected_revision:
+        raise StaleRevision(stale_revision_message(version_id=version.pk, revision=version.edit_revision))
+
+
+def _check_status(version: ProtocolVersion, wanted: VersionStatus, doing: str) -> None:
+    if version.status != wanted:
+        raise GovernanceError(
+            f"Cannot {doing} {version}: it is {version.get_status_display().lower()}, not {wanted.label.lower()}."
+        )
+
+
+def _check_test_patients(version: ProtocolVersion, doing: str) -> list[CheckOutcome]:
+    outcomes = protocol_test_patients_check(version_id=version.pk)
+    if not outcomes:
+        raise FailingTestPatients(
+            f"Cannot {doing}: {version.protocol} has no test patients. Add at least one, with its expected answer.",
+            outcomes,
+        )
+    failing = [o for o in outcomes if not o.passed]
+    if failing:
+        details = "; ".join(f"{o.expectation.label}: {', '.join(o.problems)}" for o in failing)
+        raise FailingTestPatients(
+            f"Cannot {doing}: {len(failing)} of {len(outcomes)} test patients fail on this version. {details}",
+            failing,
+        )
+    return outcomes
+
+
+def _check_content(version: ProtocolVersion) -> None:
+    missing = [
+        what
+        for what, manager in (
+            ("an indication rule", version.rules),
+            ("a dosing step", version.steps),
+            ("a citation", version.citations),
+        )
+        if not manager.exists()
+    ]
+    if missing:
+        raise GovernanceError(f"Cannot submit {version}: it needs at least {', '.join(missing)}.")
+
+
+def _save(instance, *, actor: AbstractBaseUser | None, reason: str = "") -> None:
+    instance.full_clean()
+    instance._history_user = actor
+    if reason:
+        instance._change_reason = reason
+    instance.save()
 
 
 @transaction.atomic
@@ -32,12 +155,246 @@ def protocol_version_publish(
     current = ProtocolVersion.objects.select_for_update().get(pk=version.pk)
     if current.status in (VersionStatus.PUBLISHED, VersionStatus.RETIRED):
         raise ValueError(f"{current} has already been published.")
-    ProtocolVersion.objects.filter(protocol_id=version.protocol_id, status=VersionStatus.PUBLISHED).update(
-        status=VersionStatus.RETIRED, retired_at=now
+    retiring = list(ProtocolVersion.objects.filter(protocol_id=version.protocol_id, status=VersionStatus.PUBLISHED))
+    ProtocolVersion.objects.filter(pk__in=[v.pk for v in retiring]).update(status=VersionStatus.RETIRED, retired_at=now)
+    # The bulk update writes no history row by itself: record the retirement explicitly.
+    for old in retiring:
+        old.status, old.retired_at = VersionStatus.RETIRED, now
+    ProtocolVersion.history.bulk_history_create(
+        retiring,
+        update=True,
+        default_user=approved_by,
+        default_change_reason=f"retired: version {version.number} published",
+        default_date=now,
     )
     version.status = VersionStatus.PUBLISHED
     version.published_at = now
     version.approved_by = approved_by
     version.approval_source = approval_source
+    version._history_user = approved_by
     version.save()
     return version
+
+
+def _copy_rows(source: ProtocolVersion, draft: ProtocolVersion, actor: AbstractBaseUser) -> None:
+    for citation in source.citations.all():
+        _save(
+            ProtocolCitation(
+                version=draft, reference_id=citation.reference_id, locator=citation.locator, position=citation.position
+            ),
+            actor=actor,
+        )
+    for rule in source.rules.all():
+        rule.pk = rule.id = None
+        rule._state.adding = True
+        rule.version = draft
+        _save(rule, actor=actor)
+    for step in source.steps.all():
+        cited = list(step.citations.all())
+        step.pk = step.id = None
+        step._state.adding = True
+        step.version = draft
+        _save(step, actor=actor)
+        for citation in cited:
+            _save(StepCitation(step=step, reference_id=citation.reference_id, position=citation.position), actor=actor)
+
+
+@transaction.atomic
+def protocol_version_draft_create(*, protocol: Protocol, author: AbstractBaseUser, reason: str = "") -> ProtocolVersion:
+    """A new draft: a full copy of the published version (fields, rules, steps, citations)."""
+    Protocol.objects.select_for_update().get(pk=protocol.pk)
+    open_version = ProtocolVersion.objects.filter(protocol=protocol, status__in=OPEN_STATUSES).first()
+    if open_version is not None:
+        raise GovernanceError(
+            f"{protocol} already has {open_version} (authored by "
+            f"{_user_text(open_version.authored_by) if open_version.authored_by else 'the data file loader'}): "
+            "continue that one, or delete it first."
+        )
+    source = (
+        ProtocolVersion.objects.published()
+        .filter(protocol=protocol)
+        .prefetch_related("citations", "rules", "steps__citations")
+        .first()
+    )
+    if source is None:
+        raise GovernanceError(f"{protocol} has no published version to copy: add its first version instead.")
+    latest_number = protocol.versions.order_by("-number").values_list("number", flat=True).first() or 0
+    draft = ProtocolVersion(
+        protocol=protocol,
+        number=latest_number + 1,
+        status=VersionStatus.DRAFT,
+        utilization=source.utilization,
+        indications_summary=source.indications_summary,
+        notes=source.notes,
+        reported_car_target=source.reported_car_target,
+        concentration_mg_per_ml=source.concentration_mg_per_ml,
+        authored_by=author,
+        based_on=source,
+    )
+    reason = reason.strip() or f"Draft started from version {source.number}."
+    _save(draft, actor=author, reason=reason)
+    _copy_rows(source, draft, author)
+    audit_record(
+        action="protocol_version.draft_started",
+        subject_type=SUBJECT,
+        subject_id=draft.pk,
+        actor=author,
+        reason=reason,
+        details={"protocol": protocol.institution.slug, "version": draft.number, "copied_from_version": source.number},
+    )
+    draft.refresh_from_db()
+    return draft
+
+
+@transaction.atomic
+def protocol_version_submit(
+    *, version: ProtocolVersion, submitted_by: AbstractBaseUser, change_reason: str, expected_revision: int | None
+) -> ProtocolVersion:
+    """Send a draft for approval, with what changed and why. Its test patients must already pass."""
+    version = _locked(version)
+    _check_status(version, VersionStatus.DRAFT, "submit")
+    _check_revision(version, expected_revision)
+    change_reason = change_reason.strip()
+    if not change_reason:
+        raise GovernanceError("Say what changed and why (the change reason) before submitting.")
+    _check_content(version)
+    _check_test_patients(version, "submit for approval")
+    version.status = VersionStatus.SUBMITTED
+    version.submitted_by = submitted_by
+    version.submitted_at = timezone.now()
+    version.change_reason = change_reason
+    _save(version, actor=submitted_by, reason=f"submitted for approval: {change_reason}")
+    audit_record(
+        action="protocol_version.submitted",
+        subject_type=SUBJECT,
+        subject_id=version.pk,
+        actor=submitted_by,
+        reason=change_reason,
+        details={"protocol": version.protocol.institution.slug, "version": version.number},
+    )
+    return version
+
+
+@transaction.atomic
+def protocol_version_approve(
+    *,
+    version: ProtocolVersion,
+    approved_by: AbstractBaseUser,
+    approval_note: str,
+    next_review: date,
+    expected_revision: int | None,
+    today: date | None = None,
+) -> ProtocolVersion:
+    """A second pharmacist approves a submitted version, which is published at once (old one retired)."""
+    version = _locked(version)
+    _check_status(version, VersionStatus.SUBMITTED, "approve")
+    _check_revision(version, expected_revision)
+    if not approved_by.has_perm(APPROVE_PERMISSION):
+        raise GovernanceError("Only a pharmacist with approval rights can approve a protocol version.")
+    if approved_by.pk in protocol_version_editor_ids(version=version):
+        raise GovernanceError(
+            "You wrote or edited this version, so you cannot approve it: a different pharmacist must check it."
+        )
+    approval_note = approval_note.strip()
+    if not approval_note:
+        raise GovernanceError("Give an approval note (what you checked).")
+    today = today or timezone.localdate()
+    latest_review = _years_later(today, MAX_REVIEW_YEARS)
+    if not today < next_review <= latest_review:
+        raise GovernanceError(
+            f"The next review date must be after today and no later than {latest_review:%Y-%m-%d} "
+            f"({MAX_REVIEW_YEARS} years)."
+        )
+    outcomes = _check_test_patients(version, "publish")
+    retired = ProtocolVersion.objects.published().filter(protocol_id=version.protocol_id).first()
+    version.next_review = next_review
+    version._change_reason = f"approved and published: {approval_note}"
+    protocol_version_publish(version=version, approved_by=approved_by)
+    details = {
+        "protocol": version.protocol.institution.slug,
+        "version": version.number,
+        "next_review": next_review.isoformat(),
+        "test_patients_passed": len(outcomes),
+        "retired_version": retired.number if retired else None,
+    }
+    audit_record(
+        action="protocol_version.approved",
+        subject_type=SUBJECT,
+        subject_id=version.pk,
+        actor=approved_by,
+        reason=approval_note,
+        details=details,
+    )
+    audit_record(
+        action="protocol_version.published",
+        subject_type=SUBJECT,
+        subject_id=version.pk,
+        actor=approved_by,
+        reason=version.change_reason,
+        details=details,
+    )
+    return version
+
+
+@transaction.atomic
+def protocol_version_reject(
+    *, version: ProtocolVersion, rejected_by: AbstractBaseUser, reason: str, expected_revision: int | None
+) -> ProtocolVersion:
+    """Send a submitted version back to draft, saying why. Its submitter may do this to withdraw it."""
+    version = _locked(version)
+    _check_status(version, VersionStatus.SUBMITTED, "return")
+    _check_revision(version, expected_revision)
+    if not rejected_by.has_perm(APPROVE_PERMISSION):
+        raise GovernanceError("Only a pharmacist with approval rights can return a version to draft.")
+    reason = reason.strip()
+    if not reason:
+        raise GovernanceError("Say why the version is returned to draft.")
+    version.status = VersionStatus.DRAFT
+    version.submitted_by = None
+    version.submitted_at = None
+    _save(version, actor=rejected_by, reason=f"returned to draft: {reason}")
+    audit_record(
+        action="protocol_version.rejected",
+        subject_type=SUBJECT,
+        subject_id=version.pk,
+        actor=rejected_by,
+        reason=reason,
+        details={"protocol": version.protocol.institution.slug, "version": version.number},
+    )
+    return version
+
+
+@transaction.atomic
+def protocol_version_draft_delete(*, version: ProtocolVersion, deleted_by: AbstractBaseUser) -> None:
+    """Delete a draft (with its rows); only drafts can go, and the deletion is audited."""
+    version = _locked(version)
+    _check_status(version, VersionStatus.DRAFT, "delete")
+    details = {"protocol": version.protocol.institution.slug, "version": version.number}
+    version_id = version.pk
+    version._history_user = deleted_by
+    version.delete()
+    audit_record(
+        action="protocol_version.draft_deleted",
+        subject_type=SUBJECT,
+        subject_id=version_id,
+        actor=deleted_by,
+        details=details,
+    )
+
+
+@transaction.atomic
+def dosing_step_citations_set(*, step: DosingStep, references: Iterable[Reference], actor: AbstractBaseUser) -> None:
+    """Make a (draft) step cite exactly these references, in this order."""
+    wanted = list(dict.fromkeys(references))
+    existing = {c.reference_id: c for c in step.citations.all()}
+    for citation in existing.values():
+        if citation.reference_id not in {r.pk for r in wanted}:
+            citation._history_user = actor
+            citation.delete()
+    for position, reference in enumerate(wanted):
+        citation = existing.get(reference.pk)
+        if citation is None:
+            _save(StepCitation(step=step, reference=reference, position=position), actor=actor)
+        elif citation.position != position:
+            citation.position = position
+            _save(citation, actor=actor)

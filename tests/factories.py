@@ -10,7 +10,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from accounts.models import ApiToken, token_hash
+from accounts.models import ApiToken, LoginFailure, login_username_hash, token_hash
+from api.schemas import RecommendationRequest
 from assessments.models import Assessment
 from audit.models import AuditEvent
 from bedside.models import AssessmentGrading, InstitutionChoice
@@ -22,6 +23,7 @@ from protocols.models import (
     Institution,
     Protocol,
     ProtocolCitation,
+    ProtocolTestPatient,
     ProtocolVersion,
     StepCitation,
     VersionStatus,
@@ -172,7 +174,18 @@ class AssessmentFactory(factory.django.DjangoModelFactory):
 
     created_by = factory.SubFactory(UserFactory)
     source = Assessment.Source.API
-    inputs = factory.LazyFunction(lambda: {"weight_kg": Decimal("20")})
+    # The validated echo of a real request (what every stored assessment holds).
+    inputs = factory.LazyFunction(
+        lambda: RecommendationRequest.model_validate(
+            {
+                "weight_kg": 20,
+                "age_years": 8,
+                "toxicities": [{"type": "CRS", "grade": 3}],
+                "prior_tocilizumab_doses": 1,
+                "prior_steroids": True,
+            }
+        ).echo()
+    )
     recommendations = factory.LazyFunction(list)
 
 
@@ -213,3 +226,30 @@ class AssessmentGradingFactory(factory.django.DjangoModelFactory):
     toxicities = factory.LazyFunction(
         lambda: [{"type": "CRS", "grade": 2, "method": "picked", "set_by": [], "findings": [], "notes": []}]
     )
+
+
+class ProtocolTestPatientFactory(factory.django.DjangoModelFactory):
+    """A 20 kg CRS grade 3 patient after tocilizumab and steroids; the expected answer is the caller's."""
+
+    class Meta:
+        model = ProtocolTestPatient
+
+    protocol = factory.SubFactory(ProtocolFactory)
+    label = factory.Sequence(lambda n: f"test patient {n}")
+    inputs = factory.LazyFunction(
+        lambda: {
+            "weight_kg": Decimal("20"),
+            "age_years": 8,
+            "toxicities": [{"type": "CRS", "grade": 3}],
+            "prior_tocilizumab_doses": 1,
+            "prior_steroids": True,
+        }
+    )
+    expected_status = "indicated"
+
+
+class LoginFailureFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = LoginFailure
+
+    username_hash = factory.LazyFunction(lambda: login_username_hash("someone"))

@@ -3,7 +3,46 @@
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-from accounts.roles import ROLE_PERMISSIONS
+# Frozen copy of the roles as this migration made them (accounts.roles has moved on since: 0004).
+ROLE_PERMISSIONS = {
+    "clinician": [
+        ("protocols", "view_institution"),
+        ("protocols", "view_protocol"),
+        ("protocols", "view_protocolversion"),
+        ("protocols", "view_indicationrule"),
+        ("protocols", "view_dosingstep"),
+        ("protocols", "view_protocolcitation"),
+        ("evidence", "view_reference"),
+        ("evidence", "view_study"),
+        ("assessments", "add_assessment"),
+        ("assessments", "view_assessment"),
+    ],
+    "pharmacist": [
+        ("protocols", "view_institution"),
+        ("protocols", "view_protocol"),
+        ("protocols", "view_protocolversion"),
+        ("protocols", "add_protocolversion"),
+        ("protocols", "change_protocolversion"),
+        ("protocols", "delete_protocolversion"),
+        ("protocols", "approve_protocolversion"),
+        ("protocols", "view_indicationrule"),
+        ("protocols", "add_indicationrule"),
+        ("protocols", "change_indicationrule"),
+        ("protocols", "delete_indicationrule"),
+        ("protocols", "view_dosingstep"),
+        ("protocols", "add_dosingstep"),
+        ("protocols", "change_dosingstep"),
+        ("protocols", "delete_dosingstep"),
+        ("protocols", "view_protocolcitation"),
+        ("protocols", "add_protocolcitation"),
+        ("protocols", "change_protocolcitation"),
+        ("protocols", "delete_protocolcitation"),
+        ("evidence", "view_reference"),
+        ("evidence", "view_study"),
+        ("assessments", "add_assessment"),
+        ("assessments", "view_assessment"),
+    ],
+}
 
 
 def roles_create(apps, schema_editor):

@@ -15,12 +15,13 @@ from assessments.models import Assessment
 from assessments.services import assessment_create
 from bedside.services import bedside_assessment_create
 from protocols.models import Protocol, VersionStatus
-from protocols.services import protocol_version_publish
+from protocols.services import protocol_version_draft_create, protocol_version_publish
 from tests.factories import (
     DosingStepFactory,
     IndicationRuleFactory,
     InstitutionFactory,
     ProtocolVersionFactory,
+    UserFactory,
 )
 
 pytestmark = pytest.mark.integration
@@ -252,8 +253,11 @@ def test_protocol_list_query_count_is_fixed(clinician_client, django_assert_num_
 @pytest.mark.parametrize("versions", [1, 3])
 def test_protocol_detail_query_count_is_fixed(clinician_client, django_assert_num_queries, versions):
     protocol = Protocol.objects.get(institution__slug="cnh")
-    for number in range(2, versions + 1):
-        ProtocolVersionFactory(protocol=protocol, number=number)
+    author = UserFactory(username="detail-author", role="pharmacist")
+    for _ in range(2, versions + 1):
+        # A full copy of the live version (one open version per protocol), published in turn.
+        newer = protocol_version_draft_create(protocol=protocol, author=author)
+        protocol_version_publish(version=newer, approved_by=None, approval_source="tests")
     # session, user, institution, versions, then the published version with citations, rules, steps, step citations
     with django_assert_num_queries(9):
         response = clinician_client.get("/protocols/cnh/")

@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("protocols", "0001_initial"),
+        ("protocols", "0003_frozen_version_triggers"),
     ]
 
     operations = [

@@ -1,0 +1,29 @@
+"""Audit events, for reading only: append-only, whoever is looking."""
+
+from django.contrib import admin
+
+from audit.models import AuditEvent
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "who", "action", "subject_type", "subject_id", "reason")
+    list_filter = ("action", "subject_type")
+    list_select_related = ("actor",)
+    search_fields = ("action", "subject_id", "reason", "actor__username", "actor_label")
+    date_hierarchy = "created_at"
+
+    @admin.display(description="who", ordering="actor__username")
+    def who(self, obj):
+        if obj.actor_id:
+            return obj.actor.get_full_name() or obj.actor.get_username()
+        return obj.actor_label or "system"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,687 @@
+"""Protocol governance in the Django admin: drafts edited inline, two-person approval, test
+patients, previews, history and diffs. Thin: every decision is in protocols.services/selectors.
+
+Who may do what (groups in accounts.roles): pharmacists edit drafts and test patients and approve
+other pharmacists' versions; published and retired versions are read-only for everyone, and only
+drafts can be deleted (singly or with the bulk action).
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from anakinra_cds.history_admin import HistoryAdmin
+from audit.selectors import audit_events_for
+from audit.services import audit_record
+from engine.data import DoseRange
+from protocols.forms import (
+    ApproveForm,
+    DosingStepForm,
+    IndicationRuleForm,
+    ProtocolTestPatientForm,
+    ProtocolVersionForm,
+    RejectForm,
+    StartDraftForm,
+    SubmitForm,
+)
+from protocols.models import (
+    DosingStep,
+    IndicationRule,
+    Institution,
+    Protocol,
+    ProtocolCitation,
+    ProtocolTestPatient,
+    ProtocolVersion,
+    VersionStatus,
+)
+from protocols.patient_checks import range_text
+from protocols.selectors import (
+    ReviewState,
+    protocol_test_patients_check,
+    protocol_version_diff,
+    protocol_version_editor_ids,
+    protocol_version_preview,
+    protocol_version_row_history,
+    protocols_with_governance,
+    published_test_patient_outcomes,
+    review_state,
+    version_governance,
+)
+from protocols.services import (
+    SUBJECT,
+    GovernanceError,
+    dosing_step_citations_set,
+    protocol_version_approve,
+    protocol_version_draft_create,
+    protocol_version_draft_delete,
+    protocol_version_reject,
+    protocol_version_submit,
+)
+
+admin.site.site_header = "Anakinra CDS administration"
+admin.site.site_title = "Anakinra CDS admin"
+admin.site.index_title = "Protocols, evidence and accounts"
+
+APPROVE_PERMISSION = "protocols.approve_protocolversion"
+
+
+def review_flag(next_review) -> str:
+    state = review_state(next_review=next_review, today=timezone.localdate())
+    if state == ReviewState.OVERDUE:
+        return format_html('<span class="gov-flag gov-flag-overdue">Review overdue (due {})</span>', next_review)
+    if state == ReviewState.NOT_SCHEDULED:
+        return format_html('<span class="gov-flag gov-flag-unscheduled">{}</span>', "No review date")
+    return format_html('<span class="gov-flag gov-flag-current">Due {}</span>', next_review)
+
+
+# --- Institutions and protocols ----------------------------------------------------------------------
+
+
+@admin.register(Institution)
+class InstitutionAdmin(HistoryAdmin):
+    list_display = ("name", "slug", "short_name", "location")
+    search_fields = ("name", "slug")
+
+    def get_readonly_fields(self, request, obj=None):
+        # The slug is a public API identifier: never changed once its protocol has been published.
+        if obj is not None and ProtocolVersion.objects.filter(protocol__institution=obj).exists():
+            return ("slug",)
+        return ()
+
+
+class ReviewFilter(admin.SimpleListFilter):
+    title = "review"
+    parameter_name = "review"
+
+    def lookups(self, request, model_admin):
+        return [("overdue", "Review overdue"), ("unscheduled", "No review date"), ("current", "Review date ahead")]
+
+    def queryset(self, request, queryset):
+        today = timezone.localdate()
+        published = {"versions__status": VersionStatus.PUBLISHED}
+        if self.value() == "overdue":
+            return queryset.filter(**published, versions__next_review__lt=today)
+        if self.value() == "unscheduled":
+            return queryset.filter(**published, versions__next_review__isnull=True)
+        if self.value() == "current":
+            return queryset.filter(**published, versions__next_review__gte=today)
+        return queryset
+
+
+@admin.register(Protocol)
+class ProtocolAdmin(HistoryAdmin):
+    list_display = (
+        "title",
+        "institution_slug",
+        "published_version",
+        "authored_by",
+        "checked_by",
+        "published_on",
+        "review",
+        "open_version",
+    )
+    list_filter = (ReviewFilter,)
+    search_fields = ("title", "institution__name", "institution__slug")
+    fields = ("institution", "title")
+    actions = ["start_drafts"]
+
+    def get_queryset(self, request):
+        return protocols_with_governance()
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("institution",) if obj is not None else ()
+
+    @staticmethod
+    def _published(obj: Protocol) -> ProtocolVersion | None:
+        return obj.published_versions[0] if getattr(obj, "published_versions", None) else None
+
+    @admin.display(description="slug", ordering="institution__slug")
+    def institution_slug(self, obj):
+        return obj.institution.slug
+
+    @admin.display(description="published")
+    def published_version(self, obj):
+        version = self._published(obj)
+        return f"v{version.number}" if version else "none"
+
+    @admin.display(description="authored by")
+    def authored_by(self, obj):
+        version = self._published(obj)
+        return version_governance(version).authored_by if version else ""
+
+    @admin.display(description="checked by")
+    def checked_by(self, obj):
+        version = self._published(obj)
+        return version.approver_display if version else ""
+
+    @admin.display(description="published on")
+    def published_on(self, obj):
+        version = self._published(obj)
+        return version.published_at if version else None
+
+    @admin.display(description="next review")
+    def review(self, obj):
+        version = self._published(obj)
+        return review_flag(version.next_review) if version else ""
+
+    @admin.display(description="being changed")
+    def open_version(self, obj):
+        if not obj.open_versions:
+            return ""
+        version = obj.open_versions[0]
+        url = reverse("admin:protocols_protocolversion_change", args=[version.pk])
+        return format_html('<a href="{}">v{} ({})</a>', url, version.number, version.get_status_display().lower())
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/start-draft/",
+                self.admin_site.admin_view(self.start_draft_view),
+                name="protocols_protocol_start_draft",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        protocol = self.get_object(request, object_id)
+        extra_context = extra_context or {}
+        if protocol is not None:
+            published = self._published(protocol)
+            extra_context |= {
+                "governance": version_governance(published) if published else None,
+                "open_version": protocol.open_versions[0] if protocol.open_versions else None,
+                "can_start_draft": self._can_start_draft(request, protocol),
+                "test_patient_count": ProtocolTestPatient.objects.filter(protocol=protocol).count(),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _can_start_draft(self, request: HttpRequest, protocol: Protocol) -> bool:
+        return (
+            request.user.has_perm("protocols.add_protocolversion")
+            and bool(protocol.published_versions)
+            and not protocol.open_versions
+        )
+
+    def start_draft_view(self, request, object_id):
+        protocol = self.get_object(request, object_id)
+        if protocol is None:
+            raise Http404("No such protocol.")
+        if not request.user.has_perm("protocols.add_protocolversion"):
+            raise PermissionDenied
+        form = StartDraftForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                draft = protocol_version_draft_create(
+                    protocol=protocol, author=request.user, reason=form.cleaned_data["reason"]
+                )
+            except GovernanceError as error:
+                form.add_error(None, str(error))
+            else:
+                messages.success(request, f"Draft v{draft.number} started as a copy of the published version.")
+                return HttpResponseRedirect(reverse("admin:protocols_protocolversion_change", args=[draft.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Start a new draft of {protocol}",
+            "opts": self.opts,
+            "original": protocol,
+            "form": form,
+            "action": "start_draft",
+            "governance": version_governance(self._published(protocol)) if self._published(protocol) else None,
+            "open_version": protocol.open_versions[0] if protocol.open_versions else None,
+        }
+        return TemplateResponse(request, "admin/protocols/governance_action.html", context)
+
+    @admin.action(description="Start a new draft from the published version", permissions=["start_draft"])
+    def start_drafts(self, request, queryset):
+        for protocol in queryset:
+            try:
+                draft = protocol_version_draft_create(protocol=protocol, author=request.user)
+            except GovernanceError as error:
+                self.message_user(request, str(error), messages.ERROR)
+            else:
+                self.message_user(request, f"{protocol}: draft v{draft.number} started.", messages.SUCCESS)
+
+    def has_start_draft_permission(self, request) -> bool:
+        return request.user.has_perm("protocols.add_protocolversion")
+
+
+# --- Versions, with their rules, steps and citations inline ---------------------------------------
+
+
+class DraftOnlyInline:
+    """Rows of a version are edited only while it is a draft."""
+
+    @staticmethod
+    def _draft(obj) -> bool:
+        return obj is None or obj.status == VersionStatus.DRAFT
+
+    def has_add_permission(self, request, obj=None):
+        return super().has_add_permission(request, obj) and self._draft(obj)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self._draft(obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self._draft(obj)
+
+
+class ProtocolCitationInline(DraftOnlyInline, admin.TabularInline):
+    model = ProtocolCitation
+    fields = ("reference", "locator", "position")
+    extra = 0
+    verbose_name = "citation (on every recommendation from this version)"
+    verbose_name_plural = "citations (on every recommendation from this version)"
+
+
+class IndicationRuleInline(DraftOnlyInline, admin.StackedInline):
+    model = IndicationRule
+    form = IndicationRuleForm
+    extra = 0
+    fieldsets = [
+        (None, {"fields": ("position", ("applies_to_crs", "applies_to_icans", "applies_to_carhlh"), "min_grade")}),
+        ("Prerequisites", {"fields": ("min_prior_tocilizumab_doses", "requires_steroids")}),
+        ("Result", {"fields": ("result_status", "summary", "first_line_if_isolated_late_onset", "first_line_summary")}),
+    ]
+
+
+class DosingStepInline(DraftOnlyInline, admin.StackedInline):
+    model = DosingStep
+    form = DosingStepForm
+    extra = 0
+    fieldsets = [
+        (
+            "Which patients",
+            {
+                "fields": (
+                    ("position", "kind", "name"),
+                    ("applies_to_crs", "applies_to_icans", "applies_to_carhlh"),
+                    ("min_grade", "max_grade"),
+                )
+            },
+        ),
+        (
+            "Dose",
+            {
+                "fields": (
+                    "dose_basis",
+                    ("amount_low", "amount_high"),
+                    ("interval_hours", "interval_is_maximum"),
+                    ("route_iv", "route_sc"),
+                )
+            },
+        ),
+        (
+            "Caps, escalation and rounding",
+            {
+                "fields": (
+                    ("max_single_dose_mg", "max_daily_dose_mg"),
+                    ("escalation_ceiling_amount", "escalation_ceiling_basis"),
+                    ("rounding_increment_mg", "rounding_tolerance_percent"),
+                )
+            },
+        ),
+        ("Duration, taper and notes", {"fields": ("duration_text", "taper_text", "notes", "cited_references")}),
+    ]
+
+    @admin.display(description="step citations")
+    def cited_references(self, obj):
+        # Read-only display of the same field (published versions, or users who cannot edit).
+        return "; ".join(c.reference.short_label for c in obj.citations.select_related("reference")) or "-"
+
+
+@admin.register(ProtocolVersion)
+class ProtocolVersionAdmin(HistoryAdmin):
+    form = ProtocolVersionForm
+    inlines = [ProtocolCitationInline, IndicationRuleInline, DosingStepInline]
+    list_display = (
+        "__str__",
+        "status",
+        "authored_by",
+        "submitted_by",
+        "checked_by",
+        "published_at",
+        "next_review_flag",
+    )
+    list_filter = ("status", "protocol")
+    list_select_related = ("protocol__institution", "authored_by", "submitted_by", "approved_by")
+    object_history_template = "admin/protocols/protocolversion/object_history.html"
+    governance_fields = (
+        "number",
+        "status",
+        "authored_by",
+        "submitted_by",
+        "submitted_at",
+        "checked_by",
+        "published_at",
+        "retired_at",
+        "next_review",
+        "change_reason",
+        "based_on",
+        "edit_revision",
+    )
+    content_fields = ("utilization", "indications_summary", "notes", "reported_car_target", "concentration_mg_per_ml")
+
+    @admin.display(description="checked by")
+    def checked_by(self, obj):
+        return obj.approver_display
+
+    @admin.display(description="next review")
+    def next_review_flag(self, obj):
+        return review_flag(obj.next_review) if obj.status == VersionStatus.PUBLISHED else ""
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return [(None, {"fields": ("protocol", *self.content_fields)})]
+        content = list(self.content_fields)
+        if self.has_change_permission(request, obj):
+            content.append("loaded_revision")
+        return [
+            (None, {"fields": ("protocol",)}),
+            ("Content", {"fields": content}),
+            ("Governance record", {"fields": self.governance_fields, "classes": ("collapse",)}),
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else ("protocol", *self.governance_fields)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and (obj is None or obj.status == VersionStatus.DRAFT)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and (obj is None or obj.status == VersionStatus.DRAFT)
+
+    def get_deleted_objects(self, objs, request):
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # Only drafts are deleted: anything else selected blocks the whole bulk delete, with the reason.
+        locked = [f"{v} - only drafts can be deleted" for v in objs if v.status != VersionStatus.DRAFT]
+        return deleted, model_count, perms_needed, [*locked, *protected]
+
+    def delete_model(self, request, obj):
+        protocol_version_draft_delete(version=obj, deleted_by=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for version in queryset:
+            protocol_version_draft_delete(version=version, deleted_by=request.user)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.number = (obj.protocol.versions.order_by("-number").values_list("number", flat=True).first() or 0) + 1
+            obj.status = VersionStatus.DRAFT
+            obj.authored_by = request.user
+        super().save_model(request, obj, form, change)
+        if not change:
+            audit_record(
+                action="protocol_version.draft_started",
+                subject_type=SUBJECT,
+                subject_id=obj.pk,
+                actor=request.user,
+                reason="First version of a new protocol.",
+                details={"protocol": obj.protocol.institution.slug, "version": obj.number},
+            )
+
+    def save_formset(self, request, form, formset, change):
+        super().save_formset(request, form, formset, change)
+        if formset.model is not DosingStep:
+            return
+        for step_form in formset.forms:
+            deleted = step_form in formset.deleted_forms
+            if deleted or step_form.instance.pk is None or "cited_references" not in step_form.changed_data:
+                continue
+            dosing_step_citations_set(
+                step=step_form.instance, references=step_form.cleaned_data["cited_references"], actor=request.user
+            )
+
+    # --- pages --------------------------------------------------------------------------------
+
+    def get_urls(self):
+        def route(suffix: str, view):
+            return path(
+                f"<path:object_id>/{suffix}/",
+                self.admin_site.admin_view(view),
+                name=f"protocols_protocolversion_{suffix}",
+            )
+
+        return [
+            route("submit", self.submit_view),
+            route("approve", self.approve_view),
+            route("reject", self.reject_view),
+            route("diff", self.diff_view),
+            *super().get_urls(),
+        ]
+
+    def _version(self, request, object_id) -> ProtocolVersion:
+        version = self.get_object(request, object_id)
+        if version is None:
+            raise Http404("No such protocol version.")
+        if not self.has_view_or_change_permission(request, version):
+            raise PermissionDenied
+        return version
+
+    def _reviewable(self, request, version: ProtocolVersion) -> bool:
+        return version.status == VersionStatus.SUBMITTED and request.user.has_perm(APPROVE_PERMISSION)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        version = self.get_object(request, object_id)
+        extra_context = extra_context or {}
+        if version is not None and self.has_view_or_change_permission(request, version):
+            open_ = version.status in (VersionStatus.DRAFT, VersionStatus.SUBMITTED)
+            extra_context |= {
+                "governance": version_governance(version),
+                "can_submit": self.has_change_permission(request, version),
+                "can_review": self._reviewable(request, version),
+                "preview_rows": protocol_version_preview(version_id=version.pk) if open_ else None,
+                "audit_events": audit_events_for(subject_type=SUBJECT, subject_id=version.pk)[:20],
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def history_view(self, request, object_id, extra_context=None):
+        extra_context = (extra_context or {}) | {"row_history": protocol_version_row_history(version_id=object_id)}
+        return super().history_view(request, object_id, extra_context)
+
+    def _action_page(self, request, version, form, action: str, title: str, **extra):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.opts,
+            "original": version,
+            "form": form,
+            "action": action,
+            "governance": version_governance(version),
+            "preview_rows": protocol_version_preview(version_id=version.pk),
+            **extra,
+        }
+        return TemplateResponse(request, "admin/protocols/governance_action.html", context)
+
+    def _done(self, request, version, message: str):
+        messages.success(request, message)
+        return HttpResponseRedirect(reverse("admin:protocols_protocolversion_change", args=[version.pk]))
+
+    def submit_view(self, request, object_id):
+        version = self._version(request, object_id)
+        if not self.has_change_permission(request, version):
+            raise PermissionDenied
+        form = SubmitForm(
+            request.POST or None, initial={"revision": version.edit_revision, "change_reason": version.change_reason}
+        )
+        if request.method == "POST" and form.is_valid():
+            try:
+                protocol_version_submit(
+                    version=version,
+                    submitted_by=request.user,
+                    change_reason=form.cleaned_data["change_reason"],
+                    expected_revision=form.cleaned_data["revision"],
+                )
+            except GovernanceError as error:
+                form.add_error(None, str(error))
+            else:
+                return self._done(request, version, f"{version.protocol} v{version.number} submitted for approval.")
+        return self._action_page(request, version, form, "submit", f"Submit {version} for approval")
+
+    def approve_view(self, request, object_id):
+        version = self._version(request, object_id)
+        if not self._reviewable(request, version):
+            raise PermissionDenied
+        form = ApproveForm(request.POST or None, initial={"revision": version.edit_revision})
+        if request.method == "POST" and form.is_valid():
+            try:
+                protocol_version_approve(
+                    version=version,
+                    approved_by=request.user,
+                    approval_note=form.cleaned_data["approval_note"],
+                    next_review=form.cleaned_data["next_review"],
+                    expected_revision=form.cleaned_data["revision"],
+                )
+            except GovernanceError as error:
+                form.add_error(None, str(error))
+            else:
+                return self._done(
+                    request, version, f"{version.protocol} v{version.number} approved and published; it is live now."
+                )
+        own_work = request.user.pk in protocol_version_editor_ids(version=version)
+        return self._action_page(
+            request,
+            version,
+            form,
+            "approve",
+            f"Approve and publish {version}",
+            own_work=own_work,
+            **self._diff_against_previous(version),
+        )
+
+    def reject_view(self, request, object_id):
+        version = self._version(request, object_id)
+        if not self._reviewable(request, version):
+            raise PermissionDenied
+        form = RejectForm(request.POST or None, initial={"revision": version.edit_revision})
+        if request.method == "POST" and form.is_valid():
+            try:
+                protocol_version_reject(
+                    version=version,
+                    rejected_by=request.user,
+                    reason=form.cleaned_data["reason"],
+                    expected_revision=form.cleaned_data["revision"],
+                )
+            except GovernanceError as error:
+                form.add_error(None, str(error))
+            else:
+                return self._done(request, version, f"{version.protocol} v{version.number} returned to draft.")
+        return self._action_page(request, version, form, "reject", f"Return {version} to draft")
+
+    @staticmethod
+    def _default_comparison(version: ProtocolVersion) -> ProtocolVersion | None:
+        if version.based_on_id:
+            return version.based_on
+        siblings = ProtocolVersion.objects.filter(protocol_id=version.protocol_id).exclude(pk=version.pk)
+        return siblings.published().first() or siblings.filter(number__lt=version.number).order_by("-number").first()
+
+    def _diff_against_previous(self, version: ProtocolVersion) -> dict:
+        other = self._default_comparison(version)
+        if other is None:
+            return {"diff_old": None, "diff_sections": None}
+        return {
+            "diff_old": other,
+            "diff_sections": protocol_version_diff(old_version_id=other.pk, new_version_id=version.pk),
+        }
+
+    def diff_view(self, request, object_id):
+        version = self._version(request, object_id)
+        versions = list(ProtocolVersion.objects.filter(protocol_id=version.protocol_id).order_by("-number"))
+        against_id = request.GET.get("against", "")
+        other = next((v for v in versions if str(v.pk) == against_id), None) if against_id else None
+        if against_id and other is None:
+            raise Http404("No such version of this protocol.")
+        other = other or self._default_comparison(version)
+        old, new = (other, version) if other is None or other.number < version.number else (version, other)
+        sections = protocol_version_diff(old_version_id=old.pk, new_version_id=new.pk) if other else None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Differences: {version.protocol}",
+            "opts": self.opts,
+            "original": version,
+            "other": other,
+            "old": old,
+            "new": new,
+            "versions": [v for v in versions if v.pk != version.pk],
+            "sections": sections,
+        }
+        return TemplateResponse(request, "admin/protocols/protocolversion/diff.html", context)
+
+
+# --- Test patients -----------------------------------------------------------------------------------
+
+
+@admin.register(ProtocolTestPatient)
+class ProtocolTestPatientAdmin(HistoryAdmin):
+    form = ProtocolTestPatientForm
+    list_display = ("label", "protocol", "expected_status", "expected_step_name", "expected_amounts", "on_published")
+    list_filter = ("protocol",)
+    list_select_related = ("protocol__institution",)
+    search_fields = ("label", "expected_step_name")
+    fieldsets = [
+        (None, {"fields": ("protocol", "label", "inputs")}),
+        (
+            "Expected answer",
+            {
+                "fields": (
+                    "expected_status",
+                    "expected_step_name",
+                    ("expected_per_dose_low_mg", "expected_per_dose_high_mg"),
+                    ("expected_per_day_low_mg", "expected_per_day_high_mg"),
+                    "arithmetic",
+                )
+            },
+        ),
+    ]
+
+    @admin.display(description="expected amounts")
+    def expected_amounts(self, obj):
+        if not obj.expected_step_name:
+            return "status only"
+        dose = (
+            "no per-dose amount"
+            if obj.expected_per_dose_low_mg is None
+            else f"{range_text(DoseRange(obj.expected_per_dose_low_mg, obj.expected_per_dose_high_mg))} per dose"
+        )
+        day = range_text(DoseRange(obj.expected_per_day_low_mg, obj.expected_per_day_high_mg), "mg/day")
+        return f"{dose}; {day}"
+
+    @admin.display(description="on the published version")
+    def on_published(self, obj):
+        outcome = getattr(obj, "published_outcome", None)
+        if outcome is None:
+            return "-"
+        if outcome.passed:
+            return format_html('<span class="gov-flag gov-flag-current">{}</span>', "passes")
+        return format_html('<span class="gov-flag gov-flag-overdue">fails: {}</span>', "; ".join(outcome.problems))
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        # One run of the engine per row on the cached published catalog (no query per row).
+        outcomes = published_test_patient_outcomes(test_patients=changelist.result_list)
+        for test_patient in changelist.result_list:
+            test_patient.published_outcome = outcomes[test_patient.pk]
+        return changelist
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        test_patient = self.get_object(request, object_id)
+        extra_context = extra_context or {}
+        if test_patient is not None:
+            runs = []
+            for version in ProtocolVersion.objects.filter(
+                protocol_id=test_patient.protocol_id,
+                status__in=(VersionStatus.PUBLISHED, VersionStatus.DRAFT, VersionStatus.SUBMITTED),
+            ).order_by("-number"):
+                outcome = next(
+                    o
+                    for o in protocol_test_patients_check(version_id=version.pk)
+                    if o.expectation.test_patient_id == test_patient.pk
+                )
+                runs.append((version, outcome))
+            extra_context["runs"] = runs
+        return super().change_view(request, object_id, form_url, extra_context)
