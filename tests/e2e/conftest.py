@@ -24,11 +24,14 @@ e2e_db = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def django_db_setup(django_db_setup, django_db_blocker):
     # The root conftest has loaded the clinical data; serialize it so that each transactional
     # (browser) test starts from it again after the previous test's flush.
-    # Set on the connection class, not the instance: Playwright's event loop gives tests a different
-    # context, hence a different connection object, from the one this session fixture saw.
+    # pytest-django has already serialized the database as it was before the seed was loaded, onto this
+    # connection object; replace that copy, and put the seeded one on the connection class too, because
+    # Playwright's event loop gives browser tests a different connection object than this fixture sees.
     with django_db_blocker.unblock():
         connection = connections["default"]
-        type(connection)._test_serialized_contents = connection.creation.serialize_db_to_string()
+        seeded = connection.creation.serialize_db_to_string()
+        connection._test_serialized_contents = seeded
+        type(connection)._test_serialized_contents = seeded
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from fhir.resources.R4B.medicationrequest import MedicationRequest
 
 from anakinra_cds import jsonutil
 from tests.cds_hooks_rules import assert_conforms, assert_discovery_conforms
+from tests.e2e import wizard
 from tests.e2e.conftest import e2e_db, login
 from tests.ehr_support import (
     ISSUER,
@@ -34,15 +35,6 @@ pytestmark = [pytest.mark.e2e, e2e_db]
 ROUTE_CODES = {"IV": "47625008", "SC": "34206005"}
 
 
-def _answer(page, name: str, value: str) -> None:
-    page.locator(f"input[name={name}][value='{value}']").check()
-
-
-def _next(page, name: str = "Next") -> None:
-    with page.expect_navigation():
-        page.get_by_role("button", name=name, exact=True).click()
-
-
 def bedside_result_from_card_link(page, live_server, link_url: str) -> dict[str, str]:
     """Follow the card's link as the clinician would: the wizard opens with what the EHR sent (weight,
     age, center); the clinician adds what the EHR cannot send (the grade, prior treatment, safety
@@ -55,31 +47,17 @@ def bedside_result_from_card_link(page, live_server, link_url: str) -> dict[str,
         "20",
         "8",
     )
-    for name, value in (
-        ("car_target", "CD19"),
-        ("fever", "true"),
-        ("hypotension", "true"),
-        ("ecoli_protein_hypersensitivity", "false"),
-        ("active_infection", "false"),
-        ("concurrent_tnf_blocker", "false"),
-        ("thrombocytopenia_or_coagulopathy", "false"),
-    ):
-        _answer(page, name, value)
-    _next(page)
-    page.get_by_label("Tocilizumab doses given so far").fill("1")
-    _answer(page, "prior_steroids", "true")
-    _next(page)
-    _answer(page, "crs_grade", "3")
-    _answer(page, "icans_grade", "absent")
-    _answer(page, "carhlh_grade", "absent")
-    _next(page)
-    assert page.locator("input[name=institution]:checked").get_attribute("value") == "cnh"
-    _next(page, "Get recommendations")
-    row = page.locator("#center-cnh .dose-table tbody tr").first
-    return {
-        "order": row.locator("td[data-label='Order']").inner_text(),
-        "per_dose": row.locator("td[data-label='Per dose']").inner_text().split("\n")[0].strip(),
+    patient = {
+        "car_target": "CD19",
+        "fever": True,
+        "hypotension": True,
+        "prior_tocilizumab_doses": 1,
+        "prior_steroids": True,
+        "toxicities": [{"type": "CRS", "grade": 3}],
+        "institution": "cnh",
     }
+    wizard.walk(page, patient, fill_patient_step=False)
+    return wizard.first_step_shown(page, "cnh")
 
 
 def test_ehr_too_high_anakinra_dose_is_corrected_to_the_apps_own_result(watched_page, live_server, settings):

@@ -4,11 +4,10 @@ clinician then gets the new dose. Every page is watched for console errors and C
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e import wizard
 from tests.e2e.conftest import axe_violations, e2e_db, login, screenshot
 from tests.factories import UserFactory
 
@@ -26,20 +25,11 @@ HEAVY_PATIENT = {
 HEAVY_LABEL = "60 kg, ICANS grade 4 after tocilizumab and steroids: per-dose cap"
 
 
-def clinician_per_dose_mg(page, live_server, patient: dict) -> dict:
-    """The per-dose amount a signed-in clinician is given for `patient` (first step of the answer).
-
-    Asked through the JSON API from the browser's own session until the bedside result page is
-    merged; then this should open the wizard's result page and read the dose shown there.
-    """
-    csrf = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
-    response = page.request.post(
-        f"{live_server.url}/api/v1/recommendations",
-        data=json.dumps(patient),
-        headers={"Content-Type": "application/json", "X-CSRFToken": csrf, "Referer": live_server.url},
-    )
-    assert response.status == 200, response.text()
-    return response.json()["recommendations"][0]["steps"][0]["per_dose_mg"]
+def clinician_sees(page, live_server, patient: dict) -> dict[str, str]:
+    """What a signed-in clinician is shown for `patient`: the wizard walked to the bedside result page."""
+    page.goto(f"{live_server.url}/")
+    wizard.walk(page, patient)
+    return wizard.first_step_shown(page, patient["institution"])
 
 
 def _switch_user(page, live_server, username: str) -> None:
@@ -53,7 +43,11 @@ def test_pharmacist_changes_cap_and_second_pharmacist_publishes_it(watched_page,
     reviewer = UserFactory(username="e2e-reviewer", role="pharmacist")
     UserFactory(username="e2e-clin", role="clinician")
     _switch_user(page, live_server, "e2e-clin")
-    assert clinician_per_dose_mg(page, live_server, HEAVY_PATIENT) == {"low": 100, "high": 100}
+    # 2 mg/kg x 60 kg = 120 mg, above the published 100 mg per-dose cap
+    assert clinician_sees(page, live_server, HEAVY_PATIENT) == {
+        "order": "anakinra 100 mg IV every 6 hours (2 mg/kg/dose; max 100 mg/dose, 400 mg/day)",
+        "per_dose": "100 mg",
+    }
 
     # The author starts a draft of the cnh protocol from the admin.
     _switch_user(page, live_server, "e2e-author")
@@ -106,4 +100,8 @@ def test_pharmacist_changes_cap_and_second_pharmacist_publishes_it(watched_page,
 
     # The clinician now gets the new dose.
     _switch_user(page, live_server, "e2e-clin")
-    assert clinician_per_dose_mg(page, live_server, HEAVY_PATIENT) == {"low": 80, "high": 80}
+    # The same 120 mg is now capped at the new 80 mg per dose.
+    assert clinician_sees(page, live_server, HEAVY_PATIENT) == {
+        "order": "anakinra 80 mg IV every 6 hours (2 mg/kg/dose; max 80 mg/dose, 400 mg/day)",
+        "per_dose": "80 mg",
+    }
