@@ -83,6 +83,11 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DATABASE_PREPARED_STATEMENTS", True):
+    # Server-side binding with prepared statements: the hot path's queries are planned once per
+    # connection, not on every request (the API-token join alone took 1 ms to plan). Turn off behind a
+    # transaction-pooling proxy (PgBouncer in transaction mode) that cannot keep prepared statements.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"server_side_binding": True, "prepare_threshold": 2})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -31,9 +31,9 @@ class Assessment(models.Model):
     institution_requested = models.SlugField(max_length=40, blank=True)
     inputs = models.JSONField(encoder=DecimalJSONEncoder, decoder=DecimalJSONDecoder)
     recommendations = models.JSONField(encoder=DecimalJSONEncoder, decoder=DecimalJSONDecoder)
-    protocol_versions = models.ManyToManyField(
-        "protocols.ProtocolVersion", through="AssessmentProtocolVersion", related_name="assessments"
-    )
+    # The published versions the answer used. Published and retired versions can never be deleted
+    # (model guards and database triggers), so the ids always resolve; no FK row locks on the hot path.
+    protocol_version_ids = models.JSONField(default=list)
 
     class Meta:
         ordering = ["-created_at"]
@@ -45,14 +45,3 @@ class Assessment(models.Model):
         """The stored recommendations for a JSON response: the exact text written, when this object wrote it."""
         written = getattr(self, "_recommendations_text", None)
         return jsonutil.raw(written) if written is not None else self.recommendations
-
-
-class AssessmentProtocolVersion(models.Model):
-    assessment = models.ForeignKey(Assessment, on_delete=models.CASCADE)
-    version = models.ForeignKey("protocols.ProtocolVersion", on_delete=models.PROTECT)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["assessment", "version"], name="assessment_version_once")]
-
-    def __str__(self) -> str:
-        return f"{self.assessment_id} used version {self.version_id}"

@@ -6,17 +6,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
 
 from anakinra_cds import jsonutil
-from assessments.models import Assessment, AssessmentProtocolVersion
+from assessments.models import Assessment
 from engine.data import PatientInputs, ProtocolData
 from engine.present import recommendation_dict
 from engine.recommend import recommend_all
 from protocols.selectors import published_protocols
 
 
-@transaction.atomic
 def assessment_create(
     *,
     patient: PatientInputs,
@@ -26,7 +24,8 @@ def assessment_create(
     source: str,
     protocols: Sequence[ProtocolData] | None = None,
 ) -> Assessment:
-    """Run the engine for one patient and store the inputs, the full answer and the versions used.
+    """Run the engine for one patient and store the inputs, the full answer and the versions used
+    (one INSERT, so no transaction is needed).
 
     `protocols` lets a caller that already read the published catalog pass it in (one read per request).
     """
@@ -43,10 +42,8 @@ def assessment_create(
         institution_requested=institution_slug or "",
         inputs=inputs,
         recommendations=jsonutil.raw(text),
+        protocol_version_ids=[p.version_id for p in protocols],
     )
     assessment.recommendations = recommendations
     assessment._recommendations_text = text
-    AssessmentProtocolVersion.objects.bulk_create(
-        AssessmentProtocolVersion(assessment=assessment, version_id=p.version_id) for p in protocols
-    )
     return assessment

@@ -97,6 +97,17 @@ class Step:
     taper: str = ""
     notes: str = ""
     citations: tuple[Citation, ...] = ()
+    # Derived once here rather than on every dose calculation.
+    per_kg: bool = field(init=False, repr=False, compare=False)
+    per_dose_basis: bool = field(init=False, repr=False, compare=False)
+    doses_per_day: int | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.interval_hours is not None and (self.interval_hours <= 0 or 24 % self.interval_hours):
+            raise ValueError(f"interval of {self.interval_hours} h does not divide a day")
+        object.__setattr__(self, "per_kg", self.dose_basis.per_kg)
+        object.__setattr__(self, "per_dose_basis", self.dose_basis.per_dose)
+        object.__setattr__(self, "doses_per_day", None if self.interval_hours is None else 24 // self.interval_hours)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,9 +127,10 @@ class ProtocolData:
 
 
 # --- Outputs --------------------------------------------------------------------------------------
+# Not frozen: built once per request and never changed or hashed, and frozen construction is slow.
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DoseRange:
     low: Decimal
     high: Decimal
@@ -128,14 +140,14 @@ class DoseRange:
         return self.low == self.high
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Rounding:
     increment_mg: Decimal
     applied: bool
     note: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CapEvent:
     """A cap that lowered an amount: `before` (mg) became `after` (mg)."""
 
@@ -144,7 +156,7 @@ class CapEvent:
     after: Decimal
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RoundingDecision:
     """'Nearest vial' for one dose: the nearest whole multiple and whether it was within tolerance."""
 
@@ -154,7 +166,7 @@ class RoundingDecision:
     applied: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class BoundResult:
     """One bound (low or high) of a step for one weight. Amounts are exact; ordered ones are quantized."""
 
@@ -166,7 +178,7 @@ class BoundResult:
     rounding: RoundingDecision | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StepResult:
     """A step's numbers for one weight. Text (order line, arithmetic, notes) is rendered on demand."""
 
@@ -216,7 +228,7 @@ class Warning:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Recommendation:
     protocol: ProtocolData
     status: Status

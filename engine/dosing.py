@@ -52,7 +52,7 @@ def _quantize_not_above(value: Decimal, limit: Decimal | None) -> Decimal:
 
 
 def _bound(amount: Decimal, step: Step, weight_kg: Decimal, per_day_count: int | None) -> BoundResult:
-    base = amount * weight_kg if step.dose_basis.per_kg else amount
+    base = amount * weight_kg if step.per_kg else amount
     max_single, max_daily = step.max_single_dose_mg, step.max_daily_dose_mg
     events: list[CapEvent] = []  # rarely more than empty
 
@@ -70,7 +70,7 @@ def _bound(amount: Decimal, step: Step, weight_kg: Decimal, per_day_count: int |
             rounding=None,
         )
 
-    if step.dose_basis.per_dose:
+    if step.per_dose_basis:
         calculated_dose, calculated_day = base, base * per_day_count
     else:
         calculated_dose, calculated_day = base / per_day_count, base
@@ -116,18 +116,14 @@ def _escalation_ceiling(step: Step, weight_kg: Decimal) -> tuple[Decimal | None,
     return ceiling, _quantize_not_above(ceiling, step.max_daily_dose_mg)
 
 
-def _q(value: Decimal, quantum: Decimal = MG) -> Decimal:
-    return value.quantize(quantum, rounding=ROUND_HALF_UP)
-
-
 def _pair(low: Decimal, high: Decimal, single: bool, quantum: Decimal = MG) -> DoseRange:
-    first = _q(low, quantum)
-    return DoseRange(first, first if single else _q(high, quantum))
+    first = low.quantize(quantum, rounding=ROUND_HALF_UP)
+    return DoseRange(first, first if single else high.quantize(quantum, rounding=ROUND_HALF_UP))
 
 
 def step_dose(*, step: Step, weight_kg: Decimal, concentration_mg_per_ml: Decimal) -> StepResult:
     """Everything a clinician needs to order one step for one weight."""
-    per_day_count = doses_per_day(step.interval_hours)
+    per_day_count = step.doses_per_day
     low = _bound(step.amount_low, step, weight_kg, per_day_count)
     high = low if step.amount_high == step.amount_low else _bound(step.amount_high, step, weight_kg, per_day_count)
     uncapped_ceiling, ceiling = _escalation_ceiling(step, weight_kg)

@@ -29,7 +29,10 @@ def _check_patient(patient: PatientInputs) -> None:
 
 
 def _step_applies(step: Step, patient: PatientInputs) -> bool:
-    return any(t.type in step.toxicities and step.min_grade <= t.grade <= step.max_grade for t in patient.toxicities)
+    for item in patient.toxicities:
+        if item.type in step.toxicities and step.min_grade <= item.grade <= step.max_grade:
+            return True
+    return False
 
 
 def _prerequisites_text(rule: Rule) -> str:
@@ -86,7 +89,7 @@ def _evaluate_rules(protocol: ProtocolData, patient: PatientInputs) -> tuple[Sta
         for item in patient.toxicities:
             if item.type not in rule.toxicities:
                 continue
-            label = f"{item.type} grade {item.grade}"
+            label = f"{item.type.value} grade {item.grade}"
             if item.grade < rule.min_grade:
                 unmet.append(f"{label}: {rule.summary}; applies to grade {rule.min_grade} or higher")
                 continue
@@ -110,7 +113,7 @@ def _evaluate_rules(protocol: ProtocolData, patient: PatientInputs) -> tuple[Sta
                     summary = rule.first_line_summary
                 elif note := _first_line_note(patient):
                     notes.append(note)
-            met.append((Status(rule.result_status), f"{label}{_met_context(rule, patient)}: {summary}"))
+            met.append((rule.result_status, f"{label}{_met_context(rule, patient)}: {summary}"))
 
     uncovered = [t.type for t in patient.toxicities if t.type not in covered]
     if met:

@@ -99,8 +99,9 @@ def _above_reported_maximum(steps: tuple[StepResult, ...], weight_kg: Decimal) -
         highest = max(highest, result.per_day_mg.high)
         if result.max_escalation_per_day_mg is not None:
             highest = max(highest, result.max_escalation_per_day_mg)
-    per_kg = highest / weight_kg
-    if highest > REPORTED_MAX_MG_PER_DAY or per_kg > REPORTED_MAX_MG_PER_KG_PER_DAY:
+    # highest / weight > 10 mg/kg/day, written as a product: exact, and no division on every request.
+    if highest > REPORTED_MAX_MG_PER_DAY or highest > REPORTED_MAX_MG_PER_KG_PER_DAY * weight_kg:
+        per_kg = highest / weight_kg
         return Warning(
             "above_reported_maximum",
             Severity.WARNING,

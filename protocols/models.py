@@ -838,3 +838,18 @@ def patient_input_problems(inputs: object) -> list[str]:
             f"{field}: {message}" for field, messages in validation_errors(error).items() for message in messages
         ]
     return problems
+
+
+class CatalogRevision(models.Model):
+    """One row whose `revision` changes, by database trigger, whenever the published catalog could have:
+    any change to protocol versions, institutions or references, however it is made. Reading it is
+    how the in-memory catalog (protocols.selectors) knows it is still current."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    revision = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="catalog_revision_single_row")]
+
+    def __str__(self) -> str:
+        return f"catalog revision {self.revision}"

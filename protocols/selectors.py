@@ -1,9 +1,10 @@
 """Reads of protocol data, shaped as the engine's plain dataclasses.
 
 `published_protocols()` is the hot path of every recommendation. It keeps the loaded versions
-in memory and checks, with one small query per call, that the set of published versions is
-still the one it loaded; a publish anywhere (any process) changes that set, so a retired version
-is never served from the cache.
+in memory and checks, with one primary-key read per call, that the catalog revision is still the
+one it loaded. Database triggers give the revision a new, never-repeated value in the same
+transaction as any change to versions, institutions or references (protocols migration 0006), so a
+publish anywhere (any process, any path) is seen at once and a retired version is never served.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.db.models import Max, Prefetch, Subquery, Value
+from django.db import connection
+from django.db.models import Prefetch, Subquery
 from django.utils import timezone
 
 from engine import notation
@@ -24,6 +26,7 @@ from evidence.models import Reference
 from protocols.diff import SectionDiff, Snapshot, snapshot_diff
 from protocols.models import (
     OPEN_STATUSES,
+    CatalogRevision,
     DosingStep,
     IndicationRule,
     Protocol,
@@ -138,45 +141,37 @@ def protocol_version_data(*, version_id: int) -> ProtocolData:
     return protocol_data_from_version(versions_with_content(ProtocolVersion.objects.filter(pk=version_id)).get())
 
 
-def _catalog_token() -> tuple:
-    """What identifies the published catalog: each published version and when its data last changed."""
-    # order_by(): the model's default ordering would enter the GROUP BY and PostgreSQL refuses the query.
-    newest_reference = (
-        Reference.objects.order_by()
-        .annotate(group=Value(1))
-        .values("group")
-        .annotate(newest=Max("updated_at"))
-        .values("newest")
-    )
-    rows = (
-        ProtocolVersion.objects.published()
-        .annotate(references_at=Subquery(newest_reference[:1]))
-        .order_by("pk")
-        .values_list("pk", "edit_revision", "published_at", "protocol__institution__updated_at", "references_at")
-    )
-    return tuple(rows)
+def _catalog_token() -> int | None:
+    """The catalog's current revision (one primary-key read; see CatalogRevision)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_REVISION_SQL)
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+_REVISION_SQL = f"SELECT revision FROM {CatalogRevision._meta.db_table} WHERE id = 1"  # noqa: S608 (fixed text)
 
 
 class _PublishedCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._token: tuple | None = None
+        self._token: int | None = None
+        self._loaded = False
         self._protocols: tuple[ProtocolData, ...] = ()
 
     def get(self) -> tuple[ProtocolData, ...]:
         token = _catalog_token()
-        cached_token, cached = self._token, self._protocols
-        if token == cached_token:
-            return cached
+        if self._loaded and token is not None and token == self._token:
+            return self._protocols
         with self._lock:
             protocols = published_protocols_load()
-            # Store the token read before loading: if a publish raced the load, the next call reloads.
-            self._token, self._protocols = token, protocols
+            # Store the revision read before loading: if a publish raced the load, the next call reloads.
+            self._token, self._protocols, self._loaded = token, protocols, True
         return protocols
 
     def clear(self) -> None:
         with self._lock:
-            self._token, self._protocols = None, ()
+            self._token, self._protocols, self._loaded = None, (), False
 
 
 _published_cache = _PublishedCache()

@@ -247,7 +247,8 @@ def test_assessment_round_trip_returns_the_same_answer(token_client):
     fetched = token_client.get(f"/api/v1/assessments/{created['assessment_id']}")
     assert (fetched.status_code, fetched.json()) == (200, created)
     stored = Assessment.objects.get(pk=created["assessment_id"])
-    assert sorted(stored.protocol_versions.values_list("protocol__institution__slug", flat=True)) == [
+    used = ProtocolVersion.objects.filter(pk__in=stored.protocol_version_ids)
+    assert sorted(used.values_list("protocol__institution__slug", flat=True)) == [
         "chop",
         "cnh",
         "musc",
@@ -304,8 +305,7 @@ def test_assessment_stores_no_patient_identifiers(db):
         "institution_requested",
         "inputs",
         "recommendations",
-        "protocol_versions",
-        "assessmentprotocolversion",
+        "protocol_version_ids",
         "bedside_grading",  # how each grade was reached (findings, never identifiers)
     }
 
@@ -404,8 +404,8 @@ def test_openapi_request_schema_accepts_the_spec_example(openapi):
 
 def test_recommendations_six_institutions_in_a_fixed_number_of_queries(token_client, django_assert_num_queries):
     post(token_client, VALID)  # warm the protocol cache
-    # token + catalog check + savepoint + assessment insert + versions insert + release
-    with django_assert_num_queries(6):
+    # token, catalog revision, assessment insert
+    with django_assert_num_queries(3):
         status, body = post(token_client, VALID)
     assert (status, len(body["recommendations"])) == (200, 6)
 
@@ -428,7 +428,7 @@ def test_published_protocols_load_in_five_queries_whatever_the_number(db, django
 
 def test_published_protocols_cache_never_serves_a_retired_version(db, pharmacist, django_assert_num_queries):
     before = {p.institution_slug: p.version_id for p in published_protocols()}
-    with django_assert_num_queries(1):  # warm: only the catalog check
+    with django_assert_num_queries(1):  # warm: only the catalog revision
         published_protocols()
     old = ProtocolVersion.objects.get(pk=before["cnh"])
     newer = factories.ProtocolVersionFactory(protocol=old.protocol, number=2)
@@ -441,3 +441,33 @@ def test_published_protocols_cache_never_serves_a_retired_version(db, pharmacist
         {k: v for k, v in before.items() if k != "cnh"},
     )
     assert protocol_version_data(version_id=old.pk).version_number == 1
+
+
+def test_catalog_revision_changes_with_every_path_of_change(db, pharmacist):
+    from django.db import connection
+
+    from evidence.models import Reference
+    from protocols.selectors import _catalog_token
+
+    seen = [_catalog_token()]
+    Reference.objects.filter(key="ref-20").update(note="checked")  # a queryset update (no model save)
+    seen.append(_catalog_token())
+    draft = factories.ProtocolVersionFactory()  # any version row, even a draft
+    seen.append(_catalog_token())
+    with connection.cursor() as cursor:  # raw SQL bypasses every Python guard
+        cursor.execute("UPDATE protocols_institution SET location = 'x' WHERE slug = 'cnh'")
+    seen.append(_catalog_token())
+    protocol_version_publish(version=draft, approved_by=pharmacist)
+    seen.append(_catalog_token())
+    assert len(set(seen)) == len(seen) == 5
+
+
+def test_published_cache_follows_a_change_made_in_raw_sql(db, django_assert_num_queries):
+    from django.db import connection
+
+    before = published_protocols()
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE protocols_institution SET name = 'Renamed Center' WHERE slug = 'cnh'")
+    after = published_protocols()
+    assert [p.institution_name for p in before if p.institution_slug == "cnh"] == ["Children's National Hospital"]
+    assert [p.institution_name for p in after if p.institution_slug == "cnh"] == ["Renamed Center"]
