@@ -18,8 +18,14 @@ _FALSE = {"0", "false", "no", "off", ""}
 _MISSING = object()
 
 
-def env_str(name: str, default: str | object = _MISSING) -> str:
+def _get(name: str) -> str | None:
+    """The variable's value; a blank one (NAME= in an env file) counts as not set."""
     value = os.environ.get(name)
+    return None if value is None or not value.strip() else value
+
+
+def env_str(name: str, default: str | object = _MISSING) -> str:
+    value = _get(name)
     if value is None:
         if default is _MISSING:
             raise ImproperlyConfigured(f"Set the {name} environment variable (see .env.example).")
@@ -28,7 +34,7 @@ def env_str(name: str, default: str | object = _MISSING) -> str:
 
 
 def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
+    value = _get(name)
     if value is None:
         return default
     lowered = value.strip().lower()
@@ -40,7 +46,7 @@ def env_bool(name: str, default: bool) -> bool:
 
 
 def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
-    value = os.environ.get(name)
+    value = _get(name)
     if value is None:
         return default
     try:
@@ -53,7 +59,7 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
-    value = os.environ.get(name)
+    value = _get(name)
     if value is None:
         return list(default)
     return [item.strip() for item in value.split(",") if item.strip()]
@@ -61,8 +67,8 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 def env_secret(name: str, *, required: bool) -> str | None:
     """`NAME`, or the contents of the file named by `NAME_FILE`; never both."""
-    direct = os.environ.get(name)
-    file_name = os.environ.get(f"{name}_FILE")
+    direct = _get(name)
+    file_name = _get(f"{name}_FILE")
     if direct and file_name:
         raise ImproperlyConfigured(f"Set {name} or {name}_FILE, not both.")
     if file_name:

@@ -10,8 +10,12 @@ import simplejson
 from django.core.serializers.json import DjangoJSONEncoder
 
 
+class _Constant(ValueError):
+    pass
+
+
 def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a valid JSON number")
+    raise _Constant(f"{name} is not a valid JSON number")
 
 
 class DecimalJSONEncoder(json.JSONEncoder):
@@ -25,10 +29,21 @@ class DecimalJSONEncoder(json.JSONEncoder):
 
 
 class DecimalJSONDecoder(json.JSONDecoder):
+    """Numbers as Decimal; NaN, Infinity and absurd nesting are decode errors like any other
+    malformed JSON (so forms and views report them instead of failing)."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["parse_float"] = Decimal
         kwargs["parse_constant"] = _reject_constant
         super().__init__(*args, **kwargs)
+
+    def decode(self, s: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().decode(s, *args, **kwargs)
+        except _Constant as error:
+            raise json.JSONDecodeError(str(error), s, 0) from None
+        except RecursionError:
+            raise json.JSONDecodeError("nested too deeply", s, 0) from None
 
 
 def dumps(value: Any, *, indent: int | None = None) -> str:

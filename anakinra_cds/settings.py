@@ -7,6 +7,7 @@ to start without a SECRET_KEY and turns on every check in `manage.py check --dep
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
 from anakinra_cds.env import env_bool, env_int, env_json, env_list, env_secret, env_str
@@ -23,6 +24,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = env_str("SITE_URL", "").rstrip("/")
 
 INSTALLED_APPS = [
+    "anakinra_cds.apps.SiteConfig",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -75,7 +77,9 @@ TEMPLATES = [
     },
 ]
 
-# An unset DATABASE_URL is the embedded quick-start database: an SQLite file beside manage.py.
+# An unset DATABASE_URL is the embedded quick-start database: an SQLite file beside manage.py
+# (`check --deploy` warns when production runs on it).
+DATABASE_URL_SET = env_secret("DATABASE_URL", required=False) is not None
 DATABASES = {
     "default": dj_database_url.parse(
         env_secret("DATABASE_URL", required=False) or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
@@ -106,7 +110,10 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles"))).resolve()
+if STATIC_ROOT == BASE_DIR or STATIC_ROOT in BASE_DIR.parents:
+    # WhiteNoise serves everything below STATIC_ROOT: never the project (secret key file, settings).
+    raise ImproperlyConfigured(f"STATIC_ROOT must be a folder of its own, not {STATIC_ROOT}.")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Hashed, compressed file names in production (needs collectstatic); plain names otherwise.
 STATIC_MANIFEST = env_bool("STATIC_MANIFEST", not DEBUG)

@@ -14,54 +14,13 @@ from anakinra_cds import jsonutil
 from api.auth import api_login_required
 from api.openapi import openapi_document
 from api.responses import ApiResponse, error_response
-from api.schemas import RecommendationRequest
 from assessments.models import Assessment
 from assessments.selectors import assessment_get
 from assessments.services import assessment_create
 from cds_hooks.fhir import assessment_bundle
+from engine.inputs import RecommendationRequest, validation_errors
 from engine.present import protocol_summary_dict
 from protocols.selectors import published_protocols
-
-
-def _messages(error: dict[str, Any]) -> str:
-    kind = error["type"]
-    if kind == "missing":
-        return "This field is required."
-    if kind == "extra_forbidden":
-        return "Unknown field."
-    if kind == "value_error":
-        return str(error["ctx"]["error"])
-    if kind in ("bool_type", "bool_parsing"):
-        return "must be true or false"
-    if kind in ("int_type", "int_parsing", "int_from_float"):
-        return "must be a whole number"
-    if kind == "list_type":
-        return "must be a list"
-    if kind in ("model_type", "model_attributes_type", "dict_type"):
-        return "must be an object"
-    if kind == "enum":
-        return f"must be one of {error['ctx']['expected']}"
-    if kind == "string_type":
-        return "must be a string"
-    return str(error["msg"])
-
-
-def validation_errors(error: ValidationError) -> dict[str, list[str]]:
-    """Every problem at once, keyed by top-level field; nested positions go in the message."""
-    errors: dict[str, list[str]] = {}
-    for item in error.errors():
-        location = [str(p) for p in item["loc"]]
-        field = location[0] if location else "body"
-        detail = _messages(item)
-        if len(location) > 1:
-            nested = location[1:]
-            if nested[0].isdigit():
-                nested[0] = f"item {int(nested[0]) + 1}"
-            detail = f"{' '.join(nested)}: {detail}"
-        errors.setdefault(field, [])
-        if detail not in errors[field]:
-            errors[field].append(detail)
-    return errors
 
 
 def assessment_payload(assessment: Assessment) -> dict[str, Any]:

@@ -8,10 +8,10 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from api.schemas import RecommendationRequest
 from assessments.models import Assessment
 from assessments.services import assessment_create
 from bedside.models import AssessmentGrading, InstitutionChoice
+from engine.inputs import RecommendationRequest
 from protocols.models import Institution
 from protocols.selectors import published_protocols
 

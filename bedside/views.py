@@ -17,8 +17,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from pydantic import ValidationError
 
-from api.schemas import RecommendationRequest
-from api.views import validation_errors
 from bedside import wizard
 from bedside.forms import EvidenceFilterForm, ToxicitiesForm
 from bedside.presentation import input_rows, result_view, review_flag
@@ -33,6 +31,7 @@ from bedside.selectors import (
 )
 from bedside.services import UnknownInstitution, bedside_assessment_create
 from bedside.wizard import STEPS, StepState, WizardAnswers
+from engine.inputs import RecommendationRequest, validation_errors
 from protocols.selectors import published_institution_slugs
 
 # --- The wizard -------------------------------------------------------------------------------------

@@ -19,9 +19,9 @@ from pydantic import ValidationError as PydanticValidationError
 from simple_history.models import HistoricalRecords
 
 from anakinra_cds.jsonutil import DecimalJSONDecoder, DecimalJSONEncoder
-from api.schemas import RecommendationRequest
 from engine import notation
 from engine.data import PatientInputs
+from engine.inputs import RecommendationRequest, validation_errors
 from engine.vocabulary import INTERVAL_HOURS_CHOICES, CarTarget, DoseBasis, Status, StepKind, Toxicity
 
 
@@ -823,9 +823,6 @@ def _range_problem(errors: dict, field: str, bounds: tuple[Decimal | None, Decim
 
 def patient_input_problems(inputs: object) -> list[str]:
     """What is wrong with a test patient's inputs, in the API's own words (empty when valid)."""
-    # api.views imports this module (through protocols.selectors), so it is imported here.
-    from api.views import validation_errors
-
     if not isinstance(inputs, dict):
         return ["The inputs must be a JSON object of API request fields."]
     problems = []

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
-from api.schemas import RecommendationRequest
+from engine.inputs import RecommendationRequest
 from engine.vocabulary import INTERVAL_HOURS_CHOICES, DoseBasis, Route, StepKind, Toxicity
 
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]+$", max_length=60)]

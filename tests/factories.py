@@ -11,11 +11,11 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from accounts.models import ApiToken, LoginFailure, login_username_hash, token_hash
-from api.schemas import RecommendationRequest
 from assessments.models import Assessment
 from audit.models import AuditEvent
 from bedside.models import AssessmentGrading, InstitutionChoice
 from cds_hooks.models import SeenJwtId
+from engine.inputs import RecommendationRequest
 from evidence.models import Reference, Study
 from protocols.models import (
     DosingStep,

@@ -175,7 +175,8 @@ def test_recommendations_reports_every_invalid_field_at_once(token_client):
     [
         ("{not json", "Malformed JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),
         ("", "Malformed JSON: Expecting value: line 1 column 1 (char 0)"),
-        ('{"weight_kg": NaN}', "Malformed JSON: NaN is not a valid JSON number"),
+        ('{"weight_kg": NaN}', "Malformed JSON: NaN is not a valid JSON number: line 1 column 1 (char 0)"),
+        ("[" * 50_000, "Malformed JSON: nested too deeply: line 1 column 1 (char 0)"),
         (b'{"a": "\xff"}', "Malformed JSON: 'utf-8' codec can't decode byte 0xff in position 7: invalid start byte"),
     ],
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -30,7 +31,7 @@ def run(args: list[str], env: dict[str, str], timeout: int = 60) -> subprocess.C
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize(("raw", "expected"), [("true", True), ("1", True), ("Off", False), ("", False)])
+@pytest.mark.parametrize(("raw", "expected"), [("true", True), ("1", True), ("Off", False), ("0", False)])
 def test_env_bool_reads_words(monkeypatch, raw, expected):
     monkeypatch.setenv("X_FLAG", raw)
     assert env_bool("X_FLAG", not expected) is expected
@@ -117,7 +118,7 @@ def test_env_example_lists_every_variable_the_settings_read():
         import re
 
         read |= set(
-            re.findall(r'env_(?:str|bool|int|list|secret)\(\s*"([A-Z0-9_]+)"', path.read_text(encoding="utf-8"))
+            re.findall(r'env_(?:str|bool|int|list|secret|json)\(\s*"([A-Z0-9_]+)"', path.read_text(encoding="utf-8"))
         )
     listed = {
         line.split("=", 1)[0]
@@ -322,5 +323,33 @@ def test_json_writes_decimals_as_exact_numbers_and_reads_them_back():
     text = jsonutil.dumps({"per_dose_mg": Decimal("112.5"), "volume_ml": Decimal("0.75"), "n": 4})
     assert text == '{"per_dose_mg":112.5,"volume_ml":0.75,"n":4}'
     assert jsonutil.loads(text) == {"per_dose_mg": Decimal("112.5"), "volume_ml": Decimal("0.75"), "n": 4}
-    with pytest.raises(ValueError, match="NaN is not a valid JSON number"):
+    with pytest.raises(json.JSONDecodeError, match="NaN is not a valid JSON number"):
         jsonutil.loads('{"x": NaN}')
+    with pytest.raises(json.JSONDecodeError, match="nested too deeply"):
+        jsonutil.loads("[" * 100_000)
+
+
+@pytest.mark.unit
+def test_env_blank_value_counts_as_not_set(monkeypatch):
+    from anakinra_cds.env import env_str
+
+    monkeypatch.setenv("X_ROOT", "  ")
+    assert (env_str("X_ROOT", "default"), env_secret("X_ROOT", required=False)) == ("default", None)
+
+
+@pytest.mark.integration
+def test_settings_refuse_a_static_root_that_would_serve_the_project():
+    result = run([PYTHON, "manage.py", "check"], _clean_env(SECRET_KEY="x" * 50, DEBUG="true", STATIC_ROOT="."))
+    assert result.returncode == 1
+    assert f"STATIC_ROOT must be a folder of its own, not {ROOT}." in result.stderr
+
+
+@pytest.mark.integration
+def test_check_deploy_warns_when_production_runs_on_the_quick_start_database():
+    env = _clean_env(
+        DEBUG="false",
+        SECRET_KEY="k" * 20 + "-production-like-secret-key-0123456789abcdefgh",
+        ALLOWED_HOSTS="cds.example.org",
+    )
+    result = run([PYTHON, "manage.py", "check", "--deploy"], env)
+    assert "(site.W001) DATABASE_URL is not set" in result.stderr + result.stdout

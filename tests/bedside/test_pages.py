@@ -10,10 +10,10 @@ from html import unescape
 import pytest
 from django.utils import timezone
 
-from api.schemas import RecommendationRequest
 from assessments.models import Assessment
 from assessments.services import assessment_create
 from bedside.services import bedside_assessment_create
+from engine.inputs import RecommendationRequest
 from protocols.models import Protocol, VersionStatus
 from protocols.services import protocol_version_draft_create, protocol_version_publish
 from tests.factories import (

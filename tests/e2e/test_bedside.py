@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from api.schemas import RecommendationRequest
 from bedside.services import bedside_assessment_create
+from engine.inputs import RecommendationRequest
 from tests.e2e.conftest import axe_violations, e2e_db, login, screenshot
 from tests.factories import UserFactory
 
