@@ -69,6 +69,8 @@ class StepOut(_Out):
     cap_notes: list[str]
     rounding: RoundingOut | None
     volume_ml: Range | None
+    concentration_mg_per_ml: Amount
+    volume_note: str
     arithmetic: list[str]
     order_text: str
     duration: str

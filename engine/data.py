@@ -176,6 +176,8 @@ class BoundResult:
     per_day_mg: Decimal
     cap_events: tuple[CapEvent, ...]
     rounding: RoundingDecision | None
+    # The per-day amount before the ordered dose is shown to 0.1 mg (for limits, not for display).
+    exact_per_day_mg: Decimal
 
 
 @dataclass(slots=True)
@@ -195,6 +197,7 @@ class StepResult:
     max_escalation_per_day_mg: Decimal | None
     capped_by: tuple[Cap, ...]
     volume_ml: DoseRange | None
+    concentration_mg_per_ml: Decimal
 
     @property
     def order_text(self) -> str:

@@ -68,6 +68,7 @@ def _bound(amount: Decimal, step: Step, weight_kg: Decimal, per_day_count: int |
             per_day_mg=_quantize_not_above(day, max_daily),
             cap_events=tuple(events),
             rounding=None,
+            exact_per_day_mg=day,
         )
 
     if step.per_dose_basis:
@@ -101,6 +102,7 @@ def _bound(amount: Decimal, step: Step, weight_kg: Decimal, per_day_count: int |
         per_day_mg=per_dose * per_day_count,
         cap_events=tuple(events),
         rounding=rounding,
+        exact_per_day_mg=dose * per_day_count,
     )
 
 
@@ -154,4 +156,5 @@ def step_dose(*, step: Step, weight_kg: Decimal, concentration_mg_per_ml: Decima
         max_escalation_per_day_mg=ceiling,
         capped_by=capped_by,
         volume_ml=volume,
+        concentration_mg_per_ml=concentration_mg_per_ml,
     )

@@ -9,6 +9,8 @@ from engine.vocabulary import Route
 
 MG_QUANTUM = Decimal("0.1")
 ML_QUANTUM = Decimal("0.01")
+KG_QUANTUM = Decimal("0.001")  # weights to the gram; amounts per kg to 0.001
+PRECISIONS = (Decimal("0.1"), Decimal("0.01"), Decimal("0.001"))
 
 ROUTE_WORDS = {Route.IV: "IV", Route.SC: "subcut"}
 
@@ -27,6 +29,35 @@ def plain_number(value: Decimal, quantum: Decimal = MG_QUANTUM) -> str:
 
 def amount(value: Decimal, unit: str, quantum: Decimal = MG_QUANTUM) -> str:
     return f"{plain_number(value, quantum)} {unit}"
+
+
+def weight(value: Decimal) -> str:
+    return amount(value, "kg", KG_QUANTUM)
+
+
+def plain_decimal(value: Decimal) -> Decimal:
+    """The same number without trailing zeros or an exponent: Decimal("10.000") -> Decimal("10")."""
+    if value == value.to_integral_value():
+        return value.quantize(Decimal(1))
+    return value.normalize()
+
+
+def _distinct_quantum(value: Decimal, other: Decimal) -> Decimal:
+    """The coarsest precision (0.1, 0.01, 0.001) at which two different numbers print differently,
+    so that "100.04 mg is above the 100 mg maximum" never reads "100 mg is above 100 mg"."""
+    for quantum in PRECISIONS:
+        if value == other or plain_number(value, quantum) != plain_number(other, quantum):
+            return quantum
+    return PRECISIONS[-1]
+
+
+def amount_beside(value: Decimal, other: Decimal, unit: str) -> str:
+    """`value` with its unit, precise enough to be told apart from `other`."""
+    return amount(value, unit, _distinct_quantum(value, other))
+
+
+def percent_beside(value: Decimal, other: Decimal) -> str:
+    return f"{plain_number(value, _distinct_quantum(value, other))}%"
 
 
 def amount_range(low: Decimal, high: Decimal, unit: str, quantum: Decimal = MG_QUANTUM) -> str:

@@ -6,15 +6,11 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from engine import notation, text
 from engine.data import Citation, DoseRange, ProtocolData, Recommendation, Step, StepResult
 from engine.notation import MG_QUANTUM
 
-
-def _plain(value: Decimal) -> Decimal:
-    """No trailing zeros and no exponent: Decimal("10.000") -> Decimal("10"), "2.50" -> "2.5"."""
-    if value == value.to_integral_value():
-        return value.quantize(Decimal(1))
-    return value.normalize()
+_plain = notation.plain_decimal
 
 
 def _number(value: Decimal) -> Decimal:
@@ -75,6 +71,8 @@ def step_dict(result: StepResult) -> dict[str, Any]:
             }
         ),
         "volume_ml": _range(result.volume_ml, ml=True),
+        "concentration_mg_per_ml": _plain(result.concentration_mg_per_ml),
+        "volume_note": text.volume_note(result),
         "arithmetic": list(result.arithmetic),
         "order_text": result.order_text,
         "duration": step.duration,

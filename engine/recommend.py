@@ -50,10 +50,16 @@ def _met_context(rule: Rule, patient: PatientInputs) -> str:
     parts = []
     if rule.min_prior_tocilizumab_doses:
         doses = patient.prior_tocilizumab_doses
-        parts.append(f"{doses} prior tocilizumab dose{'s' if doses != 1 else ''}")
+        parts.append(f"tocilizumab given ({doses} dose{'s' if doses != 1 else ''})")
     if rule.requires_steroids:
         parts.append("steroids given or starting")
     return f" with {' and '.join(parts)}" if parts else ""
+
+
+PRIOR_TREATMENT_NOTE = (
+    "Prior tocilizumab and steroids are recorded as given (steroids possibly only starting); whether the "
+    "toxicity failed to respond to them is the prescriber's judgement."
+)
 
 
 def _is_isolated_late_onset(patient: PatientInputs) -> bool:
@@ -114,6 +120,8 @@ def _evaluate_rules(protocol: ProtocolData, patient: PatientInputs) -> tuple[Sta
                 elif note := _first_line_note(patient):
                     notes.append(note)
             met.append((rule.result_status, f"{label}{_met_context(rule, patient)}: {summary}"))
+            if (rule.min_prior_tocilizumab_doses or rule.requires_steroids) and PRIOR_TREATMENT_NOTE not in notes:
+                notes.append(PRIOR_TREATMENT_NOTE)
 
     uncovered = [t.type for t in patient.toxicities if t.type not in covered]
     if met:

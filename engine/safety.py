@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from engine import notation
 from engine.data import PatientInputs, StepResult, Warning
-from engine.vocabulary import Route, Severity, Toxicity
+from engine.vocabulary import CarTarget, Route, Severity, Toxicity
 
 # Highest daily amounts any of the six centers reports (Table 1): 400 mg/day, 10 mg/kg/day.
 REPORTED_MAX_MG_PER_DAY = Decimal("400")
@@ -94,22 +94,32 @@ GENERAL = Warning(
 
 
 def _above_reported_maximum(steps: tuple[StepResult, ...], weight_kg: Decimal) -> Warning | None:
-    highest = Decimal(0)
+    # The exact per-day amounts (before doses are shown to 0.1 mg): 10 mg/kg/day is not "above" 10.
+    highest, rounded = Decimal(0), False
     for result in steps:
-        highest = max(highest, result.per_day_mg.high)
-        if result.max_escalation_per_day_mg is not None:
-            highest = max(highest, result.max_escalation_per_day_mg)
-    # highest / weight > 10 mg/kg/day, written as a product: exact, and no division on every request.
-    if highest > REPORTED_MAX_MG_PER_DAY or highest > REPORTED_MAX_MG_PER_KG_PER_DAY * weight_kg:
-        per_kg = highest / weight_kg
-        return Warning(
-            "above_reported_maximum",
-            Severity.WARNING,
-            f"Up to {notation.amount(highest, 'mg/day')} ({notation.amount(per_kg, 'mg/kg/day')}): above the "
-            f"highest daily amount the six centers report ({notation.amount(REPORTED_MAX_MG_PER_DAY, 'mg/day')} "
-            f"or {notation.amount(REPORTED_MAX_MG_PER_KG_PER_DAY, 'mg/kg/day')}).",
-        )
-    return None
+        for amount_mg, from_rounding in (
+            (result.high.exact_per_day_mg, result.high.rounding is not None and result.high.rounding.applied),
+            (result.max_escalation_per_day_mg, False),
+        ):
+            if amount_mg is not None and amount_mg > highest:
+                highest, rounded = amount_mg, from_rounding
+    limits = []
+    if highest > REPORTED_MAX_MG_PER_DAY:
+        limits.append(notation.amount(REPORTED_MAX_MG_PER_DAY, "mg/day"))
+    if highest > REPORTED_MAX_MG_PER_KG_PER_DAY * weight_kg:  # per kg, as a product: exact, no division
+        limits.append(notation.amount(REPORTED_MAX_MG_PER_KG_PER_DAY, "mg/kg/day"))
+    if not limits:
+        return None
+    per_kg = highest / weight_kg
+    shown_per_kg = notation.amount_beside(per_kg, REPORTED_MAX_MG_PER_KG_PER_DAY, "mg/kg/day")
+    after = " after rounding to the nearest vial" if rounded else ""
+    return Warning(
+        "above_reported_maximum",
+        Severity.WARNING,
+        f"Up to {notation.amount(highest, 'mg/day')} ({shown_per_kg}){after}: above {' and '.join(limits)}, "
+        f"the highest daily amounts the six centers report ({notation.amount(REPORTED_MAX_MG_PER_DAY, 'mg/day')} "
+        f"or {notation.amount(REPORTED_MAX_MG_PER_KG_PER_DAY, 'mg/kg/day')}).",
+    )
 
 
 def _prefer_iv(patient: PatientInputs) -> Warning | None:
@@ -158,6 +168,10 @@ def patient_warnings(patient: PatientInputs) -> PatientWarnings:
     )
 
 
+def _product_words(patient: PatientInputs) -> str:
+    return "another product, or not recorded" if patient.car_target == CarTarget.OTHER else patient.car_target
+
+
 def warnings_for(
     *,
     patient: PatientInputs,
@@ -190,7 +204,7 @@ def warnings_for(
                 "product_experience",
                 Severity.INFO,
                 f"This center reports its experience with {reported_car_target} CAR T cells; the patient's "
-                f"product is {patient.car_target}. The protocol is shown as reported.",
+                f"product is {_product_words(patient)}. The protocol is shown as reported.",
             )
         )
     if offers_iv:

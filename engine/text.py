@@ -12,8 +12,8 @@ from engine import notation
 from engine.data import BoundResult, CapEvent, Rounding, Step, StepResult
 from engine.vocabulary import Cap
 
-WEIGHT_QUANTUM = Decimal("0.001")
-AMOUNT_QUANTUM = Decimal("0.001")
+AMOUNT_QUANTUM = notation.KG_QUANTUM  # amounts in the dose basis (mg/kg...) are shown to 0.001
+SMALL_VOLUME_ML = Decimal("0.1")
 
 
 @lru_cache(maxsize=512)
@@ -21,21 +21,23 @@ def _basis_amount(step: Step) -> str:
     return notation.amount_range(step.amount_low, step.amount_high, step.dose_basis.value, AMOUNT_QUANTUM)
 
 
-def _cap_note(event: CapEvent, doses_per_day: int | None) -> str:
+def _cap_note(event: CapEvent, doses_per_day: int | None, ordered_dose: Decimal | None) -> str:
     if event.cap == Cap.MAX_SINGLE_DOSE:
         return (
-            f"{notation.amount(event.before, 'mg')} per dose is above the "
+            f"{notation.amount_beside(event.before, event.after, 'mg')} per dose is above the "
             f"{notation.amount(event.after, 'mg/dose')} maximum"
         )
     if doses_per_day is None:
         return (
-            f"{notation.amount(event.before, 'mg/day')} is above the {notation.amount(event.after, 'mg/day')} maximum"
+            f"{notation.amount_beside(event.before, event.after, 'mg/day')} is above the "
+            f"{notation.amount(event.after, 'mg/day')} maximum"
         )
     dose = event.before / doses_per_day
+    lowered = ordered_dose if ordered_dose is not None else event.after / doses_per_day
     return (
-        f"{doses_per_day} doses of {notation.amount(dose, 'mg')} ({notation.amount(event.before, 'mg/day')}) is "
-        f"above the {notation.amount(event.after, 'mg/day')} maximum; per dose lowered to "
-        f"{notation.amount(event.after / doses_per_day, 'mg')}"
+        f"{doses_per_day} doses of {notation.amount(dose, 'mg')} "
+        f"({notation.amount_beside(event.before, event.after, 'mg/day')}) is above the "
+        f"{notation.amount(event.after, 'mg/day')} maximum; per dose lowered to {notation.amount(lowered, 'mg')}"
     )
 
 
@@ -48,7 +50,7 @@ def _rounding_note(bound: BoundResult, step: Step) -> str:
     if decision.change_percent is None:
         return f"{dose} not rounded: the nearest multiple of {increment} would be no dose at all"
     tolerance = notation.percent(step.rounding_tolerance_percent)  # type: ignore[arg-type]
-    change = notation.percent(decision.change_percent)
+    change = notation.percent_beside(decision.change_percent, step.rounding_tolerance_percent)  # type: ignore[arg-type]
     if decision.applied and decision.nearest_mg == decision.dose_mg:
         return f"{dose} is already a whole multiple of {increment}"
     if decision.applied:
@@ -67,7 +69,7 @@ def _bounds(result: StepResult) -> tuple[BoundResult, ...]:
 
 
 def cap_notes(result: StepResult) -> tuple[str, ...]:
-    notes = [_cap_note(e, result.doses_per_day) for b in _bounds(result) for e in b.cap_events]
+    notes = [_cap_note(e, result.doses_per_day, b.per_dose_mg) for b in _bounds(result) for e in b.cap_events]
     step = result.step
     if (
         result.escalation_uncapped_mg is not None
@@ -96,7 +98,7 @@ def rounding(result: StepResult) -> Rounding | None:
 
 def arithmetic(result: StepResult) -> tuple[str, ...]:
     step, low, high, count = result.step, result.low, result.high, result.doses_per_day
-    weight = notation.amount(result.weight_kg, "kg", WEIGHT_QUANTUM)
+    weight = notation.weight(result.weight_kg)
     basis = _basis_amount(step)
     lines: list[str] = []
     if step.dose_basis.per_dose:
@@ -113,7 +115,7 @@ def arithmetic(result: StepResult) -> tuple[str, ...]:
         if note and note not in lines:
             lines.append(note)
         for event in bound.cap_events:
-            cap_line = _cap_note(event, count)
+            cap_line = _cap_note(event, count, bound.per_dose_mg)
             if cap_line not in lines:
                 lines.append(cap_line)
     if count is not None:
@@ -136,6 +138,17 @@ def order_text(result: StepResult) -> str:
         capped = result.escalation_uncapped_mg is not None and result.escalation_uncapped_mg > ceiling
         joiner = "but at most" if capped else "="
         details.append(f"may escalate up to {stated} {joiner} {notation.amount(ceiling, 'mg/day')}")
+    rounded = [
+        b.rounding
+        for b in _bounds(result)
+        if b.rounding and b.rounding.applied and b.rounding.nearest_mg != b.rounding.dose_mg
+    ]
+    if rounded:
+        increment = notation.amount(step.rounding_increment_mg, "mg")  # type: ignore[arg-type]
+        if len(rounded) == 1 and result.high is result.low:
+            details.append(f"rounded from {notation.amount(rounded[0].dose_mg, 'mg')} to a multiple of {increment}")
+        else:
+            details.append(f"rounded to multiples of {increment}")
     caps = []
     if step.max_single_dose_mg is not None:
         caps.append(notation.amount(step.max_single_dose_mg, "mg/dose"))
@@ -151,4 +164,15 @@ def order_text(result: StepResult) -> str:
     return (
         f"anakinra {daily} {route} ({'; '.join(details)}); "
         "frequency not specified by this protocol - confirm with pharmacy"
+    )
+
+
+def volume_note(result: StepResult) -> str:
+    """Said beside volumes too small to draw up as shown (two decimals of a mL)."""
+    if result.volume_ml is None or result.volume_ml.low >= SMALL_VOLUME_ML:
+        return ""
+    return (
+        f"Below {notation.amount(SMALL_VOLUME_ML, 'mL', notation.ML_QUANTUM)} at "
+        f"{notation.amount(result.concentration_mg_per_ml, 'mg/mL')}, the volume is shown to 0.01 mL only: "
+        "confirm with pharmacy how to measure it."
     )

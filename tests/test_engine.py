@@ -443,3 +443,98 @@ def test_recommend_lists_each_warning_once_in_code_order():
     from engine import safety
 
     assert codes == list(safety.CODE_ORDER[1:])
+
+
+# --- Words that must not contradict the numbers (clinical review) -------------------------------
+
+
+def test_text_cap_note_is_precise_enough_to_read_as_above_the_cap():
+    # 2 mg/kg x 50.02 kg = 100.04 mg: "100 mg is above the 100 mg maximum" would contradict itself.
+    result = step_dose(step=step(max_single_dose_mg=D(100)), weight_kg=D("50.02"), concentration_mg_per_ml=CONC)
+    assert result.cap_notes == ("100.04 mg per dose is above the 100 mg/dose maximum",)
+
+
+def test_text_daily_cap_note_names_the_dose_actually_ordered():
+    # 400 mg/day over 6 doses = 66.66.. mg: ordered as 66.6 mg (never rounded up past the cap).
+    result = step_dose(
+        step=step(interval_hours=4, max_daily_dose_mg=D(400)), weight_kg=D(45), concentration_mg_per_ml=CONC
+    )
+    assert result.cap_notes == (
+        "6 doses of 90 mg (540 mg/day) is above the 400 mg/day maximum; per dose lowered to 66.6 mg",
+    )
+
+
+def test_text_order_line_says_when_a_dose_was_rounded_to_a_vial():
+    s = step(
+        dose_basis=DoseBasis.MG_PER_KG_PER_DAY,
+        amount_low=D(10),
+        amount_high=D(10),
+        rounding_increment_mg=D(100),
+        rounding_tolerance_percent=D(10),
+    )
+    result = step_dose(step=s, weight_kg=D(38), concentration_mg_per_ml=CONC)
+    assert result.order_text == (
+        "anakinra 100 mg IV every 6 hours (10 mg/kg/day; rounded from 95 mg to a multiple of 100 mg)"
+    )
+
+
+def test_text_rounding_percent_is_precise_at_the_tolerance():
+    # 10 mg/kg/day x 36.36 kg / 4 = 90.9 mg; 100 mg would be +10.01%: not "10%, more than 10%".
+    s = step(
+        dose_basis=DoseBasis.MG_PER_KG_PER_DAY,
+        amount_low=D(10),
+        amount_high=D(10),
+        rounding_increment_mg=D(100),
+        rounding_tolerance_percent=D(10),
+    )
+    result = step_dose(step=s, weight_kg=D("36.36"), concentration_mg_per_ml=CONC)
+    assert result.rounding.note == (
+        "90.9 mg not rounded: the nearest multiple of 100 mg (100 mg) would change the dose by 10.01%, more than 10%"
+    )
+
+
+def test_volume_note_below_a_tenth_of_a_millilitre():
+    small = step_dose(step=step(), weight_kg=D(1), concentration_mg_per_ml=CONC)  # 2 mg = 0.0133 mL
+    large = step_dose(step=step(), weight_kg=D(20), concentration_mg_per_ml=CONC)  # 40 mg = 0.27 mL
+    from engine.text import volume_note
+
+    assert (small.volume_ml.low, volume_note(large)) == (D("0.01"), "")
+    assert volume_note(small) == (
+        "Below 0.1 mL at 150 mg/mL, the volume is shown to 0.01 mL only: confirm with pharmacy how to measure it."
+    )
+
+
+def test_above_reported_maximum_uses_exact_amounts_not_display_rounding():
+    # 10 mg/kg/day x 3.3 kg / 4 = 8.25 mg, shown as 8.3 mg (33.2 mg/day), but exactly 10 mg/kg/day: no warning.
+    s = step(dose_basis=DoseBasis.MG_PER_KG_PER_DAY, amount_low=D(10), amount_high=D(10), routes=(Route.SC,))
+    result = recommend(protocol=protocol(steps=(s,)), patient=patient(weight="3.3"))
+    assert result.steps[0].per_day_mg.low == D("33.2")
+    assert "above_reported_maximum" not in [w.code for w in result.warnings]
+
+
+def test_above_reported_maximum_names_the_limit_and_vial_rounding():
+    s = step(
+        dose_basis=DoseBasis.MG_PER_KG_PER_DAY,
+        amount_low=D(10),
+        amount_high=D(10),
+        rounding_increment_mg=D(100),
+        rounding_tolerance_percent=D(10),
+    )
+    result = recommend(protocol=protocol(steps=(s,)), patient=patient(weight="38"))
+    (warning,) = [w for w in result.warnings if w.code == "above_reported_maximum"]
+    assert warning.text == (
+        "Up to 400 mg/day (10.5 mg/kg/day) after rounding to the nearest vial: above 10 mg/kg/day, the highest "
+        "daily amounts the six centers report (400 mg/day or 10 mg/kg/day)."
+    )
+
+
+def test_product_experience_words_for_an_unrecorded_product():
+    result = recommend(protocol=protocol(reported_car_target="CD19"), patient=patient())
+    (warning,) = [w for w in result.warnings if w.code == "product_experience"]
+    assert "the patient's product is another product, or not recorded." in warning.text
+
+
+def test_prerequisite_rules_note_that_response_is_the_prescribers_judgement():
+    result = recommend(protocol=protocol(rules=(THIRD_LINE,)), patient=patient())
+    assert result.reasons == ("CRS grade 3 with tocilizumab given (1 dose) and steroids given or starting: third line",)
+    assert "whether the toxicity failed to respond to them is the prescriber's judgement" in result.notes[0]

@@ -186,7 +186,10 @@ def test_print_page_has_write_in_lines_signatures_and_the_basis(clinician, clini
         "Weight used 20 kg Toxicities and grades CRS grade 3 (ASTCT) Center Children's National Hospital "
         "Protocol version 1" in text
     )
-    assert "approved by Reviewed data file: Diorio et al., Blood Adv 2022, Table 1" in text
+    assert (
+        "approved by Not locally approved: loaded from the reviewed data file (Diorio et al., Blood Adv 2022, Table 1)"
+        in text
+    )
     assert "anakinra 40 mg IV every 6 hours (2 mg/kg/dose; max 100 mg/dose, 400 mg/day)" in text
     assert "Taper Taper over 3 days to 1 week" in text
     assert f"Assessment {assessment.id}" in text

@@ -299,7 +299,12 @@ def test_protocol_page_shows_governance(pharmacist):
         governance.authored_by,
         governance.checked_by,
         governance.review_state,
-    ) == (1, "data file loader", "Reviewed data file: Diorio et al., Blood Adv 2022, Table 1", "not scheduled")
+    ) == (
+        1,
+        "data file loader",
+        "Not locally approved: loaded from the reviewed data file (Diorio et al., Blood Adv 2022, Table 1)",
+        "not scheduled",
+    )
     assert response.context["can_start_draft"] is True
     assert "Start a new draft" in response.content.decode()
 
