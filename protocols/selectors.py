@@ -164,6 +164,8 @@ class _PublishedCache:
         if self._loaded and token is not None and token == self._token:
             return self._protocols
         with self._lock:
+            if self._loaded and token is not None and token == self._token:
+                return self._protocols  # another thread loaded this revision while we waited
             protocols = published_protocols_load()
             # Store the revision read before loading: if a publish raced the load, the next call reloads.
             self._token, self._protocols, self._loaded = token, protocols, True
