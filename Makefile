@@ -59,8 +59,12 @@ bench: venv
 lint: venv
 	@$(PY) -m ruff check .
 
-check-data: venv
-	@$(RUN_ENV) $(PY) manage.py load_clinical_data --check
+# Validates the data file completely (every row through the models and the engine) in a throw-away
+# SQLite database, so it works on a fresh clone and never touches a real one.
+check-data: venv $(LOCAL)/secret_key
+	@tmp=$$(mktemp -d); export DATABASE_URL=sqlite:///$$tmp/check.sqlite3 $(RUN_ENV); \
+	$(PY) manage.py migrate --noinput -v 0 && $(PY) manage.py load_clinical_data --check; \
+	status=$$?; rm -rf $$tmp; exit $$status
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache

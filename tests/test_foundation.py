@@ -145,6 +145,21 @@ def test_compose_file_is_accepted_by_docker_compose():
     assert missing.returncode != 0
 
 
+@pytest.mark.unit
+def test_compose_passes_every_setting_to_the_app():
+    import re
+
+    read = set(
+        re.findall(
+            r'env_(?:str|bool|int|list|secret|json)\(\s*"([A-Z0-9_]+)"',
+            (ROOT / "anakinra_cds" / "settings.py").read_text(encoding="utf-8"),
+        )
+    )
+    compose = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+    # STATIC_ROOT and STATIC_MANIFEST belong to the image (collectstatic at build time).
+    assert sorted(v for v in read - {"STATIC_ROOT", "STATIC_MANIFEST"} if f"      {v}:" not in compose) == []
+
+
 @pytest.mark.integration
 def test_check_postgres_says_in_one_line_how_to_start_the_server():
     env = _clean_env(DATABASE_URL="postgres://anakinra@127.0.0.1:1/anakinra")
