@@ -42,9 +42,11 @@ DECISION_SUPPORT = "Decision support only: the prescriber and a pharmacist verif
 INDICATORS = {
     Verdict.ABOVE_MAXIMUM: "critical",
     Verdict.DIFFERS: "warning",
+    Verdict.UNCONFIRMED: "warning",
     Verdict.NOT_COMPARABLE: "warning",
     Verdict.MATCHES: "info",
 }
+WEIGHT_CONFIRM_SUFFIX = "; confirm the weight is in kg"
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,31 +250,80 @@ def _limit_text(check: OrderCheck, draft: DraftReading) -> str:
     return f"{notation.amount(check.max_per_day_mg, 'mg')} in a day"
 
 
-def _summary_for(check: OrderCheck, draft: DraftReading, protocol: ProtocolData) -> str:
+def _not_read_words(check: OrderCheck) -> str:
+    parts = [part for part in check.not_read if part != "order"]
+    if "order" in check.not_read or not parts:
+        return "not all of the order could be read"
+    return f"its {' and '.join(parts)} could not be read"
+
+
+def _summary_candidates(check: OrderCheck, draft: DraftReading, protocol: ProtocolData) -> tuple[str, ...]:
+    """Summaries from the most to the least specific (the institution's name can be long)."""
     institution = protocol.institution_name
-    weight = _weight_text(check.weight_kg)
+    weight = notation.weight(check.weight_kg)
     dose = notation.amount(draft.dose.per_dose_mg, "mg") if draft.dose.per_dose_mg is not None else ""
     if check.verdict == Verdict.ABOVE_MAXIMUM:
         limit = _limit_text(check, draft)
-        return _summary(
+        return (
             f"Anakinra {dose} exceeds the {institution} protocol maximum for {weight} ({limit})",
             f"Anakinra {dose} exceeds the protocol maximum for {weight} ({limit})",
         )
     if check.verdict == Verdict.MATCHES:
         step = check.matched[0].step.name
-        return _summary(
+        return (
             f"Anakinra {dose} matches the {institution} protocol ({step}) for {weight}; indication not assessed",
             f"Anakinra {dose} matches the protocol for {weight}; indication not assessed",
         )
+    if check.verdict == Verdict.UNCONFIRMED:
+        missing = _not_read_words(check)
+        return (
+            f"Anakinra {dose} could match the {institution} protocol for {weight}, but {missing}",
+            f"Anakinra {dose} could match the protocol for {weight}, but {missing}",
+        )
     if check.verdict == Verdict.DIFFERS:
-        return _summary(
+        return (
             f"Anakinra {dose} differs from the {institution} protocol dose for {weight}; indication not assessed",
             f"Anakinra {dose} differs from the protocol dose for {weight}",
         )
-    return _summary(
+    if check.dose_conflict:
+        assert draft.dose.mg_per_kg is not None
+        per_kg = notation.amount(draft.dose.mg_per_kg, "mg/kg", notation.KG_QUANTUM)
+        if check.above_maximum:
+            return (
+                f"Anakinra draft states {dose} and {per_kg}, which disagree; {per_kg} exceeds the "
+                f"{institution} protocol maximum for {weight}",
+                f"Anakinra draft states {dose} and {per_kg}, which disagree; {per_kg} exceeds the protocol "
+                f"maximum for {weight}",
+            )
+        return (
+            f"Anakinra draft states {dose} and {per_kg}, which disagree at {weight}: the dose was not checked",
+            "Anakinra draft states an mg dose and an mg/kg dose that disagree: the dose was not checked",
+        )
+    return (
         f"Anakinra draft states no readable dose; {institution} protocol dose for {weight} shown",
         f"Anakinra draft states no readable dose; protocol dose for {weight} shown",
     )
+
+
+def _summary_for(check: OrderCheck, draft: DraftReading, protocol: ProtocolData) -> str:
+    candidates = _summary_candidates(check, draft, protocol)
+    if weight_needs_confirming(check.weight_kg):
+        candidates = tuple(c + WEIGHT_CONFIRM_SUFFIX for c in candidates) + candidates
+    return _summary(*candidates)
+
+
+def weight_needs_confirming(weight_kg: Decimal) -> bool:
+    """The engine's weight_confirm rule: a weight this high may have been entered in pounds."""
+    return weight_kg >= safety.WEIGHT_CONFIRM_FROM_KG
+
+
+def _indicator(check: OrderCheck) -> str:
+    if check.above_maximum:
+        return "critical"
+    indicator = INDICATORS[check.verdict]
+    if indicator == "info" and weight_needs_confirming(check.weight_kg):
+        return "warning"  # the engine's weight_confirm warning
+    return indicator
 
 
 def _suggestions(
@@ -313,11 +364,19 @@ def dose_card(
     assert protocol is not None
     draft_ref = f"MedicationRequest/{request.get('id', '(no id)')}"
     findings = list(check.findings)
+    names = ", ".join(r.step.name for r in check.matched)
     if check.verdict == Verdict.MATCHES:
-        names = ", ".join(r.step.name for r in check.matched)
         findings.insert(0, f"The draft matches what this protocol gives for this weight: {names}.")
+    elif check.verdict == Verdict.UNCONFIRMED:
+        findings.insert(
+            0,
+            f"As far as it could be read, the draft could be what this protocol gives for this weight ({names}), "
+            "but the match is not confirmed: see what was not read below.",
+        )
     elif check.verdict == Verdict.DIFFERS:
         findings.insert(0, "The draft is not what any step of this protocol gives for this weight.")
+    if weight_needs_confirming(check.weight_kg):
+        findings.insert(0, safety.WEIGHT_CONFIRM.text)
     suggestions = _suggestions(check, draft, request, protocol) if request.get("id") else []
     if check.corrections and not request.get("id"):
         findings.append("The drafted order has no id, so no corrected order can be offered: change it by hand.")
@@ -332,7 +391,7 @@ def dose_card(
     ]
     card = _card(
         summary=_summary_for(check, draft, protocol),
-        indicator=INDICATORS[check.verdict],
+        indicator=_indicator(check),
         detail="\n\n".join(sections),
         setting=setting,
         facts=facts,

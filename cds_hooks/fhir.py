@@ -119,9 +119,10 @@ def dosage(step: dict[str, Any], *, route: Route, per_dose_mg: Decimal | None = 
     result["route"] = route_concept(route)
     ordered = ordered_per_dose(step)
     if low is not None and high is not None and ordered is not None:
+        # The mg dose first: a reader that takes the first dose takes what is drawn up, not the mg/kg.
         result["doseAndRate"] = [
-            {"type": _rate_type("ordered"), **_dose(*ordered)},
             {"type": _rate_type("calculated"), **_dose(low, high, "mg")},
+            {"type": _rate_type("ordered"), **_dose(*ordered)},
         ]
         result["maxDosePerAdministration"] = _quantity(high, "mg")
     result["maxDosePerPeriod"] = {

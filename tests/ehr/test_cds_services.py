@@ -23,6 +23,7 @@ from tests.ehr_support import (
     SC,
     allergy_bundle,
     anakinra_draft,
+    dose_rate,
     full_prefetch,
     hook_body,
     other_draft,
@@ -119,8 +120,8 @@ def test_order_select_dose_above_protocol_maximum_is_critical_with_a_corrected_o
         (d["type"]["coding"][0]["code"], d["doseQuantity"]["value"], d["doseQuantity"]["code"])
         for d in dosage["doseAndRate"]
     ] == [
-        ("ordered", Decimal("2"), "mg/kg"),
         ("calculated", Decimal("40"), "mg"),
+        ("ordered", Decimal("2"), "mg/kg"),
     ]
     assert dosage["route"]["coding"] == [
         {"system": "http://snomed.info/sct", "code": "47625008", "display": "Intravenous route"}
@@ -174,7 +175,7 @@ def test_order_select_lower_dose_is_warning_with_the_protocol_dose_suggested(ehr
         "Anakinra 30 mg differs from the Children's National Hospital protocol dose for 20 kg; indication not assessed"
     )
     (suggestion,) = card["suggestions"]
-    assert _dosage(_resource(suggestion))["doseAndRate"][1]["doseQuantity"]["value"] == Decimal("40")
+    assert _dosage(_resource(suggestion))["doseAndRate"][0]["doseQuantity"]["value"] == Decimal("40")
     assert [r["code"] for r in card["overrideReasons"]] == [
         "clinical-judgement",
         "other-protocol",
@@ -281,6 +282,105 @@ def test_protocol_without_interval_flags_the_daily_maximum_and_offers_no_correct
     assert (
         "- 300 mg/day is above the most any step of this protocol gives per day at 20 kg (200 mg/day)."
         in card["detail"].splitlines()
+    )
+
+
+def test_order_select_mg_dose_is_read_not_the_mg_per_kg_listed_before_it(ehr):
+    # Review finding: ordered 2 mg/kg + calculated 400 mg every 6 hours at 20 kg was read as 40 mg (info).
+    draft = anakinra_draft(
+        dose_and_rate=[dose_rate(Decimal("2"), "mg/kg", "ordered"), dose_rate(400, "mg", "calculated")]
+    )
+
+    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(draft, prefetch=full_prefetch())))
+
+    assert card["indicator"] == "critical"
+    assert card["summary"] == (
+        "Anakinra 400 mg exceeds the Children's National Hospital protocol maximum for 20 kg (40 mg per dose)"
+    )
+    assert (
+        "- The draft states 400 mg and 2 mg/kg (40 mg at 20 kg): they differ by more than 0.1 mg and no step of "
+        "this protocol gives that pair, so which dose is meant is not guessed and the dose was not compared. "
+        "Correct the order so that both state one dose."
+    ) in card["detail"].splitlines()
+    assert (
+        "| Drafted order | anakinra 400 mg (and 2 mg/kg) IV every 6 hours | MedicationRequest/draft-anakinra-1 |"
+        in (card["detail"].splitlines())
+    )
+
+
+def test_order_select_mg_and_mg_per_kg_doses_that_disagree_are_a_warning_not_a_match(ehr):
+    # 40 mg is the protocol dose at 20 kg, but 1.5 mg/kg is 30 mg.
+    draft = anakinra_draft(
+        dose_and_rate=[dose_rate(40, "mg", "calculated"), dose_rate(Decimal("1.5"), "mg/kg", "ordered")]
+    )
+
+    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(draft, prefetch=full_prefetch())))
+
+    assert (card["indicator"], card["summary"]) == (
+        "warning",
+        "Anakinra draft states 40 mg and 1.5 mg/kg, which disagree at 20 kg: the dose was not checked",
+    )
+    assert [s["label"] for s in card["suggestions"]] == ["Use 40 mg IV every 6 hours (Initial dosing)"]
+
+
+def test_order_select_the_apps_own_capped_correction_reads_back_as_a_match(ehr):
+    # At 60 kg, 2 mg/kg is 120 mg, capped at 100 mg: the suggestion carries both; sent back, it matches.
+    prefetch = full_prefetch(weight_bundle(Decimal("60")))
+    first = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("150")), prefetch=prefetch)))
+    corrected = _resource(first["suggestions"][0])
+
+    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(corrected, prefetch=prefetch)))
+
+    assert [
+        (d["type"]["coding"][0]["code"], d["doseQuantity"]["value"]) for d in _dosage(corrected)["doseAndRate"]
+    ] == [
+        ("calculated", Decimal("100")),
+        ("ordered", Decimal("2")),
+    ]
+    assert (card["indicator"], card["summary"]) == (
+        "info",
+        "Anakinra 100 mg matches the Children's National Hospital protocol (Initial dosing) for 60 kg; "
+        "indication not assessed",
+    )
+
+
+def test_order_select_protocol_dose_with_an_unreadable_frequency_is_a_warning_with_the_full_dosage(ehr):
+    # Review finding: 100 mg with timing "Q1H" (2400 mg/day) was shown as a match.
+    draft = anakinra_draft(Decimal("100"), every_hours=None)
+    draft["dosageInstruction"][0]["timing"] = {"code": {"text": "Q1H"}}
+
+    card = _only_card(
+        ehr.post(ORDER_SELECT_PATH, hook_body(draft, prefetch=full_prefetch(weight_bundle(Decimal("60")))))
+    )
+
+    assert card["indicator"] == "warning"
+    assert card["summary"] == (
+        "Anakinra 100 mg could match the Children's National Hospital protocol for 60 kg, but its frequency "
+        "could not be read"
+    )
+    lines = card["detail"].splitlines()
+    assert (
+        "- The draft states no frequency that can be read: the frequency and the per-day amount were not checked."
+        in lines
+    )
+    assert (
+        "| Drafted order | anakinra 100 mg, IV, frequency not readable (timing: Q1H) "
+        "| MedicationRequest/draft-anakinra-1 |" in lines
+    )
+    (suggestion,) = card["suggestions"]
+    assert suggestion["label"] == "Use 100 mg IV every 6 hours (Initial dosing)"
+    assert _dosage(_resource(suggestion))["timing"]["repeat"] == {"frequency": 1, "period": 6, "periodUnit": "h"}
+
+
+def test_order_select_protocol_dose_without_a_route_is_a_warning(ehr):
+    card = _only_card(
+        ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("40"), route=None), prefetch=full_prefetch()))
+    )
+
+    assert (card["indicator"], card["summary"]) == (
+        "warning",
+        "Anakinra 40 mg could match the Children's National Hospital protocol for 20 kg, "
+        "but its route could not be read",
     )
 
 

@@ -62,8 +62,8 @@ def fhir_rule_problems(resource: dict[str, Any]) -> list[str]:
             if quantity.get("unit") != quantity.get("code"):
                 problems.append(f"unit and code differ: {quantity}")
         types = [(c["system"], c["code"]) for d in dosage.get("doseAndRate", []) for c in d["type"]["coding"]]
-        if types and types != [(DOSE_RATE_TYPE, "ordered"), (DOSE_RATE_TYPE, "calculated")]:
-            problems.append(f"doseAndRate types must be ordered then calculated, not {types}")
+        if types and types != [(DOSE_RATE_TYPE, "calculated"), (DOSE_RATE_TYPE, "ordered")]:
+            problems.append(f"doseAndRate types must be calculated (mg, first) then ordered, not {types}")
     return problems
 
 
@@ -117,12 +117,12 @@ def test_assessment_fhir_per_day_basis_with_an_interval_orders_per_dose(token_cl
             },
             "doseAndRate": [
                 {
-                    "type": {"coding": [{"system": DOSE_RATE_TYPE, "code": "ordered", "display": "Ordered"}]},
-                    "doseQuantity": {"value": Decimal("2.5"), "unit": "mg/kg", "system": UCUM, "code": "mg/kg"},
-                },
-                {
                     "type": {"coding": [{"system": DOSE_RATE_TYPE, "code": "calculated", "display": "Calculated"}]},
                     "doseQuantity": {"value": 50, "unit": "mg", "system": UCUM, "code": "mg"},
+                },
+                {
+                    "type": {"coding": [{"system": DOSE_RATE_TYPE, "code": "ordered", "display": "Ordered"}]},
+                    "doseQuantity": {"value": Decimal("2.5"), "unit": "mg/kg", "system": UCUM, "code": "mg/kg"},
                 },
             ],
             "maxDosePerAdministration": {"value": 50, "unit": "mg", "system": UCUM, "code": "mg"},
@@ -168,7 +168,7 @@ def test_assessment_fhir_capped_dose_keeps_ordered_and_calculated_apart(token_cl
 
     (entry,) = bundle["entry"]
     (dosage,) = entry["resource"]["dosageInstruction"]
-    assert [d["doseQuantity"]["value"] for d in dosage["doseAndRate"]] == [2, 100]
+    assert [d["doseQuantity"]["value"] for d in dosage["doseAndRate"]] == [100, 2]
     assert dosage["maxDosePerAdministration"]["value"] == 100
     assert dosage["maxDosePerPeriod"]["numerator"]["value"] == 400
     notes = [n["text"] for n in entry["resource"]["note"]]
