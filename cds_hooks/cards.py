@@ -330,10 +330,23 @@ def _suggestions(
     check: OrderCheck, draft: DraftReading, request: dict[str, Any], protocol: ProtocolData
 ) -> list[dict[str, Any]]:
     weight = _weight_text(check.weight_kg)
+    follows = dict(
+        zip(
+            (id(r) for r in check.steps),
+            fhir.taper_follows([{"kind": r.step.kind, "name": r.step.name} for r in check.steps]),
+            strict=True,
+        )
+    )
     suggestions = []
     for correction in check.corrections:
         step = step_dict(correction.result)
-        resource = fhir.corrected_request(request, step, route=correction.route, per_dose_mg=correction.per_dose_mg)
+        resource = fhir.corrected_request(
+            request,
+            step,
+            route=correction.route,
+            per_dose_mg=correction.per_dose_mg,
+            follows=follows[id(correction.result)],
+        )
         interval = notation.interval_text(
             correction.result.step.interval_hours, is_maximum=correction.result.step.interval_is_maximum
         )

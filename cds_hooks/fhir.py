@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import copy
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from cds_hooks.fhir_read import ROUTE_CODES, ROUTE_DISPLAYS, SNOMED, UCUM
 from engine import notation
-from engine.vocabulary import Route
+from engine.vocabulary import Route, StepKind
 
 DOSE_RATE_TYPE = "http://terminology.hl7.org/CodeSystem/dose-rate-type"
 DOSE_RATE_DISPLAYS = {"ordered": "Ordered", "calculated": "Calculated"}
@@ -39,6 +40,8 @@ MEDICATION_TEXT = "anakinra"
 RECOMMENDED_STATUSES = ("indicated", "consider")
 HOURS_PER_DAY = 24
 ORDERED_QUANTUM = Decimal("0.001")
+# Identifies one proposal: "<assessment id>/<institution slug>/step-<n>/<route>".
+PROPOSAL_IDENTIFIER_SYSTEM = "urn:anakinra-cds:assessment-proposal"
 SUBJECT_DISPLAY = "Patient not identified: Anakinra CDS stores no patient identifiers"
 DECISION_SUPPORT_NOTE = "Decision support only: the prescriber and a pharmacist verify every order."
 
@@ -100,8 +103,35 @@ def _max_per_day(step: dict[str, Any], per_dose_high: Decimal | None) -> Decimal
     return max(per_day, Decimal(ceiling)) if ceiling is not None else per_day
 
 
-def dosage(step: dict[str, Any], *, route: Route, per_dose_mg: Decimal | None = None) -> dict[str, Any]:
-    """One Dosage for one step by one route; `per_dose_mg` narrows a per-dose range to one amount."""
+def taper_follows(steps: list[dict[str, Any]]) -> list[str | None]:
+    """For each step, the name of the step a taper follows (the nearest earlier step that is not a
+    taper, in the protocol's order); None for steps that are not tapers, or a taper with none before it."""
+    found: list[str | None] = []
+    current = None
+    for step in steps:
+        if step["kind"] == StepKind.TAPER:
+            found.append(current)
+        else:
+            current = step["name"]
+            found.append(None)
+    return found
+
+
+def _taper_text(follows: str | None) -> str:
+    after = f'"{follows}"' if follows is not None else "the dosing it tapers"
+    return f"taper: give after {after}, not together with it"
+
+
+def dosage(
+    step: dict[str, Any],
+    *,
+    route: Route,
+    per_dose_mg: Decimal | None = None,
+    follows: str | None = None,
+    choices: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """One Dosage for one step by one route; `per_dose_mg` narrows a per-dose range to one amount.
+    For a taper, `follows` names the step it comes after; `choices` are added to the text as they are."""
     per_dose = step["per_dose_mg"]
     low = high = None
     if per_dose is not None:
@@ -113,6 +143,10 @@ def dosage(step: dict[str, Any], *, route: Route, per_dose_mg: Decimal | None = 
         text += f"; this order: {notation.ROUTE_WORDS[route]}"
     if per_dose_mg is not None and per_dose is not None and per_dose["low"] != per_dose["high"]:
         text += f"; this order: {notation.amount(per_dose_mg, 'mg')} per dose"
+    # The steps are separate requests, so Dosage.sequence (an order within one request) cannot say this.
+    if step["kind"] == StepKind.TAPER:
+        text += f"; {_taper_text(follows)}"
+    text += "".join(f"; {choice}" for choice in choices)
     result: dict[str, Any] = {"text": text}
     if step["interval_hours"] is not None:
         result["timing"] = {"repeat": {"frequency": 1, "period": step["interval_hours"], "periodUnit": "h"}}
@@ -133,13 +167,13 @@ def dosage(step: dict[str, Any], *, route: Route, per_dose_mg: Decimal | None = 
 
 
 def corrected_request(
-    draft: dict[str, Any], step: dict[str, Any], *, route: Route, per_dose_mg: Decimal
+    draft: dict[str, Any], step: dict[str, Any], *, route: Route, per_dose_mg: Decimal, follows: str | None = None
 ) -> dict[str, Any]:
     """The drafted MedicationRequest with its dosage replaced by the protocol's; everything else kept
     (same id, so the EHR updates its own draft). The narrative described the old dose, so it goes."""
     corrected = copy.deepcopy(draft)
     corrected.pop("text", None)
-    new_dosage = dosage(step, route=route, per_dose_mg=per_dose_mg)
+    new_dosage = dosage(step, route=route, per_dose_mg=per_dose_mg, follows=follows)
     old = next((d for d in draft.get("dosageInstruction") or [] if isinstance(d, dict)), {})
     old_repeat = (old.get("timing") or {}).get("repeat") if isinstance(old.get("timing"), dict) else None
     if isinstance(old_repeat, dict) and "boundsPeriod" in old_repeat and "timing" in new_dosage:
@@ -149,9 +183,69 @@ def corrected_request(
 
 
 # --- A stored assessment as a Bundle of proposals ---------------------------------------------------
+#
+# The proposals of one assessment are alternatives, never an order set: no `groupIdentifier` (in FHIR,
+# requests sharing one were authorised together, so an EHR could give IV and subcut, or every regimen,
+# at once). Each request has its own id and an `identifier` naming the assessment, protocol, step and
+# route; its first note and its Dosage.text say which choice it is part of.
 
 
-def _notes(recommendation: dict[str, Any], step: dict[str, Any]) -> list[dict[str, str]]:
+@dataclass(frozen=True, slots=True)
+class _Proposal:
+    recommendation: dict[str, Any]
+    step: dict[str, Any]
+    index: int  # the step's position in its recommendation
+    route: Route
+    regimen: int  # 1-based: a step that is not a taper starts a regimen; a taper belongs to the one before
+    follows: str | None
+
+
+def _proposals(recommendations: list[dict[str, Any]]) -> tuple[list[_Proposal], int]:
+    """Every proposal (recommended step x route) in order, and how many regimens there are."""
+    proposals: list[_Proposal] = []
+    regimen = 0
+    for recommendation in recommendations:
+        if recommendation["status"] not in RECOMMENDED_STATUSES:
+            continue
+        follows = taper_follows(recommendation["steps"])
+        for index, step in enumerate(recommendation["steps"]):
+            if step["kind"] != StepKind.TAPER or follows[index] is None:
+                regimen += 1
+            for route_value in step["routes"]:
+                proposals.append(_Proposal(recommendation, step, index, Route(route_value), regimen, follows[index]))
+    return proposals, regimen
+
+
+def _choice_texts(proposal: _Proposal, *, regimens: int) -> tuple[str, ...]:
+    """What the clinician chooses between, for Dosage.text."""
+    choices = []
+    if len(proposal.step["routes"]) > 1:
+        choices.append(f"choose one route ({notation.routes_text(tuple(Route(r) for r in proposal.step['routes']))})")
+    if regimens > 1:
+        choices.append(f"regimen {proposal.regimen} of {regimens} alternatives: choose one regimen")
+    return tuple(choices)
+
+
+def _alternatives_note(proposal: _Proposal, *, position: int, total: int, regimens: int) -> str:
+    texts = [
+        f"Proposal {position} of {total} from this assessment. The proposals are alternatives, not an order set: "
+        "order one regimen by one route, never two proposals together (a taper only after its regimen's dosing)."
+    ]
+    if regimens > 1:
+        texts.append(f"This is regimen {proposal.regimen} of {regimens} alternative regimens: choose one regimen.")
+    routes = tuple(Route(r) for r in proposal.step["routes"])
+    if len(routes) > 1:
+        texts.append(
+            f"This step is proposed once per route ({notation.routes_text(routes)}); this proposal is "
+            f"{notation.ROUTE_WORDS[proposal.route]}: choose one route."
+        )
+    if proposal.step["kind"] == StepKind.TAPER:
+        taper = _taper_text(proposal.follows)
+        texts.append(f"{taper[0].upper()}{taper[1:]}.")
+    return " ".join(texts)
+
+
+def _notes(recommendation: dict[str, Any], step: dict[str, Any]) -> list[str]:
     institution = recommendation["institution"]["name"]
     protocol = recommendation["protocol"]
     texts = [
@@ -169,30 +263,47 @@ def _notes(recommendation: dict[str, Any], step: dict[str, Any]) -> list[dict[st
     if citations:
         texts.append("Citations: " + "; ".join(c["label"] + (f" {c['url']}" if c["url"] else "") for c in citations))
     texts.append(DECISION_SUPPORT_NOTE)
-    return [{"text": text} for text in texts if text]
+    return [text for text in texts if text]
 
 
 def medication_request(
     *,
     resource_id: str,
-    recommendation: dict[str, Any],
-    step: dict[str, Any],
-    route: Route,
+    assessment_id: uuid.UUID,
+    proposal: _Proposal,
+    position: int,
+    total: int,
+    regimens: int,
     authored_on: datetime,
-    group_id: str,
     protocol_url: str,
 ) -> dict[str, Any]:
+    recommendation, step = proposal.recommendation, proposal.step
+    slug = recommendation["institution"]["slug"]
+    notes = [_alternatives_note(proposal, position=position, total=total, regimens=regimens)] if total > 1 else []
+    notes.extend(_notes(recommendation, step))
     resource: dict[str, Any] = {
         "resourceType": "MedicationRequest",
         "id": resource_id,
+        "identifier": [
+            {
+                "system": PROPOSAL_IDENTIFIER_SYSTEM,
+                "value": f"{assessment_id}/{slug}/step-{proposal.index + 1}/{proposal.route.value}",
+            }
+        ],
         "status": "draft",
         "intent": "proposal",
-        "groupIdentifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{group_id}"},
         "medicationCodeableConcept": {"text": MEDICATION_TEXT},
         "subject": {"display": SUBJECT_DISPLAY},
         "authoredOn": authored_on.isoformat(),
-        "note": _notes(recommendation, step),
-        "dosageInstruction": [dosage(step, route=route)],
+        "note": [{"text": text} for text in notes],
+        "dosageInstruction": [
+            dosage(
+                step,
+                route=proposal.route,
+                follows=proposal.follows,
+                choices=_choice_texts(proposal, regimens=regimens),
+            )
+        ],
     }
     if protocol_url:
         resource["instantiatesUri"] = [protocol_url]
@@ -206,29 +317,26 @@ def assessment_bundle(
 
     Steps of not-indicated or contraindicated recommendations are not proposed. `protocol_urls` maps an
     institution slug to the absolute URL of its protocol page."""
+    proposals, regimens = _proposals(recommendations)
     entries = []
-    for recommendation in recommendations:
-        if recommendation["status"] not in RECOMMENDED_STATUSES:
-            continue
-        slug = recommendation["institution"]["slug"]
-        for index, step in enumerate(recommendation["steps"]):
-            for route_value in step["routes"]:
-                route = Route(route_value)
-                resource_id = str(uuid.uuid5(assessment_id, f"{slug}/{index}/{route.value}"))
-                entries.append(
-                    {
-                        "fullUrl": f"urn:uuid:{resource_id}",
-                        "resource": medication_request(
-                            resource_id=resource_id,
-                            recommendation=recommendation,
-                            step=step,
-                            route=route,
-                            authored_on=created_at,
-                            group_id=str(assessment_id),
-                            protocol_url=protocol_urls.get(slug, ""),
-                        ),
-                    }
-                )
+    for position, proposal in enumerate(proposals, start=1):
+        slug = proposal.recommendation["institution"]["slug"]
+        resource_id = str(uuid.uuid5(assessment_id, f"{slug}/{proposal.index}/{proposal.route.value}"))
+        entries.append(
+            {
+                "fullUrl": f"urn:uuid:{resource_id}",
+                "resource": medication_request(
+                    resource_id=resource_id,
+                    assessment_id=assessment_id,
+                    proposal=proposal,
+                    position=position,
+                    total=len(proposals),
+                    regimens=regimens,
+                    authored_on=created_at,
+                    protocol_url=protocol_urls.get(slug, ""),
+                ),
+            }
+        )
     bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "id": str(assessment_id),

@@ -269,6 +269,14 @@ def test_multiple_protocol_steps_are_each_offered_as_a_correction(ehr, settings)
         "Use 100 mg subcut every 24 hours (Alternative: fixed dose)",
         "Use 50 mg subcut every 24 hours (Taper after the fixed-dose alternative)",
     ]
+    assert [_dosage(_resource(s))["text"] for s in card["suggestions"]] == [
+        "anakinra 80 mg subcut every 12 hours (4 mg/kg/dose)",
+        'anakinra 40 mg subcut every 12 hours (2 mg/kg/dose); taper: give after "Initial dosing (CRS)", '
+        "not together with it",
+        "anakinra 100 mg subcut every 24 hours (100 mg/dose)",
+        'anakinra 50 mg subcut every 24 hours (50 mg/dose); taper: give after "Alternative: fixed dose", '
+        "not together with it",
+    ]
 
 
 def test_protocol_without_interval_flags_the_daily_maximum_and_offers_no_correction(ehr, settings):
