@@ -150,6 +150,13 @@ def dosage(
     result: dict[str, Any] = {"text": text}
     if step["interval_hours"] is not None:
         result["timing"] = {"repeat": {"frequency": 1, "period": step["interval_hours"], "periodUnit": "h"}}
+        if step["interval_is_maximum"]:
+            # "Up to every 6 hours" is a most-often, not a schedule. R4 Dosage.asNeededBoolean: "the
+            # medication is only taken when needed within a specific dosing schedule", so once per 6 h
+            # plus asNeeded is exactly "no more often than every 6 hours". Not frequencyMax: that is a
+            # range of counts per period ("1 to 4 a day") and would not keep doses 6 h apart; not
+            # periodMax: the protocol states no longest interval. The text keeps the protocol's words.
+            result["asNeededBoolean"] = True
     result["route"] = route_concept(route)
     ordered = ordered_per_dose(step)
     if low is not None and high is not None and ordered is not None:

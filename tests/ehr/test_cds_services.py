@@ -392,6 +392,47 @@ def test_order_select_protocol_dose_without_a_route_is_a_warning(ehr):
     )
 
 
+def test_order_select_weight_of_100_kg_or_more_asks_to_confirm_the_weight_is_in_kg(ehr):
+    body = hook_body(anakinra_draft(Decimal("100")), prefetch=full_prefetch(weight_bundle(Decimal("120"))))
+
+    card = _only_card(ehr.post(ORDER_SELECT_PATH, body))
+
+    assert (card["indicator"], card["summary"]) == (
+        "warning",
+        "Anakinra 100 mg matches the protocol for 120 kg; indication not assessed; confirm the weight is in kg",
+    )
+    check = card["detail"].split("#### Check\n\n")[1].split("\n\n")[0].splitlines()
+    assert check[:2] == [
+        "- Weight of 100 kg or more: confirm the weight is in kg.",
+        "- The draft matches what this protocol gives for this weight: Initial dosing.",
+    ]
+
+
+def test_order_select_weight_below_100_kg_is_not_questioned(ehr):
+    body = hook_body(anakinra_draft(Decimal("100")), prefetch=full_prefetch(weight_bundle(Decimal("99.999"))))
+
+    card = _only_card(ehr.post(ORDER_SELECT_PATH, body))
+
+    assert card["indicator"] == "info"
+    assert "confirm the weight is in kg" not in card["detail"]
+
+
+def test_up_to_interval_is_suggested_as_needed_and_reads_back_as_a_match(ehr, settings):
+    # Seattle: 2 mg/kg/dose IV up to every 6 hours. The corrected order keeps "up to" (asNeeded).
+    settings.CDS_HOOKS_ISSUERS[ISSUER]["institution"] = "seattle"
+    first = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("100")), prefetch=full_prefetch())))
+    corrected = _resource(first["suggestions"][0])
+
+    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(corrected, prefetch=full_prefetch())))
+
+    dosage = _dosage(corrected)
+    assert dosage["text"] == "anakinra 40 mg IV up to every 6 hours (2 mg/kg/dose; max 100 mg/dose, 400 mg/day)"
+    assert (dosage["timing"]["repeat"]["period"], dosage["asNeededBoolean"]) == (6, True)
+    assert first["suggestions"][0]["label"] == "Use 40 mg IV up to every 6 hours (Initial dosing)"
+    assert card["indicator"] == "info"
+    assert "| Drafted order | anakinra 40 mg (and 2 mg/kg) IV up to every 6 hours (as needed) |" in card["detail"]
+
+
 # --- Missing or unusable data ----------------------------------------------------------------------------
 
 

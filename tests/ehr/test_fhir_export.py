@@ -262,3 +262,32 @@ def test_assessment_fhir_query_count(token_client, django_assert_num_queries):
         response = token_client.get(f"/api/v1/assessments/{assessment_id}/fhir")
 
     assert response.status_code == 200
+
+
+def test_assessment_fhir_up_to_interval_is_a_most_often_not_a_fixed_schedule(token_client):
+    request = CARHLH_GRADE_3 | {
+        "toxicities": [{"type": "ICANS", "grade": 3}],
+        "prior_steroids": True,
+        "institution": "seattle",
+    }
+
+    (entry,) = _bundle(token_client, request)["entry"]
+
+    (dosage,) = entry["resource"]["dosageInstruction"]
+    assert dosage["text"] == "anakinra 40 mg IV up to every 6 hours (2 mg/kg/dose; max 100 mg/dose, 400 mg/day)"
+    assert dosage["timing"] == {"repeat": {"frequency": 1, "period": 6, "periodUnit": "h"}}
+    assert dosage["asNeededBoolean"] is True
+    assert dosage["maxDosePerPeriod"]["numerator"]["value"] == 160
+
+
+def test_assessment_fhir_fixed_interval_is_not_as_needed(token_client):
+    request = CARHLH_GRADE_3 | {
+        "toxicities": [{"type": "CRS", "grade": 3}],
+        "prior_tocilizumab_doses": 1,
+        "prior_steroids": True,
+        "institution": "cnh",
+    }
+
+    (entry,) = _bundle(token_client, request)["entry"]
+
+    assert "asNeededBoolean" not in entry["resource"]["dosageInstruction"][0]
