@@ -482,8 +482,23 @@ def test_fhir_server_failure_for_the_weight_is_412(ehr, settings, fake_ehr_serve
     assert response.status_code == 412
 
 
-def test_fhir_server_not_allowed_for_the_issuer_gets_no_request_and_no_token(ehr, fake_ehr_server):
-    # No fhir_servers configured: only https servers are called, and this one is plain http.
+def test_fhir_server_without_a_configured_list_gets_no_request_and_no_token(ehr, fake_ehr_server):
+    # No fhir_servers configured: the access token goes to no server at all.
+    fake_ehr_server.routes["/Observation"] = (200, weight_bundle(Decimal("20")))
+
+    response = ehr.post(ORDER_SELECT_PATH, hook_body(fhir_server=fake_ehr_server.url))
+
+    assert response.status_code == 412
+    assert json.loads(response.content) == {
+        "errors": {"prefetch": ["The patient's weight is needed: weight not prefetched and no FHIR server access."]}
+    }
+    assert fake_ehr_server.requests == []
+
+
+def test_fhir_server_not_in_the_issuers_list_gets_no_request(ehr, settings, fake_ehr_server):
+    settings.CDS_HOOKS_ISSUERS[ISSUER]["fhir_servers"] = ["https://ehr.example.org/fhir/r4"]
+    fake_ehr_server.routes["/Observation"] = (200, weight_bundle(Decimal("20")))
+
     response = ehr.post(ORDER_SELECT_PATH, hook_body(fhir_server=fake_ehr_server.url))
 
     assert response.status_code == 412
