@@ -81,10 +81,6 @@ def _summary(*candidates: str) -> str:
     raise ValueError("no summary under 140 characters")
 
 
-def _weight_text(weight_kg: Decimal) -> str:
-    return notation.amount(weight_kg, "kg", Decimal("0.001"))
-
-
 def protocol_label(protocol: ProtocolData) -> str:
     return f"{protocol.institution_name} anakinra protocol, version {protocol.version_number}"
 
@@ -104,7 +100,7 @@ def wizard_url(setting: CardSetting, facts: Facts) -> str:
     params: dict[str, str] = {}
     weight = facts.weight.kg if facts.weight is not None else None
     if weight is not None and safety.WEIGHT_MIN_KG <= weight <= safety.WEIGHT_MAX_KG:
-        params["weight_kg"] = notation.plain_number(weight, Decimal("0.001"))
+        params["weight_kg"] = notation.plain_number(weight, notation.KG_QUANTUM)
     if facts.age_years is not None:
         params["age_years"] = str(facts.age_years)
     if facts.allergies:
@@ -153,7 +149,7 @@ def _inputs_table(facts: Facts, draft: DraftReading | None, draft_ref: str) -> s
     elif facts.weight.kg is None:
         rows.append(("Weight", _md(facts.weight.problem), _md(facts.weight.source)))
     else:
-        rows.append(("Weight", _weight_text(facts.weight.kg), _md(facts.weight.source)))
+        rows.append(("Weight", notation.weight(facts.weight.kg), _md(facts.weight.source)))
     age = f"{facts.age_years} years" if facts.age_years is not None else "not available"
     rows.append(("Age", age, "Patient.birthDate"))
     if draft is not None:
@@ -184,7 +180,7 @@ def _grades_text(result: StepResult) -> str:
 
 
 def _steps_section(check: OrderCheck) -> str:
-    lines = [f"#### What the protocol gives for {_weight_text(check.weight_kg)}", ""]
+    lines = [f"#### What the protocol gives for {notation.weight(check.weight_kg)}", ""]
     for result in check.steps:
         lines.append(f"**{_md(result.step.name)}** ({_grades_text(result)}): {_md(result.order_text)}")
         lines.append("")
@@ -205,7 +201,7 @@ def _caps_section(protocol: ProtocolData) -> str:
             caps.append(f"{notation.amount(step.max_daily_dose_mg, 'mg')} per day")
         if step.escalation_ceiling_amount is not None and step.escalation_ceiling_basis is not None:
             ceiling = notation.amount(
-                step.escalation_ceiling_amount, step.escalation_ceiling_basis.value, Decimal("0.001")
+                step.escalation_ceiling_amount, step.escalation_ceiling_basis.value, notation.KG_QUANTUM
             )
             caps.append(f"escalation up to {ceiling}")
         text = ", ".join(caps) if caps else "no per-dose or per-day cap stated by this protocol"
@@ -329,7 +325,7 @@ def _indicator(check: OrderCheck) -> str:
 def _suggestions(
     check: OrderCheck, draft: DraftReading, request: dict[str, Any], protocol: ProtocolData
 ) -> list[dict[str, Any]]:
-    weight = _weight_text(check.weight_kg)
+    weight = notation.weight(check.weight_kg)
     follows = dict(
         zip(
             (id(r) for r in check.steps),

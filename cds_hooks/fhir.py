@@ -6,12 +6,14 @@ corrected order a CDS Hooks card suggests, so both say the same thing.
 What is expressed, and how (R4; codes and systems as the FHIR specification names them):
 - one Dosage per step and route: a step offering IV or subcut gives one MedicationRequest per route,
   so every order names exactly one route (SNOMED CT 47625008 intravenous, 34206005 subcutaneous);
-- `timing.repeat` = once every `interval_hours` h, only when the protocol states an interval. Where
-  it states none, there is no timing and no per-dose amount: the text says "frequency not specified
-  by this protocol - confirm with pharmacy", and only the per-day maximum is expressed;
-- `doseAndRate`: `ordered` = the protocol's amount per dose in its basis (mg/kg when per kg; a per-day
-  basis with an interval is divided by the doses a day), `calculated` = the mg dose after rounding
-  and caps (http://terminology.hl7.org/CodeSystem/dose-rate-type);
+- `timing.repeat` = once every `interval_hours` h, only when the protocol states an interval (with
+  `asNeededBoolean` when the interval is a most-often, "up to every 6 hours"). Where it states none,
+  there is no timing and no per-dose amount: the text says "frequency not specified by this protocol
+  - confirm with pharmacy", and only the per-day maximum is expressed;
+- `doseAndRate`: `calculated` = the mg dose after rounding and caps, listed first, then `ordered` =
+  the protocol's amount per dose in its basis (mg/kg when per kg; a per-day basis with an interval is
+  divided by the doses a day: `engine.order_check.ordered_per_dose`, the same numbers a draft's mg/kg
+  dose is compared with) (http://terminology.hl7.org/CodeSystem/dose-rate-type);
 - `maxDosePerAdministration` = the most this order gives in one dose (the step's per-dose amount,
   already within the protocol's per-dose cap); `maxDosePerPeriod` = the most per day (the step's
   per-day amount, or its escalation ceiling, already within the per-day cap), per 1 d;
@@ -27,34 +29,25 @@ import copy
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
-from cds_hooks.fhir_read import ROUTE_CODES, ROUTE_DISPLAYS, SNOMED, UCUM
-from engine import notation
-from engine.vocabulary import Route, StepKind
+from cds_hooks.fhir_read import DOSE_RATE_TYPE, ROUTE_CODES, ROUTE_DISPLAYS, SNOMED, UCUM
+from engine import notation, order_check
+from engine.dosing import doses_per_day
+from engine.vocabulary import DoseBasis, Route, StepKind
 
-DOSE_RATE_TYPE = "http://terminology.hl7.org/CodeSystem/dose-rate-type"
 DOSE_RATE_DISPLAYS = {"ordered": "Ordered", "calculated": "Calculated"}
 MEDICATION_TEXT = "anakinra"
 RECOMMENDED_STATUSES = ("indicated", "consider")
-HOURS_PER_DAY = 24
-ORDERED_QUANTUM = Decimal("0.001")
 # Identifies one proposal: "<assessment id>/<institution slug>/step-<n>/<route>".
 PROPOSAL_IDENTIFIER_SYSTEM = "urn:anakinra-cds:assessment-proposal"
 SUBJECT_DISPLAY = "Patient not identified: Anakinra CDS stores no patient identifiers"
 DECISION_SUPPORT_NOTE = "Decision support only: the prescriber and a pharmacist verify every order."
 
 
-def _plain(value: Decimal) -> Decimal:
-    """No trailing zeros and never an exponent (Decimal("1E+2") would be written as 1E+2)."""
-    if value == value.to_integral_value():
-        return value.quantize(Decimal(1))
-    return value.normalize()
-
-
 def _quantity(value: Decimal | int, code: str) -> dict[str, Any]:
-    return {"value": _plain(Decimal(value)), "unit": code, "system": UCUM, "code": code}
+    return {"value": notation.plain_decimal(Decimal(value)), "unit": code, "system": UCUM, "code": code}
 
 
 def _dose(low: Decimal, high: Decimal, code: str) -> dict[str, Any]:
@@ -74,30 +67,22 @@ def route_concept(route: Route) -> dict[str, Any]:
     }
 
 
-def _doses_per_day(step: dict[str, Any]) -> int | None:
-    interval = step["interval_hours"]
-    return None if interval is None else HOURS_PER_DAY // interval
-
-
 def ordered_per_dose(step: dict[str, Any]) -> tuple[Decimal, Decimal, str] | None:
     """The protocol's amount for one dose, in its own unit (mg/kg or mg); None without an interval."""
-    basis = step["dose_basis"]
-    unit = "mg/kg" if basis.startswith("mg/kg") else "mg"
-    low, high = Decimal(step["amount"]["low"]), Decimal(step["amount"]["high"])
-    if basis.endswith("/dose"):
-        return low, high, unit
-    count = _doses_per_day(step)
-    if count is None:
-        return None
-    return (
-        (low / count).quantize(ORDERED_QUANTUM, rounding=ROUND_HALF_UP),
-        (high / count).quantize(ORDERED_QUANTUM, rounding=ROUND_HALF_UP),
-        unit,
+    basis = DoseBasis(step["dose_basis"])
+    amounts = order_check.ordered_per_dose(
+        dose_basis=basis,
+        amount_low=Decimal(step["amount"]["low"]),
+        amount_high=Decimal(step["amount"]["high"]),
+        doses_per_day=doses_per_day(step["interval_hours"]),
     )
+    if amounts is None:
+        return None
+    return *amounts, "mg/kg" if basis.per_kg else "mg"
 
 
 def _max_per_day(step: dict[str, Any], per_dose_high: Decimal | None) -> Decimal:
-    count = _doses_per_day(step)
+    count = doses_per_day(step["interval_hours"])
     per_day = per_dose_high * count if per_dose_high is not None and count else Decimal(step["per_day_mg"]["high"])
     ceiling = step["max_escalation_per_day_mg"]
     return max(per_day, Decimal(ceiling)) if ceiling is not None else per_day

@@ -30,7 +30,7 @@ from enum import StrEnum
 from engine import notation
 from engine.data import ProtocolData, Step, StepResult
 from engine.dosing import step_dose
-from engine.vocabulary import Route
+from engine.vocabulary import DoseBasis, Route
 
 # An mg dose and an mg/kg dose on one order "agree" when they are within this at the weight.
 SAME_DOSE_TOLERANCE_MG = notation.MG_QUANTUM
@@ -112,19 +112,31 @@ def _step_max_per_day(result: StepResult) -> Decimal:
     return highest
 
 
-def ordered_per_dose_mg_per_kg(step: Step) -> tuple[Decimal, Decimal] | None:
-    """The step's mg/kg amount for one dose (low, high): a per-day basis is divided by the doses a
-    day, to 0.001 mg/kg. None when the step is not per kg or states no interval."""
+def ordered_per_dose(
+    *, dose_basis: DoseBasis, amount_low: Decimal, amount_high: Decimal, doses_per_day: int | None
+) -> tuple[Decimal, Decimal] | None:
+    """A step's amount for one dose in its own unit (mg/kg or mg), low and high: a per-day basis is
+    divided by the doses a day, to 0.001. None for a per-day basis without an interval. The FHIR
+    `ordered` dose, and what an mg/kg dose on a draft is compared with."""
+    if dose_basis.per_dose:
+        return amount_low, amount_high
+    if doses_per_day is None:
+        return None
+    count = Decimal(doses_per_day)
+    return (
+        (amount_low / count).quantize(notation.KG_QUANTUM, rounding=ROUND_HALF_UP),
+        (amount_high / count).quantize(notation.KG_QUANTUM, rounding=ROUND_HALF_UP),
+    )
+
+
+def _ordered_per_dose_mg_per_kg(step: Step) -> tuple[Decimal, Decimal] | None:
     if not step.per_kg:
         return None
-    if step.per_dose_basis:
-        return step.amount_low, step.amount_high
-    if step.doses_per_day is None:
-        return None
-    count = Decimal(step.doses_per_day)
-    return tuple(
-        (amount / count).quantize(notation.KG_QUANTUM, rounding=ROUND_HALF_UP)
-        for amount in (step.amount_low, step.amount_high)
+    return ordered_per_dose(
+        dose_basis=step.dose_basis,
+        amount_low=step.amount_low,
+        amount_high=step.amount_high,
+        doses_per_day=step.doses_per_day,
     )
 
 
@@ -140,7 +152,7 @@ def _dose_conflict(draft: DraftDose, weight_kg: Decimal, steps: tuple[StepResult
     if _same_mg(draft.mg_per_kg * weight_kg, draft.per_dose_mg):
         return False
     for result in steps:
-        ordered = ordered_per_dose_mg_per_kg(result.step)
+        ordered = _ordered_per_dose_mg_per_kg(result.step)
         if ordered is None or result.per_dose_mg is None:
             continue
         for per_kg, mg in zip(ordered, (result.per_dose_mg.low, result.per_dose_mg.high), strict=True):
