@@ -40,6 +40,9 @@ RESULT_STATUSES = {"final", "amended", "corrected"}
 HOURS_PER_UNIT = {"h": Decimal(1), "d": Decimal(24)}
 DOSE_RATE_TYPE = "http://terminology.hl7.org/CodeSystem/dose-rate-type"
 MG_CODES = ("mg", "mg/kg")
+READ_LIMIT = Decimal("1E+9")
+# Intervals are shown to 0.01 h; a shorter one (under 36 seconds) is no schedule to read.
+MIN_INTERVAL_HOURS = Decimal("0.01")
 FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
 
@@ -75,13 +78,15 @@ def _names(concept: Any) -> list[str]:
 
 
 def _decimal(value: Any) -> Decimal | None:
+    """A finite number below a billion in size; anything larger is no dose, weight or timing, and
+    could not be shown (Decimal arithmetic to 28 digits), so it is not read."""
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
         return None
     try:
         number = Decimal(value)
     except InvalidOperation:
         return None
-    return number if number.is_finite() else None
+    return number if number.is_finite() and abs(number) < READ_LIMIT else None
 
 
 def _when(text: Any) -> datetime:
@@ -146,6 +151,8 @@ def body_weight(resources: list[dict[str, Any]]) -> Weight:
     if not isinstance(quantity, dict):
         return Weight(kg=None, effective=effective, problem="The latest body weight has no value.")
     value = _decimal(quantity.get("value"))
+    if quantity.get("system") == UCUM and quantity.get("code") == "kg" and value is None:
+        return Weight(kg=None, effective=effective, problem="The latest body weight's value is not a usable number.")
     if quantity.get("system") != UCUM or quantity.get("code") != "kg" or value is None:
         unit = quantity.get("code") or quantity.get("unit") or "no unit"
         return Weight(
@@ -322,7 +329,8 @@ def _interval_hours(dosage: dict[str, Any]) -> Decimal | None:
         return None
     if repeat.get("frequencyMax") is not None or repeat.get("periodMax") is not None:
         return None  # a range of frequencies: not one schedule to compare
-    return period * hours_per_unit / frequency
+    interval = period * hours_per_unit / frequency
+    return interval if MIN_INTERVAL_HOURS <= interval < READ_LIMIT else None
 
 
 def _as_needed(dosage: dict[str, Any]) -> bool:

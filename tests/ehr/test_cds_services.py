@@ -433,6 +433,17 @@ def test_up_to_interval_is_suggested_as_needed_and_reads_back_as_a_match(ehr, se
     assert "| Drafted order | anakinra 40 mg (and 2 mg/kg) IV up to every 6 hours (as needed) |" in card["detail"]
 
 
+def test_order_select_dose_too_large_to_be_read_is_a_warning_not_an_error(ehr):
+    body = hook_body(anakinra_draft(Decimal("1E+120")), prefetch=full_prefetch())
+
+    card = _only_card(ehr.post(ORDER_SELECT_PATH, body))
+
+    assert (card["indicator"], card["summary"]) == (
+        "warning",
+        "Anakinra draft states no readable dose; Children's National Hospital protocol dose for 20 kg shown",
+    )
+
+
 # --- Missing or unusable data ----------------------------------------------------------------------------
 
 

@@ -211,3 +211,26 @@ def test_draft_reading_several_dosage_instructions_says_the_others_were_not_read
         "The draft has 2 dosage instructions: only the first was read, the others were not checked.",
     )
     assert reading.description == "anakinra 40 mg IV every 6 hours (first of 2 dosage instructions)"
+
+
+@pytest.mark.parametrize(
+    ("dose", "period", "expected"),
+    [
+        (Decimal("1E+120"), 6, (None, Decimal("4"))),
+        (Decimal("40"), Decimal("1E-30"), (Decimal("40"), None)),
+        (Decimal("40"), Decimal("1E+30"), (Decimal("40"), None)),
+    ],
+)
+def test_draft_reading_numbers_too_large_or_small_to_be_a_dose_or_schedule_are_not_read(dose, period, expected):
+    draft = anakinra_draft(dose)
+    draft["dosageInstruction"][0]["timing"]["repeat"]["period"] = period
+
+    reading = draft_reading(draft, weight_kg=Decimal("20"))
+
+    assert (reading.dose.per_dose_mg, reading.dose.doses_per_day) == expected
+
+
+def test_body_weight_of_an_unusable_size_is_not_read():
+    weight = body_weight(resources_in(weight_bundle(Decimal("1E+40"))))
+
+    assert (weight.kg, weight.problem) == (None, "The latest body weight's value is not a usable number.")
