@@ -42,9 +42,11 @@ DECISION_SUPPORT = "Decision support only: the prescriber and a pharmacist verif
 INDICATORS = {
     Verdict.ABOVE_MAXIMUM: "critical",
     Verdict.DIFFERS: "warning",
+    Verdict.UNCONFIRMED: "warning",
     Verdict.NOT_COMPARABLE: "warning",
     Verdict.MATCHES: "info",
 }
+WEIGHT_CONFIRM_SUFFIX = "; confirm the weight is in kg"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +81,6 @@ def _summary(*candidates: str) -> str:
     raise ValueError("no summary under 140 characters")
 
 
-def _weight_text(weight_kg: Decimal) -> str:
-    return notation.amount(weight_kg, "kg", Decimal("0.001"))
-
-
 def protocol_label(protocol: ProtocolData) -> str:
     return f"{protocol.institution_name} anakinra protocol, version {protocol.version_number}"
 
@@ -102,7 +100,7 @@ def wizard_url(setting: CardSetting, facts: Facts) -> str:
     params: dict[str, str] = {}
     weight = facts.weight.kg if facts.weight is not None else None
     if weight is not None and safety.WEIGHT_MIN_KG <= weight <= safety.WEIGHT_MAX_KG:
-        params["weight_kg"] = notation.plain_number(weight, Decimal("0.001"))
+        params["weight_kg"] = notation.plain_number(weight, notation.KG_QUANTUM)
     if facts.age_years is not None:
         params["age_years"] = str(facts.age_years)
     if facts.allergies:
@@ -151,7 +149,7 @@ def _inputs_table(facts: Facts, draft: DraftReading | None, draft_ref: str) -> s
     elif facts.weight.kg is None:
         rows.append(("Weight", _md(facts.weight.problem), _md(facts.weight.source)))
     else:
-        rows.append(("Weight", _weight_text(facts.weight.kg), _md(facts.weight.source)))
+        rows.append(("Weight", notation.weight(facts.weight.kg), _md(facts.weight.source)))
     age = f"{facts.age_years} years" if facts.age_years is not None else "not available"
     rows.append(("Age", age, "Patient.birthDate"))
     if draft is not None:
@@ -182,7 +180,7 @@ def _grades_text(result: StepResult) -> str:
 
 
 def _steps_section(check: OrderCheck) -> str:
-    lines = [f"#### What the protocol gives for {_weight_text(check.weight_kg)}", ""]
+    lines = [f"#### What the protocol gives for {notation.weight(check.weight_kg)}", ""]
     for result in check.steps:
         lines.append(f"**{_md(result.step.name)}** ({_grades_text(result)}): {_md(result.order_text)}")
         lines.append("")
@@ -203,7 +201,7 @@ def _caps_section(protocol: ProtocolData) -> str:
             caps.append(f"{notation.amount(step.max_daily_dose_mg, 'mg')} per day")
         if step.escalation_ceiling_amount is not None and step.escalation_ceiling_basis is not None:
             ceiling = notation.amount(
-                step.escalation_ceiling_amount, step.escalation_ceiling_basis.value, Decimal("0.001")
+                step.escalation_ceiling_amount, step.escalation_ceiling_basis.value, notation.KG_QUANTUM
             )
             caps.append(f"escalation up to {ceiling}")
         text = ", ".join(caps) if caps else "no per-dose or per-day cap stated by this protocol"
@@ -248,41 +246,103 @@ def _limit_text(check: OrderCheck, draft: DraftReading) -> str:
     return f"{notation.amount(check.max_per_day_mg, 'mg')} in a day"
 
 
-def _summary_for(check: OrderCheck, draft: DraftReading, protocol: ProtocolData) -> str:
+def _not_read_words(check: OrderCheck) -> str:
+    parts = [part for part in check.not_read if part != "order"]
+    if "order" in check.not_read or not parts:
+        return "not all of the order could be read"
+    return f"its {' and '.join(parts)} could not be read"
+
+
+def _summary_candidates(check: OrderCheck, draft: DraftReading, protocol: ProtocolData) -> tuple[str, ...]:
+    """Summaries from the most to the least specific (the institution's name can be long)."""
     institution = protocol.institution_name
-    weight = _weight_text(check.weight_kg)
+    weight = notation.weight(check.weight_kg)
     dose = notation.amount(draft.dose.per_dose_mg, "mg") if draft.dose.per_dose_mg is not None else ""
     if check.verdict == Verdict.ABOVE_MAXIMUM:
         limit = _limit_text(check, draft)
-        return _summary(
+        return (
             f"Anakinra {dose} exceeds the {institution} protocol maximum for {weight} ({limit})",
             f"Anakinra {dose} exceeds the protocol maximum for {weight} ({limit})",
         )
     if check.verdict == Verdict.MATCHES:
         step = check.matched[0].step.name
-        return _summary(
+        return (
             f"Anakinra {dose} matches the {institution} protocol ({step}) for {weight}; indication not assessed",
             f"Anakinra {dose} matches the protocol for {weight}; indication not assessed",
         )
+    if check.verdict == Verdict.UNCONFIRMED:
+        missing = _not_read_words(check)
+        return (
+            f"Anakinra {dose} could match the {institution} protocol for {weight}, but {missing}",
+            f"Anakinra {dose} could match the protocol for {weight}, but {missing}",
+        )
     if check.verdict == Verdict.DIFFERS:
-        return _summary(
+        return (
             f"Anakinra {dose} differs from the {institution} protocol dose for {weight}; indication not assessed",
             f"Anakinra {dose} differs from the protocol dose for {weight}",
         )
-    return _summary(
+    if check.dose_conflict:
+        assert draft.dose.mg_per_kg is not None
+        per_kg = notation.amount(draft.dose.mg_per_kg, "mg/kg", notation.KG_QUANTUM)
+        if check.above_maximum:
+            return (
+                f"Anakinra draft states {dose} and {per_kg}, which disagree; {per_kg} exceeds the "
+                f"{institution} protocol maximum for {weight}",
+                f"Anakinra draft states {dose} and {per_kg}, which disagree; {per_kg} exceeds the protocol "
+                f"maximum for {weight}",
+            )
+        return (
+            f"Anakinra draft states {dose} and {per_kg}, which disagree at {weight}: the dose was not checked",
+            "Anakinra draft states an mg dose and an mg/kg dose that disagree: the dose was not checked",
+        )
+    return (
         f"Anakinra draft states no readable dose; {institution} protocol dose for {weight} shown",
         f"Anakinra draft states no readable dose; protocol dose for {weight} shown",
     )
 
 
+def _summary_for(check: OrderCheck, draft: DraftReading, protocol: ProtocolData) -> str:
+    candidates = _summary_candidates(check, draft, protocol)
+    if weight_needs_confirming(check.weight_kg):
+        candidates = tuple(c + WEIGHT_CONFIRM_SUFFIX for c in candidates) + candidates
+    return _summary(*candidates)
+
+
+def weight_needs_confirming(weight_kg: Decimal) -> bool:
+    """The engine's weight_confirm rule: a weight this high may have been entered in pounds."""
+    return weight_kg >= safety.WEIGHT_CONFIRM_FROM_KG
+
+
+def _indicator(check: OrderCheck) -> str:
+    if check.above_maximum:
+        return "critical"
+    indicator = INDICATORS[check.verdict]
+    if indicator == "info" and weight_needs_confirming(check.weight_kg):
+        return "warning"  # the engine's weight_confirm warning
+    return indicator
+
+
 def _suggestions(
     check: OrderCheck, draft: DraftReading, request: dict[str, Any], protocol: ProtocolData
 ) -> list[dict[str, Any]]:
-    weight = _weight_text(check.weight_kg)
+    weight = notation.weight(check.weight_kg)
+    follows = dict(
+        zip(
+            (id(r) for r in check.steps),
+            fhir.taper_follows([{"kind": r.step.kind, "name": r.step.name} for r in check.steps]),
+            strict=True,
+        )
+    )
     suggestions = []
     for correction in check.corrections:
         step = step_dict(correction.result)
-        resource = fhir.corrected_request(request, step, route=correction.route, per_dose_mg=correction.per_dose_mg)
+        resource = fhir.corrected_request(
+            request,
+            step,
+            route=correction.route,
+            per_dose_mg=correction.per_dose_mg,
+            follows=follows[id(correction.result)],
+        )
         interval = notation.interval_text(
             correction.result.step.interval_hours, is_maximum=correction.result.step.interval_is_maximum
         )
@@ -313,11 +373,19 @@ def dose_card(
     assert protocol is not None
     draft_ref = f"MedicationRequest/{request.get('id', '(no id)')}"
     findings = list(check.findings)
+    names = ", ".join(r.step.name for r in check.matched)
     if check.verdict == Verdict.MATCHES:
-        names = ", ".join(r.step.name for r in check.matched)
         findings.insert(0, f"The draft matches what this protocol gives for this weight: {names}.")
+    elif check.verdict == Verdict.UNCONFIRMED:
+        findings.insert(
+            0,
+            f"As far as it could be read, the draft could be what this protocol gives for this weight ({names}), "
+            "but the match is not confirmed: see what was not read below.",
+        )
     elif check.verdict == Verdict.DIFFERS:
         findings.insert(0, "The draft is not what any step of this protocol gives for this weight.")
+    if weight_needs_confirming(check.weight_kg):
+        findings.insert(0, safety.WEIGHT_CONFIRM.text)
     suggestions = _suggestions(check, draft, request, protocol) if request.get("id") else []
     if check.corrections and not request.get("id"):
         findings.append("The drafted order has no id, so no corrected order can be offered: change it by hand.")
@@ -332,7 +400,7 @@ def dose_card(
     ]
     card = _card(
         summary=_summary_for(check, draft, protocol),
-        indicator=INDICATORS[check.verdict],
+        indicator=_indicator(check),
         detail="\n\n".join(sections),
         setting=setting,
         facts=facts,

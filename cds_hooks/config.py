@@ -11,8 +11,13 @@ Per issuer (the JWT `iss`, compared exactly):
 - `jku`: the JWK Set URLs this issuer may name in a token header. The allow-list is per issuer, so a
   key source trusted for one EHR can never sign for another. A token naming any other `jku` is refused;
 - `institution`: the slug of the protocol its orders are checked against (absent: none is checked);
-- `fhir_servers`: FHIR base URLs the service may call with the access token the EHR sends. Absent:
-  any `https` server; listed: only those (plain `http` only when listed explicitly).
+- `fhir_servers`: the only FHIR base URLs the service may call with the access token the EHR sends.
+  Absent or empty: none. The token is a bearer credential for patient data, so it is never sent to a
+  server no one listed (a `fhirServer` in a request is the caller's claim, not a trusted setting);
+  without a listed server the service answers as when no server is given (412 without a weight).
+
+SITE_URL (settings; empty, or an absolute http(s) URL with no path, query or fragment, https unless
+DEBUG) is checked here too: it is the JWT audience and the base of every link sent to an EHR.
 """
 
 from __future__ import annotations
@@ -37,11 +42,7 @@ class Issuer:
     fhir_servers: tuple[str, ...]
 
     def fhir_server_allowed(self, url: str) -> bool:
-        base = url.rstrip("/")
-        if self.fhir_servers:
-            return base in self.fhir_servers
-        parts = urlsplit(base)
-        return parts.scheme == "https" and bool(parts.netloc)
+        return url.rstrip("/") in self.fhir_servers
 
 
 def _url(value: Any, where: str) -> str:
@@ -95,3 +96,26 @@ def issuers() -> dict[str, Issuer]:
 
 def issuer_get(iss: str) -> Issuer | None:
     return issuers().get(iss)
+
+
+def site_url_problem(site_url: str, *, debug: bool) -> str | None:
+    """Why SITE_URL is unusable, or None. Empty is allowed: the request's own base URL is used."""
+    if not site_url:
+        return None
+    try:
+        parts = urlsplit(site_url)
+        parts.port  # noqa: B018  (raises ValueError on a malformed port)
+    except ValueError:
+        return f"SITE_URL is not a valid URL: {site_url!r}."
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return f"SITE_URL must be an absolute http(s) URL such as https://cds.example.org, not {site_url!r}."
+    if parts.username is not None or parts.password is not None:
+        return f"SITE_URL must not contain credentials: {parts.scheme}://...@{parts.hostname}."
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        return (
+            f"SITE_URL must be scheme://host[:port] with no path, query or fragment (the service is served at the "
+            f"root), not {site_url!r}."
+        )
+    if parts.scheme != "https" and not debug:
+        return f"SITE_URL must use https when DEBUG is false, not {site_url!r}."
+    return None

@@ -5,6 +5,11 @@ interpretation: a weight only as LOINC 29463-7 in UCUM `kg` (no unit conversion)
 UCUM `mg` or `mg/kg`, a route only as the SNOMED CT codes for IV and subcutaneous, a frequency only
 from `timing.repeat` in hours or days. Anything else is reported as not readable.
 
+A drafted dose is the mg amount the order states (whatever its dose-rate `type`; a `calculated` one
+first): that is what is drawn up. An mg/kg amount gives the dose (times the weight) only when no mg
+amount is stated; beside an mg amount it is passed on so the order check can see whether the two
+agree. Amounts of one unit that disagree by more than 0.1 mg are not chosen between.
+
 Anakinra is recognised by name ("anakinra", or the brand "Kineret") in the medication's text or
 coding display, never by a code: no medication code for anakinra has been verified for this
 service, so none is matched (or sent).
@@ -19,7 +24,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from engine import notation
-from engine.order_check import DraftDose
+from engine.order_check import SAME_DOSE_TOLERANCE_MG, DraftDose
 from engine.vocabulary import Route
 
 LOINC = "http://loinc.org"
@@ -33,7 +38,11 @@ ANAKINRA_NAMES = re.compile(r"\b(anakinra|kineret)\b", re.IGNORECASE)
 # Observation statuses that carry a usable result.
 RESULT_STATUSES = {"final", "amended", "corrected"}
 HOURS_PER_UNIT = {"h": Decimal(1), "d": Decimal(24)}
-GRAM = Decimal("0.001")
+DOSE_RATE_TYPE = "http://terminology.hl7.org/CodeSystem/dose-rate-type"
+MG_CODES = ("mg", "mg/kg")
+READ_LIMIT = Decimal("1E+9")
+# Intervals are shown to 0.01 h; a shorter one (under 36 seconds) is no schedule to read.
+MIN_INTERVAL_HOURS = Decimal("0.01")
 FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
 
@@ -69,13 +78,15 @@ def _names(concept: Any) -> list[str]:
 
 
 def _decimal(value: Any) -> Decimal | None:
+    """A finite number below a billion in size; anything larger is no dose, weight or timing, and
+    could not be shown (Decimal arithmetic to 28 digits), so it is not read."""
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
         return None
     try:
         number = Decimal(value)
     except InvalidOperation:
         return None
-    return number if number.is_finite() else None
+    return number if number.is_finite() and abs(number) < READ_LIMIT else None
 
 
 def _when(text: Any) -> datetime:
@@ -140,6 +151,8 @@ def body_weight(resources: list[dict[str, Any]]) -> Weight:
     if not isinstance(quantity, dict):
         return Weight(kg=None, effective=effective, problem="The latest body weight has no value.")
     value = _decimal(quantity.get("value"))
+    if quantity.get("system") == UCUM and quantity.get("code") == "kg" and value is None:
+        return Weight(kg=None, effective=effective, problem="The latest body weight's value is not a usable number.")
     if quantity.get("system") != UCUM or quantity.get("code") != "kg" or value is None:
         unit = quantity.get("code") or quantity.get("unit") or "no unit"
         return Weight(
@@ -148,7 +161,7 @@ def body_weight(resources: list[dict[str, Any]]) -> Weight:
             problem=f"The latest body weight is not in UCUM kg (unit: {unit}); it is not converted.",
         )
     # To the gram, as the JSON API and the bedside wizard take it.
-    return Weight(kg=value.quantize(GRAM, rounding=ROUND_HALF_UP), effective=effective, problem="")
+    return Weight(kg=value.quantize(notation.KG_QUANTUM, rounding=ROUND_HALF_UP), effective=effective, problem="")
 
 
 # --- Age ------------------------------------------------------------------------------------------
@@ -242,25 +255,66 @@ class DraftReading:
     description: str
 
 
-def _quantity_mg(quantity: Any, weight_kg: Decimal | None) -> Decimal | None:
-    if not isinstance(quantity, dict) or quantity.get("system") != UCUM:
-        return None
-    value = _decimal(quantity.get("value"))
-    if value is None or value <= 0:
-        return None
-    if quantity.get("code") == "mg":
-        return value
-    if quantity.get("code") == "mg/kg" and weight_kg is not None:
-        return value * weight_kg
-    return None
+@dataclass(frozen=True, slots=True)
+class _StatedDose:
+    value: Decimal
+    code: str  # UCUM "mg" or "mg/kg"
+    rate_type: str | None  # dose-rate-type "calculated", "ordered"..., or None when not stated
 
 
-def _dose_quantities(dosage: dict[str, Any]) -> list[Any]:
+def _rate_type(item: dict[str, Any]) -> str | None:
+    codes = [c.get("code") for c in _codings(item.get("type")) if c.get("system") == DOSE_RATE_TYPE]
+    return codes[0] if len(codes) == 1 and isinstance(codes[0], str) else None
+
+
+def _stated_doses(dosage: dict[str, Any]) -> list[_StatedDose]:
+    """Every dose the Dosage states in UCUM mg or mg/kg, `calculated` ones first."""
     dose_and_rate = dosage.get("doseAndRate")
     # R4 has a list; some examples (and STU3) put an object here or doseQuantity on the Dosage itself.
     items = dose_and_rate if isinstance(dose_and_rate, list) else [dose_and_rate]
-    quantities = [i.get("doseQuantity") for i in items if isinstance(i, dict)]
-    return [*quantities, dosage.get("doseQuantity")]
+    pairs = [(i.get("doseQuantity"), _rate_type(i)) for i in items if isinstance(i, dict)]
+    pairs.append((dosage.get("doseQuantity"), None))
+    found = []
+    for quantity, rate_type in pairs:
+        if not isinstance(quantity, dict) or quantity.get("system") != UCUM or quantity.get("code") not in MG_CODES:
+            continue
+        value = _decimal(quantity.get("value"))
+        if value is not None and value > 0:
+            found.append(_StatedDose(value=value, code=quantity["code"], rate_type=rate_type))
+    return sorted(found, key=lambda d: d.rate_type != "calculated")
+
+
+def _apart(values: list[Decimal], scale: Decimal = Decimal(1)) -> bool:
+    """Values that differ by more than 0.1 mg (`scale` turns mg/kg into mg at a weight)."""
+    return bool(values) and (max(values) - min(values)) * scale > SAME_DOSE_TOLERANCE_MG
+
+
+def _dose(stated: list[_StatedDose], weight_kg: Decimal | None) -> tuple[Decimal | None, Decimal | None, list[str]]:
+    """The mg dose, the mg/kg dose stated beside it, and what could not be read.
+
+    The mg amount is the dose (what is drawn up); an mg/kg amount gives the dose (times the weight)
+    only when no mg amount is stated. Beside an mg amount it is kept so that the check can compare
+    them. Amounts of one unit that disagree are not chosen between."""
+    mg = [d.value for d in stated if d.code == "mg"]
+    per_kg = [d.value for d in stated if d.code == "mg/kg"]
+    if _apart(mg):
+        listed = ", ".join(notation.amount(v, "mg") for v in mg)
+        return None, None, [f"The draft states different mg doses ({listed}): which one is meant is not guessed."]
+    per_kg_apart = len(set(per_kg)) > 1 if weight_kg is None else _apart(per_kg, weight_kg)
+    if per_kg_apart:
+        listed = ", ".join(notation.amount(v, "mg/kg", notation.KG_QUANTUM) for v in per_kg)
+        if not mg:
+            return (
+                None,
+                None,
+                [f"The draft states different mg/kg doses ({listed}): which one is meant is not guessed."],
+            )
+        return mg[0], None, [f"The draft also states different mg/kg doses ({listed}): they were not compared."]
+    if mg:
+        return mg[0], per_kg[0] if per_kg else None, []
+    if per_kg and weight_kg is not None:
+        return per_kg[0] * weight_kg, None, []
+    return None, None, []
 
 
 def _interval_hours(dosage: dict[str, Any]) -> Decimal | None:
@@ -275,7 +329,21 @@ def _interval_hours(dosage: dict[str, Any]) -> Decimal | None:
         return None
     if repeat.get("frequencyMax") is not None or repeat.get("periodMax") is not None:
         return None  # a range of frequencies: not one schedule to compare
-    return period * hours_per_unit / frequency
+    interval = period * hours_per_unit / frequency
+    return interval if MIN_INTERVAL_HOURS <= interval < READ_LIMIT else None
+
+
+def _as_needed(dosage: dict[str, Any]) -> bool:
+    """R4 `asNeededBoolean` true, or `asNeededCodeableConcept` (which implies it): given only when
+    needed within the schedule, so the schedule is the most often a dose is given."""
+    return dosage.get("asNeededBoolean") is True or isinstance(dosage.get("asNeededCodeableConcept"), dict)
+
+
+def _timing_text(dosage: dict[str, Any]) -> str:
+    """What an unread timing says in words (its code's text or display), to show, never to read."""
+    timing = dosage.get("timing")
+    names = _names(timing.get("code")) if isinstance(timing, dict) else []
+    return names[0] if names else ""
 
 
 def _route(dosage: dict[str, Any]) -> Route | None:
@@ -287,31 +355,60 @@ def _route(dosage: dict[str, Any]) -> Route | None:
     return routes.pop() if len(routes) == 1 else None
 
 
-def _every(interval_hours: Decimal) -> str:
+def _every(interval_hours: Decimal, *, is_maximum: bool) -> str:
     hours = notation.plain_number(interval_hours, Decimal("0.01"))
-    return "every 1 hour" if hours == "1" else f"every {hours} hours"
+    words = "every 1 hour" if hours == "1" else f"every {hours} hours"
+    return f"up to {words} (as needed)" if is_maximum else words
+
+
+def _dose_words(per_dose: Decimal | None, mg_per_kg: Decimal | None, stated: list[_StatedDose]) -> str:
+    if per_dose is None:
+        return "dose not readable"
+    text = notation.amount(per_dose, "mg")
+    if mg_per_kg is not None:
+        return f"{text} (and {notation.amount(mg_per_kg, 'mg/kg', notation.KG_QUANTUM)})"
+    if stated and all(d.code == "mg/kg" for d in stated):
+        return f"{text} ({notation.amount(stated[0].value, 'mg/kg', notation.KG_QUANTUM)})"
+    return text
 
 
 def draft_reading(request: dict[str, Any], *, weight_kg: Decimal | None) -> DraftReading:
     """The dose, frequency and route a drafted MedicationRequest states (first dosage instruction).
-    A dose in mg/kg is read only with a weight."""
+    A dose in mg/kg alone is read only with a weight; see `_dose` for mg and mg/kg together."""
     dosages = [d for d in request.get("dosageInstruction") or [] if isinstance(d, dict)]
     dosage = dosages[0] if dosages else {}
-    per_dose = next((mg for q in _dose_quantities(dosage) if (mg := _quantity_mg(q, weight_kg)) is not None), None)
+    stated = _stated_doses(dosage)
+    per_dose, mg_per_kg, unread = _dose(stated, weight_kg)
     interval = _interval_hours(dosage)
+    as_needed = _as_needed(dosage)
     route = _route(dosage)
     doses_per_day = Decimal(24) / interval if interval is not None else None
+    if interval is not None:
+        frequency = _every(interval, is_maximum=as_needed)
+    else:
+        timing_text = _timing_text(dosage)
+        frequency = f"frequency not readable (timing: {timing_text})" if timing_text else "frequency not readable"
     parts = [
-        notation.amount(per_dose, "mg") if per_dose is not None else "dose not readable",
+        _dose_words(per_dose, mg_per_kg, stated),
         notation.ROUTE_WORDS[route] if route is not None else "route not readable",
-        _every(interval) if interval is not None else "frequency not readable",
+        frequency,
     ]
     readable = per_dose is not None and route is not None and interval is not None
     description = "anakinra " + (" " if readable else ", ").join(parts)
     if len(dosages) > 1:
-        description += " (first of several dosage instructions)"
+        description += f" (first of {len(dosages)} dosage instructions)"
+        unread.append(
+            f"The draft has {len(dosages)} dosage instructions: only the first was read, the others were not checked."
+        )
     return DraftReading(
-        dose=DraftDose(per_dose_mg=per_dose, doses_per_day=doses_per_day, route=route),
+        dose=DraftDose(
+            per_dose_mg=per_dose,
+            doses_per_day=doses_per_day,
+            route=route,
+            mg_per_kg=mg_per_kg,
+            interval_is_maximum=as_needed and interval is not None,
+            unread=tuple(unread),
+        ),
         interval_hours=interval,
         description=description,
     )

@@ -162,7 +162,7 @@ def _draft_card(request: dict[str, Any], facts: card_builders.Facts, setting: ca
         )
     if not safety.WEIGHT_MIN_KG <= weight <= safety.WEIGHT_MAX_KG:
         return card_builders.unchecked_card(
-            reason=f"The weight from the EHR, {notation.amount(weight, 'kg', notation.MG_QUANTUM)}, is outside "
+            reason=f"The weight from the EHR, {notation.weight(weight)}, is outside "
             "1 to 150 kg. Check the weight and enter it in the bedside wizard.",
             summary="The weight from the EHR is outside 1 to 150 kg: the anakinra dose was not checked",
             facts=facts,

@@ -10,12 +10,12 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from anakinra_cds import jsonutil
 from api.responses import ApiResponse, error_response
 from cds_hooks.auth import InvalidToken, cds_client_verify
-from cds_hooks.catalog import SERVICES, discovery_document
+from cds_hooks.catalog import SERVICES, CdsService, discovery_document
 from cds_hooks.schemas import FeedbackRequest, HookRequest, errors_of
 from cds_hooks.services import PreconditionFailed, feedback_record, hook_response_create
 
@@ -78,44 +78,53 @@ def _method_not_allowed(allowed: str) -> HttpResponse:
     return HttpResponse(status=405, headers={"Allow": allowed})
 
 
-def _body(request: HttpRequest) -> tuple[object | None, dict[str, list[str]]]:
-    try:
-        return jsonutil.loads(request.body or b""), {}
-    except (ValueError, UnicodeDecodeError) as error:
-        return None, {"body": [f"Malformed JSON: {error}"]}
+def cds_endpoint(method: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """CORS (preflight answered before anything else), then the method, then the EHR's JWT."""
+
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        authenticated = cds_client_required(view)
+
+        @cds_cors
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if request.method != method:
+                return _method_not_allowed(f"{method}, OPTIONS")
+            return authenticated(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
 
 
-@cds_cors
-def discovery(request: HttpRequest) -> HttpResponse:
-    if request.method != "GET":
-        return _method_not_allowed("GET, OPTIONS")
-    return _discovery(request)
-
-
-@cds_client_required
-def _discovery(request: HttpRequest) -> HttpResponse:
-    return ApiResponse(discovery_document())
-
-
-@cds_cors
-def service(request: HttpRequest, service_id: str) -> HttpResponse:
-    if request.method != "POST":
-        return _method_not_allowed("POST, OPTIONS")
-    return _service(request, service_id)
-
-
-@cds_client_required
-def _service(request: HttpRequest, service_id: str) -> HttpResponse:
+def _service_request[Body: BaseModel](
+    request: HttpRequest, service_id: str, schema: type[Body]
+) -> tuple[CdsService, Body] | HttpResponse:
+    """The CDS service named in the URL and the validated JSON body, or the error response (404, 400).
+    (api/views.py parses its bodies alike, but into another error shape, so nothing is shared.)"""
     cds_service = SERVICES.get(service_id)
     if cds_service is None:
         return error_response({"service": [f"No CDS service {service_id!r}."]}, status=404)
-    data, errors = _body(request)
-    if errors:
-        return error_response(errors)
     try:
-        hook_request = HookRequest.model_validate(data)
+        data = jsonutil.loads(request.body or b"")
+    except (ValueError, UnicodeDecodeError) as error:
+        return error_response({"body": [f"Malformed JSON: {error}"]})
+    try:
+        return cds_service, schema.model_validate(data)
     except ValidationError as error:
         return error_response(errors_of(error))
+
+
+@cds_endpoint("GET")
+def discovery(request: HttpRequest) -> HttpResponse:
+    return ApiResponse(discovery_document())
+
+
+@cds_endpoint("POST")
+def service(request: HttpRequest, service_id: str) -> HttpResponse:
+    parsed = _service_request(request, service_id, HookRequest)
+    if isinstance(parsed, HttpResponse):
+        return parsed
+    cds_service, hook_request = parsed
     if hook_request.hook != cds_service.hook:
         return error_response({"hook": [f"This service answers {cds_service.hook!r}."]})
     if cds_service.hook == "order-select" and not hook_request.context.selections:
@@ -129,24 +138,11 @@ def _service(request: HttpRequest, service_id: str) -> HttpResponse:
     return ApiResponse(answer)
 
 
-@cds_cors
+@cds_endpoint("POST")
 def feedback(request: HttpRequest, service_id: str) -> HttpResponse:
-    if request.method != "POST":
-        return _method_not_allowed("POST, OPTIONS")
-    return _feedback(request, service_id)
-
-
-@cds_client_required
-def _feedback(request: HttpRequest, service_id: str) -> HttpResponse:
-    cds_service = SERVICES.get(service_id)
-    if cds_service is None:
-        return error_response({"service": [f"No CDS service {service_id!r}."]}, status=404)
-    data, errors = _body(request)
-    if errors:
-        return error_response(errors)
-    try:
-        parsed = FeedbackRequest.model_validate(data)
-    except ValidationError as error:
-        return error_response(errors_of(error))
-    feedback_record(service=cds_service, items=parsed.feedback, client=request.cds_client)
+    parsed = _service_request(request, service_id, FeedbackRequest)
+    if isinstance(parsed, HttpResponse):
+        return parsed
+    cds_service, feedback_request = parsed
+    feedback_record(service=cds_service, items=feedback_request.feedback, client=request.cds_client)
     return HttpResponse(status=200)

@@ -141,6 +141,18 @@ def allergy_bundle(*names: str) -> dict:
     }
 
 
+def dose_rate(value: Any, unit: str, rate_type: str | None = None) -> dict:
+    """One doseAndRate entry: a UCUM doseQuantity, typed `ordered` or `calculated` when asked."""
+    item: dict[str, Any] = {
+        "doseQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}
+    }
+    if rate_type is not None:
+        item["type"] = {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/dose-rate-type", "code": rate_type}]
+        }
+    return item
+
+
 def anakinra_draft(
     dose: Any = Decimal("100"),
     *,
@@ -148,6 +160,7 @@ def anakinra_draft(
     route: dict | None = IV,
     every_hours: int | None = 6,
     draft_id: str = DRAFT_ID,
+    dose_and_rate: list[dict] | None = None,
 ) -> dict:
     dosage: dict[str, Any] = {"text": "as drafted"}
     if every_hours is not None:
@@ -161,10 +174,10 @@ def anakinra_draft(
         }
     if route is not None:
         dosage["route"] = {"coding": [route]}
-    if dose is not None:
-        dosage["doseAndRate"] = [
-            {"doseQuantity": {"value": dose, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}}
-        ]
+    if dose_and_rate is not None:
+        dosage["doseAndRate"] = dose_and_rate
+    elif dose is not None:
+        dosage["doseAndRate"] = [dose_rate(dose, unit)]
     return {
         "resourceType": "MedicationRequest",
         "id": draft_id,

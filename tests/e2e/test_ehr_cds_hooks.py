@@ -91,7 +91,7 @@ def test_ehr_too_high_anakinra_dose_is_corrected_to_the_apps_own_result(watched_
     corrected = card["suggestions"][0]["actions"][0]["resource"]
     MedicationRequest.model_validate(corrected)
     (dosage,) = corrected["dosageInstruction"]
-    ordered, calculated = dosage["doseAndRate"]
+    calculated, ordered = dosage["doseAndRate"]
 
     # The card's link opens the bedside wizard with the EHR's inputs; the bedside result for the same
     # patient (CRS grade 3 after tocilizumab and steroids) must give the dose the suggestion ordered.

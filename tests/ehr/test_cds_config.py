@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
 
 from anakinra_cds.env import env_json
-from cds_hooks.checks import issuers_configured
-from cds_hooks.config import issuers
+from cds_hooks.checks import issuers_configured, site_url_configured
+from cds_hooks.config import issuers, site_url_problem
 
 pytestmark = pytest.mark.unit
 
@@ -35,12 +37,13 @@ def test_issuers_read_keys_allow_lists_and_institution(settings):
     )
 
 
-def test_issuer_fhir_servers_default_to_https_only(settings):
+def test_issuer_without_fhir_servers_may_call_none(settings):
+    # The EHR's access token goes only to a FHIR server someone listed, never to one a request names.
     settings.CDS_HOOKS_ISSUERS = {"https://ehr.example.org": {"jwks": JWKS}}
 
     issuer = issuers()["https://ehr.example.org"]
 
-    assert issuer.fhir_server_allowed("https://fhir.example.org/r4") is True
+    assert issuer.fhir_server_allowed("https://fhir.example.org/r4") is False
     assert issuer.fhir_server_allowed("http://fhir.example.org/r4") is False
 
 
@@ -93,3 +96,67 @@ def test_env_json_reads_a_value_or_a_file_and_refuses_bad_json(monkeypatch, tmp_
     monkeypatch.setenv("CDS_TEST_JSON", "{not json")
     with pytest.raises(ImproperlyConfigured):
         env_json("CDS_TEST_JSON", {})
+
+
+@pytest.mark.parametrize(
+    ("site_url", "debug"),
+    [
+        ("", False),
+        ("https://cds.example.org", False),
+        ("https://cds.example.org:8443/", False),
+        ("http://127.0.0.1:8000", True),
+    ],
+)
+def test_site_url_empty_or_a_base_url_is_accepted(site_url, debug):
+    assert site_url_problem(site_url, debug=debug) is None
+
+
+@pytest.mark.parametrize(
+    ("site_url", "debug", "message"),
+    [
+        (
+            "cds.example.org",
+            True,
+            "SITE_URL must be an absolute http(s) URL such as https://cds.example.org, not 'cds.example.org'.",
+        ),
+        (
+            "ftp://cds.example.org",
+            True,
+            "SITE_URL must be an absolute http(s) URL such as https://cds.example.org, not 'ftp://cds.example.org'.",
+        ),
+        (
+            "https://cds.example.org/anakinra",
+            False,
+            "SITE_URL must be scheme://host[:port] with no path, query or fragment (the service is served at the "
+            "root), not 'https://cds.example.org/anakinra'.",
+        ),
+        (
+            "https://cds.example.org?x=1",
+            False,
+            "SITE_URL must be scheme://host[:port] with no path, query or fragment (the service is served at the "
+            "root), not 'https://cds.example.org?x=1'.",
+        ),
+        ("http://cds.example.org", False, "SITE_URL must use https when DEBUG is false, not 'http://cds.example.org'."),
+        ("https://cds.example.org:port", False, "SITE_URL is not a valid URL: 'https://cds.example.org:port'."),
+        (
+            "https://user:pw@cds.example.org",
+            False,
+            "SITE_URL must not contain credentials: https://...@cds.example.org.",
+        ),
+    ],
+)
+def test_site_url_malformed_fails_the_system_check(settings, site_url, debug, message):
+    settings.SITE_URL = site_url
+    settings.DEBUG = debug
+
+    assert [(e.id, e.msg) for e in site_url_configured(None)] == [("cds_hooks.E002", message)]
+
+
+def test_site_url_check_runs_with_manage_py_check(settings):
+    settings.SITE_URL = "http://cds.example.org"
+    settings.DEBUG = False
+
+    with pytest.raises(SystemCheckError) as error:
+        call_command("check")
+
+    assert "cds_hooks.E002" in str(error.value)

@@ -154,3 +154,42 @@ def test_cors_without_configured_origins_allows_none(ehr):
     response = ehr.get("/cds-services", Origin=EHR_ORIGIN)
 
     assert "Access-Control-Allow-Origin" not in response
+
+
+# --- What every CDS Hooks endpoint shares: method, service, body ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "allow"),
+    [
+        ("/cds-services", "post", "GET, OPTIONS"),
+        (ORDER_SELECT_PATH, "get", "POST, OPTIONS"),
+        (FEEDBACK_PATH, "get", "POST, OPTIONS"),
+    ],
+)
+def test_cds_endpoints_refuse_other_methods_with_405_before_authentication(ehr, path, method, allow):
+    response = getattr(ehr.client, method)(path)
+
+    assert (response.status_code, response["Allow"]) == (405, allow)
+
+
+@pytest.mark.parametrize("path", [ORDER_SELECT_PATH, FEEDBACK_PATH])
+def test_cds_endpoints_malformed_json_is_400(ehr, path):
+    response = ehr.client.post(
+        path, "{not json", content_type="application/json", headers={"Authorization": f"Bearer {ehr.token(path)}"}
+    )
+
+    assert response.status_code == 400
+    assert list(json.loads(response.content)["errors"]) == ["body"]
+    assert json.loads(response.content)["errors"]["body"][0].startswith("Malformed JSON: ")
+
+
+def test_feedback_for_an_unknown_service_is_404(ehr):
+    path = "/cds-services/unknown/feedback"
+    body = {"feedback": [{"card": "c-1", "outcome": "overridden", "outcomeTimestamp": "2026-11-23T10:16:00Z"}]}
+
+    response = ehr.post(path, body)
+
+    assert response.status_code == 404
+    assert json.loads(response.content) == {"errors": {"service": ["No CDS service 'unknown'."]}}
+    assert AuditEvent.objects.count() == 0

@@ -23,6 +23,7 @@ from tests.ehr_support import (
     SC,
     allergy_bundle,
     anakinra_draft,
+    dose_rate,
     full_prefetch,
     hook_body,
     other_draft,
@@ -119,8 +120,8 @@ def test_order_select_dose_above_protocol_maximum_is_critical_with_a_corrected_o
         (d["type"]["coding"][0]["code"], d["doseQuantity"]["value"], d["doseQuantity"]["code"])
         for d in dosage["doseAndRate"]
     ] == [
-        ("ordered", Decimal("2"), "mg/kg"),
         ("calculated", Decimal("40"), "mg"),
+        ("ordered", Decimal("2"), "mg/kg"),
     ]
     assert dosage["route"]["coding"] == [
         {"system": "http://snomed.info/sct", "code": "47625008", "display": "Intravenous route"}
@@ -174,7 +175,7 @@ def test_order_select_lower_dose_is_warning_with_the_protocol_dose_suggested(ehr
         "Anakinra 30 mg differs from the Children's National Hospital protocol dose for 20 kg; indication not assessed"
     )
     (suggestion,) = card["suggestions"]
-    assert _dosage(_resource(suggestion))["doseAndRate"][1]["doseQuantity"]["value"] == Decimal("40")
+    assert _dosage(_resource(suggestion))["doseAndRate"][0]["doseQuantity"]["value"] == Decimal("40")
     assert [r["code"] for r in card["overrideReasons"]] == [
         "clinical-judgement",
         "other-protocol",
@@ -268,6 +269,14 @@ def test_multiple_protocol_steps_are_each_offered_as_a_correction(ehr, settings)
         "Use 100 mg subcut every 24 hours (Alternative: fixed dose)",
         "Use 50 mg subcut every 24 hours (Taper after the fixed-dose alternative)",
     ]
+    assert [_dosage(_resource(s))["text"] for s in card["suggestions"]] == [
+        "anakinra 80 mg subcut every 12 hours (4 mg/kg/dose)",
+        'anakinra 40 mg subcut every 12 hours (2 mg/kg/dose); taper: give after "Initial dosing (CRS)", '
+        "not together with it",
+        "anakinra 100 mg subcut every 24 hours (100 mg/dose)",
+        'anakinra 50 mg subcut every 24 hours (50 mg/dose); taper: give after "Alternative: fixed dose", '
+        "not together with it",
+    ]
 
 
 def test_protocol_without_interval_flags_the_daily_maximum_and_offers_no_correction(ehr, settings):
@@ -281,6 +290,157 @@ def test_protocol_without_interval_flags_the_daily_maximum_and_offers_no_correct
     assert (
         "- 300 mg/day is above the most any step of this protocol gives per day at 20 kg (200 mg/day)."
         in card["detail"].splitlines()
+    )
+
+
+def test_order_select_mg_dose_is_read_not_the_mg_per_kg_listed_before_it(ehr):
+    # Review finding: ordered 2 mg/kg + calculated 400 mg every 6 hours at 20 kg was read as 40 mg (info).
+    draft = anakinra_draft(
+        dose_and_rate=[dose_rate(Decimal("2"), "mg/kg", "ordered"), dose_rate(400, "mg", "calculated")]
+    )
+
+    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(draft, prefetch=full_prefetch())))
+
+    assert card["indicator"] == "critical"
+    assert card["summary"] == (
+        "Anakinra 400 mg exceeds the Children's National Hospital protocol maximum for 20 kg (40 mg per dose)"
+    )
+    assert (
+        "- The draft states 400 mg and 2 mg/kg (40 mg at 20 kg): they differ by more than 0.1 mg and no step of "
+        "this protocol gives that pair, so which dose is meant is not guessed and the dose was not compared. "
+        "Correct the order so that both state one dose."
+    ) in card["detail"].splitlines()
+    assert (
+        "| Drafted order | anakinra 400 mg (and 2 mg/kg) IV every 6 hours | MedicationRequest/draft-anakinra-1 |"
+        in (card["detail"].splitlines())
+    )
+
+
+def test_order_select_mg_and_mg_per_kg_doses_that_disagree_are_a_warning_not_a_match(ehr):
+    # 40 mg is the protocol dose at 20 kg, but 1.5 mg/kg is 30 mg.
+    draft = anakinra_draft(
+        dose_and_rate=[dose_rate(40, "mg", "calculated"), dose_rate(Decimal("1.5"), "mg/kg", "ordered")]
+    )
+
+    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(draft, prefetch=full_prefetch())))
+
+    assert (card["indicator"], card["summary"]) == (
+        "warning",
+        "Anakinra draft states 40 mg and 1.5 mg/kg, which disagree at 20 kg: the dose was not checked",
+    )
+    assert [s["label"] for s in card["suggestions"]] == ["Use 40 mg IV every 6 hours (Initial dosing)"]
+
+
+def test_order_select_the_apps_own_capped_correction_reads_back_as_a_match(ehr):
+    # At 60 kg, 2 mg/kg is 120 mg, capped at 100 mg: the suggestion carries both; sent back, it matches.
+    prefetch = full_prefetch(weight_bundle(Decimal("60")))
+    first = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("150")), prefetch=prefetch)))
+    corrected = _resource(first["suggestions"][0])
+
+    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(corrected, prefetch=prefetch)))
+
+    assert [
+        (d["type"]["coding"][0]["code"], d["doseQuantity"]["value"]) for d in _dosage(corrected)["doseAndRate"]
+    ] == [
+        ("calculated", Decimal("100")),
+        ("ordered", Decimal("2")),
+    ]
+    assert (card["indicator"], card["summary"]) == (
+        "info",
+        "Anakinra 100 mg matches the Children's National Hospital protocol (Initial dosing) for 60 kg; "
+        "indication not assessed",
+    )
+
+
+def test_order_select_protocol_dose_with_an_unreadable_frequency_is_a_warning_with_the_full_dosage(ehr):
+    # Review finding: 100 mg with timing "Q1H" (2400 mg/day) was shown as a match.
+    draft = anakinra_draft(Decimal("100"), every_hours=None)
+    draft["dosageInstruction"][0]["timing"] = {"code": {"text": "Q1H"}}
+
+    card = _only_card(
+        ehr.post(ORDER_SELECT_PATH, hook_body(draft, prefetch=full_prefetch(weight_bundle(Decimal("60")))))
+    )
+
+    assert card["indicator"] == "warning"
+    assert card["summary"] == (
+        "Anakinra 100 mg could match the Children's National Hospital protocol for 60 kg, but its frequency "
+        "could not be read"
+    )
+    lines = card["detail"].splitlines()
+    assert (
+        "- The draft states no frequency that can be read: the frequency and the per-day amount were not checked."
+        in lines
+    )
+    assert (
+        "| Drafted order | anakinra 100 mg, IV, frequency not readable (timing: Q1H) "
+        "| MedicationRequest/draft-anakinra-1 |" in lines
+    )
+    (suggestion,) = card["suggestions"]
+    assert suggestion["label"] == "Use 100 mg IV every 6 hours (Initial dosing)"
+    assert _dosage(_resource(suggestion))["timing"]["repeat"] == {"frequency": 1, "period": 6, "periodUnit": "h"}
+
+
+def test_order_select_protocol_dose_without_a_route_is_a_warning(ehr):
+    card = _only_card(
+        ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("40"), route=None), prefetch=full_prefetch()))
+    )
+
+    assert (card["indicator"], card["summary"]) == (
+        "warning",
+        "Anakinra 40 mg could match the Children's National Hospital protocol for 20 kg, "
+        "but its route could not be read",
+    )
+
+
+def test_order_select_weight_of_100_kg_or_more_asks_to_confirm_the_weight_is_in_kg(ehr):
+    body = hook_body(anakinra_draft(Decimal("100")), prefetch=full_prefetch(weight_bundle(Decimal("120"))))
+
+    card = _only_card(ehr.post(ORDER_SELECT_PATH, body))
+
+    assert (card["indicator"], card["summary"]) == (
+        "warning",
+        "Anakinra 100 mg matches the protocol for 120 kg; indication not assessed; confirm the weight is in kg",
+    )
+    check = card["detail"].split("#### Check\n\n")[1].split("\n\n")[0].splitlines()
+    assert check[:2] == [
+        "- Weight of 100 kg or more: confirm the weight is in kg.",
+        "- The draft matches what this protocol gives for this weight: Initial dosing.",
+    ]
+
+
+def test_order_select_weight_below_100_kg_is_not_questioned(ehr):
+    body = hook_body(anakinra_draft(Decimal("100")), prefetch=full_prefetch(weight_bundle(Decimal("99.999"))))
+
+    card = _only_card(ehr.post(ORDER_SELECT_PATH, body))
+
+    assert card["indicator"] == "info"
+    assert "confirm the weight is in kg" not in card["detail"]
+
+
+def test_up_to_interval_is_suggested_as_needed_and_reads_back_as_a_match(ehr, settings):
+    # Seattle: 2 mg/kg/dose IV up to every 6 hours. The corrected order keeps "up to" (asNeeded).
+    settings.CDS_HOOKS_ISSUERS[ISSUER]["institution"] = "seattle"
+    first = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("100")), prefetch=full_prefetch())))
+    corrected = _resource(first["suggestions"][0])
+
+    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(corrected, prefetch=full_prefetch())))
+
+    dosage = _dosage(corrected)
+    assert dosage["text"] == "anakinra 40 mg IV up to every 6 hours (2 mg/kg/dose; max 100 mg/dose, 400 mg/day)"
+    assert (dosage["timing"]["repeat"]["period"], dosage["asNeededBoolean"]) == (6, True)
+    assert first["suggestions"][0]["label"] == "Use 40 mg IV up to every 6 hours (Initial dosing)"
+    assert card["indicator"] == "info"
+    assert "| Drafted order | anakinra 40 mg (and 2 mg/kg) IV up to every 6 hours (as needed) |" in card["detail"]
+
+
+def test_order_select_dose_too_large_to_be_read_is_a_warning_not_an_error(ehr):
+    body = hook_body(anakinra_draft(Decimal("1E+120")), prefetch=full_prefetch())
+
+    card = _only_card(ehr.post(ORDER_SELECT_PATH, body))
+
+    assert (card["indicator"], card["summary"]) == (
+        "warning",
+        "Anakinra draft states no readable dose; Children's National Hospital protocol dose for 20 kg shown",
     )
 
 
@@ -333,8 +493,23 @@ def test_fhir_server_failure_for_the_weight_is_412(ehr, settings, fake_ehr_serve
     assert response.status_code == 412
 
 
-def test_fhir_server_not_allowed_for_the_issuer_gets_no_request_and_no_token(ehr, fake_ehr_server):
-    # No fhir_servers configured: only https servers are called, and this one is plain http.
+def test_fhir_server_without_a_configured_list_gets_no_request_and_no_token(ehr, fake_ehr_server):
+    # No fhir_servers configured: the access token goes to no server at all.
+    fake_ehr_server.routes["/Observation"] = (200, weight_bundle(Decimal("20")))
+
+    response = ehr.post(ORDER_SELECT_PATH, hook_body(fhir_server=fake_ehr_server.url))
+
+    assert response.status_code == 412
+    assert json.loads(response.content) == {
+        "errors": {"prefetch": ["The patient's weight is needed: weight not prefetched and no FHIR server access."]}
+    }
+    assert fake_ehr_server.requests == []
+
+
+def test_fhir_server_not_in_the_issuers_list_gets_no_request(ehr, settings, fake_ehr_server):
+    settings.CDS_HOOKS_ISSUERS[ISSUER]["fhir_servers"] = ["https://ehr.example.org/fhir/r4"]
+    fake_ehr_server.routes["/Observation"] = (200, weight_bundle(Decimal("20")))
+
     response = ehr.post(ORDER_SELECT_PATH, hook_body(fhir_server=fake_ehr_server.url))
 
     assert response.status_code == 412

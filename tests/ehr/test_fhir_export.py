@@ -62,8 +62,8 @@ def fhir_rule_problems(resource: dict[str, Any]) -> list[str]:
             if quantity.get("unit") != quantity.get("code"):
                 problems.append(f"unit and code differ: {quantity}")
         types = [(c["system"], c["code"]) for d in dosage.get("doseAndRate", []) for c in d["type"]["coding"]]
-        if types and types != [(DOSE_RATE_TYPE, "ordered"), (DOSE_RATE_TYPE, "calculated")]:
-            problems.append(f"doseAndRate types must be ordered then calculated, not {types}")
+        if types and types != [(DOSE_RATE_TYPE, "calculated"), (DOSE_RATE_TYPE, "ordered")]:
+            problems.append(f"doseAndRate types must be calculated (mg, first) then ordered, not {types}")
     return problems
 
 
@@ -99,7 +99,55 @@ def test_assessment_fhir_proposes_only_recommended_steps_one_per_route(token_cli
         ("http://testserver/protocols/stjude/", "IV"),
         ("http://testserver/protocols/stjude/", "subcut"),
     ]
-    assert {e["resource"]["groupIdentifier"]["value"] for e in bundle["entry"]} == {f"urn:uuid:{bundle['id']}"}
+
+
+def test_assessment_fhir_alternatives_share_no_group_and_each_names_its_choice(token_client):
+    # Review finding: one groupIdentifier on every proposal means, in FHIR, orders authorised together.
+    bundle = _bundle(token_client, CARHLH_GRADE_3)
+
+    resources = [e["resource"] for e in bundle["entry"]]
+    assert ["groupIdentifier" in r for r in resources] == [False, False, False, False]
+    assert [r["identifier"] for r in resources] == [
+        [{"system": "urn:anakinra-cds:assessment-proposal", "value": f"{bundle['id']}/{where}"}]
+        for where in ("nih/step-1/SC", "nih/step-2/SC", "stjude/step-1/IV", "stjude/step-1/SC")
+    ]
+    assert len({r["id"] for r in resources}) == 4
+    assert [r["dosageInstruction"][0]["text"] for r in resources] == [
+        "anakinra 160 to 200 mg/day subcut (8 to 10 mg/kg/day); frequency not specified by this protocol - "
+        "confirm with pharmacy; regimen 1 of 2 alternatives: choose one regimen",
+        "anakinra 100 to 140 mg/day subcut (5 to 7 mg/kg/day); frequency not specified by this protocol - "
+        'confirm with pharmacy; taper: give after "Initial dosing, severe carHLH", not together with it; '
+        "regimen 1 of 2 alternatives: choose one regimen",
+        "anakinra 50 mg IV or subcut every 6 hours (10 mg/kg/day); this order: IV; choose one route (IV or subcut); "
+        "regimen 2 of 2 alternatives: choose one regimen",
+        "anakinra 50 mg IV or subcut every 6 hours (10 mg/kg/day); this order: subcut; choose one route "
+        "(IV or subcut); regimen 2 of 2 alternatives: choose one regimen",
+    ]
+    assert resources[3]["note"][0]["text"] == (
+        "Proposal 4 of 4 from this assessment. The proposals are alternatives, not an order set: order one regimen "
+        "by one route, never two proposals together (a taper only after its regimen's dosing). This is regimen 2 "
+        "of 2 alternative regimens: choose one regimen. This step is proposed once per route (IV or subcut); this "
+        "proposal is subcut: choose one route."
+    )
+    assert resources[1]["note"][0]["text"].endswith(
+        ' Taper: give after "Initial dosing, severe carHLH", not together with it.'
+    )
+
+
+def test_assessment_fhir_single_proposal_has_no_alternatives_note(token_client):
+    request = CARHLH_GRADE_3 | {
+        "toxicities": [{"type": "CRS", "grade": 3}],
+        "prior_tocilizumab_doses": 1,
+        "prior_steroids": True,
+        "institution": "cnh",
+    }
+
+    (entry,) = _bundle(token_client, request)["entry"]
+
+    assert entry["resource"]["note"][0]["text"].startswith("Children's National Hospital protocol, version 1:")
+    assert entry["resource"]["dosageInstruction"][0]["text"] == (
+        "anakinra 40 mg IV every 6 hours (2 mg/kg/dose; max 100 mg/dose, 400 mg/day)"
+    )
 
 
 def test_assessment_fhir_per_day_basis_with_an_interval_orders_per_dose(token_client):
@@ -109,7 +157,10 @@ def test_assessment_fhir_per_day_basis_with_an_interval_orders_per_dose(token_cl
     assert stjude_iv["medicationCodeableConcept"] == {"text": "anakinra"}
     assert stjude_iv["dosageInstruction"] == [
         {
-            "text": ("anakinra 50 mg IV or subcut every 6 hours (10 mg/kg/day); this order: IV"),
+            "text": (
+                "anakinra 50 mg IV or subcut every 6 hours (10 mg/kg/day); this order: IV; choose one route "
+                "(IV or subcut); regimen 2 of 2 alternatives: choose one regimen"
+            ),
             "timing": {"repeat": {"frequency": 1, "period": 6, "periodUnit": "h"}},
             "route": {
                 "coding": [{"system": SNOMED, "code": "47625008", "display": "Intravenous route"}],
@@ -117,12 +168,12 @@ def test_assessment_fhir_per_day_basis_with_an_interval_orders_per_dose(token_cl
             },
             "doseAndRate": [
                 {
-                    "type": {"coding": [{"system": DOSE_RATE_TYPE, "code": "ordered", "display": "Ordered"}]},
-                    "doseQuantity": {"value": Decimal("2.5"), "unit": "mg/kg", "system": UCUM, "code": "mg/kg"},
-                },
-                {
                     "type": {"coding": [{"system": DOSE_RATE_TYPE, "code": "calculated", "display": "Calculated"}]},
                     "doseQuantity": {"value": 50, "unit": "mg", "system": UCUM, "code": "mg"},
+                },
+                {
+                    "type": {"coding": [{"system": DOSE_RATE_TYPE, "code": "ordered", "display": "Ordered"}]},
+                    "doseQuantity": {"value": Decimal("2.5"), "unit": "mg/kg", "system": UCUM, "code": "mg/kg"},
                 },
             ],
             "maxDosePerAdministration": {"value": 50, "unit": "mg", "system": UCUM, "code": "mg"},
@@ -141,7 +192,7 @@ def test_assessment_fhir_protocol_without_interval_invents_no_frequency(token_cl
     assert dosage == {
         "text": (
             "anakinra 160 to 200 mg/day subcut (8 to 10 mg/kg/day); frequency not specified by this protocol - "
-            "confirm with pharmacy"
+            "confirm with pharmacy; regimen 1 of 2 alternatives: choose one regimen"
         ),
         "route": {
             "coding": [{"system": SNOMED, "code": "34206005", "display": "Subcutaneous route"}],
@@ -168,7 +219,7 @@ def test_assessment_fhir_capped_dose_keeps_ordered_and_calculated_apart(token_cl
 
     (entry,) = bundle["entry"]
     (dosage,) = entry["resource"]["dosageInstruction"]
-    assert [d["doseQuantity"]["value"] for d in dosage["doseAndRate"]] == [2, 100]
+    assert [d["doseQuantity"]["value"] for d in dosage["doseAndRate"]] == [100, 2]
     assert dosage["maxDosePerAdministration"]["value"] == 100
     assert dosage["maxDosePerPeriod"]["numerator"]["value"] == 400
     notes = [n["text"] for n in entry["resource"]["note"]]
@@ -211,3 +262,32 @@ def test_assessment_fhir_query_count(token_client, django_assert_num_queries):
         response = token_client.get(f"/api/v1/assessments/{assessment_id}/fhir")
 
     assert response.status_code == 200
+
+
+def test_assessment_fhir_up_to_interval_is_a_most_often_not_a_fixed_schedule(token_client):
+    request = CARHLH_GRADE_3 | {
+        "toxicities": [{"type": "ICANS", "grade": 3}],
+        "prior_steroids": True,
+        "institution": "seattle",
+    }
+
+    (entry,) = _bundle(token_client, request)["entry"]
+
+    (dosage,) = entry["resource"]["dosageInstruction"]
+    assert dosage["text"] == "anakinra 40 mg IV up to every 6 hours (2 mg/kg/dose; max 100 mg/dose, 400 mg/day)"
+    assert dosage["timing"] == {"repeat": {"frequency": 1, "period": 6, "periodUnit": "h"}}
+    assert dosage["asNeededBoolean"] is True
+    assert dosage["maxDosePerPeriod"]["numerator"]["value"] == 160
+
+
+def test_assessment_fhir_fixed_interval_is_not_as_needed(token_client):
+    request = CARHLH_GRADE_3 | {
+        "toxicities": [{"type": "CRS", "grade": 3}],
+        "prior_tocilizumab_doses": 1,
+        "prior_steroids": True,
+        "institution": "cnh",
+    }
+
+    (entry,) = _bundle(token_client, request)["entry"]
+
+    assert "asNeededBoolean" not in entry["resource"]["dosageInstruction"][0]

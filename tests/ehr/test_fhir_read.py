@@ -7,7 +7,7 @@ import pytest
 
 from cds_hooks.fhir_read import age_years, anakinra_allergies, anakinra_drafts, body_weight, draft_reading, resources_in
 from engine.vocabulary import Route
-from tests.ehr_support import SC, allergy_bundle, anakinra_draft, other_draft, weight_bundle
+from tests.ehr_support import SC, allergy_bundle, anakinra_draft, dose_rate, other_draft, weight_bundle
 
 pytestmark = pytest.mark.unit
 
@@ -129,3 +129,108 @@ def test_draft_reading_unknown_units_route_and_timing_are_not_read():
 
     assert (reading.dose.per_dose_mg, reading.dose.doses_per_day, reading.dose.route) == (None, None, None)
     assert reading.description == "anakinra dose not readable, route not readable, frequency not readable"
+
+
+def test_draft_reading_mg_dose_is_the_dose_whatever_the_mg_per_kg_beside_it():
+    # The review case: ordered 2 mg/kg listed first, calculated 400 mg; read as 400 mg, not 40 mg.
+    draft = anakinra_draft(
+        dose_and_rate=[dose_rate(Decimal("2"), "mg/kg", "ordered"), dose_rate(400, "mg", "calculated")]
+    )
+
+    reading = draft_reading(draft, weight_kg=Decimal("20"))
+
+    assert (reading.dose.per_dose_mg, reading.dose.mg_per_kg, reading.dose.unread) == (Decimal("400"), Decimal("2"), ())
+    assert reading.description == "anakinra 400 mg (and 2 mg/kg) IV every 6 hours"
+
+
+def test_draft_reading_untyped_mg_dose_beside_mg_per_kg_is_the_dose():
+    draft = anakinra_draft(dose_and_rate=[dose_rate(Decimal("2"), "mg/kg"), dose_rate(100, "mg")])
+
+    reading = draft_reading(draft, weight_kg=Decimal("60"))
+
+    assert (reading.dose.per_dose_mg, reading.dose.mg_per_kg) == (Decimal("100"), Decimal("2"))
+
+
+def test_draft_reading_mg_per_kg_alone_is_multiplied_by_the_weight():
+    draft = anakinra_draft(dose_and_rate=[dose_rate(Decimal("2"), "mg/kg", "ordered")])
+
+    reading = draft_reading(draft, weight_kg=Decimal("20"))
+
+    assert (reading.dose.per_dose_mg, reading.dose.mg_per_kg) == (Decimal("40"), None)
+    assert reading.description == "anakinra 40 mg (2 mg/kg) IV every 6 hours"
+
+
+def test_draft_reading_mg_doses_that_disagree_are_not_chosen_between():
+    draft = anakinra_draft(dose_and_rate=[dose_rate(40, "mg", "ordered"), dose_rate(400, "mg", "calculated")])
+
+    reading = draft_reading(draft, weight_kg=Decimal("20"))
+
+    assert reading.dose.per_dose_mg is None
+    assert reading.dose.unread == (
+        "The draft states different mg doses (400 mg, 40 mg): which one is meant is not guessed.",
+    )
+
+
+def test_draft_reading_mg_doses_within_0_1_mg_agree_and_the_calculated_one_is_taken():
+    draft = anakinra_draft(
+        dose_and_rate=[dose_rate(Decimal("50.3"), "mg"), dose_rate(Decimal("50.31"), "mg", "calculated")]
+    )
+
+    reading = draft_reading(draft, weight_kg=Decimal("20"))
+
+    assert (reading.dose.per_dose_mg, reading.dose.unread) == (Decimal("50.31"), ())
+
+
+def test_draft_reading_timing_code_without_repeat_is_not_read_but_shown():
+    draft = anakinra_draft(every_hours=None)
+    draft["dosageInstruction"][0]["timing"] = {"code": {"text": "Q1H"}}
+
+    reading = draft_reading(draft, weight_kg=Decimal("60"))
+
+    assert (reading.dose.per_dose_mg, reading.dose.doses_per_day) == (Decimal("100"), None)
+    assert reading.description == "anakinra 100 mg, IV, frequency not readable (timing: Q1H)"
+
+
+def test_draft_reading_as_needed_schedule_is_a_most_often():
+    draft = anakinra_draft(Decimal("40"))
+    draft["dosageInstruction"][0]["asNeededBoolean"] = True
+
+    reading = draft_reading(draft, weight_kg=Decimal("20"))
+
+    assert (reading.dose.doses_per_day, reading.dose.interval_is_maximum) == (Decimal("4"), True)
+    assert reading.description == "anakinra 40 mg IV up to every 6 hours (as needed)"
+
+
+def test_draft_reading_several_dosage_instructions_says_the_others_were_not_read():
+    draft = anakinra_draft(Decimal("40"))
+    draft["dosageInstruction"].append(anakinra_draft(Decimal("20"))["dosageInstruction"][0])
+
+    reading = draft_reading(draft, weight_kg=Decimal("20"))
+
+    assert reading.dose.unread == (
+        "The draft has 2 dosage instructions: only the first was read, the others were not checked.",
+    )
+    assert reading.description == "anakinra 40 mg IV every 6 hours (first of 2 dosage instructions)"
+
+
+@pytest.mark.parametrize(
+    ("dose", "period", "expected"),
+    [
+        (Decimal("1E+120"), 6, (None, Decimal("4"))),
+        (Decimal("40"), Decimal("1E-30"), (Decimal("40"), None)),
+        (Decimal("40"), Decimal("1E+30"), (Decimal("40"), None)),
+    ],
+)
+def test_draft_reading_numbers_too_large_or_small_to_be_a_dose_or_schedule_are_not_read(dose, period, expected):
+    draft = anakinra_draft(dose)
+    draft["dosageInstruction"][0]["timing"]["repeat"]["period"] = period
+
+    reading = draft_reading(draft, weight_kg=Decimal("20"))
+
+    assert (reading.dose.per_dose_mg, reading.dose.doses_per_day) == expected
+
+
+def test_body_weight_of_an_unusable_size_is_not_read():
+    weight = body_weight(resources_in(weight_bundle(Decimal("1E+40"))))
+
+    assert (weight.kg, weight.problem) == (None, "The latest body weight's value is not a usable number.")
