@@ -257,6 +257,16 @@ def test_seed_identifiers_only_where_spec_gives_them(db):
     }
 
 
+def test_seed_urls_only_where_the_letter_prints_them(db):
+    urls = {r.key: r.url for r in Reference.objects.exclude(url="")}
+    assert urls == {
+        "ref-8": "https://www.accessdata.fda.gov/drugsatfda_docs/label/2012/103950s51361bl.pdf",
+        "ref-16": "https://www.sps.nhs.uk/articles/evidence-for-use-of-siltuximab-or-anakinra-as-second-line-therapies-"
+        "after-failure-of-tocilizumab-for-cytokine-release-syndrome-following-use-of-chimeric-antigen-receptor-t-cell-"
+        "car-t-therapy/",
+    }
+
+
 def _snapshot() -> dict[str, object]:
     """Rows in every table (history tables included), the loader's ledger and the catalog revision."""
     return {
