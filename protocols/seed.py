@@ -4,6 +4,10 @@ Per protocol: a new institution gets version 1, published. A protocol whose ever
 from this loader is left alone when the file entry is unchanged, and gets a new published
 version when it changed. A protocol that anyone has edited since (any version not made by the
 loader, draft or published) is never touched: the report says so instead.
+
+Every other record (reference, study, institution, protocol title, test patient) is checked against
+the loader's ledger (evidence.LoadedRecord): updated from the file only while it still equals what
+the loader last wrote, otherwise kept and reported by name; created when missing.
 """
 
 from __future__ import annotations
