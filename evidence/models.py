@@ -132,3 +132,39 @@ class Study(models.Model):
     def toxicities(self) -> tuple[str, ...]:
         flags = (("CRS", self.addresses_crs), ("ICANS", self.addresses_icans), ("carHLH", self.addresses_carhlh))
         return tuple(name for name, on in flags if on)
+
+
+class LoadedRecord(models.Model):
+    """What the clinical data loader last wrote to one record (a fingerprint of its loaded fields).
+
+    A later load compares the record as it is now with this: unchanged since loaded -> the file may
+    update it; different -> someone edited it since, so it is kept and reported. Kept here (not on the
+    records) so institutions and test patients need no change to their own tables.
+    """
+
+    class Kind(models.TextChoices):
+        REFERENCE = "reference", "reference"
+        STUDY = "study", "study"
+        INSTITUTION = "institution", "institution"
+        PROTOCOL_TITLE = "protocol-title", "protocol title"
+        TEST_PATIENT = "test-patient", "test patient"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    natural_key = models.CharField(
+        max_length=255, help_text="The data file's key: reference or study key, institution slug, slug/label."
+    )
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the fields as the loader wrote them.")
+    loaded_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["kind", "natural_key"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "natural_key"], name="loaded_record_unique"),
+            models.CheckConstraint(
+                condition=Q(kind__in=["reference", "study", "institution", "protocol-title", "test-patient"]),
+                name="loaded_record_kind_known",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.natural_key}"

@@ -4,6 +4,10 @@ Per protocol: a new institution gets version 1, published. A protocol whose ever
 from this loader is left alone when the file entry is unchanged, and gets a new published
 version when it changed. A protocol that anyone has edited since (any version not made by the
 loader, draft or published) is never touched: the report says so instead.
+
+Every other record (reference, study, institution, protocol title, test patient) is checked against
+the loader's ledger (evidence.LoadedRecord): updated from the file only while it still equals what
+the loader last wrote, otherwise kept and reported by name; created when missing.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -22,7 +27,7 @@ from pydantic import ValidationError
 from engine.data import PatientInputs, ToxicityGrade
 from engine.recommend import recommend_all
 from engine.vocabulary import Toxicity
-from evidence.models import Reference, Study
+from evidence.models import LoadedRecord, Reference, Study
 from protocols.models import (
     DosingStep,
     IndicationRule,
@@ -35,7 +40,7 @@ from protocols.models import (
     VersionStatus,
 )
 from protocols.patient_checks import expectation_check
-from protocols.seed_schema import ProtocolEntry, ReferenceEntry, SeedFile, StudyEntry
+from protocols.seed_schema import PatientCheckEntry, ProtocolEntry, ReferenceEntry, SeedFile, StudyEntry
 from protocols.selectors import published_protocols_load, test_patient_expectation
 from protocols.services import protocol_version_publish
 
@@ -85,32 +90,141 @@ def _sync(instance: Any, values: dict[str, Any]) -> bool:
     return changed
 
 
+def _canonical(value: Any) -> Any:
+    # Numbers compare by value: the file says 40, a one-decimal column reads back 40.0.
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int | Decimal):
+        return format(Decimal(value).normalize(), "f")
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    raise TypeError(f"cannot fingerprint {type(value).__name__}")
+
+
+def content_fingerprint(values: dict[str, Any]) -> str:
+    """Hash of a record's loaded fields, the same whether read from the file or from the database."""
+    canonical = json.dumps(_canonical(values), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+KEPT = "NOT overwritten - edited since it was loaded; the file's entry was not applied"
+KEPT_UNRECORDED = (
+    "NOT overwritten - differs from the data file and the loader has no record of writing it "
+    "(edited since it was loaded); the file's entry was not applied"
+)
+
+
+@dataclass
+class _Ledger:
+    """What the loader last wrote, per (kind, natural key); see evidence.LoadedRecord."""
+
+    rows: dict[tuple[str, str], LoadedRecord]
+
+    @classmethod
+    def read(cls) -> _Ledger:
+        return cls({(r.kind, r.natural_key): r for r in LoadedRecord.objects.all()})
+
+    def remember(self, kind: str, key: str, fingerprint: str) -> None:
+        row = self.rows.get((kind, key))
+        if row is None:
+            self.rows[(kind, key)] = LoadedRecord.objects.create(kind=kind, natural_key=key, fingerprint=fingerprint)
+        elif row.fingerprint != fingerprint:
+            row.fingerprint = fingerprint
+            row.save(update_fields=["fingerprint", "loaded_at"])
+
+
+@dataclass
+class _Tally:
+    plural: str
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    kept: int = 0
+
+    def line(self) -> str:
+        line = f"{self.plural}: {self.created} created, {self.updated} updated, {self.unchanged} unchanged"
+        return line + (f", {self.kept} NOT overwritten (edited since loaded)" if self.kept else "")
+
+
+def _reconcile(
+    *,
+    kind: str,
+    key: str,
+    name: str,
+    current: dict[str, Any] | None,
+    wanted: dict[str, Any],
+    write: Callable[[], None],
+    ledger: _Ledger,
+    tally: _Tally,
+    report: LoadReport,
+) -> bool:
+    """Create, update or keep one record; True when `write` ran.
+
+    `current` is the record's loaded fields as stored now (None: missing). It is updated from the
+    file only when it still equals what the loader last wrote; anything else is someone's edit.
+    """
+    wanted_fp = content_fingerprint(wanted)
+    if current is None:
+        write()
+        ledger.remember(kind, key, wanted_fp)
+        tally.created += 1
+        report.writes += 1
+        return True
+    current_fp = content_fingerprint(current)
+    if current_fp == wanted_fp:
+        ledger.remember(kind, key, wanted_fp)
+        tally.unchanged += 1
+        return False
+    row = ledger.rows.get((kind, key))
+    if row is not None and row.fingerprint == current_fp:
+        write()
+        ledger.remember(kind, key, wanted_fp)
+        tally.updated += 1
+        report.writes += 1
+        return True
+    tally.kept += 1
+    report.refused.append(name)
+    report.say(f"{name}: {KEPT if row is not None else KEPT_UNRECORDED}")
+    return False
+
+
 def _reference_values(entry: ReferenceEntry) -> dict[str, Any]:
     values = entry.model_dump(exclude={"key", "number"})
     values["letter_ref_number"] = entry.number
     return values
 
 
-def _load_references(seed: SeedFile, report: LoadReport) -> dict[str, Reference]:
+def _fields(instance: Any, names: Any) -> dict[str, Any]:
+    return {name: getattr(instance, name) for name in names}
+
+
+def _save(instance: Any, values: dict[str, Any]) -> None:
+    _sync(instance, values)
+    instance.full_clean()
+    instance.save()
+
+
+def _load_references(seed: SeedFile, ledger: _Ledger, report: LoadReport) -> dict[str, Reference]:
     existing = {r.key: r for r in Reference.objects.all()}
-    created = updated = 0
+    tally = _Tally("references")
     for entry in seed.references:
         values = _reference_values(entry)
-        reference = existing.get(entry.key)
-        if reference is None:
-            reference = Reference(key=entry.key, **values)
-            created += 1
-        elif _sync(reference, values):
-            updated += 1
-        else:
-            continue
-        reference.full_clean()
-        reference.save()
+        reference = existing.get(entry.key) or Reference(key=entry.key)
         existing[entry.key] = reference
-    report.writes += created + updated
-    report.say(
-        f"references: {created} created, {updated} updated, {len(seed.references) - created - updated} unchanged"
-    )
+        _reconcile(
+            kind=LoadedRecord.Kind.REFERENCE,
+            key=entry.key,
+            name=f"reference {entry.key}",
+            current=_fields(reference, values) if reference.pk else None,
+            wanted=values,
+            write=lambda reference=reference, values=values: _save(reference, values),
+            ledger=ledger,
+            tally=tally,
+            report=report,
+        )
+    report.say(tally.line())
     return existing
 
 
@@ -124,30 +238,35 @@ def _study_values(entry: StudyEntry, order: int) -> dict[str, Any]:
     return values
 
 
-def _load_studies(seed: SeedFile, references: dict[str, Reference], report: LoadReport) -> None:
+def _load_studies(seed: SeedFile, references: dict[str, Reference], ledger: _Ledger, report: LoadReport) -> None:
     existing = {s.key: s for s in Study.objects.prefetch_related("references")}
-    created = updated = 0
+    tally = _Tally("studies")
+
+    def writer(study: Study, values: dict[str, Any], reference_keys: list[str]) -> Callable[[], None]:
+        def write() -> None:
+            _save(study, values)
+            study.references.set([references[k].pk for k in reference_keys])
+
+        return write
+
     for order, entry in enumerate(seed.studies, start=1):
         values = _study_values(entry, order)
         study = existing.get(entry.key)
-        wanted_refs = {references[k].pk for k in entry.references}
-        if study is None:
-            study = Study(key=entry.key, **values)
-            study.full_clean()
-            study.save()
-            study.references.set(wanted_refs)
-            created += 1
-            continue
-        fields_changed = _sync(study, values)
-        refs_changed = {r.pk for r in study.references.all()} != wanted_refs
-        if fields_changed:
-            study.full_clean()
-            study.save()
-        if refs_changed:
-            study.references.set(wanted_refs)
-        updated += fields_changed or refs_changed
-    report.writes += created + updated
-    report.say(f"studies: {created} created, {updated} updated, {len(seed.studies) - created - updated} unchanged")
+        current = None
+        if study is not None:
+            current = _fields(study, values) | {"references": sorted(r.key for r in study.references.all())}
+        _reconcile(
+            kind=LoadedRecord.Kind.STUDY,
+            key=entry.key,
+            name=f"study {entry.key}",
+            current=current,
+            wanted=values | {"references": sorted(entry.references)},
+            write=writer(study or Study(key=entry.key), values, entry.references),
+            ledger=ledger,
+            tally=tally,
+            report=report,
+        )
+    report.say(tally.line())
 
 
 def _create_version(
@@ -227,22 +346,44 @@ def _create_version(
     return version
 
 
-def _load_protocol(entry: ProtocolEntry, seed: SeedFile, references: dict[str, Reference], report: LoadReport) -> None:
-    fingerprint = protocol_fingerprint(entry)
-    institution = Institution.objects.filter(slug=entry.slug).first()
-    institution_values = {"name": entry.institution, "short_name": entry.short_name, "location": entry.location}
-    if institution is None:
-        institution = Institution(slug=entry.slug, **institution_values)
-        institution.full_clean()
-        institution.save()
-        report.writes += 1
-    protocol = Protocol.objects.filter(institution=institution).first()
-    if protocol is None:
-        protocol = Protocol(institution=institution, title=entry.title)
-        protocol.full_clean()
-        protocol.save()
-        report.writes += 1
+def _load_institution(
+    entry: ProtocolEntry, ledger: _Ledger, report: LoadReport, tallies: dict[str, _Tally]
+) -> Protocol:
+    """The institution and its protocol's title: created when missing, kept when edited since loaded."""
+    institution = Institution.objects.filter(slug=entry.slug).first() or Institution(slug=entry.slug)
+    values = {"name": entry.institution, "short_name": entry.short_name, "location": entry.location}
+    _reconcile(
+        kind=LoadedRecord.Kind.INSTITUTION,
+        key=entry.slug,
+        name=f"institution {entry.slug}",
+        current=_fields(institution, values) if institution.pk else None,
+        wanted=values,
+        write=lambda: _save(institution, values),
+        ledger=ledger,
+        tally=tallies["institutions"],
+        report=report,
+    )
+    protocol = Protocol.objects.filter(institution=institution).first() or Protocol(institution=institution)
+    title = {"title": entry.title}
+    _reconcile(
+        kind=LoadedRecord.Kind.PROTOCOL_TITLE,
+        key=entry.slug,
+        name=f"protocol title {entry.slug}",
+        current=_fields(protocol, title) if protocol.pk else None,
+        wanted=title,
+        write=lambda: _save(protocol, title),
+        ledger=ledger,
+        tally=tallies["protocol titles"],
+        report=report,
+    )
+    return protocol
 
+
+def _load_protocol(
+    entry: ProtocolEntry, protocol: Protocol, seed: SeedFile, references: dict[str, Reference], report: LoadReport
+) -> None:
+    """The protocol's content, as versions: each version the loader made carries its entry's fingerprint."""
+    fingerprint = protocol_fingerprint(entry)
     versions = list(protocol.versions.order_by("number"))
     edited = [v for v in versions if not v.source_fingerprint]
     if edited:
@@ -251,22 +392,13 @@ def _load_protocol(entry: ProtocolEntry, seed: SeedFile, references: dict[str, R
             f"{entry.slug}: NOT overwritten - edited since it was loaded (version {newest.number} is "
             f"{newest.get_status_display().lower()}, not from the data file); the file's entry was not applied"
         )
-        report.refused.append(entry.slug)
+        report.refused.append(f"protocol {entry.slug}")
         report.say(message)
         return
     latest = versions[-1] if versions else None
     if latest is not None and latest.source_fingerprint == fingerprint and latest.status == VersionStatus.PUBLISHED:
-        if _sync(institution, institution_values):
-            institution.full_clean()
-            institution.save()
-            report.writes += 1
-            report.say(f"{entry.slug}: institution details updated; protocol unchanged (version {latest.number})")
-        else:
-            report.say(f"{entry.slug}: unchanged (version {latest.number})")
+        report.say(f"{entry.slug}: unchanged (version {latest.number})")
         return
-    if _sync(institution, institution_values):
-        institution.full_clean()
-        institution.save()
     number = (latest.number + 1) if latest else 1
     version = _create_version(protocol, entry, number, fingerprint, references)
     protocol_version_publish(version=version, approved_by=None, approval_source=seed.approval_source)
@@ -275,34 +407,49 @@ def _load_protocol(entry: ProtocolEntry, seed: SeedFile, references: dict[str, R
     report.say(f"{entry.slug}: {action} version {number}, published")
 
 
-def _load_test_patients(seed: SeedFile, report: LoadReport) -> list[ProtocolTestPatient]:
-    """Add the file's test patients that are missing (by protocol and label); never change one."""
+def _test_patient_values(entry: PatientCheckEntry) -> dict[str, Any]:
+    per_dose = entry.per_dose_mg or (None, None)
+    per_day = entry.per_day_mg or (None, None)
+    return {
+        "inputs": entry.inputs,
+        "expected_status": entry.expected_status,
+        "expected_step_name": entry.step,
+        "expected_per_dose_low_mg": per_dose[0],
+        "expected_per_dose_high_mg": per_dose[1],
+        "expected_per_day_low_mg": per_day[0],
+        "expected_per_day_high_mg": per_day[1],
+        "arithmetic": entry.arithmetic,
+    }
+
+
+def _load_test_patients(seed: SeedFile, ledger: _Ledger, report: LoadReport) -> list[ProtocolTestPatient]:
+    """The file's test patients, by protocol and label; returns those written (to be checked)."""
     protocols = {p.institution.slug: p for p in Protocol.objects.select_related("institution")}
-    present = set(ProtocolTestPatient.objects.values_list("protocol__institution__slug", "label"))
-    created = []
+    existing = {
+        (t.protocol.institution.slug, t.label): t
+        for t in ProtocolTestPatient.objects.select_related("protocol__institution")
+    }
+    tally = _Tally("test patients")
+    written = []
     for entry in seed.test_patients:
-        if (entry.protocol, entry.label) in present:
-            continue
-        per_dose = entry.per_dose_mg or (None, None)
-        per_day = entry.per_day_mg or (None, None)
-        test_patient = ProtocolTestPatient(
-            protocol=protocols[entry.protocol],
-            label=entry.label,
-            inputs=entry.inputs,
-            expected_status=entry.expected_status,
-            expected_step_name=entry.step,
-            expected_per_dose_low_mg=per_dose[0],
-            expected_per_dose_high_mg=per_dose[1],
-            expected_per_day_low_mg=per_day[0],
-            expected_per_day_high_mg=per_day[1],
-            arithmetic=entry.arithmetic,
+        values = _test_patient_values(entry)
+        test_patient = existing.get((entry.protocol, entry.label)) or ProtocolTestPatient(
+            protocol=protocols[entry.protocol], label=entry.label
         )
-        test_patient.full_clean()
-        test_patient.save()
-        created.append(test_patient)
-    report.writes += len(created)
-    report.say(f"test patients: {len(created)} created, {len(seed.test_patients) - len(created)} already present")
-    return created
+        if _reconcile(
+            kind=LoadedRecord.Kind.TEST_PATIENT,
+            key=f"{entry.protocol}/{entry.label}",
+            name=f"test patient {entry.protocol}: {entry.label}",
+            current=_fields(test_patient, values) if test_patient.pk else None,
+            wanted=values,
+            write=lambda test_patient=test_patient, values=values: _save(test_patient, values),
+            ledger=ledger,
+            tally=tally,
+            report=report,
+        ):
+            written.append(test_patient)
+    report.say(tally.line())
+    return written
 
 
 def _check_test_patients(created: list[ProtocolTestPatient], protocols) -> None:
@@ -337,16 +484,20 @@ def clinical_data_load(*, path: Path = SEED_PATH, check_only: bool = False) -> L
     seed = seed_file_parse(path=path)
     report = LoadReport()
     with transaction.atomic():
-        references = _load_references(seed, report)
-        _load_studies(seed, references, report)
+        ledger = _Ledger.read()
+        references = _load_references(seed, ledger, report)
+        _load_studies(seed, references, ledger, report)
+        tallies = {"institutions": _Tally("institutions"), "protocol titles": _Tally("protocol titles")}
         for entry in seed.protocols:
-            _load_protocol(entry, seed, references, report)
-        created_test_patients = _load_test_patients(seed, report)
+            protocol = _load_institution(entry, ledger, report, tallies)
+            _load_protocol(entry, protocol, seed, references, report)
+        report.lines += [tally.line() for tally in tallies.values()]
+        written_test_patients = _load_test_patients(seed, ledger, report)
         # Every loaded protocol must run through the engine, at every grade, before anything is committed.
         protocols = published_protocols_load()
         for patient in _smoke_patients():
             recommend_all(protocols=protocols, patient=patient)
-        _check_test_patients(created_test_patients, protocols)
+        _check_test_patients(written_test_patients, protocols)
         if check_only:
             transaction.set_rollback(True)
     return report

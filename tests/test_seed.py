@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import io
 from decimal import Decimal
 
 import pytest
+from django.apps import apps
 from django.core.management import CommandError, call_command
 
-from evidence.models import Reference, Study
-from protocols.models import DosingStep, IndicationRule, Institution, ProtocolVersion, VersionStatus
+from evidence.models import LoadedRecord, Reference, Study
+from protocols.models import (
+    CatalogRevision,
+    DosingStep,
+    IndicationRule,
+    Institution,
+    Protocol,
+    ProtocolTestPatient,
+    ProtocolVersion,
+    VersionStatus,
+)
 from protocols.seed import SEED_PATH, SeedFileError, clinical_data_load
 from tests import factories
 
@@ -246,19 +257,55 @@ def test_seed_identifiers_only_where_spec_gives_them(db):
     }
 
 
+def test_seed_urls_only_where_the_letter_prints_them(db):
+    urls = {r.key: r.url for r in Reference.objects.exclude(url="")}
+    assert urls == {
+        "ref-8": "https://www.accessdata.fda.gov/drugsatfda_docs/label/2012/103950s51361bl.pdf",
+        "ref-16": "https://www.sps.nhs.uk/articles/evidence-for-use-of-siltuximab-or-anakinra-as-second-line-therapies-"
+        "after-failure-of-tocilizumab-for-cytokine-release-syndrome-following-use-of-chimeric-antigen-receptor-t-cell-"
+        "car-t-therapy/",
+    }
+
+
+def _snapshot() -> dict[str, object]:
+    """Rows in every table (history tables included), the loader's ledger and the catalog revision."""
+    return {
+        "rows": {model._meta.label: model._default_manager.count() for model in apps.get_models()},
+        "ledger": sorted(LoadedRecord.objects.values_list("kind", "natural_key", "fingerprint")),
+        "revision": CatalogRevision.objects.get().revision,
+    }
+
+
 def test_loader_rerun_changes_nothing(db):
-    before = list(ProtocolVersion.objects.order_by("pk").values_list("pk", "status", "edit_revision"))
+    before = _snapshot()
+    versions = list(ProtocolVersion.objects.order_by("pk").values_list("pk", "status", "edit_revision"))
     report = clinical_data_load()
-    after = list(ProtocolVersion.objects.order_by("pk").values_list("pk", "status", "edit_revision"))
-    assert (report.writes, report.refused, after) == (0, [], before)
+    assert (report.writes, report.refused, _snapshot()) == (0, [], before)
+    assert list(ProtocolVersion.objects.order_by("pk").values_list("pk", "status", "edit_revision")) == versions
     assert "cnh: unchanged (version 1)" in report.lines
+    assert "references: 0 created, 0 updated, 45 unchanged" in report.lines
+
+
+def test_loader_command_rerun_says_up_to_date_and_writes_no_history(db):
+    before = _snapshot()
+    out = io.StringIO()
+    call_command("load_clinical_data", stdout=out)
+    assert (_snapshot(), out.getvalue().splitlines()[-1]) == (before, "Clinical data already up to date.")
+
+
+def test_loader_rerun_after_a_file_change_changes_nothing_more(db, tmp_path):
+    path = _edited_seed(tmp_path, 'pages = "701-707"', 'pages = "701-708"')
+    first = clinical_data_load(path=path)
+    before = _snapshot()
+    second = clinical_data_load(path=path)
+    assert (first.writes, second.writes, second.refused, _snapshot()) == (1, 0, [], before)
 
 
 def test_loader_refuses_protocol_edited_since(db):
     cnh = _published("cnh")
     draft = factories.ProtocolVersionFactory(protocol=cnh.protocol, number=2)
     report = clinical_data_load()
-    assert report.refused == ["cnh"]
+    assert report.refused == ["protocol cnh"]
     assert [line for line in report.lines if line.startswith("cnh:")] == [
         "cnh: NOT overwritten - edited since it was loaded (version 2 is draft, not from the data file); "
         "the file's entry was not applied"
@@ -291,10 +338,18 @@ def test_loader_publishes_new_version_when_file_changes_and_nothing_was_edited(d
 
 
 def test_loader_check_validates_without_writing(db, tmp_path):
+    # A file that changes a protocol, a reference, a study, an institution and a test patient.
     path = _edited_seed(tmp_path, "max_single_dose_mg = 100\n", "max_single_dose_mg = 90\n")
-    count = ProtocolVersion.objects.count()
-    call_command("load_clinical_data", "--check", "--file", str(path))
-    assert (ProtocolVersion.objects.count(), _published("cnh").number) == (count, 1)
+    for old, new in [FILE_CHANGES[kind] for kind in KINDS]:
+        path.write_text(path.read_text(encoding="utf-8").replace(old, new, 1), encoding="utf-8")
+    LoadedRecord.objects.filter(kind="reference", natural_key="ref-21").delete()  # a ledger row to re-create
+    Reference.objects.filter(key="ref-43").delete()  # a missing record to create
+    before = _snapshot()
+    out = io.StringIO()
+    call_command("load_clinical_data", "--check", "--file", str(path), stdout=out)
+    assert "references: 1 created, 1 updated, 43 unchanged" in out.getvalue()
+    assert (_snapshot(), _published("cnh").number) == (before, 1)
+    assert out.getvalue().splitlines()[-1] == "clinical_data.toml is valid; nothing was written (--check)."
 
 
 def test_loader_check_reports_invalid_file(db, tmp_path):
@@ -318,3 +373,136 @@ def test_loader_rejects_malformed_toml(tmp_path):
         from protocols.seed import seed_file_parse
 
         seed_file_parse(path=path)
+
+
+# Per record kind: the file change, and how to read and edit the one field it changes (as the admin would:
+# the instance's own save()). Values before, from the file, and as a user edited them.
+FILE_CHANGES = {
+    "reference": ('pages = "701-707"', 'pages = "701-708"'),
+    "study": ('dose_as_reported = "Not reported"', 'dose_as_reported = "Not reported in Table 2"'),
+    "institution": ('location = "Washington, DC"', 'location = "Washington, D.C."'),
+    "protocol title": (
+        'title = "Children\'s National Hospital anakinra protocol"',
+        'title = "Children\'s National anakinra protocol"',
+    ),
+    "test patient": ('arithmetic = "10 mg/kg/day x 38 kg', 'arithmetic = "Checked: 10 mg/kg/day x 38 kg'),
+}
+KINDS = sorted(FILE_CHANGES)
+TP_LABEL = "38 kg, carHLH grade 3: rounded to the nearest vial"
+RECORDS = {
+    "reference": ("reference ref-20", lambda: Reference.objects.get(key="ref-20"), "pages"),
+    "study": ("study hines", lambda: Study.objects.get(key="hines"), "dose_as_reported"),
+    "institution": ("institution cnh", lambda: Institution.objects.get(slug="cnh"), "location"),
+    "protocol title": ("protocol title cnh", lambda: Protocol.objects.get(institution__slug="cnh"), "title"),
+    "test patient": (
+        f"test patient stjude: {TP_LABEL}",
+        lambda: ProtocolTestPatient.objects.get(label=TP_LABEL),
+        "arithmetic",
+    ),
+}
+UPDATED = {
+    "reference": "701-708",
+    "study": "Not reported in Table 2",
+    "institution": "Washington, D.C.",
+    "protocol title": "Children's National anakinra protocol",
+}
+KIND_LINES = {
+    "reference": "references: 0 created, {} updated, 44 unchanged",
+    "study": "studies: 0 created, {} updated, 8 unchanged",
+    "institution": "institutions: 0 created, {} updated, 5 unchanged",
+    "protocol title": "protocol titles: 0 created, {} updated, 5 unchanged",
+    "test patient": "test patients: 0 created, {} updated, 15 unchanged",
+}
+
+
+def _user_edit(kind: str, value: str):
+    record = RECORDS[kind][1]()
+    setattr(record, RECORDS[kind][2], value)
+    record.full_clean()
+    record.save()
+
+
+def _value(kind: str) -> str:
+    return getattr(RECORDS[kind][1](), RECORDS[kind][2])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_loader_updates_record_untouched_since_loaded_when_file_changes(db, tmp_path, kind):
+    expected = UPDATED.get(kind, f"Checked: {_value(kind)}")  # the test patient's arithmetic gains a prefix
+    old, new = FILE_CHANGES[kind]
+    report = clinical_data_load(path=_edited_seed(tmp_path, old, new))
+    assert report.refused == []
+    assert KIND_LINES[kind].format(1) in report.lines
+    assert _value(kind) == expected
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_loader_keeps_and_reports_record_edited_since_loaded(db, tmp_path, kind):
+    name = RECORDS[kind][0]
+    _user_edit(kind, "Edited by pharmacy")
+    old, new = FILE_CHANGES[kind]
+    report = clinical_data_load(path=_edited_seed(tmp_path, old, new))
+    assert report.refused == [name]
+    assert f"{name}: NOT overwritten - edited since it was loaded; the file's entry was not applied" in report.lines
+    assert KIND_LINES[kind].format(0) + ", 1 NOT overwritten (edited since loaded)" in report.lines
+    assert _value(kind) == "Edited by pharmacy"
+    # With the file unchanged as well, the edit stays and is reported again.
+    assert clinical_data_load().refused == [name]
+    assert _value(kind) == "Edited by pharmacy"
+
+
+def test_loader_command_names_kept_records_and_exits_cleanly(db):
+    _user_edit("reference", "1-2")
+    _user_edit("institution", "Edited by pharmacy")
+    out = io.StringIO()
+    call_command("load_clinical_data", stdout=out)
+    assert out.getvalue().splitlines()[-1] == (
+        "Loaded, except 2 record(s) edited since they were loaded, left as they are (NOT overwritten): "
+        "reference ref-20, institution cnh."
+    )
+
+
+def test_loader_keeps_study_whose_reference_links_were_edited(db):
+    study = Study.objects.get(key="lichtenstein-shah")
+    study.references.remove(Reference.objects.get(key="ref-28"))
+    report = clinical_data_load()
+    assert report.refused == ["study lichtenstein-shah"]
+    assert list(study.references.values_list("key", flat=True)) == ["ref-18"]
+
+
+def test_loader_keeps_record_that_differs_without_a_ledger_row(db):
+    # Loaded before the loader kept its ledger, then edited: it cannot tell, so it keeps the record.
+    LoadedRecord.objects.filter(kind="reference", natural_key="ref-20").delete()
+    _user_edit("reference", "1-2")
+    report = clinical_data_load()
+    assert report.refused == ["reference ref-20"]
+    assert (
+        "reference ref-20: NOT overwritten - differs from the data file and the loader has no record of writing "
+        "it (edited since it was loaded); the file's entry was not applied"
+    ) in report.lines
+    assert _value("reference") == "1-2"
+
+
+def test_loader_records_ledger_for_unchanged_record_without_writing_it(db):
+    LoadedRecord.objects.filter(kind="study", natural_key="hines").delete()
+    history = Study.history.count()
+    report = clinical_data_load()
+    assert (report.writes, report.refused, Study.history.count()) == (0, [], history)
+    assert LoadedRecord.objects.filter(kind="study", natural_key="hines").count() == 1
+
+
+def test_loader_recreates_missing_records(db):
+    Reference.objects.filter(key="ref-43").delete()
+    report = clinical_data_load()
+    assert "references: 1 created, 0 updated, 44 unchanged" in report.lines
+    assert Reference.objects.get(key="ref-43").letter_ref_number == 43
+
+
+def test_loader_updates_center_to_evidence_links_only_as_a_new_version(db, tmp_path):
+    path = _edited_seed(tmp_path, '{ reference = "ref-19" }', '{ reference = "ref-19", locator = "Table 2" }')
+    clinical_data_load(path=path)
+    assert [(c.reference.key, c.locator) for c in _published("cnh").citations.order_by("position")] == [
+        ("diorio-2022", "Table 1"),
+        ("ref-19", "Table 2"),
+    ]
+    assert _published("cnh").number == 2

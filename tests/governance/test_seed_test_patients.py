@@ -77,7 +77,8 @@ def test_reloading_adds_nothing_and_keeps_edited_test_patients(db):
 
     report = clinical_data_load()
 
-    assert "test patients: 0 created, 16 already present" in report.lines
+    assert "test patients: 0 created, 0 updated, 15 unchanged, 1 NOT overwritten (edited since loaded)" in report.lines
+    assert report.refused == [f"test patient stjude: {edited.label}"]
     assert ProtocolTestPatient.objects.get(pk=edited.pk).arithmetic == "Checked again by pharmacy."
 
 
@@ -86,7 +87,7 @@ def test_missing_test_patient_is_added_again(db):
 
     report = clinical_data_load()
 
-    assert "test patients: 1 created, 15 already present" in report.lines
+    assert "test patients: 1 created, 0 updated, 15 unchanged" in report.lines
     assert ProtocolTestPatient.objects.count() == 16
 
 

@@ -9,7 +9,8 @@ from protocols.seed import SEED_PATH, SeedFileError, clinical_data_load
 class Command(BaseCommand):
     help = (
         "Load the six center protocols, the Table 2 studies and the references from the reviewed data file. "
-        "Idempotent; never overwrites a protocol edited since it was loaded."
+        "Idempotent; never overwrites a record (protocol, institution, reference, study, test patient) edited "
+        "since it was loaded: it reports it instead."
     )
 
     def add_arguments(self, parser):
@@ -30,9 +31,11 @@ class Command(BaseCommand):
         if options["check"]:
             self.stdout.write(self.style.SUCCESS(f"{options['file'].name} is valid; nothing was written (--check)."))
         elif report.refused:
+            # Still exit 0: keeping an edit is the intended outcome, and deployments load on every start.
             self.stdout.write(
                 self.style.WARNING(
-                    f"Loaded, except {', '.join(report.refused)}: edited since they were loaded, left as they are."
+                    f"Loaded, except {len(report.refused)} record(s) edited since they were loaded, left as they "
+                    f"are (NOT overwritten): {', '.join(report.refused)}."
                 )
             )
         else:
