@@ -152,10 +152,15 @@ def test_chop_20kg_per_day_only_with_escalation_ceiling(db):
 
 
 def test_chop_50kg_escalation_ceiling_limited_by_per_day_cap(db):
-    # 2 x 50 = 100 mg/day; ceiling 10 x 50 = 500 mg/day, lowered to the 400 mg/day maximum
+    # 2 x 50 = 100 mg/day; ceiling 10 x 50 = 500 mg/day, lowered to the 400 mg/day maximum: a cap applied,
+    # so capped_by reports it (clinical.md 1.1 "every cap applied is reported")
     result = answer("chop", patient("50", toxicities=(("CRS", 3),)))
     step = result["steps"][0]
-    assert (step["per_day_mg"], step["max_escalation_per_day_mg"], step["capped_by"]) == (rng(100), D(400), [])
+    assert (step["per_day_mg"], step["max_escalation_per_day_mg"], step["capped_by"]) == (
+        rng(100),
+        D(400),
+        ["max_daily_dose"],
+    )
     assert step["cap_notes"] == [
         "escalation ceiling 500 mg/day is above the 400 mg/day maximum: escalate up to 400 mg/day"
     ]
