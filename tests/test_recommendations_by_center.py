@@ -713,3 +713,88 @@ def test_api_recommendations_match_hand_computed_cases(clinician_client, case):
         for slug, (status, steps, warnings) in expected.items()
     }
     assert got == want
+
+
+# Each prerequisite missing, one center at a time: status not_indicated and the missing item named.
+@pytest.mark.parametrize(
+    ("slug", "toxicity", "tocilizumab", "steroids", "reason"),
+    [
+        (
+            "cnh",
+            ("CRS", 3),
+            0,
+            True,
+            "CRS grade 3: third-line use, after tocilizumab and steroids; needs prior tocilizumab and steroids "
+            "given or starting; tocilizumab not yet given",
+        ),
+        (
+            "seattle",
+            ("ICANS", 3),
+            0,
+            False,
+            "ICANS grade 3: severe ICANS: started together with steroids; needs steroids given or starting; "
+            "steroids not yet given",
+        ),
+        (
+            "seattle",
+            ("CRS", 4),
+            0,
+            True,
+            "CRS grade 4: severe CRS: may be considered after a first tocilizumab dose and steroids, before "
+            "re-dosing tocilizumab; needs prior tocilizumab and steroids given or starting; tocilizumab not yet given",
+        ),
+        (
+            "chop",
+            ("CRS", 2),
+            1,
+            False,
+            "CRS grade 2: severe or refractory CRS not responding to tocilizumab and steroids (no grade floor "
+            "stated); needs prior tocilizumab and steroids given or starting; steroids not yet given",
+        ),
+        (
+            "musc",
+            ("carHLH", 2),
+            0,
+            True,
+            "carHLH grade 2: after no response to tocilizumab and steroids; needs prior tocilizumab and steroids "
+            "given or starting; tocilizumab not yet given",
+        ),
+    ],
+)
+def test_missing_prerequisite_is_not_indicated_and_named(db, slug, toxicity, tocilizumab, steroids, reason):
+    result = answer(slug, patient("20", toxicities=(toxicity,), tocilizumab=tocilizumab, steroids=steroids))
+    assert (result["status"], result["reasons"]) == ("not_indicated", [reason])
+
+
+# NIH's first-line reading needs late isolated onset AND fever recorded false AND hypotension recorded false.
+@pytest.mark.parametrize(
+    ("flags", "reason_text", "note"),
+    [
+        ({"late_onset_isolated": True, "fever": False, "hypotension": False}, "first line", None),
+        (
+            {"late_onset_isolated": True, "fever": False, "hypotension": True},
+            "usually",
+            "First-line use for isolated late-onset carHLH does not apply: hypotension present.",
+        ),
+        (
+            {"late_onset_isolated": True},
+            "usually",
+            "First-line use for isolated late-onset carHLH needs no fever and no hypotension; "
+            "fever and hypotension not recorded.",
+        ),
+        ({"late_onset_isolated": False, "fever": False, "hypotension": False}, "usually", None),
+    ],
+)
+def test_nih_first_line_rule_needs_isolated_late_onset_without_fever_or_hypotension(db, flags, reason_text, note):
+    result = answer("nih", patient("20", toxicities=(("carHLH", 1),), tocilizumab=0, steroids=False, **flags))
+    first_line = (
+        "carHLH grade 1: first line for isolated late-onset carHLH without fever or hypotension, "
+        "where tocilizumab is not indicated"
+    )
+    usual = "carHLH grade 1: usually given with steroids when more severely affected"
+    assert result["status"] == "indicated"
+    assert result["reasons"] == [first_line if reason_text == "first line" else usual]
+    first_line_notes = [n for n in result["notes"] if n.startswith("First-line")]
+    assert first_line_notes == ([note] if note else [])
+    # carHLH grade 1 is "less ill": 5-8 x 20 = 100-160 mg/day; taper goal 5-7 x 20 = 100-140 mg/day
+    assert [s["per_day_mg"] for s in result["steps"]] == [rng(100, 160), rng(100, 140)]
