@@ -624,6 +624,24 @@ AUDIT_CASES = {
             ),
         },
     ),
+    # Hypersensitivity blocks every center: contraindicated, no steps, the critical warning first.
+    "hypersensitivity_contraindicates_with_no_steps": (
+        {
+            "toxicities": [{"type": "CRS", "grade": 3}, {"type": "carHLH", "grade": 3}],
+            "ecoli_protein_hypersensitivity": True,
+        },
+        {
+            slug: ("contraindicated", [], ["contraindicated_hypersensitivity", *([PX] if px else []), MON])
+            for slug, px in (
+                ("chop", False),
+                ("cnh", True),
+                ("musc", True),
+                ("nih", True),
+                ("seattle", False),
+                ("stjude", True),
+            )
+        },
+    ),
     # Boundaries: 100 kg confirms the weight, age exactly 30 and CrCl exactly 30 do not warn.
     "weight_100_age_30_crcl_30": (
         {
