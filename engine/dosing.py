@@ -129,10 +129,13 @@ def step_dose(*, step: Step, weight_kg: Decimal, concentration_mg_per_ml: Decima
     low = _bound(step.amount_low, step, weight_kg, per_day_count)
     high = low if step.amount_high == step.amount_low else _bound(step.amount_high, step, weight_kg, per_day_count)
     uncapped_ceiling, ceiling = _escalation_ceiling(step, weight_kg)
-    # capped_by describes the ordered amounts; a capped escalation ceiling is explained in cap_notes.
+    # Every cap applied is reported (clinical.md 1.1), including the per-day cap lowering the escalation
+    # ceiling: for chop that is the only place the per-day cap can bind at 1-150 kg.
     capped_by: tuple[Cap, ...] = ()
-    if low.cap_events or high.cap_events:
-        applied = {e.cap for e in (*low.cap_events, *high.cap_events)}
+    applied = {e.cap for e in (*low.cap_events, *high.cap_events)}
+    if uncapped_ceiling is not None and ceiling is not None and uncapped_ceiling > ceiling:
+        applied.add(Cap.MAX_DAILY_DOSE)
+    if applied:
         capped_by = tuple(c for c in Cap if c in applied)
     single = high is low
     per_dose = volume = calculated_dose = None

@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from engine.data import PatientInputs, ToxicityGrade
+from engine.notation import plain_decimal
 from engine.vocabulary import CarTarget, Toxicity
 
 MAX_WEIGHT_DECIMALS = 3
@@ -83,6 +84,8 @@ class RecommendationRequest(BaseModel):
     @classmethod
     def _weight(cls, value: Decimal) -> Decimal:
         _in_range(value, 1, 150, "kg")
+        # Precision of the value, not of its spelling: 20.0000 is 20 kg, and 2E+1 is echoed as 20.
+        value = plain_decimal(value)
         exponent = value.as_tuple().exponent
         if isinstance(exponent, int) and -exponent > MAX_WEIGHT_DECIMALS:
             raise ValueError("must have at most 3 decimal places (grams)")

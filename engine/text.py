@@ -123,7 +123,7 @@ def arithmetic(result: StepResult) -> tuple[str, ...]:
         per_day = notation.amount_range(result.per_day_mg.low, result.per_day_mg.high, "mg/day")
         doses = "1 dose a day" if count == 1 else f"{count} doses a day"
         lines.append(f"{doses} x {ordered} = {per_day}")
-    elif result.capped_by:
+    elif low.cap_events or high.cap_events:
         lines.append(f"per day: {notation.amount_range(result.per_day_mg.low, result.per_day_mg.high, 'mg/day')}")
     return tuple(lines)
 

@@ -154,6 +154,17 @@ def test_recommendations_rejects_invalid_field(token_client, field, value, messa
     assert post(token_client, {**VALID, field: value}) == (400, {"errors": {field: [message]}})
 
 
+@pytest.mark.parametrize("spelling", ["20.0000", "2E+1", "20.000"])
+def test_recommendations_weight_precision_is_the_values_not_its_spelling(token_client, spelling):
+    # 20.0000 and 2E+1 are both 20 kg (no fourth decimal of a kg is stated): accepted and echoed as 20.
+    body = json.dumps({**VALID, "institution": "cnh"}).replace('"weight_kg": 20', f'"weight_kg": {spelling}')
+    response = token_client.post(URL, body, content_type="application/json")
+    assert response.status_code == 200
+    assert b'"weight_kg":20,' in response.content
+    # 2 mg/kg x 20 kg = 40 mg per dose
+    assert response.json()["recommendations"][0]["steps"][0]["per_dose_mg"] == {"low": 40, "high": 40}
+
+
 def test_recommendations_reports_every_invalid_field_at_once(token_client):
     body = {"weight_kg": 200, "toxicities": [], "prior_steroids": "no", "institution": "nowhere", "pounds": 44}
     status, response = post(token_client, body)

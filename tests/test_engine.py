@@ -132,6 +132,29 @@ def test_step_dose_range_caps_each_bound():
     assert [c.value for c in result.capped_by] == ["max_daily_dose"]
 
 
+@pytest.mark.parametrize(
+    ("weight", "ceiling", "capped_by"),
+    [
+        ("40", "400", []),  # 10 mg/kg/day x 40 kg = 400 mg/day: at the cap, not lowered
+        ("40.01", "400", ["max_daily_dose"]),  # 10 x 40.01 = 400.1 mg/day > 400: lowered, so reported
+    ],
+)
+def test_step_dose_escalation_ceiling_lowered_by_the_per_day_cap_is_reported(weight, ceiling, capped_by):
+    result = step_dose(
+        step=step(
+            dose_basis=DoseBasis.MG_PER_KG_PER_DAY,
+            interval_hours=None,
+            max_daily_dose_mg=D(400),
+            escalation_ceiling_amount=D(10),
+            escalation_ceiling_basis=DoseBasis.MG_PER_KG_PER_DAY,
+        ),
+        weight_kg=D(weight),
+        concentration_mg_per_ml=CONC,
+    )
+    # The starting 2 mg/kg/day (80-80.02 mg/day) is itself never capped.
+    assert (result.max_escalation_per_day_mg, [c.value for c in result.capped_by]) == (D(ceiling), capped_by)
+
+
 def test_step_dose_per_day_basis_with_interval_divides_the_day():
     # 10 mg/kg/day x 30 kg = 300 mg/day over 4 doses = 75 mg; 75 / 150 = 0.5 mL
     result = step_dose(

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 
+from anakinra_cds import jsonutil
 from engine.data import PatientInputs, ToxicityGrade
 from engine.present import recommendation_dict
 from engine.recommend import recommend
@@ -152,10 +153,15 @@ def test_chop_20kg_per_day_only_with_escalation_ceiling(db):
 
 
 def test_chop_50kg_escalation_ceiling_limited_by_per_day_cap(db):
-    # 2 x 50 = 100 mg/day; ceiling 10 x 50 = 500 mg/day, lowered to the 400 mg/day maximum
+    # 2 x 50 = 100 mg/day; ceiling 10 x 50 = 500 mg/day, lowered to the 400 mg/day maximum: a cap applied,
+    # so capped_by reports it (clinical.md 1.1 "every cap applied is reported")
     result = answer("chop", patient("50", toxicities=(("CRS", 3),)))
     step = result["steps"][0]
-    assert (step["per_day_mg"], step["max_escalation_per_day_mg"], step["capped_by"]) == (rng(100), D(400), [])
+    assert (step["per_day_mg"], step["max_escalation_per_day_mg"], step["capped_by"]) == (
+        rng(100),
+        D(400),
+        ["max_daily_dose"],
+    )
     assert step["cap_notes"] == [
         "escalation ceiling 500 mg/day is above the 400 mg/day maximum: escalate up to 400 mg/day"
     ]
@@ -366,3 +372,447 @@ def test_center_evidence_links_are_cited(db):
         "pmid": "34263927",
         "url": "https://doi.org/10.1111/bjh.17662",
     }
+
+
+# --- Independent audit: hand-computed cases through POST /api/v1/recommendations ----------------------
+# Each row: request (over BASE), then per institution (status, steps, warning codes). A step is
+# (kind, calculated_per_dose_mg, per_dose_mg, per_day_mg, max_escalation_per_day_mg, capped_by, volume_ml);
+# a number stands for {"low": n, "high": n}, a pair for a range, None for null. Volume = mg / 150 mg/mL.
+
+BASE = {"weight_kg": 20, "age_years": 8, "prior_tocilizumab_doses": 1, "prior_steroids": True}
+CRS3 = [{"type": "CRS", "grade": 3}]
+HLH = lambda grade: [{"type": "carHLH", "grade": grade}]  # noqa: E731
+MON, IV, FREQ, PX, PIV = (
+    "general_monitoring",
+    "iv_off_label",
+    "frequency_not_specified",
+    "product_experience",
+    "prefer_iv",
+)
+MAXW = "above_reported_maximum"
+
+AUDIT_CASES = {
+    # 20 kg, CRS 3 after 1 tocilizumab dose and steroids, product "other".
+    "20kg_crs3_every_center": (
+        {"toxicities": CRS3},
+        {
+            # 2 mg/kg/day x 20 = 40 mg/day, no interval; ceiling 10 x 20 = 200 mg/day (< 400)
+            "chop": ("indicated", [("initial", None, None, 40, 200, [], None)], [FREQ, IV, PIV, MON]),
+            # 2 x 20 = 40 mg q6h -> 4 x 40 = 160 mg/day; 40 / 150 = 0.2667 -> 0.27 mL
+            "cnh": ("indicated", [("initial", 40, 40, 160, None, [], "0.27")], [PX, IV, MON]),
+            # 4 x 20 = 80 q12h (160/day, 0.5333 mL); 2 x 20 = 40 q12h (80/day); 100 mg daily; 50 mg daily
+            "musc": (
+                "indicated",
+                [
+                    ("initial", 80, 80, 160, None, [], "0.53"),
+                    ("taper", 40, 40, 80, None, [], "0.27"),
+                    ("alternative", 100, 100, 100, None, [], "0.67"),
+                    ("taper", 50, 50, 50, None, [], "0.33"),
+                ],
+                [PX, PIV, MON],
+            ),
+            "nih": ("not_indicated", [], [PX, MON]),
+            # CRS >= 3 after >= 1 tocilizumab dose and steroids: consider; 2 x 20 = 40 mg up to q6h
+            "seattle": ("consider", [("initial", 40, 40, 160, None, [], "0.27")], [IV, MON]),
+            "stjude": ("not_indicated", [], [PX, MON]),
+        },
+    ),
+    # Per-dose cap boundary: 2 x 50 = 100 mg = the cap (not above it): nothing capped; 4 x 100 = 400 mg/day.
+    "cnh_50kg_at_the_per_dose_cap": (
+        {"weight_kg": 50, "toxicities": CRS3, "car_target": "CD19"},
+        {"cnh": ("indicated", [("initial", 100, 100, 400, None, [], "0.67")], [IV, MON])},
+    ),
+    # 2 x 50.5 = 101 mg > 100 mg/dose -> 100 mg; 4 x 100 = 400 mg/day (the per-day cap is then not exceeded).
+    "cnh_50_5kg_per_dose_cap_binds": (
+        {"weight_kg": D("50.5"), "toxicities": CRS3, "car_target": "CD19"},
+        {"cnh": ("indicated", [("initial", 101, 100, 400, None, ["max_single_dose"], "0.67")], [IV, MON])},
+    ),
+    # 2 x 40 = 80 mg/day; ceiling 10 x 40 = 400 mg/day = the per-day cap, not above it: nothing capped.
+    "chop_40kg_ceiling_at_the_per_day_cap": (
+        {"weight_kg": 40, "toxicities": CRS3},
+        {"chop": ("indicated", [("initial", None, None, 80, 400, [], None)], [FREQ, IV, PIV, MON])},
+    ),
+    # 2 x 40.5 = 81 mg/day; ceiling 10 x 40.5 = 405 mg/day > 400 -> 400: the per-day cap binds.
+    "chop_40_5kg_per_day_cap_binds_the_ceiling": (
+        {"weight_kg": D("40.5"), "toxicities": CRS3},
+        {"chop": ("indicated", [("initial", None, None, 81, 400, ["max_daily_dose"], None)], [FREQ, IV, PIV, MON])},
+    ),
+    # 10 x 36.4 = 364 mg/day / 4 = 91 mg; 100 mg is +9/91 = 9.89% <= 10%: rounded to 100 mg (0.67 mL),
+    # 4 x 100 = 400 mg/day > 10 x 36.4 = 364 mg/day -> above_reported_maximum.
+    "stjude_36_4kg_rounds_just_inside_tolerance": (
+        {"weight_kg": D("36.4"), "toxicities": HLH(2), "prior_tocilizumab_doses": 0, "prior_steroids": False},
+        {"stjude": ("indicated", [("initial", 91, 100, 400, None, [], "0.67")], [MAXW, PX, IV, MON])},
+    ),
+    # 10 x 36.3 = 363 / 4 = 90.75 mg (shown 90.8); 100 mg is +9.25/90.75 = 10.19% > 10%: kept;
+    # ordered 90.8 mg -> 4 x 90.8 = 363.2 mg/day; 90.8 / 150 = 0.6053 -> 0.61 mL.
+    "stjude_36_3kg_just_outside_tolerance": (
+        {"weight_kg": D("36.3"), "toxicities": HLH(2), "prior_tocilizumab_doses": 0, "prior_steroids": False},
+        {"stjude": ("indicated", [("initial", "90.8", "90.8", "363.2", None, [], "0.61")], [PX, IV, MON])},
+    ),
+    # 10 x 44.5 = 445 / 4 = 111.25 mg (shown 111.3); 100 mg is -11.25/111.25 = 10.11% > 10%: kept;
+    # 4 x 111.3 = 445.2 mg/day > 400 -> above_reported_maximum; 111.3 / 150 = 0.742 -> 0.74 mL.
+    "stjude_44_5kg_rounding_down_outside_tolerance": (
+        {"weight_kg": D("44.5"), "toxicities": HLH(3), "prior_tocilizumab_doses": 0, "prior_steroids": False},
+        {"stjude": ("indicated", [("initial", "111.3", "111.3", "445.2", None, [], "0.74")], [MAXW, PX, IV, MON])},
+    ),
+    # 10 x 44 = 440 / 4 = 110 mg; 100 mg is -10/110 = 9.09%: rounded to 100 mg, 400 mg/day (not above 400).
+    "stjude_44kg_rounding_down_inside_tolerance": (
+        {"weight_kg": 44, "toxicities": HLH(2), "prior_tocilizumab_doses": 0, "prior_steroids": False},
+        {"stjude": ("indicated", [("initial", 110, 100, 400, None, [], "0.67")], [PX, IV, MON])},
+    ),
+    # carHLH 3 alone, 25 kg, CD22 (NIH's experience): severe 8-10 x 25 = 200-250 mg/day; taper goal
+    # 5-7 x 25 = 125-175 mg/day; no interval -> per-dose null. St. Jude 10 x 25 / 4 = 62.5 mg (100 mg: +60%).
+    "carhlh3_alone_25kg_cd22": (
+        {
+            "weight_kg": 25,
+            "toxicities": HLH(3),
+            "prior_tocilizumab_doses": 0,
+            "prior_steroids": False,
+            "car_target": "CD22",
+        },
+        {
+            "nih": (
+                "indicated",
+                [
+                    ("initial", None, None, (200, 250), None, [], None),
+                    ("taper", None, None, (125, 175), None, [], None),
+                ],
+                [FREQ, MON],
+            ),
+            "stjude": ("indicated", [("initial", "62.5", "62.5", 250, None, [], "0.42")], [PX, IV, MON]),
+            # 2 x 25 = 50 mg q6h shown for comparison; prerequisites not met
+            "cnh": ("not_indicated", [("initial", 50, 50, 200, None, [], "0.33")], [PX, IV, MON]),
+            # 100 mg/day = 4 mg/kg/day; 50 mg/day
+            "musc": (
+                "not_indicated",
+                [("alternative", 100, 100, 100, None, [], "0.67"), ("taper", 50, 50, 50, None, [], "0.33")],
+                [PX, MON],
+            ),
+            "chop": ("not_indicated", [], [MON]),
+            "seattle": ("not_indicated", [], [MON]),
+        },
+    ),
+    # ICANS 3 alone, 30 kg, CD19, steroids starting, no tocilizumab.
+    "icans3_alone_30kg_cd19": (
+        {
+            "weight_kg": 30,
+            "toxicities": [{"type": "ICANS", "grade": 3}],
+            "prior_tocilizumab_doses": 0,
+            "car_target": "CD19",
+        },
+        {
+            # ICANS >= 3 with steroids: indicated; 2 x 30 = 60 mg up to q6h = 240 mg/day; 60 / 150 = 0.4 mL
+            "seattle": ("indicated", [("initial", 60, 60, 240, None, [], "0.4")], [IV, MON]),
+            "cnh": ("not_indicated", [("initial", 60, 60, 240, None, [], "0.4")], [IV, MON]),
+            "musc": (
+                "not_indicated",
+                [("alternative", 100, 100, 100, None, [], "0.67"), ("taper", 50, 50, 50, None, [], "0.33")],
+                [PIV, MON],
+            ),
+            "chop": ("not_indicated", [], [MON]),
+            "nih": ("not_indicated", [], [PX, MON]),
+            "stjude": ("not_indicated", [], [MON]),
+        },
+    ),
+    # 8 kg at MUSC: the flat 100 mg/day is 12.5 mg/kg/day > 10 -> above_reported_maximum (no cap stated).
+    "musc_8kg_flat_dose_above_10_mg_per_kg_per_day": (
+        {"weight_kg": 8, "toxicities": [{"type": "ICANS", "grade": 2}], "car_target": "CD19"},
+        {
+            "musc": (
+                "indicated",
+                [("alternative", 100, 100, 100, None, [], "0.67"), ("taper", 50, 50, 50, None, [], "0.33")],
+                [MAXW, MON],
+            )
+        },
+    ),
+    # MUSC CRS at 50.5 kg: 4 x 50.5 = 202 mg q12h = 404 mg/day > 400 -> above_reported_maximum; 202/150 = 1.3467
+    "musc_50_5kg_crs_above_400_mg_per_day": (
+        {"weight_kg": D("50.5"), "toxicities": [{"type": "CRS", "grade": 2}], "car_target": "CD19"},
+        {
+            "musc": (
+                "indicated",
+                [
+                    ("initial", 202, 202, 404, None, [], "1.35"),
+                    ("taper", 101, 101, 202, None, [], "0.67"),
+                    ("alternative", 100, 100, 100, None, [], "0.67"),
+                    ("taper", 50, 50, 50, None, [], "0.33"),
+                ],
+                [MAXW, MON],
+            )
+        },
+    ),
+    # Several toxicities and every patient-level warning at once, 120 kg, age 31, CrCl 20.
+    "several_toxicities_every_patient_warning": (
+        {
+            "weight_kg": 120,
+            "age_years": 31,
+            "toxicities": [{"type": "CRS", "grade": 4}, {"type": "ICANS", "grade": 3}, {"type": "carHLH", "grade": 3}],
+            "creatinine_clearance_ml_min": 20,
+            "concurrent_tnf_blocker": True,
+            "active_infection": True,
+            "thrombocytopenia_or_coagulopathy": True,
+            "car_target": "CD19/CD22",
+        },
+        {
+            # 2 x 120 = 240 mg > 100 -> 100 mg q6h, 400 mg/day; IV only: no sc_bleeding_risk, no prefer_iv
+            "cnh": (
+                "indicated",
+                [("initial", 240, 100, 400, None, ["max_single_dose"], "0.67")],
+                ["tnf_blocker", "infection", "renal_impairment", "weight_confirm", "adult_patient", PX, IV, MON],
+            ),
+            # ICANS 3 indicated beats CRS 4 consider
+            "seattle": (
+                "indicated",
+                [("initial", 240, 100, 400, None, ["max_single_dose"], "0.67")],
+                ["tnf_blocker", "infection", "renal_impairment", "weight_confirm", "adult_patient", IV, MON],
+            ),
+            # 2 x 120 = 240 mg/day; ceiling 10 x 120 = 1200 -> 400 mg/day
+            "chop": (
+                "indicated",
+                [("initial", None, None, 240, 400, ["max_daily_dose"], None)],
+                [
+                    "tnf_blocker",
+                    "infection",
+                    "sc_bleeding_risk",
+                    "renal_impairment",
+                    "weight_confirm",
+                    "adult_patient",
+                    FREQ,
+                    IV,
+                    PIV,
+                    MON,
+                ],
+            ),
+            # 8-10 x 120 = 960-1200 mg/day; taper 5-7 x 120 = 600-840 mg/day
+            "nih": (
+                "indicated",
+                [
+                    ("initial", None, None, (960, 1200), None, [], None),
+                    ("taper", None, None, (600, 840), None, [], None),
+                ],
+                [
+                    "tnf_blocker",
+                    "infection",
+                    "sc_bleeding_risk",
+                    "renal_impairment",
+                    MAXW,
+                    "weight_confirm",
+                    "adult_patient",
+                    FREQ,
+                    PX,
+                    PIV,
+                    MON,
+                ],
+            ),
+            # 10 x 120 / 4 = 300 mg = 3 vials (0% change) -> 1200 mg/day; 300 / 150 = 2 mL
+            "stjude": (
+                "indicated",
+                [("initial", 300, 300, 1200, None, [], "2")],
+                [
+                    "tnf_blocker",
+                    "infection",
+                    "sc_bleeding_risk",
+                    "renal_impairment",
+                    MAXW,
+                    "weight_confirm",
+                    "adult_patient",
+                    PX,
+                    IV,
+                    PIV,
+                    MON,
+                ],
+            ),
+        },
+    ),
+    # Hypersensitivity blocks every center: contraindicated, no steps, the critical warning first.
+    "hypersensitivity_contraindicates_with_no_steps": (
+        {
+            "toxicities": [{"type": "CRS", "grade": 3}, {"type": "carHLH", "grade": 3}],
+            "ecoli_protein_hypersensitivity": True,
+        },
+        {
+            slug: ("contraindicated", [], ["contraindicated_hypersensitivity", *([PX] if px else []), MON])
+            for slug, px in (
+                ("chop", False),
+                ("cnh", True),
+                ("musc", True),
+                ("nih", True),
+                ("seattle", False),
+                ("stjude", True),
+            )
+        },
+    ),
+    # Boundaries: 100 kg confirms the weight, age exactly 30 and CrCl exactly 30 do not warn.
+    "weight_100_age_30_crcl_30": (
+        {
+            "weight_kg": 100,
+            "age_years": 30,
+            "creatinine_clearance_ml_min": 30,
+            "toxicities": CRS3,
+            "car_target": "CD19",
+        },
+        {
+            "cnh": (
+                "indicated",
+                [("initial", 200, 100, 400, None, ["max_single_dose"], "0.67")],
+                ["weight_confirm", IV, MON],
+            )
+        },
+    ),
+    # Just below the confirmation band and just above the age / CrCl limits.
+    "weight_99_999_age_30_1_crcl_29_9": (
+        {
+            "weight_kg": D("99.999"),
+            "age_years": D("30.1"),
+            "creatinine_clearance_ml_min": D("29.9"),
+            "toxicities": CRS3,
+            "car_target": "CD19",
+        },
+        {
+            # 2 x 99.999 = 199.998 mg -> 100 mg cap
+            "cnh": (
+                "indicated",
+                [("initial", 200, 100, 400, None, ["max_single_dose"], "0.67")],
+                ["renal_impairment", "adult_patient", IV, MON],
+            )
+        },
+    ),
+}
+
+
+def _amount(value) -> dict | None:
+    if value is None:
+        return None
+    low, high = value if isinstance(value, tuple) else (value, value)
+    return {"low": D(str(low)), "high": D(str(high))}
+
+
+def _api_step(step: dict) -> tuple:
+    return (
+        step["kind"],
+        step["calculated_per_dose_mg"],
+        step["per_dose_mg"],
+        step["per_day_mg"],
+        step["max_escalation_per_day_mg"],
+        step["capped_by"],
+        step["volume_ml"],
+    )
+
+
+def _expected_step(kind, calculated, per_dose, per_day, ceiling, capped_by, volume) -> tuple:
+    return (
+        kind,
+        _amount(calculated),
+        _amount(per_dose),
+        _amount(per_day),
+        None if ceiling is None else D(str(ceiling)),
+        capped_by,
+        _amount(volume),
+    )
+
+
+@pytest.mark.parametrize("case", list(AUDIT_CASES), ids=list(AUDIT_CASES))
+def test_api_recommendations_match_hand_computed_cases(clinician_client, case):
+    request, expected = AUDIT_CASES[case]
+    response = clinician_client.post(
+        "/api/v1/recommendations",
+        jsonutil.dumps({**BASE, **request}),
+        content_type="application/json",
+    )
+    assert response.status_code == 200
+    # Numbers read back as Decimals: exact comparisons, never floats.
+    answers = {r["institution"]["slug"]: r for r in jsonutil.loads(response.content)["recommendations"]}
+    got = {
+        slug: (answers[slug]["status"], [_api_step(s) for s in answers[slug]["steps"]], codes(answers[slug]))
+        for slug in expected
+    }
+    want = {
+        slug: (status, [_expected_step(*s) for s in steps], warnings)
+        for slug, (status, steps, warnings) in expected.items()
+    }
+    assert got == want
+
+
+# Each prerequisite missing, one center at a time: status not_indicated and the missing item named.
+@pytest.mark.parametrize(
+    ("slug", "toxicity", "tocilizumab", "steroids", "reason"),
+    [
+        (
+            "cnh",
+            ("CRS", 3),
+            0,
+            True,
+            "CRS grade 3: third-line use, after tocilizumab and steroids; needs prior tocilizumab and steroids "
+            "given or starting; tocilizumab not yet given",
+        ),
+        (
+            "seattle",
+            ("ICANS", 3),
+            0,
+            False,
+            "ICANS grade 3: severe ICANS: started together with steroids; needs steroids given or starting; "
+            "steroids not yet given",
+        ),
+        (
+            "seattle",
+            ("CRS", 4),
+            0,
+            True,
+            "CRS grade 4: severe CRS: may be considered after a first tocilizumab dose and steroids, before "
+            "re-dosing tocilizumab; needs prior tocilizumab and steroids given or starting; tocilizumab not yet given",
+        ),
+        (
+            "chop",
+            ("CRS", 2),
+            1,
+            False,
+            "CRS grade 2: severe or refractory CRS not responding to tocilizumab and steroids (no grade floor "
+            "stated); needs prior tocilizumab and steroids given or starting; steroids not yet given",
+        ),
+        (
+            "musc",
+            ("carHLH", 2),
+            0,
+            True,
+            "carHLH grade 2: after no response to tocilizumab and steroids; needs prior tocilizumab and steroids "
+            "given or starting; tocilizumab not yet given",
+        ),
+    ],
+)
+def test_missing_prerequisite_is_not_indicated_and_named(db, slug, toxicity, tocilizumab, steroids, reason):
+    result = answer(slug, patient("20", toxicities=(toxicity,), tocilizumab=tocilizumab, steroids=steroids))
+    assert (result["status"], result["reasons"]) == ("not_indicated", [reason])
+
+
+# NIH's first-line reading needs late isolated onset AND fever recorded false AND hypotension recorded false.
+@pytest.mark.parametrize(
+    ("flags", "reason_text", "note"),
+    [
+        ({"late_onset_isolated": True, "fever": False, "hypotension": False}, "first line", None),
+        (
+            {"late_onset_isolated": True, "fever": False, "hypotension": True},
+            "usually",
+            "First-line use for isolated late-onset carHLH does not apply: hypotension present.",
+        ),
+        (
+            {"late_onset_isolated": True},
+            "usually",
+            "First-line use for isolated late-onset carHLH needs no fever and no hypotension; "
+            "fever and hypotension not recorded.",
+        ),
+        ({"late_onset_isolated": False, "fever": False, "hypotension": False}, "usually", None),
+    ],
+)
+def test_nih_first_line_rule_needs_isolated_late_onset_without_fever_or_hypotension(db, flags, reason_text, note):
+    result = answer("nih", patient("20", toxicities=(("carHLH", 1),), tocilizumab=0, steroids=False, **flags))
+    first_line = (
+        "carHLH grade 1: first line for isolated late-onset carHLH without fever or hypotension, "
+        "where tocilizumab is not indicated"
+    )
+    usual = "carHLH grade 1: usually given with steroids when more severely affected"
+    assert result["status"] == "indicated"
+    assert result["reasons"] == [first_line if reason_text == "first line" else usual]
+    first_line_notes = [n for n in result["notes"] if n.startswith("First-line")]
+    assert first_line_notes == ([note] if note else [])
+    # carHLH grade 1 is "less ill": 5-8 x 20 = 100-160 mg/day; taper goal 5-7 x 20 = 100-140 mg/day
+    assert [s["per_day_mg"] for s in result["steps"]] == [rng(100, 160), rng(100, 140)]
