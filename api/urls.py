@@ -1,6 +1,7 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from api import views
+from api.responses import not_found
 
 urlpatterns = [
     path("recommendations", views.recommendations_create, name="api_recommendations"),
@@ -8,4 +9,6 @@ urlpatterns = [
     path("assessments/<str:assessment_id>/fhir", views.assessment_fhir, name="api_assessment_fhir"),
     path("institutions", views.institutions_list, name="api_institutions"),
     path("openapi.json", views.openapi, name="api_openapi"),
+    # Last: every other path under /api/v1/ answers in the API's JSON error shape.
+    re_path(r"^(?P<path>.*)$", not_found, name="api_not_found"),
 ]

@@ -7,13 +7,12 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
 from pydantic import ValidationError
 
 from anakinra_cds import jsonutil
 from api.auth import api_login_required
 from api.openapi import openapi_document
-from api.responses import ApiResponse, error_response
+from api.responses import ApiResponse, api_methods, error_response
 from assessments.models import Assessment
 from assessments.selectors import assessment_get
 from assessments.services import assessment_create
@@ -55,7 +54,7 @@ def recommendation_request_parse(
     return (request, {}) if request is not None and not errors else (None, errors)
 
 
-@require_POST
+@api_methods("POST")
 @api_login_required
 def recommendations_create(request: HttpRequest) -> ApiResponse:
     protocols = published_protocols()
@@ -75,7 +74,7 @@ def recommendations_create(request: HttpRequest) -> ApiResponse:
     return ApiResponse(assessment_payload(assessment))
 
 
-@require_GET
+@api_methods("GET")
 @api_login_required
 def assessment_detail(request: HttpRequest, assessment_id: str) -> ApiResponse:
     assessment = assessment_get(assessment_id=assessment_id)
@@ -84,7 +83,7 @@ def assessment_detail(request: HttpRequest, assessment_id: str) -> ApiResponse:
     return ApiResponse(assessment_payload(assessment))
 
 
-@require_GET
+@api_methods("GET")
 @api_login_required
 def assessment_fhir(request: HttpRequest, assessment_id: str) -> HttpResponse:
     """The assessment's recommended steps as FHIR R4 draft MedicationRequests, in a `collection` Bundle."""
@@ -102,12 +101,12 @@ def assessment_fhir(request: HttpRequest, assessment_id: str) -> HttpResponse:
     return HttpResponse(jsonutil.dumps(bundle), content_type="application/fhir+json")
 
 
-@require_GET
+@api_methods("GET")
 @api_login_required
 def institutions_list(request: HttpRequest) -> ApiResponse:
     return ApiResponse({"institutions": [protocol_summary_dict(p) for p in published_protocols()]})
 
 
-@require_GET
+@api_methods("GET")
 def openapi(request: HttpRequest) -> ApiResponse:
     return ApiResponse(openapi_document())

@@ -199,8 +199,32 @@ def test_recommendations_non_object_body_is_a_body_error(token_client):
     assert post(token_client, [VALID]) == (400, {"errors": {"body": ["The body must be a JSON object."]}})
 
 
-def test_recommendations_get_is_not_allowed(token_client):
-    assert token_client.get(URL).status_code == 405
+def test_recommendations_get_is_a_json_405(token_client):
+    response = token_client.get(URL)
+    assert (response.status_code, response["Allow"], response.json()) == (
+        405,
+        "POST",
+        {"errors": {"method": ["GET is not allowed here; use POST."]}},
+    )
+
+
+def test_institutions_post_is_a_json_405(token_client):
+    response = token_client.post("/api/v1/institutions", content_type="application/json")
+    assert (response.status_code, response["Allow"], response.json()) == (
+        405,
+        "GET, HEAD",
+        {"errors": {"method": ["POST is not allowed here; use GET."]}},
+    )
+
+
+@pytest.mark.parametrize("path", ["/api/v1/recommendations/", "/api/v1/nothing-here", "/api/v1/"])
+def test_api_unknown_path_is_a_json_404(token_client, path):
+    response = token_client.post(path, data={}, content_type="application/json")
+    assert (response.status_code, response["Content-Type"], response.json()) == (
+        404,
+        "application/json",
+        {"errors": {"path": [f"No API endpoint at {path!r}; see /api/v1/openapi.json."]}},
+    )
 
 
 # --- Answers and stored assessments -------------------------------------------------------------
