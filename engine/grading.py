@@ -19,6 +19,8 @@ LOW_FLOW_MAX_L_MIN = Decimal("6")
 ICE_FROM_AGE_YEARS = Decimal("12")
 ICE_MAX = 10
 CAPD_MAX = 32
+# Lee 2019: grade 1-2 is a CAPD of 1 to 8, grade 3 is 9 or more; 0 shows no delirium features (like ICE 10).
+CAPD_GRADE_1_FROM = 1
 CAPD_GRADE_3_FROM = 9
 
 
@@ -246,7 +248,9 @@ def _capd_finding(capd_total: int | None, unable_to_perform: bool) -> Finding | 
         raise GradingInputError("capd_total", "The CAPD total is from 0 to 32.")
     if capd_total >= CAPD_GRADE_3_FROM:
         return Finding(f"CAPD total {capd_total} (9 or more)", 3)
-    return Finding(f"CAPD total {capd_total} (below 9: grade 1 or 2; the other findings decide)", 1)
+    if capd_total >= CAPD_GRADE_1_FROM:
+        return Finding(f"CAPD total {capd_total} (1 to 8: grade 1 or 2; the other findings decide)", 1)
+    return None
 
 
 def icans_grade(
@@ -290,4 +294,9 @@ def icans_grade(
     ):
         if (grade := grades[value]) is not None:  # type: ignore[index]
             findings.append(Finding(words[value], grade))  # type: ignore[index]
-    return _result(findings, notes, "No finding grades ICANS (ICE 10 and no other finding).")
+    none_explanation = (
+        "No finding grades ICANS (ICE 10 and no other finding)."
+        if tool == ScreeningTool.ICE
+        else "No finding grades ICANS (CAPD total 0 and no other finding)."
+    )
+    return _result(findings, notes, none_explanation)

@@ -184,8 +184,27 @@ def test_icans_grade_capd_8_is_below_grade_3():
     result = _icans(age_years=Decimal("8"), ice_score=None, capd_total=8)
     assert (result.grade, result.set_by_text) == (
         1,
-        "CAPD total 8 (below 9: grade 1 or 2; the other findings decide)",
+        "CAPD total 8 (1 to 8: grade 1 or 2; the other findings decide)",
     )
+
+
+def test_icans_grade_capd_1_is_a_grade_1_finding():
+    result = _icans(age_years=Decimal("8"), ice_score=None, capd_total=1)
+    assert result.set_by == (Finding("CAPD total 1 (1 to 8: grade 1 or 2; the other findings decide)", 1),)
+
+
+def test_icans_grade_capd_0_without_other_findings_is_not_graded():
+    result = _icans(age_years=Decimal("8"), ice_score=None, capd_total=0)
+    assert (result.grade, result.findings, result.explanation) == (
+        None,
+        (),
+        "No finding grades ICANS (CAPD total 0 and no other finding).",
+    )
+
+
+def test_icans_grade_capd_0_is_no_finding_so_consciousness_sets_the_grade():
+    result = _icans(age_years=Decimal("8"), ice_score=None, capd_total=0, consciousness=Consciousness.AWAKENS_TO_VOICE)
+    assert (result.grade, result.findings) == (2, (Finding("depressed consciousness, awakens to voice", 2),))
 
 
 def test_icans_grade_capd_8_with_awakening_to_voice_is_grade_2():

@@ -314,6 +314,18 @@ def test_toxicities_icans_at_age_12_with_developmental_delay_takes_capd(clinicia
     assert response.context["form"].outcomes_by_name["ICANS"].grade == 1
 
 
+def test_toxicities_icans_capd_0_alone_is_not_graded(clinician_client):
+    _complete_up_to_toxicities(clinician_client, patient={**PATIENT, "age_years": "8"})
+    response = _post(clinician_client, "/wizard/toxicities/", {**ICANS_FINDINGS, "icans_capd_total": "0"}, "calculate")
+    assert _errors(response) == {"icans_grade": ["No finding grades ICANS (CAPD total 0 and no other finding)."]}
+
+
+def test_toxicities_page_says_capd_0_does_not_grade(clinician_client):
+    _complete_up_to_toxicities(clinician_client, patient={**PATIENT, "age_years": "8"})
+    page = clinician_client.get("/wizard/toxicities/").content.decode()
+    assert "<strong>0 shows no delirium features</strong>, so it does not grade ICANS (like ICE 10)." in page
+
+
 def test_toxicities_ice_score_out_of_range(clinician_client):
     _complete_up_to_toxicities(clinician_client, patient={**PATIENT, "age_years": "14"})
     response = _post(clinician_client, "/wizard/toxicities/", {**ICANS_FINDINGS, "icans_ice_score": "11"}, "calculate")
