@@ -187,11 +187,18 @@ class GradingContext:
     age_years: Decimal
     fever: bool | None
     hypotension: bool | None
-    after_tocilizumab_or_steroids: bool
+    tocilizumab_doses: int
+    steroids_given_or_starting: bool | None
 
     @property
     def screening_tool_without_delay(self) -> ScreeningTool:
         return grading.icans_screening_tool(age_years=self.age_years)
+
+    @property
+    def asks_about_antipyretics_or_steroids(self) -> bool:
+        """Only without fever and before tocilizumab does "already given" decide whether CRS can be graded.
+        The treatment step's "steroids given, or starting now" cannot: starting now is not yet given."""
+        return self.fever is not True and self.tocilizumab_doses == 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +263,11 @@ class ToxicitiesForm(forms.Form):
     )
     crs_hypotension = _radio("Hypotension", _enum_choices(grading.HYPOTENSION_WORDS))
     crs_oxygen = _radio("Oxygen", _enum_choices(OXYGEN_WORDS))
+    crs_antipyretics_or_steroids_given = forms.BooleanField(
+        label="Antipyretics or steroids have already been given (not only planned)",
+        required=False,
+        help_text="Then fever is no longer required to grade CRS.",
+    )
     crs_oxygen_flow_l_min = forms.DecimalField(
         label="Nasal cannula flow (L/min)",
         required=False,
@@ -318,7 +330,7 @@ class ToxicitiesForm(forms.Form):
         label="Late, isolated onset (carHLH arising late, without active CRS)", allow_unknown=True, required=False
     )
 
-    CRS_HELPER = ("crs_hypotension", "crs_oxygen", "crs_oxygen_flow_l_min")
+    CRS_HELPER = ("crs_antipyretics_or_steroids_given", "crs_hypotension", "crs_oxygen", "crs_oxygen_flow_l_min")
     ICANS_HELPER = (
         "icans_developmental_delay",
         "icans_ice_score",
@@ -389,7 +401,10 @@ class ToxicitiesForm(forms.Form):
         try:
             result = grading.crs_grade(
                 fever=self.context.fever,
-                after_tocilizumab_or_steroids=self.context.after_tocilizumab_or_steroids,
+                tocilizumab_given=self.context.tocilizumab_doses > 0,
+                # A tick left over from before the question applied (say, fever now recorded) is ignored.
+                antipyretics_or_steroids_given=self.context.asks_about_antipyretics_or_steroids
+                and bool(cleaned.get("crs_antipyretics_or_steroids_given")),
                 hypotension=hypotension,
                 oxygen=oxygen,
                 oxygen_flow_l_min=flow,

@@ -105,6 +105,8 @@ def toxicity_rows(inputs: dict[str, Any], grading: list[dict[str, Any]] | None) 
                 basis = "Grade as sent."
             elif record["method"] == "computed":
                 basis = "Calculated from findings; set by: " + "; ".join(record["set_by"]) + "."
+                # The notes say which tool was used and what, if anything, waived fever.
+                basis = " ".join([basis, *record.get("notes", [])])
             else:
                 basis = "Picked by the clinician."
         rows.append({"type": kind, "label": label, "basis": basis})

@@ -112,7 +112,8 @@ def grading_context(patient: dict[str, Any], treatment: dict[str, Any]) -> Gradi
         age_years=patient["age_years"],
         fever=patient["fever"],
         hypotension=patient["hypotension"],
-        after_tocilizumab_or_steroids=treatment["prior_tocilizumab_doses"] > 0 or treatment["prior_steroids"] is True,
+        tocilizumab_doses=treatment["prior_tocilizumab_doses"],
+        steroids_given_or_starting=treatment["prior_steroids"],
     )
 
 

@@ -180,30 +180,45 @@ def _oxygen_finding(oxygen: OxygenSupport, flow_l_min: Decimal | None) -> Findin
     return Finding("positive pressure (CPAP, BiPAP, or intubation and mechanical ventilation)", 4)
 
 
+def fever_waivers(*, tocilizumab_given: bool, antipyretics_or_steroids_given: bool) -> tuple[str, ...]:
+    """What, if anything, has already been given that makes fever no longer required (clinical.md 3.1)."""
+    waivers = []
+    if tocilizumab_given:
+        waivers.append("tocilizumab has been given")
+    if antipyretics_or_steroids_given:
+        waivers.append("antipyretics or steroids have already been given")
+    return tuple(waivers)
+
+
 def crs_grade(
     *,
     fever: bool | None,
-    after_tocilizumab_or_steroids: bool,
+    tocilizumab_given: bool,
+    antipyretics_or_steroids_given: bool,
     hypotension: Hypotension,
     oxygen: OxygenSupport,
     oxygen_flow_l_min: Decimal | None = None,
 ) -> GradeResult:
     """ASTCT CRS grade: fever (38.0 C or more, not attributable to another cause) plus the worse of
-    hypotension and hypoxia. After tocilizumab or steroids, fever is no longer required."""
+    hypotension and hypoxia. After tocilizumab, antipyretics or steroids (already given, not just planned),
+    fever is no longer required; the note says which waived it."""
     notes: list[str] = []
-    if fever is not True and not after_tocilizumab_or_steroids:
+    waivers = fever_waivers(
+        tocilizumab_given=tocilizumab_given, antipyretics_or_steroids_given=antipyretics_or_steroids_given
+    )
+    if fever is not True and not waivers:
         state = "not recorded" if fever is None else "absent"
         return GradeResult(
             grade=None,
             set_by=(),
             findings=(),
             explanation=(
-                f"Fever is {state}: ASTCT CRS needs a fever of 38.0 °C or more unless tocilizumab or steroids "
-                "have been given."
+                f"Fever is {state}: ASTCT CRS needs a fever of 38.0 °C or more unless tocilizumab, antipyretics "
+                "or steroids have already been given."
             ),
         )
     if fever is not True:
-        notes.append("Fever is not required: tocilizumab or steroids have been given.")
+        notes.append(f"Fever is not required: {' and '.join(waivers)}.")
     findings: list[Finding] = []
     if fever is True:
         findings.append(Finding("fever of 38.0 °C or more", 1))

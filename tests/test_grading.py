@@ -25,7 +25,8 @@ pytestmark = pytest.mark.unit
 def _crs(**overrides):
     arguments = {
         "fever": True,
-        "after_tocilizumab_or_steroids": False,
+        "tocilizumab_given": False,
+        "antipyretics_or_steroids_given": False,
         "hypotension": Hypotension.NONE,
         "oxygen": OxygenSupport.NONE,
         "oxygen_flow_l_min": None,
@@ -101,22 +102,43 @@ def test_crs_grade_without_fever_before_tocilizumab_or_steroids_is_not_graded():
     result = _crs(fever=False, hypotension=Hypotension.ONE_VASOPRESSOR)
     assert (result.grade, result.explanation) == (
         None,
-        "Fever is absent: ASTCT CRS needs a fever of 38.0 °C or more unless tocilizumab or steroids have been given.",
+        "Fever is absent: ASTCT CRS needs a fever of 38.0 °C or more unless tocilizumab, antipyretics or steroids "
+        "have already been given.",
     )
 
 
-def test_crs_grade_fever_not_required_after_tocilizumab_or_steroids():
-    result = _crs(fever=False, after_tocilizumab_or_steroids=True, hypotension=Hypotension.ONE_VASOPRESSOR)
-    assert (result.grade, result.notes) == (3, ("Fever is not required: tocilizumab or steroids have been given.",))
+def test_crs_grade_fever_not_required_after_tocilizumab():
+    result = _crs(fever=False, tocilizumab_given=True, hypotension=Hypotension.ONE_VASOPRESSOR)
+    assert (result.grade, result.notes) == (3, ("Fever is not required: tocilizumab has been given.",))
+
+
+def test_crs_grade_fever_not_required_after_antipyretics_or_steroids_already_given():
+    result = _crs(fever=False, antipyretics_or_steroids_given=True, hypotension=Hypotension.ONE_VASOPRESSOR)
+    assert (result.grade, result.notes) == (
+        3,
+        ("Fever is not required: antipyretics or steroids have already been given.",),
+    )
+
+
+def test_crs_grade_fever_waiver_names_both_when_both_given():
+    result = _crs(fever=None, tocilizumab_given=True, antipyretics_or_steroids_given=True, oxygen=OxygenSupport.MASK)
+    assert result.notes == (
+        "Fever is not required: tocilizumab has been given and antipyretics or steroids have already been given.",
+    )
+
+
+def test_crs_grade_with_fever_has_no_waiver_note():
+    result = _crs(tocilizumab_given=True, oxygen=OxygenSupport.BLOW_BY)
+    assert (result.grade, result.notes) == (2, ())
 
 
 def test_crs_grade_fever_not_recorded_after_steroids_still_grades_from_oxygen():
-    result = _crs(fever=None, after_tocilizumab_or_steroids=True, oxygen=OxygenSupport.BLOW_BY)
+    result = _crs(fever=None, antipyretics_or_steroids_given=True, oxygen=OxygenSupport.BLOW_BY)
     assert result.grade == 2
 
 
 def test_crs_grade_nothing_to_grade_after_tocilizumab_gives_no_grade():
-    result = _crs(fever=False, after_tocilizumab_or_steroids=True)
+    result = _crs(fever=False, tocilizumab_given=True)
     assert (result.grade, result.explanation) == (None, "No fever, hypotension or hypoxia: nothing grades CRS.")
 
 

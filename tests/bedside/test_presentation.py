@@ -108,6 +108,23 @@ def test_toxicity_rows_say_how_each_grade_was_reached():
     ]
 
 
+def test_toxicity_rows_basis_says_what_waived_fever():
+    inputs = {"toxicities": [{"type": "CRS", "grade": 3}]}
+    grading = [
+        {
+            "type": "CRS",
+            "grade": 3,
+            "method": "computed",
+            "set_by": ["facemask, non-rebreather or Venturi mask"],
+            "notes": ["Fever is not required: tocilizumab has been given."],
+        }
+    ]
+    assert presentation.toxicity_rows(inputs, grading)[0]["basis"] == (
+        "Calculated from findings; set by: facemask, non-rebreather or Venturi mask. "
+        "Fever is not required: tocilizumab has been given."
+    )
+
+
 def test_present_recommendation_groups_warnings_and_names_the_status():
     rec = {
         "status": "consider",

@@ -234,6 +234,12 @@ def test_toxicities_nasal_cannula_needs_a_flow(clinician_client):
     assert _errors(response) == {"crs_oxygen_flow_l_min": ["Enter the nasal cannula flow in L/min."]}
 
 
+NO_FEVER_ERROR = (
+    "Fever is absent: ASTCT CRS needs a fever of 38.0 °C or more unless tocilizumab, antipyretics or steroids "
+    "have already been given."
+)
+
+
 def test_toxicities_crs_without_fever_before_tocilizumab_or_steroids_cannot_be_calculated(clinician_client):
     _complete_up_to_toxicities(
         clinician_client,
@@ -241,23 +247,65 @@ def test_toxicities_crs_without_fever_before_tocilizumab_or_steroids_cannot_be_c
         treatment={"prior_tocilizumab_doses": "0", "prior_steroids": "false"},
     )
     response = _post(clinician_client, "/wizard/toxicities/", CRS_CALCULATED_GRADE_3, action="calculate")
-    assert _errors(response) == {
-        "crs_grade": [
-            "Fever is absent: ASTCT CRS needs a fever of 38.0 °C or more unless tocilizumab or steroids "
-            "have been given."
-        ]
-    }
+    assert _errors(response) == {"crs_grade": [NO_FEVER_ERROR]}
 
 
-def test_toxicities_crs_without_fever_after_steroids_is_graded(clinician_client):
+def test_toxicities_crs_steroids_starting_now_does_not_waive_fever(clinician_client):
+    # "Steroids given, or starting now" may mean not given yet: it must not waive fever by itself.
     _complete_up_to_toxicities(
         clinician_client,
         patient={**PATIENT, "fever": "false"},
         treatment={"prior_tocilizumab_doses": "0", "prior_steroids": "true"},
     )
     response = _post(clinician_client, "/wizard/toxicities/", CRS_CALCULATED_GRADE_3, action="calculate")
+    assert _errors(response) == {"crs_grade": [NO_FEVER_ERROR]}
+
+
+def test_toxicities_crs_without_fever_after_antipyretics_or_steroids_ticked_is_graded(clinician_client):
+    _complete_up_to_toxicities(
+        clinician_client,
+        patient={**PATIENT, "fever": "false"},
+        treatment={"prior_tocilizumab_doses": "0", "prior_steroids": "true"},
+    )
+    data = {**CRS_CALCULATED_GRADE_3, "crs_antipyretics_or_steroids_given": "on"}
+    response = _post(clinician_client, "/wizard/toxicities/", data, action="calculate")
     outcome = response.context["form"].outcomes_by_name["CRS"]
-    assert (outcome.grade, outcome.notes) == (3, ("Fever is not required: tocilizumab or steroids have been given.",))
+    assert (outcome.grade, outcome.notes) == (
+        3,
+        ("Fever is not required: antipyretics or steroids have already been given.",),
+    )
+    assert "Fever is not required: antipyretics or steroids have already been given." in response.content.decode()
+
+
+def test_toxicities_crs_without_fever_after_tocilizumab_is_graded(clinician_client):
+    _complete_up_to_toxicities(
+        clinician_client,
+        patient={**PATIENT, "fever": "false"},
+        treatment={"prior_tocilizumab_doses": "1", "prior_steroids": "false"},
+    )
+    response = _post(clinician_client, "/wizard/toxicities/", CRS_CALCULATED_GRADE_3, action="calculate")
+    outcome = response.context["form"].outcomes_by_name["CRS"]
+    assert (outcome.grade, outcome.notes) == (3, ("Fever is not required: tocilizumab has been given.",))
+
+
+def test_toxicities_antipyretics_question_shown_only_without_fever_before_tocilizumab(clinician_client):
+    name = 'name="crs_antipyretics_or_steroids_given"'
+    _complete_up_to_toxicities(
+        clinician_client,
+        patient={**PATIENT, "fever": "false"},
+        treatment={"prior_tocilizumab_doses": "0", "prior_steroids": "true"},
+    )
+    asked = clinician_client.get("/wizard/toxicities/").content.decode()
+    _complete_up_to_toxicities(clinician_client)  # fever now, tocilizumab given
+    not_asked = clinician_client.get("/wizard/toxicities/").content.decode()
+    assert (name in asked, name in not_asked) == (True, False)
+
+
+def test_toxicities_stale_antipyretics_tick_is_ignored_once_fever_is_present(clinician_client):
+    _complete_up_to_toxicities(clinician_client, treatment={"prior_tocilizumab_doses": "0", "prior_steroids": "false"})
+    data = {**CRS_CALCULATED_GRADE_3, "crs_antipyretics_or_steroids_given": "on"}
+    response = _post(clinician_client, "/wizard/toxicities/", data, action="calculate")
+    assert response.context["form"].outcomes_by_name["CRS"].notes == ()
 
 
 def test_toxicities_crs_hypotension_must_agree_with_the_patient_step(clinician_client):
