@@ -154,6 +154,28 @@ def result_view(assessment: Any, *, requested_slug: str | None = None) -> Result
     )
 
 
+def _sentence(text: str) -> str:
+    """A bibliographic element closed by one full stop: never "et al..", never a period after "?"."""
+    text = " ".join(text.split())
+    return text if not text or text[-1] in ".?!" else f"{text}."
+
+
+def reference_text(ref: Any) -> str:
+    """Vancouver-style "Authors. Title. Journal. Year;Volume(Issue):Pages." from a Reference, leaving out
+    empty fields with their separators (identifiers are links, shown beside it)."""
+    source = ""
+    if ref.year:
+        source = str(ref.year)
+    if ref.volume:
+        source += f";{ref.volume}" if source else ref.volume
+    if ref.issue:
+        source += f"({ref.issue})"
+    if ref.pages:
+        source += f":{ref.pages}" if source else ref.pages
+    parts = [_sentence(ref.authors), _sentence(ref.title), _sentence(ref.journal), _sentence(source)]
+    return " ".join(part for part in parts if part)
+
+
 def review_flag(version: ProtocolVersion | None, *, today: date) -> str:
     """A visible warning when a published protocol's review is overdue or was never scheduled."""
     if version is None:

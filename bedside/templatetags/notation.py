@@ -8,6 +8,7 @@ from typing import Any
 
 from django import template
 
+from bedside import presentation
 from bedside.presentation import as_decimal
 from engine import notation as engine_notation
 from engine.vocabulary import Route
@@ -72,3 +73,9 @@ def plain_amount(value: Any) -> str:
     if value is None or value == "":
         return ""
     return engine_notation.plain_number(as_decimal(value), Decimal("0.001"))
+
+
+@register.filter
+def reference_text(ref: Any) -> str:
+    """An evidence.Reference as one citation line, with no empty-field separators."""
+    return presentation.reference_text(ref)

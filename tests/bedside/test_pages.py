@@ -14,6 +14,7 @@ from assessments.models import Assessment
 from assessments.services import assessment_create
 from bedside.services import bedside_assessment_create
 from engine.inputs import RecommendationRequest
+from evidence.models import Reference
 from protocols.models import Protocol, VersionStatus
 from protocols.services import protocol_version_draft_create, protocol_version_publish
 from tests.factories import (
@@ -298,6 +299,32 @@ def test_evidence_page_links_references_by_doi_and_pubmed(clinician_client):
     html = clinician_client.get("/evidence/").content.decode()
     assert '<a href="https://doi.org/10.1111/bjh.17662" rel="noopener">doi:10.1111/bjh.17662</a>' in html
     assert '<a href="https://pubmed.ncbi.nlm.nih.gov/34263927/" rel="noopener">PubMed 34263927</a>' in html
+
+
+def test_evidence_page_reference_without_volume_or_pages_has_clean_separators(clinician_client):
+    Reference.objects.create(
+        key="no-volume",
+        short_label="Doe J. Blood 2024",
+        authors="Doe J, et al.",
+        title="Anakinra in practice.",
+        journal="Blood",
+        year=2024,
+        pmid="12345678",
+    )
+    html = clinician_client.get("/evidence/").content.decode()
+    assert (
+        '<span class="reference-text">Doe J, et al. Anakinra in practice. Blood. 2024.</span> '
+        '<a href="https://pubmed.ncbi.nlm.nih.gov/12345678/" rel="noopener">PubMed 12345678</a>'
+    ) in html
+
+
+def test_evidence_page_lists_lee_2019_without_an_empty_title(clinician_client):
+    html = clinician_client.get("/evidence/").content.decode()
+    assert (
+        '<span class="reference-text">Lee DW, et al. Biol Blood Marrow Transplant. 2019;25(4):625-638.</span> '
+        '<a href="https://doi.org/10.1016/j.bbmt.2018.12.758" rel="noopener">doi:10.1016/j.bbmt.2018.12.758</a> '
+        '<a href="https://pubmed.ncbi.nlm.nih.gov/30592986/" rel="noopener">PubMed 30592986</a>'
+    ) in html
 
 
 def test_protocol_list_flags_protocols_without_a_review_date(clinician_client):
