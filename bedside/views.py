@@ -22,6 +22,7 @@ from bedside.forms import EvidenceFilterForm, ToxicitiesForm
 from bedside.presentation import input_rows, result_view, review_flag
 from bedside.selectors import (
     assessment_for_display,
+    grading_reference,
     institution_choice_get,
     institution_protocol_list,
     protocol_detail,
@@ -88,6 +89,7 @@ def _render_step(
     if isinstance(form, ToxicitiesForm):
         context["grading"] = form.context
         context["outcomes"] = form.outcomes_by_name if form.is_bound and not form.errors else {}
+        context["grading_source"] = grading_reference()
     if step is wizard.INSTITUTION:
         context["review"] = _review(states)
     return render(request, step.template, context)

@@ -12,6 +12,7 @@ from django.test import Client
 from anakinra_cds import jsonutil
 from assessments.models import Assessment
 from bedside.models import AssessmentGrading, InstitutionChoice
+from evidence.models import Reference
 from protocols.models import Institution
 from tests.factories import AssessmentFactory, InstitutionChoiceFactory
 
@@ -372,6 +373,17 @@ def test_toxicities_page_says_capd_0_does_not_grade(clinician_client):
     _complete_up_to_toxicities(clinician_client, patient={**PATIENT, "age_years": "8"})
     page = clinician_client.get("/wizard/toxicities/").content.decode()
     assert "<strong>0 shows no delirium features</strong>, so it does not grade ICANS (like ICE 10)." in page
+
+
+def test_toxicities_page_cites_lee_2019_from_the_reference_row(clinician_client):
+    Reference.objects.filter(key="lee-2019").update(pmid="11111111")  # read from the row, never hard-coded
+    _complete_up_to_toxicities(clinician_client)
+    html = clinician_client.get("/wizard/toxicities/").content.decode()
+    assert (
+        '<span class="reference-text">Lee DW, et al. Biol Blood Marrow Transplant. 2019;25(4):625-638.</span> '
+        '<a href="https://doi.org/10.1016/j.bbmt.2018.12.758" rel="noopener">doi:10.1016/j.bbmt.2018.12.758</a> '
+        '<a href="https://pubmed.ncbi.nlm.nih.gov/11111111/" rel="noopener">PubMed 11111111</a>'
+    ) in html
 
 
 def test_toxicities_ice_score_out_of_range(clinician_client):
