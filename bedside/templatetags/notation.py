@@ -79,3 +79,16 @@ def plain_amount(value: Any) -> str:
 def reference_text(ref: Any) -> str:
     """An evidence.Reference as one citation line, with no empty-field separators."""
     return presentation.reference_text(ref)
+
+
+@register.filter
+def volume_words(step: dict[str, Any]) -> str:
+    """A step's volume per dose with the concentration it assumes, so neither is ever read alone:
+    "0.27 mL at 150 mg/mL". Empty when there is no volume."""
+    if not step.get("volume_ml"):
+        return ""
+    volume = dose_range(step["volume_ml"], "mL")
+    concentration = step.get("concentration_mg_per_ml")
+    if concentration is None:
+        return f"{volume} (concentration not recorded: confirm with pharmacy)"
+    return f"{volume} at {amount(concentration, 'mg/mL')}"

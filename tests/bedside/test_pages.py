@@ -99,7 +99,29 @@ def test_result_page_shows_the_chosen_center_first_with_the_arithmetic(clinician
     assert "anakinra 40 mg IV every 6 hours (2 mg/kg/dose; max 100 mg/dose, 400 mg/day)" in chosen
     assert "2 mg/kg/dose x 20 kg = 40 mg per dose 4 doses a day x 40 mg = 160 mg/day" in chosen
     assert "Route IV Interval every 6 hours Caps max 100 mg/dose, max 400 mg/day; not reached" in chosen
-    assert "Volume per dose" in chosen and "0.27 mL" in chosen
+    assert "Volume per dose" in chosen and "0.27 mL at 150 mg/mL" in chosen
+
+
+def _volumes(html: str) -> list[str]:
+    return re.findall(r'<span class="volume">([^<]+)</span>', html)
+
+
+def test_result_page_never_shows_a_volume_without_its_concentration(clinician, clinician_client):
+    assessment = _bedside_assessment(clinician)
+    html = clinician_client.get(f"/assessments/{assessment.id}/").content.decode()
+    table = html[html.index('<table class="table compare-table') : html.index("</table>", html.index("compare-table"))]
+    volumes = _volumes(html)
+    assert (len(_volumes(table)) > 0, html.count(" mL<"), volumes.count("0.27 mL at 150 mg/mL") > 0) == (True, 0, True)
+    assert all(re.fullmatch(r"[0-9.]+( to [0-9.]+)? mL at [0-9.]+ mg/mL", v) for v in volumes), volumes
+
+
+def test_print_page_shows_the_concentration_and_the_small_volume_note(clinician, clinician_client):
+    assessment = _bedside_assessment(clinician, weight_kg=Decimal("3"))
+    text = _text(clinician_client.get(f"/assessments/{assessment.id}/print/"))
+    assert (
+        "0.04 mL at 150 mg/mL Below 0.1 mL at 150 mg/mL, the volume is shown to 0.01 mL only: "
+        "confirm with pharmacy how to measure it."
+    ) in text
 
 
 def test_result_page_compares_every_other_center_in_one_table(clinician, clinician_client):
