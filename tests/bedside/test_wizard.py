@@ -7,11 +7,14 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.messages import get_messages
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from anakinra_cds import jsonutil
 from assessments.models import Assessment
 from bedside.models import AssessmentGrading, InstitutionChoice
+from bedside.services import institution_choice_remember
 from evidence.models import Reference
 from protocols.models import Institution
 from tests.factories import AssessmentFactory, InstitutionChoiceFactory
@@ -548,6 +551,25 @@ def test_finish_records_how_each_grade_was_reached(clinician_client):
 def test_finish_remembers_the_institution_for_next_time(clinician, clinician_client):
     _complete_all(clinician_client, institution="seattle")
     assert InstitutionChoice.objects.get(user=clinician).institution.slug == "seattle"
+
+
+def test_institution_choice_remember_replaces_an_existing_choice(clinician):
+    InstitutionChoiceFactory(user=clinician, institution=Institution.objects.get(slug="stjude"))
+    institution_choice_remember(user=clinician, institution_slug="musc")
+    assert list(InstitutionChoice.objects.filter(user=clinician).values_list("institution__slug", flat=True)) == [
+        "musc"
+    ]
+
+
+def test_institution_choice_remember_writes_in_one_upsert_so_concurrent_finishes_cannot_collide(clinician):
+    # A read-then-create lets two finishes both see "no row" and both INSERT: one hits the unique
+    # constraint (a 500). A single INSERT ... ON CONFLICT DO UPDATE leaves no gap between read and write.
+    with CaptureQueriesContext(connection) as queries:
+        institution_choice_remember(user=clinician, institution_slug="cnh")
+    writes = [q["sql"] for q in queries.captured_queries if "bedside_institutionchoice" in q["sql"]]
+    assert (len(writes), writes[0].startswith("INSERT"), "ON CONFLICT" in writes[0]) == (1, True, True)
+    institution_choice_remember(user=clinician, institution_slug="nih")
+    assert InstitutionChoice.objects.get(user=clinician).institution.slug == "nih"
 
 
 def test_finish_sends_the_same_answer_as_the_api(clinician_client, token_client):
