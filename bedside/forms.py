@@ -321,7 +321,7 @@ class ToxicitiesForm(forms.Form):
     icans_raised_icp = _radio("Raised intracranial pressure or cerebral edema", _enum_choices(grading.RAISED_ICP_WORDS))
 
     carhlh_grade = forms.ChoiceField(
-        label="carHLH severity",
+        label="carHLH severity (clinician-entered; not an ASTCT grade)",
         choices=_grade_choices(calculate=False, words=CARHLH_SEVERITY_WORDS),
         widget=forms.RadioSelect,
         error_messages={"required": "Choose a severity, or Not present."},

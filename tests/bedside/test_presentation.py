@@ -103,8 +103,10 @@ def test_toxicity_rows_say_how_each_grade_was_reached():
         {"type": "ICANS", "label": "ICANS grade 1 (ASTCT)", "basis": "Picked by the clinician."},
         {
             "type": "carHLH",
-            "label": "carHLH severity 3 (severe)",
-            "basis": "Entered by the clinician (no consensus grading).",
+            "label": "carHLH clinician-entered severity 3 (severe)",
+            "basis": (
+                "Clinician-identified and clinician-entered: carHLH has no consensus definition and no ASTCT grade."
+            ),
         },
     ]
 

@@ -389,6 +389,18 @@ def test_toxicities_page_cites_lee_2019_from_the_reference_row(clinician_client)
     ) in html
 
 
+def test_toxicities_page_says_carhlh_severity_is_clinician_entered_not_astct(clinician_client):
+    _complete_up_to_toxicities(clinician_client)
+    html = clinician_client.get("/wizard/toxicities/").content.decode()
+    carhlh = html[html.index('id="carhlh-legend"') :]
+    assert (
+        "It is clinician-identified, with a clinician-entered severity: 1 mild, 2 needs directed therapy, 3 severe, "
+        "4 life-threatening." in carhlh,
+        "carHLH severity (clinician-entered; not an ASTCT grade)" in carhlh,
+        "ASTCT)" in carhlh,
+    ) == (True, True, False)
+
+
 def test_toxicities_ice_score_out_of_range(clinician_client):
     _complete_up_to_toxicities(clinician_client, patient={**PATIENT, "age_years": "14"})
     response = _post(clinician_client, "/wizard/toxicities/", {**ICANS_FINDINGS, "icans_ice_score": "11"}, "calculate")
