@@ -193,10 +193,22 @@ def wizard_reset(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_http_methods(["GET", "POST"])
 def wizard_start(request: HttpRequest) -> HttpResponse:
-    """Start a new patient with answers from the link (the EHR sends what it knows; grades it cannot)."""
+    """Start a new patient with answers from the link (the EHR sends what it knows; grades it cannot).
+
+    A GET only shows what the link carries: a link from anywhere must never wipe answers in progress.
+    The page's POST button (CSRF-protected, same query string) resets and fills the wizard."""
     prefill = wizard.prefill_from_query(request.GET, published_institution_slugs())
+    if request.method != "POST":
+        context = {
+            "rows": wizard.prefill_rows(prefill, dict(published_institution_choices())),
+            "prefill": prefill,
+            "in_progress": not WizardAnswers(request.session).is_empty,
+            "query": request.GET.urlencode(),
+            "nav_section": "wizard",
+        }
+        return render(request, "bedside/start_confirm.html", context)
     answers = WizardAnswers(request.session)
     answers.reset()
     for step in STEPS:

@@ -276,3 +276,19 @@ def prefill_from_query(query: Mapping[str, str], institution_slugs: frozenset[st
         answers.setdefault(step.slug, {})[name] = raw
         used.append(name)
     return Prefill(answers=answers, used=tuple(used), invalid=tuple(invalid), unknown=tuple(unknown))
+
+
+def prefill_rows(prefill: Prefill, institution_names: Mapping[str, str]) -> list[tuple[str, str, str]]:
+    """(parameter, question, answer in words) for each value the link carries, for the confirmation page."""
+    rows = []
+    for step in STEPS:
+        for name, raw in prefill.answers.get(step.slug, {}).items():
+            form_field = step.form_class.base_fields[name]
+            if name == "institution":
+                shown = institution_names.get(raw, raw)
+            elif isinstance(form_field, forms.ChoiceField):
+                shown = str(dict(form_field.choices).get(raw, raw))
+            else:
+                shown = raw
+            rows.append((name, str(form_field.label), shown))
+    return rows

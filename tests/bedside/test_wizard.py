@@ -609,11 +609,38 @@ def test_new_patient_clears_every_answer(clinician_client):
 # --- /start/: the EHR link -------------------------------------------------------------------------
 
 
-def test_start_prefills_answers_and_goes_to_the_first_step(clinician_client):
-    response = clinician_client.get(
-        "/start/?weight_kg=20.5&age_years=8&fever=true&hypotension=false&car_target=CD19"
-        "&prior_tocilizumab_doses=2&prior_steroids=true&institution=musc"
+START_QUERY = (
+    "weight_kg=20.5&age_years=8&fever=true&hypotension=false&car_target=CD19"
+    "&prior_tocilizumab_doses=2&prior_steroids=true&institution=musc"
+)
+
+
+def test_start_get_shows_the_link_values_and_changes_nothing(clinician_client):
+    _complete_all(clinician_client)
+    response = clinician_client.get("/start/?weight_kg=31&fever=yes&colour=blue&institution=musc")
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.content.decode()))
+    assert response.status_code == 200
+    assert "Weight (kg) 31 weight_kg" in text
+    assert "Institution whose protocol to show first Medical University of South Carolina" in text
+    assert "Invalid value, fever: must be true or false" in text
+    assert "Unknown parameter colour" in text
+    assert "Starting replaces the answers you have in progress in the wizard." in text
+    assert (
+        'action="/start/?weight_kg=31&amp;fever=yes&amp;colour=blue&amp;institution=musc"' in response.content.decode()
     )
+    assert "Start a new patient with these answers" in text
+    form = clinician_client.get("/").context["form"]
+    assert (form["weight_kg"].value(), form["age_years"].value()) == ("20", "8")  # the answers in progress stay
+
+
+def test_start_post_without_csrf_token_is_refused(clinician):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(clinician)
+    assert client.post("/start/?weight_kg=31").status_code == 403
+
+
+def test_start_post_prefills_answers_and_goes_to_the_first_step(clinician_client):
+    response = clinician_client.post(f"/start/?{START_QUERY}")
     assert (response.status_code, response["Location"]) == (302, "/")
     patient_form = clinician_client.get("/").context["form"]
     assert [patient_form[f].value() for f in ("weight_kg", "age_years", "fever", "hypotension", "car_target")] == [
@@ -631,7 +658,7 @@ def test_start_prefills_answers_and_goes_to_the_first_step(clinician_client):
 
 
 def test_start_ignores_invalid_and_unknown_parameters_with_a_message(clinician_client):
-    response = clinician_client.get(
+    response = clinician_client.post(
         "/start/?weight_kg=500&fever=yes&toxicities=CRS&institution=nowhere&age_years=9&colour=blue"
     )
     assert response.status_code == 302
@@ -644,16 +671,16 @@ def test_start_ignores_invalid_and_unknown_parameters_with_a_message(clinician_c
     assert clinician_client.get("/").context["form"]["weight_kg"].value() is None
 
 
-def test_start_replaces_answers_from_an_earlier_patient(clinician_client):
+def test_start_post_replaces_answers_from_an_earlier_patient(clinician_client):
     _complete_all(clinician_client)
-    clinician_client.get("/start/?weight_kg=31")
+    clinician_client.post("/start/?weight_kg=31")
     form = clinician_client.get("/").context["form"]
     assert (form["weight_kg"].value(), form["age_years"].value()) == ("31", None)
 
 
 def test_start_then_finish_uses_the_prefilled_numbers_exactly(clinician_client):
     query = "&".join(f"{k}={v}" for k, v in {**PATIENT, "weight_kg": "20.125"}.items() if v)
-    clinician_client.get(f"/start/?{query}&prior_tocilizumab_doses=1&prior_steroids=true")
+    clinician_client.post(f"/start/?{query}&prior_tocilizumab_doses=1&prior_steroids=true")
     patient = {**PATIENT, "weight_kg": clinician_client.get("/").context["form"]["weight_kg"].value()}
     _post(clinician_client, "/", patient)
     _post(clinician_client, "/wizard/treatment/", TREATMENT)
