@@ -98,7 +98,7 @@ def test_result_page_shows_the_chosen_center_first_with_the_arithmetic(clinician
     assert "Indicated by this protocol" in chosen
     assert "anakinra 40 mg IV every 6 hours (2 mg/kg/dose; max 100 mg/dose, 400 mg/day)" in chosen
     assert "2 mg/kg/dose x 20 kg = 40 mg per dose 4 doses a day x 40 mg = 160 mg/day" in chosen
-    assert "Route IV Interval every 6 hours Caps max 100 mg/dose, max 400 mg/day; not reached" in chosen
+    assert "Route IV Interval every 6 hours Caps max 100 mg per dose; max 400 mg per day (not reached)" in chosen
     assert "Volume per dose" in chosen and "0.27 mL at 150 mg/mL" in chosen
 
 
@@ -113,6 +113,46 @@ def test_result_page_never_shows_a_volume_without_its_concentration(clinician, c
     volumes = _volumes(html)
     assert (len(_volumes(table)) > 0, html.count(" mL<"), volumes.count("0.27 mL at 150 mg/mL") > 0) == (True, 0, True)
     assert all(re.fullmatch(r"[0-9.]+( to [0-9.]+)? mL at [0-9.]+ mg/mL", v) for v in volumes), volumes
+
+
+SEVERE_CRS_AND_ICANS = [{"type": "CRS", "grade": 4}, {"type": "ICANS", "grade": 4}]
+
+
+def test_print_page_offers_a_circle_one_route_choice_never_iv_or_subcut(clinician, clinician_client):
+    assessment = _bedside_assessment(clinician, institution="chop", toxicities=SEVERE_CRS_AND_ICANS)
+    text = _text(clinician_client.get(f"/assessments/{assessment.id}/print/"))
+    assert "anakinra 40 mg/day IV / subcut (circle one) (2 mg/kg/day;" in text
+    assert "Route (circle one) IV / subcut Interval" in text
+    assert "IV or subcut" not in text
+
+
+def test_print_page_keeps_up_to_intervals_as_a_maximum_never_a_schedule(clinician, clinician_client):
+    assessment = _bedside_assessment(clinician, institution="seattle", toxicities=SEVERE_CRS_AND_ICANS)
+    text = _text(clinician_client.get(f"/assessments/{assessment.id}/print/"))
+    assert "anakinra 40 mg IV up to every 6 hours (2 mg/kg/dose;" in text
+    assert "40 mg up to 160 mg/day" in text  # the per-dose and per-day cells
+    assert "at most 4 doses a day (up to every 6 hours) x 40 mg = at most 160 mg/day" in text
+    assert "Interval up to every 6 hours" in text
+    assert (" 4 doses a day x" in text, "every 6 hours Caps" in text) == (False, True)
+
+
+def test_print_page_states_caps_plainly_from_the_data(clinician, clinician_client):
+    text = _text(clinician_client.get(f"/assessments/{_bedside_assessment(clinician).id}/print/"))
+    assert "Caps max 100 mg per dose; max 400 mg per day (not reached)" in text
+
+
+def test_print_page_prints_the_approval_line_beside_the_version(clinician, clinician_client):
+    text = _text(clinician_client.get(f"/assessments/{_bedside_assessment(clinician).id}/print/"))
+    assert (
+        "Protocol version 1: checked and approved by Not locally approved: loaded from the reviewed data file "
+        "(Diorio et al., Blood Adv 2022, Table 1); published "
+    ) in text
+
+
+def test_print_page_names_the_pharmacist_who_approved_a_new_version(clinician, pharmacist, clinician_client):
+    _publish_new_cnh_version(pharmacist, amount=Decimal("3"))
+    text = _text(clinician_client.get(f"/assessments/{_bedside_assessment(clinician).id}/print/"))
+    assert f"Protocol version 2: checked and approved by {pharmacist.get_full_name()}; published " in text
 
 
 def test_print_page_shows_the_concentration_and_the_small_volume_note(clinician, clinician_client):
