@@ -330,18 +330,6 @@ class ToxicitiesForm(forms.Form):
         label="Late, isolated onset (carHLH arising late, without active CRS)", allow_unknown=True, required=False
     )
 
-    CRS_HELPER = ("crs_antipyretics_or_steroids_given", "crs_hypotension", "crs_oxygen", "crs_oxygen_flow_l_min")
-    ICANS_HELPER = (
-        "icans_developmental_delay",
-        "icans_ice_score",
-        "icans_capd_total",
-        "icans_unable_to_perform",
-        "icans_consciousness",
-        "icans_seizure",
-        "icans_motor",
-        "icans_raised_icp",
-    )
-
     def __init__(self, *args: Any, context: GradingContext, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.context = context

@@ -33,7 +33,6 @@ from bedside.selectors import (
 from bedside.services import UnknownInstitution, bedside_assessment_create
 from bedside.wizard import STEPS, StepState, WizardAnswers
 from engine.inputs import RecommendationRequest, validation_errors
-from protocols.selectors import published_institution_slugs
 
 # --- The wizard -------------------------------------------------------------------------------------
 
@@ -199,10 +198,11 @@ def wizard_start(request: HttpRequest) -> HttpResponse:
 
     A GET only shows what the link carries: a link from anywhere must never wipe answers in progress.
     The page's POST button (CSRF-protected, same query string) resets and fills the wizard."""
-    prefill = wizard.prefill_from_query(request.GET, published_institution_slugs())
+    institutions = dict(published_institution_choices())  # one query gives both the slugs and the names
+    prefill = wizard.prefill_from_query(request.GET, frozenset(institutions))
     if request.method != "POST":
         context = {
-            "rows": wizard.prefill_rows(prefill, dict(published_institution_choices())),
+            "rows": wizard.prefill_rows(prefill, institutions),
             "prefill": prefill,
             "in_progress": not WizardAnswers(request.session).is_empty,
             "query": request.GET.urlencode(),

@@ -15,11 +15,8 @@ from engine.vocabulary import Route
 
 register = template.Library()
 
-ML = engine_notation.ML_QUANTUM
 # Weights keep their grams; volumes two decimals; everything else 0.1 (mg).
-QUANTA = {"kg": Decimal("0.001"), "mL": ML, "years": Decimal("0.01")}
-
-
+QUANTA = {"kg": Decimal("0.001"), "mL": engine_notation.ML_QUANTUM, "years": Decimal("0.01")}
 PER_KG_QUANTUM = Decimal("0.001")
 
 
