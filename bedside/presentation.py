@@ -129,7 +129,7 @@ def toxicity_rows(inputs: dict[str, Any], grading: list[dict[str, Any]] | None) 
         kind, grade = item["type"], item["grade"]
         if kind == "carHLH":
             label = f"carHLH clinician-entered severity {grade} ({CARHLH_SEVERITY_WORDS[grade]})"
-            basis = "Clinician-identified and clinician-entered: carHLH has no consensus definition and no ASTCT grade."
+            basis = "Clinician-entered: carHLH has no consensus definition and no ASTCT grade."
         else:
             label = f"{kind} grade {grade} (ASTCT)"
             record = by_type.get(kind)
