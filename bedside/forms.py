@@ -308,7 +308,10 @@ class ToxicitiesForm(forms.Form):
         required=False,
         min_value=0,
         max_value=32,
-        help_text="Age under 12, or developmental delay. Enter the total only.",
+        help_text=(
+            "Age under 12, or developmental delay. Enter the total only: 0 shows no delirium features (no finding), "
+            "1 to 8 is grade 1 or 2, 9 or more is grade 3."
+        ),
         widget=_whole_input(),
         error_messages={**_range_messages(0, 32), "invalid": "Enter a whole number from 0 to 32."},
     )

@@ -104,9 +104,7 @@ def test_toxicity_rows_say_how_each_grade_was_reached():
         {
             "type": "carHLH",
             "label": "carHLH clinician-entered severity 3 (severe)",
-            "basis": (
-                "Clinician-entered: carHLH has no consensus definition and no ASTCT grade."
-            ),
+            "basis": ("Clinician-entered: carHLH has no consensus definition and no ASTCT grade."),
         },
     ]
 
