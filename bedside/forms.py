@@ -187,11 +187,18 @@ class GradingContext:
     age_years: Decimal
     fever: bool | None
     hypotension: bool | None
-    after_tocilizumab_or_steroids: bool
+    tocilizumab_doses: int
+    steroids_given_or_starting: bool | None
 
     @property
     def screening_tool_without_delay(self) -> ScreeningTool:
         return grading.icans_screening_tool(age_years=self.age_years)
+
+    @property
+    def asks_about_antipyretics_or_steroids(self) -> bool:
+        """Only without fever and before tocilizumab does "already given" decide whether CRS can be graded.
+        The treatment step's "steroids given, or starting now" cannot: starting now is not yet given."""
+        return self.fever is not True and self.tocilizumab_doses == 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +263,11 @@ class ToxicitiesForm(forms.Form):
     )
     crs_hypotension = _radio("Hypotension", _enum_choices(grading.HYPOTENSION_WORDS))
     crs_oxygen = _radio("Oxygen", _enum_choices(OXYGEN_WORDS))
+    crs_antipyretics_or_steroids_given = forms.BooleanField(
+        label="Antipyretics or steroids have already been given (not only planned)",
+        required=False,
+        help_text="Then fever is no longer required to grade CRS.",
+    )
     crs_oxygen_flow_l_min = forms.DecimalField(
         label="Nasal cannula flow (L/min)",
         required=False,
@@ -296,7 +308,10 @@ class ToxicitiesForm(forms.Form):
         required=False,
         min_value=0,
         max_value=32,
-        help_text="Age under 12, or developmental delay. Enter the total only.",
+        help_text=(
+            "Age under 12, or developmental delay. Enter the total only: 0 shows no delirium features (no finding), "
+            "1 to 8 is grade 1 or 2, 9 or more is grade 3."
+        ),
         widget=_whole_input(),
         error_messages={**_range_messages(0, 32), "invalid": "Enter a whole number from 0 to 32."},
     )
@@ -309,25 +324,13 @@ class ToxicitiesForm(forms.Form):
     icans_raised_icp = _radio("Raised intracranial pressure or cerebral edema", _enum_choices(grading.RAISED_ICP_WORDS))
 
     carhlh_grade = forms.ChoiceField(
-        label="carHLH severity",
+        label="carHLH severity (clinician-entered; not an ASTCT grade)",
         choices=_grade_choices(calculate=False, words=CARHLH_SEVERITY_WORDS),
         widget=forms.RadioSelect,
         error_messages={"required": "Choose a severity, or Not present."},
     )
     late_onset_isolated = YesNoField(
         label="Late, isolated onset (carHLH arising late, without active CRS)", allow_unknown=True, required=False
-    )
-
-    CRS_HELPER = ("crs_hypotension", "crs_oxygen", "crs_oxygen_flow_l_min")
-    ICANS_HELPER = (
-        "icans_developmental_delay",
-        "icans_ice_score",
-        "icans_capd_total",
-        "icans_unable_to_perform",
-        "icans_consciousness",
-        "icans_seizure",
-        "icans_motor",
-        "icans_raised_icp",
     )
 
     def __init__(self, *args: Any, context: GradingContext, **kwargs: Any) -> None:
@@ -389,7 +392,10 @@ class ToxicitiesForm(forms.Form):
         try:
             result = grading.crs_grade(
                 fever=self.context.fever,
-                after_tocilizumab_or_steroids=self.context.after_tocilizumab_or_steroids,
+                tocilizumab_given=self.context.tocilizumab_doses > 0,
+                # A tick left over from before the question applied (say, fever now recorded) is ignored.
+                antipyretics_or_steroids_given=self.context.asks_about_antipyretics_or_steroids
+                and bool(cleaned.get("crs_antipyretics_or_steroids_given")),
                 hypotension=hypotension,
                 oxygen=oxygen,
                 oxygen_flow_l_min=flow,

@@ -43,6 +43,3 @@ class AssessmentGrading(models.Model):
 
     def __str__(self) -> str:
         return f"Grading of {self.assessment_id}"
-
-    def for_toxicity(self, toxicity: str) -> dict | None:
-        return next((item for item in self.toxicities if item.get("type") == toxicity), None)

@@ -3,6 +3,7 @@ safe notation for numbers. Reads only what the assessment stored, never the curr
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -12,6 +13,7 @@ from django.utils.dateparse import parse_datetime
 
 from engine import notation
 from engine.grading import CARHLH_SEVERITY_WORDS
+from engine.vocabulary import Route
 from protocols.models import ProtocolVersion
 
 STATUS_WORDS = {
@@ -68,7 +70,37 @@ def present_recommendation(rec: dict[str, Any]) -> dict[str, Any]:
         "warning_groups": groups,
         "key_warnings": key_warnings,
         "published_at": published_at,
-        "steps": [{**step, "kind_text": STEP_KIND_WORDS.get(step["kind"], step["kind"])} for step in rec["steps"]],
+        "steps": [present_step(step) for step in rec["steps"]],
+    }
+
+
+# The engine's "N doses a day x D = P" line; with an "up to every N hours" interval, N is a most, not a schedule.
+_DOSES_A_DAY = re.compile(r"^(1 dose|\d+ doses) a day x (.+) = (.+)$")
+
+
+def present_step(step: dict[str, Any]) -> dict[str, Any]:
+    """One stored step plus the words the templates show: a route choice for the printout ("IV / subcut",
+    circled by hand) and "up to" wording wherever an interval is a maximum."""
+    routes = tuple(Route(r) for r in step["routes"])
+    route_choice = " / ".join(notation.ROUTE_WORDS[r] for r in routes) if len(routes) > 1 else ""
+    order_text = step["order_text"]
+    arithmetic = list(step["arithmetic"])
+    if step.get("interval_is_maximum") and step.get("interval_hours"):
+        interval = notation.interval_text(step["interval_hours"], is_maximum=True)
+        arithmetic = [
+            _DOSES_A_DAY.sub(rf"at most \1 a day ({interval}) x \2 = at most \3", line) for line in arithmetic
+        ]
+    routes_words = notation.routes_text(routes)
+    print_order_text = order_text
+    if route_choice and f" {routes_words} " in order_text:
+        print_order_text = order_text.replace(f" {routes_words} ", f" {route_choice} (circle one) ", 1)
+    return {
+        **step,
+        "kind_text": STEP_KIND_WORDS.get(step["kind"], step["kind"]),
+        "route_choice": route_choice,
+        "print_order_text": print_order_text,
+        "arithmetic": arithmetic,
+        "per_day_is_maximum": bool(step.get("interval_is_maximum") and step.get("interval_hours")),
     }
 
 
@@ -96,8 +128,8 @@ def toxicity_rows(inputs: dict[str, Any], grading: list[dict[str, Any]] | None) 
     for item in inputs["toxicities"]:
         kind, grade = item["type"], item["grade"]
         if kind == "carHLH":
-            label = f"carHLH severity {grade} ({CARHLH_SEVERITY_WORDS[grade]})"
-            basis = "Entered by the clinician (no consensus grading)."
+            label = f"carHLH clinician-entered severity {grade} ({CARHLH_SEVERITY_WORDS[grade]})"
+            basis = "Clinician-entered: carHLH has no consensus definition and no ASTCT grade."
         else:
             label = f"{kind} grade {grade} (ASTCT)"
             record = by_type.get(kind)
@@ -105,6 +137,8 @@ def toxicity_rows(inputs: dict[str, Any], grading: list[dict[str, Any]] | None) 
                 basis = "Grade as sent."
             elif record["method"] == "computed":
                 basis = "Calculated from findings; set by: " + "; ".join(record["set_by"]) + "."
+                # The notes say which tool was used and what, if anything, waived fever.
+                basis = " ".join([basis, *record.get("notes", [])])
             else:
                 basis = "Picked by the clinician."
         rows.append({"type": kind, "label": label, "basis": basis})
@@ -150,6 +184,28 @@ def result_view(assessment: Any, *, requested_slug: str | None = None) -> Result
         inputs=input_rows(assessment.inputs),
         toxicities=toxicity_rows(assessment.inputs, grading.toxicities if grading else None),
     )
+
+
+def _sentence(text: str) -> str:
+    """A bibliographic element closed by one full stop: never "et al..", never a period after "?"."""
+    text = " ".join(text.split())
+    return text if not text or text[-1] in ".?!" else f"{text}."
+
+
+def reference_text(ref: Any) -> str:
+    """Vancouver-style "Authors. Title. Journal. Year;Volume(Issue):Pages." from a Reference, leaving out
+    empty fields with their separators (identifiers are links, shown beside it)."""
+    source = ""
+    if ref.year:
+        source = str(ref.year)
+    if ref.volume:
+        source += f";{ref.volume}" if source else ref.volume
+    if ref.issue:
+        source += f"({ref.issue})"
+    if ref.pages:
+        source += f":{ref.pages}" if source else ref.pages
+    parts = [_sentence(ref.authors), _sentence(ref.title), _sentence(ref.journal), _sentence(source)]
+    return " ".join(part for part in parts if part)
 
 
 def review_flag(version: ProtocolVersion | None, *, today: date) -> str:

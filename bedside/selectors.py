@@ -50,6 +50,15 @@ def study_list(*, toxicity: str = "", population: str = "") -> QuerySet[Study]:
     return studies.order_by("table_order")
 
 
+# The ASTCT consensus paper the grading helpers follow: its row is loaded from protocols/data/clinical_data.toml.
+GRADING_REFERENCE_KEY = "lee-2019"
+
+
+def grading_reference() -> Reference | None:
+    """Lee DW et al. 2019 (ASTCT consensus) as stored, so its identifiers are never typed into a template."""
+    return Reference.objects.filter(key=GRADING_REFERENCE_KEY).first()
+
+
 def reference_list() -> QuerySet[Reference]:
     return Reference.objects.all()
 

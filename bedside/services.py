@@ -20,14 +20,15 @@ class UnknownInstitution(ValueError):
     """The chosen institution has no published protocol (any more)."""
 
 
-@transaction.atomic
 def institution_choice_remember(*, user: AbstractBaseUser, institution_slug: str) -> InstitutionChoice:
+    """One INSERT ... ON CONFLICT (user) DO UPDATE: two finishes at once by the same user cannot both
+    try to create the row (a get-then-create would hit the unique constraint and fail)."""
     institution = Institution.objects.get(slug=institution_slug)
-    choice = InstitutionChoice.objects.filter(user=user).first() or InstitutionChoice(user=user)
-    choice.institution = institution
-    choice.chosen_at = timezone.now()
-    choice.full_clean()
-    choice.save()
+    choice = InstitutionChoice(user=user, institution=institution, chosen_at=timezone.now())
+    choice.full_clean(validate_unique=False)  # the row may exist: the upsert replaces it
+    InstitutionChoice.objects.bulk_create(
+        [choice], update_conflicts=True, unique_fields=["user"], update_fields=["institution", "chosen_at"]
+    )
     return choice
 
 

@@ -22,6 +22,7 @@ from bedside.forms import EvidenceFilterForm, ToxicitiesForm
 from bedside.presentation import input_rows, result_view, review_flag
 from bedside.selectors import (
     assessment_for_display,
+    grading_reference,
     institution_choice_get,
     institution_protocol_list,
     protocol_detail,
@@ -32,7 +33,6 @@ from bedside.selectors import (
 from bedside.services import UnknownInstitution, bedside_assessment_create
 from bedside.wizard import STEPS, StepState, WizardAnswers
 from engine.inputs import RecommendationRequest, validation_errors
-from protocols.selectors import published_institution_slugs
 
 # --- The wizard -------------------------------------------------------------------------------------
 
@@ -88,6 +88,7 @@ def _render_step(
     if isinstance(form, ToxicitiesForm):
         context["grading"] = form.context
         context["outcomes"] = form.outcomes_by_name if form.is_bound and not form.errors else {}
+        context["grading_source"] = grading_reference()
     if step is wizard.INSTITUTION:
         context["review"] = _review(states)
     return render(request, step.template, context)
@@ -191,10 +192,23 @@ def wizard_reset(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_http_methods(["GET", "POST"])
 def wizard_start(request: HttpRequest) -> HttpResponse:
-    """Start a new patient with answers from the link (the EHR sends what it knows; grades it cannot)."""
-    prefill = wizard.prefill_from_query(request.GET, published_institution_slugs())
+    """Start a new patient with answers from the link (the EHR sends what it knows; grades it cannot).
+
+    A GET only shows what the link carries: a link from anywhere must never wipe answers in progress.
+    The page's POST button (CSRF-protected, same query string) resets and fills the wizard."""
+    institutions = dict(published_institution_choices())  # one query gives both the slugs and the names
+    prefill = wizard.prefill_from_query(request.GET, frozenset(institutions))
+    if request.method != "POST":
+        context = {
+            "rows": wizard.prefill_rows(prefill, institutions),
+            "prefill": prefill,
+            "in_progress": not WizardAnswers(request.session).is_empty,
+            "query": request.GET.urlencode(),
+            "nav_section": "wizard",
+        }
+        return render(request, "bedside/start_confirm.html", context)
     answers = WizardAnswers(request.session)
     answers.reset()
     for step in STEPS:

@@ -112,7 +112,8 @@ def grading_context(patient: dict[str, Any], treatment: dict[str, Any]) -> Gradi
         age_years=patient["age_years"],
         fever=patient["fever"],
         hypotension=patient["hypotension"],
-        after_tocilizumab_or_steroids=treatment["prior_tocilizumab_doses"] > 0 or treatment["prior_steroids"] is True,
+        tocilizumab_doses=treatment["prior_tocilizumab_doses"],
+        steroids_given_or_starting=treatment["prior_steroids"],
     )
 
 
@@ -275,3 +276,19 @@ def prefill_from_query(query: Mapping[str, str], institution_slugs: frozenset[st
         answers.setdefault(step.slug, {})[name] = raw
         used.append(name)
     return Prefill(answers=answers, used=tuple(used), invalid=tuple(invalid), unknown=tuple(unknown))
+
+
+def prefill_rows(prefill: Prefill, institution_names: Mapping[str, str]) -> list[tuple[str, str, str]]:
+    """(parameter, question, answer in words) for each value the link carries, for the confirmation page."""
+    rows = []
+    for step in STEPS:
+        for name, raw in prefill.answers.get(step.slug, {}).items():
+            form_field = step.form_class.base_fields[name]
+            if name == "institution":
+                shown = institution_names.get(raw, raw)
+            elif isinstance(form_field, forms.ChoiceField):
+                shown = str(dict(form_field.choices).get(raw, raw))
+            else:
+                shown = raw
+            rows.append((name, str(form_field.label), shown))
+    return rows

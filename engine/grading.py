@@ -19,6 +19,8 @@ LOW_FLOW_MAX_L_MIN = Decimal("6")
 ICE_FROM_AGE_YEARS = Decimal("12")
 ICE_MAX = 10
 CAPD_MAX = 32
+# Lee 2019: grade 1-2 is a CAPD of 1 to 8, grade 3 is 9 or more; 0 shows no delirium features (like ICE 10).
+CAPD_GRADE_1_FROM = 1
 CAPD_GRADE_3_FROM = 9
 
 
@@ -178,30 +180,45 @@ def _oxygen_finding(oxygen: OxygenSupport, flow_l_min: Decimal | None) -> Findin
     return Finding("positive pressure (CPAP, BiPAP, or intubation and mechanical ventilation)", 4)
 
 
+def fever_waivers(*, tocilizumab_given: bool, antipyretics_or_steroids_given: bool) -> tuple[str, ...]:
+    """What, if anything, has already been given that makes fever no longer required (clinical.md 3.1)."""
+    waivers = []
+    if tocilizumab_given:
+        waivers.append("tocilizumab has been given")
+    if antipyretics_or_steroids_given:
+        waivers.append("antipyretics or steroids have already been given")
+    return tuple(waivers)
+
+
 def crs_grade(
     *,
     fever: bool | None,
-    after_tocilizumab_or_steroids: bool,
+    tocilizumab_given: bool,
+    antipyretics_or_steroids_given: bool,
     hypotension: Hypotension,
     oxygen: OxygenSupport,
     oxygen_flow_l_min: Decimal | None = None,
 ) -> GradeResult:
     """ASTCT CRS grade: fever (38.0 C or more, not attributable to another cause) plus the worse of
-    hypotension and hypoxia. After tocilizumab or steroids, fever is no longer required."""
+    hypotension and hypoxia. After tocilizumab, antipyretics or steroids (already given, not just planned),
+    fever is no longer required; the note says which waived it."""
     notes: list[str] = []
-    if fever is not True and not after_tocilizumab_or_steroids:
+    waivers = fever_waivers(
+        tocilizumab_given=tocilizumab_given, antipyretics_or_steroids_given=antipyretics_or_steroids_given
+    )
+    if fever is not True and not waivers:
         state = "not recorded" if fever is None else "absent"
         return GradeResult(
             grade=None,
             set_by=(),
             findings=(),
             explanation=(
-                f"Fever is {state}: ASTCT CRS needs a fever of 38.0 °C or more unless tocilizumab or steroids "
-                "have been given."
+                f"Fever is {state}: ASTCT CRS needs a fever of 38.0 °C or more unless tocilizumab, antipyretics "
+                "or steroids have already been given."
             ),
         )
     if fever is not True:
-        notes.append("Fever is not required: tocilizumab or steroids have been given.")
+        notes.append(f"Fever is not required: {' and '.join(waivers)}.")
     findings: list[Finding] = []
     if fever is True:
         findings.append(Finding("fever of 38.0 °C or more", 1))
@@ -246,7 +263,9 @@ def _capd_finding(capd_total: int | None, unable_to_perform: bool) -> Finding | 
         raise GradingInputError("capd_total", "The CAPD total is from 0 to 32.")
     if capd_total >= CAPD_GRADE_3_FROM:
         return Finding(f"CAPD total {capd_total} (9 or more)", 3)
-    return Finding(f"CAPD total {capd_total} (below 9: grade 1 or 2; the other findings decide)", 1)
+    if capd_total >= CAPD_GRADE_1_FROM:
+        return Finding(f"CAPD total {capd_total} (1 to 8: grade 1 or 2; the other findings decide)", 1)
+    return None
 
 
 def icans_grade(
@@ -290,4 +309,9 @@ def icans_grade(
     ):
         if (grade := grades[value]) is not None:  # type: ignore[index]
             findings.append(Finding(words[value], grade))  # type: ignore[index]
-    return _result(findings, notes, "No finding grades ICANS (ICE 10 and no other finding).")
+    none_explanation = (
+        "No finding grades ICANS (ICE 10 and no other finding)."
+        if tool == ScreeningTool.ICE
+        else "No finding grades ICANS (CAPD total 0 and no other finding)."
+    )
+    return _result(findings, notes, none_explanation)

@@ -25,7 +25,8 @@ pytestmark = pytest.mark.unit
 def _crs(**overrides):
     arguments = {
         "fever": True,
-        "after_tocilizumab_or_steroids": False,
+        "tocilizumab_given": False,
+        "antipyretics_or_steroids_given": False,
         "hypotension": Hypotension.NONE,
         "oxygen": OxygenSupport.NONE,
         "oxygen_flow_l_min": None,
@@ -101,22 +102,43 @@ def test_crs_grade_without_fever_before_tocilizumab_or_steroids_is_not_graded():
     result = _crs(fever=False, hypotension=Hypotension.ONE_VASOPRESSOR)
     assert (result.grade, result.explanation) == (
         None,
-        "Fever is absent: ASTCT CRS needs a fever of 38.0 °C or more unless tocilizumab or steroids have been given.",
+        "Fever is absent: ASTCT CRS needs a fever of 38.0 °C or more unless tocilizumab, antipyretics or steroids "
+        "have already been given.",
     )
 
 
-def test_crs_grade_fever_not_required_after_tocilizumab_or_steroids():
-    result = _crs(fever=False, after_tocilizumab_or_steroids=True, hypotension=Hypotension.ONE_VASOPRESSOR)
-    assert (result.grade, result.notes) == (3, ("Fever is not required: tocilizumab or steroids have been given.",))
+def test_crs_grade_fever_not_required_after_tocilizumab():
+    result = _crs(fever=False, tocilizumab_given=True, hypotension=Hypotension.ONE_VASOPRESSOR)
+    assert (result.grade, result.notes) == (3, ("Fever is not required: tocilizumab has been given.",))
+
+
+def test_crs_grade_fever_not_required_after_antipyretics_or_steroids_already_given():
+    result = _crs(fever=False, antipyretics_or_steroids_given=True, hypotension=Hypotension.ONE_VASOPRESSOR)
+    assert (result.grade, result.notes) == (
+        3,
+        ("Fever is not required: antipyretics or steroids have already been given.",),
+    )
+
+
+def test_crs_grade_fever_waiver_names_both_when_both_given():
+    result = _crs(fever=None, tocilizumab_given=True, antipyretics_or_steroids_given=True, oxygen=OxygenSupport.MASK)
+    assert result.notes == (
+        "Fever is not required: tocilizumab has been given and antipyretics or steroids have already been given.",
+    )
+
+
+def test_crs_grade_with_fever_has_no_waiver_note():
+    result = _crs(tocilizumab_given=True, oxygen=OxygenSupport.BLOW_BY)
+    assert (result.grade, result.notes) == (2, ())
 
 
 def test_crs_grade_fever_not_recorded_after_steroids_still_grades_from_oxygen():
-    result = _crs(fever=None, after_tocilizumab_or_steroids=True, oxygen=OxygenSupport.BLOW_BY)
+    result = _crs(fever=None, antipyretics_or_steroids_given=True, oxygen=OxygenSupport.BLOW_BY)
     assert result.grade == 2
 
 
 def test_crs_grade_nothing_to_grade_after_tocilizumab_gives_no_grade():
-    result = _crs(fever=False, after_tocilizumab_or_steroids=True)
+    result = _crs(fever=False, tocilizumab_given=True)
     assert (result.grade, result.explanation) == (None, "No fever, hypotension or hypoxia: nothing grades CRS.")
 
 
@@ -184,8 +206,27 @@ def test_icans_grade_capd_8_is_below_grade_3():
     result = _icans(age_years=Decimal("8"), ice_score=None, capd_total=8)
     assert (result.grade, result.set_by_text) == (
         1,
-        "CAPD total 8 (below 9: grade 1 or 2; the other findings decide)",
+        "CAPD total 8 (1 to 8: grade 1 or 2; the other findings decide)",
     )
+
+
+def test_icans_grade_capd_1_is_a_grade_1_finding():
+    result = _icans(age_years=Decimal("8"), ice_score=None, capd_total=1)
+    assert result.set_by == (Finding("CAPD total 1 (1 to 8: grade 1 or 2; the other findings decide)", 1),)
+
+
+def test_icans_grade_capd_0_without_other_findings_is_not_graded():
+    result = _icans(age_years=Decimal("8"), ice_score=None, capd_total=0)
+    assert (result.grade, result.findings, result.explanation) == (
+        None,
+        (),
+        "No finding grades ICANS (CAPD total 0 and no other finding).",
+    )
+
+
+def test_icans_grade_capd_0_is_no_finding_so_consciousness_sets_the_grade():
+    result = _icans(age_years=Decimal("8"), ice_score=None, capd_total=0, consciousness=Consciousness.AWAKENS_TO_VOICE)
+    assert (result.grade, result.findings) == (2, (Finding("depressed consciousness, awakens to voice", 2),))
 
 
 def test_icans_grade_capd_8_with_awakening_to_voice_is_grade_2():

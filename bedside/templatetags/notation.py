@@ -8,17 +8,15 @@ from typing import Any
 
 from django import template
 
+from bedside import presentation
 from bedside.presentation import as_decimal
 from engine import notation as engine_notation
 from engine.vocabulary import Route
 
 register = template.Library()
 
-ML = engine_notation.ML_QUANTUM
 # Weights keep their grams; volumes two decimals; everything else 0.1 (mg).
-QUANTA = {"kg": Decimal("0.001"), "mL": ML, "years": Decimal("0.01")}
-
-
+QUANTA = {"kg": Decimal("0.001"), "mL": engine_notation.ML_QUANTUM, "years": Decimal("0.01")}
 PER_KG_QUANTUM = Decimal("0.001")
 
 
@@ -72,3 +70,22 @@ def plain_amount(value: Any) -> str:
     if value is None or value == "":
         return ""
     return engine_notation.plain_number(as_decimal(value), Decimal("0.001"))
+
+
+@register.filter
+def reference_text(ref: Any) -> str:
+    """An evidence.Reference as one citation line, with no empty-field separators."""
+    return presentation.reference_text(ref)
+
+
+@register.filter
+def volume_words(step: dict[str, Any]) -> str:
+    """A step's volume per dose with the concentration it assumes, so neither is ever read alone:
+    "0.27 mL at 150 mg/mL". Empty when there is no volume."""
+    if not step.get("volume_ml"):
+        return ""
+    volume = dose_range(step["volume_ml"], "mL")
+    concentration = step.get("concentration_mg_per_ml")
+    if concentration is None:
+        return f"{volume} (concentration not recorded: confirm with pharmacy)"
+    return f"{volume} at {amount(concentration, 'mg/mL')}"

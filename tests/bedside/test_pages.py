@@ -14,6 +14,7 @@ from assessments.models import Assessment
 from assessments.services import assessment_create
 from bedside.services import bedside_assessment_create
 from engine.inputs import RecommendationRequest
+from evidence.models import Reference
 from protocols.models import Protocol, VersionStatus
 from protocols.services import protocol_version_draft_create, protocol_version_publish
 from tests.factories import (
@@ -97,8 +98,70 @@ def test_result_page_shows_the_chosen_center_first_with_the_arithmetic(clinician
     assert "Indicated by this protocol" in chosen
     assert "anakinra 40 mg IV every 6 hours (2 mg/kg/dose; max 100 mg/dose, 400 mg/day)" in chosen
     assert "2 mg/kg/dose x 20 kg = 40 mg per dose 4 doses a day x 40 mg = 160 mg/day" in chosen
-    assert "Route IV Interval every 6 hours Caps max 100 mg/dose, max 400 mg/day; not reached" in chosen
-    assert "Volume per dose" in chosen and "0.27 mL" in chosen
+    assert "Route IV Interval every 6 hours Caps max 100 mg per dose; max 400 mg per day (not reached)" in chosen
+    assert "Volume per dose" in chosen and "0.27 mL at 150 mg/mL" in chosen
+
+
+def _volumes(html: str) -> list[str]:
+    return re.findall(r'<span class="volume">([^<]+)</span>', html)
+
+
+def test_result_page_never_shows_a_volume_without_its_concentration(clinician, clinician_client):
+    assessment = _bedside_assessment(clinician)
+    html = clinician_client.get(f"/assessments/{assessment.id}/").content.decode()
+    table = html[html.index('<table class="table compare-table') : html.index("</table>", html.index("compare-table"))]
+    volumes = _volumes(html)
+    assert (len(_volumes(table)) > 0, html.count(" mL<"), volumes.count("0.27 mL at 150 mg/mL") > 0) == (True, 0, True)
+    assert all(re.fullmatch(r"[0-9.]+( to [0-9.]+)? mL at [0-9.]+ mg/mL", v) for v in volumes), volumes
+
+
+SEVERE_CRS_AND_ICANS = [{"type": "CRS", "grade": 4}, {"type": "ICANS", "grade": 4}]
+
+
+def test_print_page_offers_a_circle_one_route_choice_never_iv_or_subcut(clinician, clinician_client):
+    assessment = _bedside_assessment(clinician, institution="chop", toxicities=SEVERE_CRS_AND_ICANS)
+    text = _text(clinician_client.get(f"/assessments/{assessment.id}/print/"))
+    assert "anakinra 40 mg/day IV / subcut (circle one) (2 mg/kg/day;" in text
+    assert "Route (circle one) IV / subcut Interval" in text
+    assert "IV or subcut" not in text
+
+
+def test_print_page_keeps_up_to_intervals_as_a_maximum_never_a_schedule(clinician, clinician_client):
+    assessment = _bedside_assessment(clinician, institution="seattle", toxicities=SEVERE_CRS_AND_ICANS)
+    text = _text(clinician_client.get(f"/assessments/{assessment.id}/print/"))
+    assert "anakinra 40 mg IV up to every 6 hours (2 mg/kg/dose;" in text
+    assert "40 mg up to 160 mg/day" in text  # the per-dose and per-day cells
+    assert "at most 4 doses a day (up to every 6 hours) x 40 mg = at most 160 mg/day" in text
+    assert "Interval up to every 6 hours" in text
+    assert (" 4 doses a day x" in text, "every 6 hours Caps" in text) == (False, True)
+
+
+def test_print_page_states_caps_plainly_from_the_data(clinician, clinician_client):
+    text = _text(clinician_client.get(f"/assessments/{_bedside_assessment(clinician).id}/print/"))
+    assert "Caps max 100 mg per dose; max 400 mg per day (not reached)" in text
+
+
+def test_print_page_prints_the_approval_line_beside_the_version(clinician, clinician_client):
+    text = _text(clinician_client.get(f"/assessments/{_bedside_assessment(clinician).id}/print/"))
+    assert (
+        "Protocol version 1: checked and approved by Not locally approved: loaded from the reviewed data file "
+        "(Diorio et al., Blood Adv 2022, Table 1); published "
+    ) in text
+
+
+def test_print_page_names_the_pharmacist_who_approved_a_new_version(clinician, pharmacist, clinician_client):
+    _publish_new_cnh_version(pharmacist, amount=Decimal("3"))
+    text = _text(clinician_client.get(f"/assessments/{_bedside_assessment(clinician).id}/print/"))
+    assert f"Protocol version 2: checked and approved by {pharmacist.get_full_name()}; published " in text
+
+
+def test_print_page_shows_the_concentration_and_the_small_volume_note(clinician, clinician_client):
+    assessment = _bedside_assessment(clinician, weight_kg=Decimal("3"))
+    text = _text(clinician_client.get(f"/assessments/{assessment.id}/print/"))
+    assert (
+        "0.04 mL at 150 mg/mL Below 0.1 mL at 150 mg/mL, the volume is shown to 0.01 mL only: "
+        "confirm with pharmacy how to measure it."
+    ) in text
 
 
 def test_result_page_compares_every_other_center_in_one_table(clinician, clinician_client):
@@ -298,6 +361,32 @@ def test_evidence_page_links_references_by_doi_and_pubmed(clinician_client):
     html = clinician_client.get("/evidence/").content.decode()
     assert '<a href="https://doi.org/10.1111/bjh.17662" rel="noopener">doi:10.1111/bjh.17662</a>' in html
     assert '<a href="https://pubmed.ncbi.nlm.nih.gov/34263927/" rel="noopener">PubMed 34263927</a>' in html
+
+
+def test_evidence_page_reference_without_volume_or_pages_has_clean_separators(clinician_client):
+    Reference.objects.create(
+        key="no-volume",
+        short_label="Doe J. Blood 2024",
+        authors="Doe J, et al.",
+        title="Anakinra in practice.",
+        journal="Blood",
+        year=2024,
+        pmid="12345678",
+    )
+    html = clinician_client.get("/evidence/").content.decode()
+    assert (
+        '<span class="reference-text">Doe J, et al. Anakinra in practice. Blood. 2024.</span> '
+        '<a href="https://pubmed.ncbi.nlm.nih.gov/12345678/" rel="noopener">PubMed 12345678</a>'
+    ) in html
+
+
+def test_evidence_page_lists_lee_2019_without_an_empty_title(clinician_client):
+    html = clinician_client.get("/evidence/").content.decode()
+    assert (
+        '<span class="reference-text">Lee DW, et al. Biol Blood Marrow Transplant. 2019;25(4):625-638.</span> '
+        '<a href="https://doi.org/10.1016/j.bbmt.2018.12.758" rel="noopener">doi:10.1016/j.bbmt.2018.12.758</a> '
+        '<a href="https://pubmed.ncbi.nlm.nih.gov/30592986/" rel="noopener">PubMed 30592986</a>'
+    ) in html
 
 
 def test_protocol_list_flags_protocols_without_a_review_date(clinician_client):

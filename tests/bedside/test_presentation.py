@@ -9,6 +9,7 @@ import pytest
 
 from bedside import presentation, wizard
 from bedside.templatetags import notation
+from evidence.models import Reference
 from protocols.models import ProtocolVersion
 
 pytestmark = pytest.mark.unit
@@ -102,10 +103,27 @@ def test_toxicity_rows_say_how_each_grade_was_reached():
         {"type": "ICANS", "label": "ICANS grade 1 (ASTCT)", "basis": "Picked by the clinician."},
         {
             "type": "carHLH",
-            "label": "carHLH severity 3 (severe)",
-            "basis": "Entered by the clinician (no consensus grading).",
+            "label": "carHLH clinician-entered severity 3 (severe)",
+            "basis": ("Clinician-entered: carHLH has no consensus definition and no ASTCT grade."),
         },
     ]
+
+
+def test_toxicity_rows_basis_says_what_waived_fever():
+    inputs = {"toxicities": [{"type": "CRS", "grade": 3}]}
+    grading = [
+        {
+            "type": "CRS",
+            "grade": 3,
+            "method": "computed",
+            "set_by": ["facemask, non-rebreather or Venturi mask"],
+            "notes": ["Fever is not required: tocilizumab has been given."],
+        }
+    ]
+    assert presentation.toxicity_rows(inputs, grading)[0]["basis"] == (
+        "Calculated from findings; set by: facemask, non-rebreather or Venturi mask. "
+        "Fever is not required: tocilizumab has been given."
+    )
 
 
 def test_present_recommendation_groups_warnings_and_names_the_status():
@@ -158,3 +176,30 @@ def test_prefill_reads_api_named_parameters():
 def test_prefill_never_takes_grades_from_a_link():
     prefill = wizard.prefill_from_query({"toxicities": "CRS:4", "crs_grade": "4"}, frozenset())
     assert (prefill.answers, prefill.unknown) == ({}, ("toxicities", "crs_grade"))
+
+
+def _reference(**fields):
+    base = {"key": "r", "short_label": "r", "authors": "Lee DW, et al.", "title": "", "journal": "", "year": None}
+    return Reference(**{**base, **fields})
+
+
+@pytest.mark.parametrize(
+    ("fields", "text"),
+    [
+        (
+            {"journal": "Biol Blood Marrow Transplant", "year": 2019, "volume": "25", "issue": "4", "pages": "625-638"},
+            "Lee DW, et al. Biol Blood Marrow Transplant. 2019;25(4):625-638.",
+        ),
+        (
+            {"authors": "Hines MR, Keenan C", "title": "Anakinra for carHLH", "journal": "Br J Haematol", "year": 2021},
+            "Hines MR, Keenan C. Anakinra for carHLH. Br J Haematol. 2021.",
+        ),
+        ({"title": "Does it work?", "journal": "Blood", "year": 2020, "volume": "136"}, None),
+        ({"journal": "Blood", "pages": "e1"}, "Lee DW, et al. Blood. e1."),
+        ({}, "Lee DW, et al."),
+    ],
+)
+def test_reference_text_has_no_double_periods_or_dangling_separators(fields, text):
+    result = presentation.reference_text(_reference(**fields))
+    expected = text or "Lee DW, et al. Does it work? Blood. 2020;136."
+    assert (result, ".." in result, " ," in result) == (expected, False, False)

@@ -7,11 +7,15 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.messages import get_messages
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from anakinra_cds import jsonutil
 from assessments.models import Assessment
 from bedside.models import AssessmentGrading, InstitutionChoice
+from bedside.services import institution_choice_remember
+from evidence.models import Reference
 from protocols.models import Institution
 from tests.factories import AssessmentFactory, InstitutionChoiceFactory
 
@@ -234,6 +238,12 @@ def test_toxicities_nasal_cannula_needs_a_flow(clinician_client):
     assert _errors(response) == {"crs_oxygen_flow_l_min": ["Enter the nasal cannula flow in L/min."]}
 
 
+NO_FEVER_ERROR = (
+    "Fever is absent: ASTCT CRS needs a fever of 38.0 °C or more unless tocilizumab, antipyretics or steroids "
+    "have already been given."
+)
+
+
 def test_toxicities_crs_without_fever_before_tocilizumab_or_steroids_cannot_be_calculated(clinician_client):
     _complete_up_to_toxicities(
         clinician_client,
@@ -241,23 +251,65 @@ def test_toxicities_crs_without_fever_before_tocilizumab_or_steroids_cannot_be_c
         treatment={"prior_tocilizumab_doses": "0", "prior_steroids": "false"},
     )
     response = _post(clinician_client, "/wizard/toxicities/", CRS_CALCULATED_GRADE_3, action="calculate")
-    assert _errors(response) == {
-        "crs_grade": [
-            "Fever is absent: ASTCT CRS needs a fever of 38.0 °C or more unless tocilizumab or steroids "
-            "have been given."
-        ]
-    }
+    assert _errors(response) == {"crs_grade": [NO_FEVER_ERROR]}
 
 
-def test_toxicities_crs_without_fever_after_steroids_is_graded(clinician_client):
+def test_toxicities_crs_steroids_starting_now_does_not_waive_fever(clinician_client):
+    # "Steroids given, or starting now" may mean not given yet: it must not waive fever by itself.
     _complete_up_to_toxicities(
         clinician_client,
         patient={**PATIENT, "fever": "false"},
         treatment={"prior_tocilizumab_doses": "0", "prior_steroids": "true"},
     )
     response = _post(clinician_client, "/wizard/toxicities/", CRS_CALCULATED_GRADE_3, action="calculate")
+    assert _errors(response) == {"crs_grade": [NO_FEVER_ERROR]}
+
+
+def test_toxicities_crs_without_fever_after_antipyretics_or_steroids_ticked_is_graded(clinician_client):
+    _complete_up_to_toxicities(
+        clinician_client,
+        patient={**PATIENT, "fever": "false"},
+        treatment={"prior_tocilizumab_doses": "0", "prior_steroids": "true"},
+    )
+    data = {**CRS_CALCULATED_GRADE_3, "crs_antipyretics_or_steroids_given": "on"}
+    response = _post(clinician_client, "/wizard/toxicities/", data, action="calculate")
     outcome = response.context["form"].outcomes_by_name["CRS"]
-    assert (outcome.grade, outcome.notes) == (3, ("Fever is not required: tocilizumab or steroids have been given.",))
+    assert (outcome.grade, outcome.notes) == (
+        3,
+        ("Fever is not required: antipyretics or steroids have already been given.",),
+    )
+    assert "Fever is not required: antipyretics or steroids have already been given." in response.content.decode()
+
+
+def test_toxicities_crs_without_fever_after_tocilizumab_is_graded(clinician_client):
+    _complete_up_to_toxicities(
+        clinician_client,
+        patient={**PATIENT, "fever": "false"},
+        treatment={"prior_tocilizumab_doses": "1", "prior_steroids": "false"},
+    )
+    response = _post(clinician_client, "/wizard/toxicities/", CRS_CALCULATED_GRADE_3, action="calculate")
+    outcome = response.context["form"].outcomes_by_name["CRS"]
+    assert (outcome.grade, outcome.notes) == (3, ("Fever is not required: tocilizumab has been given.",))
+
+
+def test_toxicities_antipyretics_question_shown_only_without_fever_before_tocilizumab(clinician_client):
+    name = 'name="crs_antipyretics_or_steroids_given"'
+    _complete_up_to_toxicities(
+        clinician_client,
+        patient={**PATIENT, "fever": "false"},
+        treatment={"prior_tocilizumab_doses": "0", "prior_steroids": "true"},
+    )
+    asked = clinician_client.get("/wizard/toxicities/").content.decode()
+    _complete_up_to_toxicities(clinician_client)  # fever now, tocilizumab given
+    not_asked = clinician_client.get("/wizard/toxicities/").content.decode()
+    assert (name in asked, name in not_asked) == (True, False)
+
+
+def test_toxicities_stale_antipyretics_tick_is_ignored_once_fever_is_present(clinician_client):
+    _complete_up_to_toxicities(clinician_client, treatment={"prior_tocilizumab_doses": "0", "prior_steroids": "false"})
+    data = {**CRS_CALCULATED_GRADE_3, "crs_antipyretics_or_steroids_given": "on"}
+    response = _post(clinician_client, "/wizard/toxicities/", data, action="calculate")
+    assert response.context["form"].outcomes_by_name["CRS"].notes == ()
 
 
 def test_toxicities_crs_hypotension_must_agree_with_the_patient_step(clinician_client):
@@ -312,6 +364,41 @@ def test_toxicities_icans_at_age_12_with_developmental_delay_takes_capd(clinicia
     data = {**ICANS_FINDINGS, "icans_developmental_delay": "on", "icans_capd_total": "8"}
     response = _post(clinician_client, "/wizard/toxicities/", data, "calculate")
     assert response.context["form"].outcomes_by_name["ICANS"].grade == 1
+
+
+def test_toxicities_icans_capd_0_alone_is_not_graded(clinician_client):
+    _complete_up_to_toxicities(clinician_client, patient={**PATIENT, "age_years": "8"})
+    response = _post(clinician_client, "/wizard/toxicities/", {**ICANS_FINDINGS, "icans_capd_total": "0"}, "calculate")
+    assert _errors(response) == {"icans_grade": ["No finding grades ICANS (CAPD total 0 and no other finding)."]}
+
+
+def test_toxicities_page_says_capd_0_does_not_grade(clinician_client):
+    _complete_up_to_toxicities(clinician_client, patient={**PATIENT, "age_years": "8"})
+    page = clinician_client.get("/wizard/toxicities/").content.decode()
+    assert "<strong>0 shows no delirium features</strong>, so it does not grade ICANS (like ICE 10)." in page
+
+
+def test_toxicities_page_cites_lee_2019_from_the_reference_row(clinician_client):
+    Reference.objects.filter(key="lee-2019").update(pmid="11111111")  # read from the row, never hard-coded
+    _complete_up_to_toxicities(clinician_client)
+    html = clinician_client.get("/wizard/toxicities/").content.decode()
+    assert (
+        '<span class="reference-text">Lee DW, et al. Biol Blood Marrow Transplant. 2019;25(4):625-638.</span> '
+        '<a href="https://doi.org/10.1016/j.bbmt.2018.12.758" rel="noopener">doi:10.1016/j.bbmt.2018.12.758</a> '
+        '<a href="https://pubmed.ncbi.nlm.nih.gov/11111111/" rel="noopener">PubMed 11111111</a>'
+    ) in html
+
+
+def test_toxicities_page_says_carhlh_severity_is_clinician_entered_not_astct(clinician_client):
+    _complete_up_to_toxicities(clinician_client)
+    html = clinician_client.get("/wizard/toxicities/").content.decode()
+    carhlh = html[html.index('id="carhlh-legend"') :]
+    assert (
+        "It is clinician-identified, with a clinician-entered severity: 1 mild, 2 needs directed therapy, 3 severe, "
+        "4 life-threatening." in carhlh,
+        "carHLH severity (clinician-entered; not an ASTCT grade)" in carhlh,
+        "ASTCT)" in carhlh,
+    ) == (True, True, False)
 
 
 def test_toxicities_ice_score_out_of_range(clinician_client):
@@ -478,6 +565,25 @@ def test_finish_remembers_the_institution_for_next_time(clinician, clinician_cli
     assert InstitutionChoice.objects.get(user=clinician).institution.slug == "seattle"
 
 
+def test_institution_choice_remember_replaces_an_existing_choice(clinician):
+    InstitutionChoiceFactory(user=clinician, institution=Institution.objects.get(slug="stjude"))
+    institution_choice_remember(user=clinician, institution_slug="musc")
+    assert list(InstitutionChoice.objects.filter(user=clinician).values_list("institution__slug", flat=True)) == [
+        "musc"
+    ]
+
+
+def test_institution_choice_remember_writes_in_one_upsert_so_concurrent_finishes_cannot_collide(clinician):
+    # A read-then-create lets two finishes both see "no row" and both INSERT: one hits the unique
+    # constraint (a 500). A single INSERT ... ON CONFLICT DO UPDATE leaves no gap between read and write.
+    with CaptureQueriesContext(connection) as queries:
+        institution_choice_remember(user=clinician, institution_slug="cnh")
+    writes = [q["sql"] for q in queries.captured_queries if "bedside_institutionchoice" in q["sql"]]
+    assert (len(writes), writes[0].startswith("INSERT"), "ON CONFLICT" in writes[0]) == (1, True, True)
+    institution_choice_remember(user=clinician, institution_slug="nih")
+    assert InstitutionChoice.objects.get(user=clinician).institution.slug == "nih"
+
+
 def test_finish_sends_the_same_answer_as_the_api(clinician_client, token_client):
     _complete_all(clinician_client)
     wizard_assessment = Assessment.objects.get()
@@ -503,11 +609,38 @@ def test_new_patient_clears_every_answer(clinician_client):
 # --- /start/: the EHR link -------------------------------------------------------------------------
 
 
-def test_start_prefills_answers_and_goes_to_the_first_step(clinician_client):
-    response = clinician_client.get(
-        "/start/?weight_kg=20.5&age_years=8&fever=true&hypotension=false&car_target=CD19"
-        "&prior_tocilizumab_doses=2&prior_steroids=true&institution=musc"
+START_QUERY = (
+    "weight_kg=20.5&age_years=8&fever=true&hypotension=false&car_target=CD19"
+    "&prior_tocilizumab_doses=2&prior_steroids=true&institution=musc"
+)
+
+
+def test_start_get_shows_the_link_values_and_changes_nothing(clinician_client):
+    _complete_all(clinician_client)
+    response = clinician_client.get("/start/?weight_kg=31&fever=yes&colour=blue&institution=musc")
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.content.decode()))
+    assert response.status_code == 200
+    assert "Weight (kg) 31 weight_kg" in text
+    assert "Institution whose protocol to show first Medical University of South Carolina" in text
+    assert "Invalid value, fever: must be true or false" in text
+    assert "Unknown parameter colour" in text
+    assert "Starting replaces the answers you have in progress in the wizard." in text
+    assert (
+        'action="/start/?weight_kg=31&amp;fever=yes&amp;colour=blue&amp;institution=musc"' in response.content.decode()
     )
+    assert "Start a new patient with these answers" in text
+    form = clinician_client.get("/").context["form"]
+    assert (form["weight_kg"].value(), form["age_years"].value()) == ("20", "8")  # the answers in progress stay
+
+
+def test_start_post_without_csrf_token_is_refused(clinician):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(clinician)
+    assert client.post("/start/?weight_kg=31").status_code == 403
+
+
+def test_start_post_prefills_answers_and_goes_to_the_first_step(clinician_client):
+    response = clinician_client.post(f"/start/?{START_QUERY}")
     assert (response.status_code, response["Location"]) == (302, "/")
     patient_form = clinician_client.get("/").context["form"]
     assert [patient_form[f].value() for f in ("weight_kg", "age_years", "fever", "hypotension", "car_target")] == [
@@ -525,7 +658,7 @@ def test_start_prefills_answers_and_goes_to_the_first_step(clinician_client):
 
 
 def test_start_ignores_invalid_and_unknown_parameters_with_a_message(clinician_client):
-    response = clinician_client.get(
+    response = clinician_client.post(
         "/start/?weight_kg=500&fever=yes&toxicities=CRS&institution=nowhere&age_years=9&colour=blue"
     )
     assert response.status_code == 302
@@ -538,16 +671,16 @@ def test_start_ignores_invalid_and_unknown_parameters_with_a_message(clinician_c
     assert clinician_client.get("/").context["form"]["weight_kg"].value() is None
 
 
-def test_start_replaces_answers_from_an_earlier_patient(clinician_client):
+def test_start_post_replaces_answers_from_an_earlier_patient(clinician_client):
     _complete_all(clinician_client)
-    clinician_client.get("/start/?weight_kg=31")
+    clinician_client.post("/start/?weight_kg=31")
     form = clinician_client.get("/").context["form"]
     assert (form["weight_kg"].value(), form["age_years"].value()) == ("31", None)
 
 
 def test_start_then_finish_uses_the_prefilled_numbers_exactly(clinician_client):
     query = "&".join(f"{k}={v}" for k, v in {**PATIENT, "weight_kg": "20.125"}.items() if v)
-    clinician_client.get(f"/start/?{query}&prior_tocilizumab_doses=1&prior_steroids=true")
+    clinician_client.post(f"/start/?{query}&prior_tocilizumab_doses=1&prior_steroids=true")
     patient = {**PATIENT, "weight_kg": clinician_client.get("/").context["form"]["weight_kg"].value()}
     _post(clinician_client, "/", patient)
     _post(clinician_client, "/wizard/treatment/", TREATMENT)

@@ -160,8 +160,10 @@ def test_wizard_carhlh_patient_on_a_phone_gets_the_rounded_st_jude_dose(watched_
     _submit(page, "Get recommendations")
 
     assert page.locator(".toxicity-list li").all_inner_texts() == [
-        "ICANS grade 2 (ASTCT)\nCalculated from findings; set by: ICE score 5 (3 to 6).",
-        "carHLH severity 3 (severe)\nEntered by the clinician (no consensus grading).",
+        "ICANS grade 2 (ASTCT)\nCalculated from findings; set by: ICE score 5 (3 to 6). "
+        "ICE score used: age 12 years or over.",
+        "carHLH clinician-entered severity 3 (severe)\nClinician-entered: carHLH has no consensus definition and no "
+        "ASTCT grade.",
     ]
     assert _dose_cells(page, "stjude") == ("100 mg / calculated 95 mg", "400 mg/day / calculated 380 mg/day")
     assert _no_sideways_scroll(page)

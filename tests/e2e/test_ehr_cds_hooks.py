@@ -41,8 +41,7 @@ def bedside_result_from_card_link(page, live_server, link_url: str) -> dict[str,
     answers) and finishes. Returns what the bedside result page shows for the EHR's center."""
     UserFactory(username="ehr-clinician", role="clinician")
     login(page, live_server, username="ehr-clinician")
-    with page.expect_navigation():
-        page.goto(link_url)
+    wizard.start_from_link(page, link_url)
     assert (page.get_by_label("Weight (kg)").input_value(), page.get_by_label("Age (years)").input_value()) == (
         "20",
         "8",

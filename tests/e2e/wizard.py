@@ -20,6 +20,13 @@ def submit(page, name: str = "Next") -> None:
         page.get_by_role("button", name=name, exact=True).click()
 
 
+def start_from_link(page, link_url: str) -> None:
+    """Open a /start/ link and confirm it: the link only shows its values; the button fills the wizard."""
+    with page.expect_navigation():
+        page.goto(link_url)
+    submit(page, "Start a new patient with these answers")
+
+
 def _yes_no(value: bool | None) -> str:
     return "true" if value else "false"
 

@@ -57,7 +57,7 @@ PUBLIC = {
 
 # Bedside pages that do something other than show a page to a signed-in user.
 BEDSIDE_SIGNED_IN = {
-    "wizard_start": REDIRECT,  # fills the wizard from the link, then goes to its first step
+    "wizard_start": OK,  # GET shows what the link carries; only its POST button fills the wizard
     "wizard_reset": METHOD,  # POST only
     "wizard_step": REDIRECT,  # a later step, with the earlier ones unanswered, goes back to the first of them
 }
