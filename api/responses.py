@@ -40,6 +40,6 @@ def api_methods(*methods: str) -> Callable[[Callable[..., HttpResponse]], Callab
     return decorator
 
 
-def not_found(request: HttpRequest, path: str = "") -> ApiResponse:
+def not_found(request: HttpRequest) -> ApiResponse:
     """Any other path under the API: a JSON 404, not the site's HTML page."""
     return error_response({"path": [f"No API endpoint at {request.path!r}; see /api/v1/openapi.json."]}, status=404)

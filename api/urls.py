@@ -10,5 +10,5 @@ urlpatterns = [
     path("institutions", views.institutions_list, name="api_institutions"),
     path("openapi.json", views.openapi, name="api_openapi"),
     # Last: every other path under /api/v1/ answers in the API's JSON error shape.
-    re_path(r"^(?P<path>.*)$", not_found, name="api_not_found"),
+    re_path(r"^.*$", not_found, name="api_not_found"),
 ]

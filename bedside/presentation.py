@@ -3,7 +3,6 @@ safe notation for numbers. Reads only what the assessment stored, never the curr
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -74,22 +73,12 @@ def present_recommendation(rec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-# The engine's "N doses a day x D = P" line; with an "up to every N hours" interval, N is a most, not a schedule.
-_DOSES_A_DAY = re.compile(r"^(1 dose|\d+ doses) a day x (.+) = (.+)$")
-
-
 def present_step(step: dict[str, Any]) -> dict[str, Any]:
     """One stored step plus the words the templates show: a route choice for the printout ("IV / subcut",
-    circled by hand) and "up to" wording wherever an interval is a maximum."""
+    circled by hand) and whether the day's amount is a most ("up to every N hours")."""
     routes = tuple(Route(r) for r in step["routes"])
     route_choice = " / ".join(notation.ROUTE_WORDS[r] for r in routes) if len(routes) > 1 else ""
     order_text = step["order_text"]
-    arithmetic = list(step["arithmetic"])
-    if step.get("interval_is_maximum") and step.get("interval_hours"):
-        interval = notation.interval_text(step["interval_hours"], is_maximum=True)
-        arithmetic = [
-            _DOSES_A_DAY.sub(rf"at most \1 a day ({interval}) x \2 = at most \3", line) for line in arithmetic
-        ]
     routes_words = notation.routes_text(routes)
     print_order_text = order_text
     if route_choice and f" {routes_words} " in order_text:
@@ -99,7 +88,6 @@ def present_step(step: dict[str, Any]) -> dict[str, Any]:
         "kind_text": STEP_KIND_WORDS.get(step["kind"], step["kind"]),
         "route_choice": route_choice,
         "print_order_text": print_order_text,
-        "arithmetic": arithmetic,
         "per_day_is_maximum": bool(step.get("interval_is_maximum") and step.get("interval_hours")),
     }
 

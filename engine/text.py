@@ -109,7 +109,8 @@ def arithmetic(result: StepResult) -> tuple[str, ...]:
         lines.append(f"{basis} x {weight} = {calc_day}" if step.dose_basis.per_kg else f"{basis}: {calc_day}")
         if count is not None:
             calc = notation.amount_range(low.calculated_per_dose_mg, high.calculated_per_dose_mg, "mg per dose")  # type: ignore[arg-type]
-            lines.append(f"divided into {count} doses ({notation.interval_text(step.interval_hours)}) = {calc}")
+            interval = notation.interval_text(step.interval_hours, is_maximum=step.interval_is_maximum)
+            lines.append(f"divided into {count} doses ({interval}) = {calc}")
     for bound in _bounds(result):
         note = _rounding_note(bound, step)
         if note and note not in lines:
@@ -122,7 +123,12 @@ def arithmetic(result: StepResult) -> tuple[str, ...]:
         ordered = notation.amount_range(result.per_dose_mg.low, result.per_dose_mg.high, "mg")  # type: ignore[union-attr]
         per_day = notation.amount_range(result.per_day_mg.low, result.per_day_mg.high, "mg/day")
         doses = "1 dose a day" if count == 1 else f"{count} doses a day"
-        lines.append(f"{doses} x {ordered} = {per_day}")
+        if step.interval_is_maximum:
+            # "Up to every N hours" caps how often, it is not a schedule: the day's amount is a most.
+            interval = notation.interval_text(step.interval_hours, is_maximum=True)
+            lines.append(f"at most {doses} ({interval}) x {ordered} = at most {per_day}")
+        else:
+            lines.append(f"{doses} x {ordered} = {per_day}")
     elif low.cap_events or high.cap_events:
         lines.append(f"per day: {notation.amount_range(result.per_day_mg.low, result.per_day_mg.high, 'mg/day')}")
     return tuple(lines)

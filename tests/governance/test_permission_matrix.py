@@ -49,6 +49,7 @@ PUBLIC = {
     "login": {role: OK for role in ROLES},
     "logout": {role: METHOD for role in ROLES},
     "api_openapi": {role: OK for role in ROLES},
+    "api_not_found": {role: NOT_FOUND for role in ROLES},  # any other path under /api/v1/: a JSON 404
     "healthz": {role: OK for role in ROLES},
     "admin:login": {"anonymous": OK, "clinician": OK, "pharmacist": REDIRECT, "superuser": REDIRECT},
     # Non-staff visitors are sent to the admin index (and from there to log in); logout is POST only.
