@@ -481,7 +481,8 @@ class ProtocolVersionAdmin(HistoryAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     def history_view(self, request, object_id, extra_context=None):
-        extra_context = (extra_context or {}) | {"row_history": protocol_version_row_history(version_id=object_id)}
+        version_id = self.history_pk(object_id)
+        extra_context = (extra_context or {}) | {"row_history": protocol_version_row_history(version_id=version_id)}
         return super().history_view(request, object_id, extra_context)
 
     def _action_page(self, request, version, form, action: str, title: str, **extra):
