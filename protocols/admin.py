@@ -466,6 +466,17 @@ class ProtocolVersionAdmin(HistoryAdmin):
     def _reviewable(self, request, version: ProtocolVersion) -> bool:
         return version.status == VersionStatus.SUBMITTED and request.user.has_perm(APPROVE_PERMISSION)
 
+    def _review_overtaken(self, request, version: ProtocolVersion):
+        """A review posted after another pharmacist already approved or returned the version: say so."""
+        if request.method != "POST" or not request.user.has_perm(APPROVE_PERMISSION):
+            raise PermissionDenied
+        messages.error(
+            request,
+            f"{version.protocol} v{version.number} is {version.get_status_display().lower()} now, no longer "
+            "awaiting approval (another pharmacist acted on it first). Nothing was changed.",
+        )
+        return HttpResponseRedirect(reverse("admin:protocols_protocolversion_change", args=[version.pk]))
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         version = self.get_object(request, object_id)
         extra_context = extra_context or {}
@@ -527,7 +538,7 @@ class ProtocolVersionAdmin(HistoryAdmin):
     def approve_view(self, request, object_id):
         version = self._version(request, object_id)
         if not self._reviewable(request, version):
-            raise PermissionDenied
+            return self._review_overtaken(request, version)
         form = ApproveForm(request.POST or None, initial={"revision": version.edit_revision})
         if request.method == "POST" and form.is_valid():
             try:
@@ -558,7 +569,7 @@ class ProtocolVersionAdmin(HistoryAdmin):
     def reject_view(self, request, object_id):
         version = self._version(request, object_id)
         if not self._reviewable(request, version):
-            raise PermissionDenied
+            return self._review_overtaken(request, version)
         form = RejectForm(request.POST or None, initial={"revision": version.edit_revision})
         if request.method == "POST" and form.is_valid():
             try:

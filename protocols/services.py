@@ -47,6 +47,10 @@ class GovernanceError(Exception):
     """A workflow step refused, with a message for the pharmacist."""
 
 
+class AlreadyPublished(GovernanceError, ValueError):
+    """Publishing a version that is already published or retired (e.g. a second, concurrent approval)."""
+
+
 class StaleRevision(GovernanceError):
     """The version changed after the acting pharmacist loaded it."""
 
@@ -70,8 +74,25 @@ def _user_text(user: AbstractBaseUser) -> str:
     return user.get_full_name() or user.get_username()
 
 
+def _protocol_locked(*, protocol_id: int) -> Protocol:
+    try:
+        return Protocol.objects.select_for_update().get(pk=protocol_id)
+    except Protocol.DoesNotExist as error:
+        raise GovernanceError("That protocol no longer exists.") from error
+
+
 def _locked(version: ProtocolVersion) -> ProtocolVersion:
-    return ProtocolVersion.objects.select_for_update().select_related("protocol__institution").get(pk=version.pk)
+    """The version, re-read under lock. Every workflow step locks its protocol first, then the
+    version (the same order everywhere, so two steps can wait on each other but never deadlock)."""
+    protocol_id = ProtocolVersion.objects.filter(pk=version.pk).values_list("protocol_id", flat=True).first()
+    if protocol_id is None:
+        raise GovernanceError("That protocol version no longer exists (a draft may have been deleted).")
+    _protocol_locked(protocol_id=protocol_id)
+    return (
+        ProtocolVersion.objects.select_for_update(of=("self",))
+        .select_related("protocol__institution")
+        .get(pk=version.pk)
+    )
 
 
 def stale_revision_message(*, version_id: int, revision: int) -> str:
@@ -150,11 +171,10 @@ def protocol_version_publish(
     if approved_by is None and not approval_source:
         raise ValueError("A version is published by an approving user or a named approval source.")
     now = now or timezone.now()
-    # Lock the protocol so two concurrent publishes cannot both retire and both publish.
-    Protocol.objects.select_for_update().get(pk=version.protocol_id)
-    current = ProtocolVersion.objects.select_for_update().get(pk=version.pk)
+    # The protocol lock makes two concurrent publishes wait: the second sees the first's result.
+    current = _locked(version)
     if current.status in (VersionStatus.PUBLISHED, VersionStatus.RETIRED):
-        raise ValueError(f"{current} has already been published.")
+        raise AlreadyPublished(f"{current} has already been published: nothing was changed.")
     retiring = list(ProtocolVersion.objects.filter(protocol_id=version.protocol_id, status=VersionStatus.PUBLISHED))
     ProtocolVersion.objects.filter(pk__in=[v.pk for v in retiring]).update(status=VersionStatus.RETIRED, retired_at=now)
     # The bulk update writes no history row by itself: record the retirement explicitly.
@@ -202,7 +222,8 @@ def _copy_rows(source: ProtocolVersion, draft: ProtocolVersion, actor: AbstractB
 @transaction.atomic
 def protocol_version_draft_create(*, protocol: Protocol, author: AbstractBaseUser, reason: str = "") -> ProtocolVersion:
     """A new draft: a full copy of the published version (fields, rules, steps, citations)."""
-    Protocol.objects.select_for_update().get(pk=protocol.pk)
+    # Under the protocol lock, a second pharmacist starting at the same moment waits, then sees this draft.
+    _protocol_locked(protocol_id=protocol.pk)
     open_version = ProtocolVersion.objects.filter(protocol=protocol, status__in=OPEN_STATUSES).first()
     if open_version is not None:
         raise GovernanceError(
