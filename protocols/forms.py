@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from evidence.models import Reference
 from protocols.models import DosingStep, IndicationRule, Protocol, ProtocolTestPatient, ProtocolVersion
-from protocols.services import MAX_REVIEW_YEARS, stale_revision_message
+from protocols.services import MAX_REVIEW_YEARS, stale_revision_message, years_later
 
 VERSION_LABELS = {
     "concentration_mg_per_ml": "concentration (mg/mL)",
@@ -185,11 +185,7 @@ class SubmitForm(_RevisionForm):
 
 
 def _default_next_review() -> date:
-    today = timezone.localdate()
-    try:
-        return today.replace(year=today.year + 1)
-    except ValueError:
-        return today.replace(year=today.year + 1, day=28)
+    return years_later(day=timezone.localdate(), years=1)
 
 
 class ApproveForm(_RevisionForm):

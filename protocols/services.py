@@ -30,6 +30,7 @@ from protocols.models import (
     ProtocolVersion,
     StepCitation,
     VersionStatus,
+    user_display,
 )
 from protocols.patient_checks import CheckOutcome
 from protocols.selectors import (
@@ -63,15 +64,12 @@ class FailingTestPatients(GovernanceError):
         self.outcomes = outcomes
 
 
-def _years_later(day: date, years: int) -> date:
+def years_later(*, day: date, years: int) -> date:
+    """The same day `years` later (28 February for 29 February)."""
     try:
         return day.replace(year=day.year + years)
     except ValueError:  # 29 February
         return day.replace(year=day.year + years, day=28)
-
-
-def _user_text(user: AbstractBaseUser) -> str:
-    return user.get_full_name() or user.get_username()
 
 
 def _protocol_locked(*, protocol_id: int) -> Protocol:
@@ -228,7 +226,7 @@ def protocol_version_draft_create(*, protocol: Protocol, author: AbstractBaseUse
     if open_version is not None:
         raise GovernanceError(
             f"{protocol} already has {open_version} (authored by "
-            f"{_user_text(open_version.authored_by) if open_version.authored_by else 'the data file loader'}): "
+            f"{user_display(open_version.authored_by) or 'the data file loader'}): "
             "continue that one, or delete it first."
         )
     source = (
@@ -265,6 +263,28 @@ def protocol_version_draft_create(*, protocol: Protocol, author: AbstractBaseUse
     )
     draft.refresh_from_db()
     return draft
+
+
+@transaction.atomic
+def protocol_version_first_create(*, version: ProtocolVersion, author: AbstractBaseUser) -> ProtocolVersion:
+    """Save a new protocol's first version (its content filled in by the caller) as a draft."""
+    _protocol_locked(protocol_id=version.protocol_id)
+    if ProtocolVersion.objects.filter(protocol_id=version.protocol_id).exists():
+        raise GovernanceError(f"{version.protocol} already has a version: start a draft from it instead.")
+    version.number = 1
+    version.status = VersionStatus.DRAFT
+    version.authored_by = author
+    reason = "First version of a new protocol."
+    _save(version, actor=author, reason=reason)
+    audit_record(
+        action="protocol_version.draft_started",
+        subject_type=SUBJECT,
+        subject_id=version.pk,
+        actor=author,
+        reason=reason,
+        details={"protocol": version.protocol.institution.slug, "version": version.number},
+    )
+    return version
 
 
 @transaction.atomic
@@ -320,7 +340,7 @@ def protocol_version_approve(
     if not approval_note:
         raise GovernanceError("Give an approval note (what you checked).")
     today = today or timezone.localdate()
-    latest_review = _years_later(today, MAX_REVIEW_YEARS)
+    latest_review = years_later(day=today, years=MAX_REVIEW_YEARS)
     if not today < next_review <= latest_review:
         raise GovernanceError(
             f"The next review date must be after today and no later than {latest_review:%Y-%m-%d} "
