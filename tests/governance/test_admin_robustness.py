@@ -10,10 +10,10 @@ import re
 
 import pytest
 from django.contrib import admin
-from django.urls import URLPattern, get_resolver
+from django.urls import URLPattern, get_resolver, reverse
 
 from protocols.models import Protocol
-from protocols.services import protocol_version_draft_create
+from protocols.services import protocol_version_draft_create, protocol_version_submit
 from tests.admin_helpers import admin_form_data, logged_in, step_field, version_change_url
 
 pytestmark = pytest.mark.integration
@@ -121,3 +121,40 @@ def test_test_patient_decimal_fields_refuse_non_finite_numbers(pharmacist):
 
     assert {key: answer for key, answer in answers.items() if answer != (200, True)} == {}
     assert not protocol.test_patients.filter(label="bad number probe").exists()
+
+
+GARBAGE = {
+    "revision": "NaN",
+    "change_reason": "x" * 20000,
+    "approval_note": "\x00",
+    "reason": "",
+    "next_review": "99999-99-99",
+}
+
+
+def test_governance_views_answer_garbage_posts_with_form_errors(pharmacist, second_pharmacist, draft):
+    client = logged_in(second_pharmacist)
+    client.raise_request_exception = False
+    nih_draft = protocol_version_draft_create(protocol=Protocol.objects.get(institution__slug="nih"), author=pharmacist)
+    submitted = protocol_version_submit(
+        version=nih_draft,
+        submitted_by=pharmacist,
+        change_reason="probe",
+        expected_revision=None,
+    )
+    urls = [
+        reverse("admin:protocols_protocolversion_submit", args=[draft.pk]),
+        reverse("admin:protocols_protocolversion_approve", args=[submitted.pk]),
+        reverse("admin:protocols_protocolversion_reject", args=[submitted.pk]),
+        reverse("admin:protocols_protocol_start_draft", args=[draft.protocol_id]),
+    ]
+    answers = {url: client.post(url, GARBAGE).status_code for url in urls}
+    for against in ("abc", "999999999", "1.5", "\x00"):
+        url = reverse("admin:protocols_protocolversion_diff", args=[draft.pk]) + "?against=" + against
+        answers[url] = client.get(url).status_code
+
+    assert {url: code for url, code in answers.items() if code not in (200, 404)} == {}
+    assert [v.status for v in (type(draft).objects.get(pk=draft.pk), type(draft).objects.get(pk=submitted.pk))] == [
+        "draft",
+        "submitted",
+    ]
