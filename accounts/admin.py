@@ -4,12 +4,13 @@ from django.contrib import admin
 
 from accounts.forms import ThrottledAdminAuthenticationForm
 from accounts.models import ApiToken
+from anakinra_cds.history_admin import NulSafeChangelist
 
 admin.site.login_form = ThrottledAdminAuthenticationForm
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(NulSafeChangelist, admin.ModelAdmin):
     list_display = ("name", "user", "key_prefix", "created_at", "revoked_at")
     list_filter = ("revoked_at",)
     list_select_related = ("user",)

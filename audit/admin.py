@@ -2,11 +2,12 @@
 
 from django.contrib import admin
 
+from anakinra_cds.history_admin import NulSafeChangelist
 from audit.models import AuditEvent
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(NulSafeChangelist, admin.ModelAdmin):
     list_display = ("created_at", "who", "action", "subject_type", "subject_id", "reason")
     list_filter = ("action", "subject_type")
     list_select_related = ("actor",)

@@ -18,7 +18,6 @@ from django.utils.html import format_html
 
 from anakinra_cds.history_admin import HistoryAdmin
 from audit.selectors import audit_events_for
-from audit.services import audit_record
 from engine.data import DoseRange
 from protocols.forms import (
     ApproveForm,
@@ -43,7 +42,9 @@ from protocols.models import (
 from protocols.patient_checks import range_text
 from protocols.selectors import (
     ReviewState,
-    protocol_test_patients_check,
+    institution_has_versions,
+    protocol_test_patient_runs,
+    protocol_version_default_comparison,
     protocol_version_diff,
     protocol_version_editor_ids,
     protocol_version_preview,
@@ -54,12 +55,14 @@ from protocols.selectors import (
     version_governance,
 )
 from protocols.services import (
+    APPROVE_PERMISSION,
     SUBJECT,
     GovernanceError,
     dosing_step_citations_set,
     protocol_version_approve,
     protocol_version_draft_create,
     protocol_version_draft_delete,
+    protocol_version_first_create,
     protocol_version_reject,
     protocol_version_submit,
 )
@@ -67,8 +70,6 @@ from protocols.services import (
 admin.site.site_header = "Anakinra CDS administration"
 admin.site.site_title = "Anakinra CDS admin"
 admin.site.index_title = "Protocols, evidence and accounts"
-
-APPROVE_PERMISSION = "protocols.approve_protocolversion"
 
 
 def review_flag(next_review) -> str:
@@ -90,7 +91,7 @@ class InstitutionAdmin(HistoryAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         # The slug is a public API identifier: never changed once its protocol has been published.
-        if obj is not None and ProtocolVersion.objects.filter(protocol__institution=obj).exists():
+        if obj is not None and institution_has_versions(institution_id=obj.pk):
             return ("slug",)
         return ()
 
@@ -153,7 +154,7 @@ class ProtocolAdmin(HistoryAdmin):
     @admin.display(description="authored by")
     def authored_by(self, obj):
         version = self._published(obj)
-        return version_governance(version).authored_by if version else ""
+        return version_governance(version=version).authored_by if version else ""
 
     @admin.display(description="checked by")
     def checked_by(self, obj):
@@ -194,7 +195,7 @@ class ProtocolAdmin(HistoryAdmin):
         if protocol is not None:
             published = self._published(protocol)
             extra_context |= {
-                "governance": version_governance(published) if published else None,
+                "governance": version_governance(version=published) if published else None,
                 "open_version": protocol.open_versions[0] if protocol.open_versions else None,
                 "can_start_draft": self._can_start_draft(request, protocol),
                 "test_patient_count": ProtocolTestPatient.objects.filter(protocol=protocol).count(),
@@ -232,7 +233,7 @@ class ProtocolAdmin(HistoryAdmin):
             "original": protocol,
             "form": form,
             "action": "start_draft",
-            "governance": version_governance(self._published(protocol)) if self._published(protocol) else None,
+            "governance": version_governance(version=published) if (published := self._published(protocol)) else None,
             "open_version": protocol.open_versions[0] if protocol.open_versions else None,
         }
         return TemplateResponse(request, "admin/protocols/governance_action.html", context)
@@ -410,20 +411,10 @@ class ProtocolVersionAdmin(HistoryAdmin):
             protocol_version_draft_delete(version=version, deleted_by=request.user)
 
     def save_model(self, request, obj, form, change):
-        if not change:
-            obj.number = (obj.protocol.versions.order_by("-number").values_list("number", flat=True).first() or 0) + 1
-            obj.status = VersionStatus.DRAFT
-            obj.authored_by = request.user
-        super().save_model(request, obj, form, change)
-        if not change:
-            audit_record(
-                action="protocol_version.draft_started",
-                subject_type=SUBJECT,
-                subject_id=obj.pk,
-                actor=request.user,
-                reason="First version of a new protocol.",
-                details={"protocol": obj.protocol.institution.slug, "version": obj.number},
-            )
+        if change:
+            super().save_model(request, obj, form, change)
+        else:
+            protocol_version_first_create(version=obj, author=request.user)
 
     def save_formset(self, request, form, formset, change):
         super().save_formset(request, form, formset, change)
@@ -466,13 +457,24 @@ class ProtocolVersionAdmin(HistoryAdmin):
     def _reviewable(self, request, version: ProtocolVersion) -> bool:
         return version.status == VersionStatus.SUBMITTED and request.user.has_perm(APPROVE_PERMISSION)
 
+    def _review_overtaken(self, request, version: ProtocolVersion):
+        """A review posted after another pharmacist already approved or returned the version: say so."""
+        if request.method != "POST" or not request.user.has_perm(APPROVE_PERMISSION):
+            raise PermissionDenied
+        messages.error(
+            request,
+            f"{version.protocol} v{version.number} is {version.get_status_display().lower()} now, no longer "
+            "awaiting approval (another pharmacist acted on it first). Nothing was changed.",
+        )
+        return HttpResponseRedirect(reverse("admin:protocols_protocolversion_change", args=[version.pk]))
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         version = self.get_object(request, object_id)
         extra_context = extra_context or {}
         if version is not None and self.has_view_or_change_permission(request, version):
             open_ = version.status in (VersionStatus.DRAFT, VersionStatus.SUBMITTED)
             extra_context |= {
-                "governance": version_governance(version),
+                "governance": version_governance(version=version),
                 "can_submit": self.has_change_permission(request, version),
                 "can_review": self._reviewable(request, version),
                 "preview_rows": protocol_version_preview(version_id=version.pk) if open_ else None,
@@ -481,7 +483,8 @@ class ProtocolVersionAdmin(HistoryAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     def history_view(self, request, object_id, extra_context=None):
-        extra_context = (extra_context or {}) | {"row_history": protocol_version_row_history(version_id=object_id)}
+        version_id = self.history_pk(object_id)
+        extra_context = (extra_context or {}) | {"row_history": protocol_version_row_history(version_id=version_id)}
         return super().history_view(request, object_id, extra_context)
 
     def _action_page(self, request, version, form, action: str, title: str, **extra):
@@ -492,7 +495,7 @@ class ProtocolVersionAdmin(HistoryAdmin):
             "original": version,
             "form": form,
             "action": action,
-            "governance": version_governance(version),
+            "governance": version_governance(version=version),
             "preview_rows": protocol_version_preview(version_id=version.pk),
             **extra,
         }
@@ -526,7 +529,7 @@ class ProtocolVersionAdmin(HistoryAdmin):
     def approve_view(self, request, object_id):
         version = self._version(request, object_id)
         if not self._reviewable(request, version):
-            raise PermissionDenied
+            return self._review_overtaken(request, version)
         form = ApproveForm(request.POST or None, initial={"revision": version.edit_revision})
         if request.method == "POST" and form.is_valid():
             try:
@@ -557,7 +560,7 @@ class ProtocolVersionAdmin(HistoryAdmin):
     def reject_view(self, request, object_id):
         version = self._version(request, object_id)
         if not self._reviewable(request, version):
-            raise PermissionDenied
+            return self._review_overtaken(request, version)
         form = RejectForm(request.POST or None, initial={"revision": version.edit_revision})
         if request.method == "POST" and form.is_valid():
             try:
@@ -573,15 +576,8 @@ class ProtocolVersionAdmin(HistoryAdmin):
                 return self._done(request, version, f"{version.protocol} v{version.number} returned to draft.")
         return self._action_page(request, version, form, "reject", f"Return {version} to draft")
 
-    @staticmethod
-    def _default_comparison(version: ProtocolVersion) -> ProtocolVersion | None:
-        if version.based_on_id:
-            return version.based_on
-        siblings = ProtocolVersion.objects.filter(protocol_id=version.protocol_id).exclude(pk=version.pk)
-        return siblings.published().first() or siblings.filter(number__lt=version.number).order_by("-number").first()
-
     def _diff_against_previous(self, version: ProtocolVersion) -> dict:
-        other = self._default_comparison(version)
+        other = protocol_version_default_comparison(version=version)
         if other is None:
             return {"diff_old": None, "diff_sections": None}
         return {
@@ -596,7 +592,7 @@ class ProtocolVersionAdmin(HistoryAdmin):
         other = next((v for v in versions if str(v.pk) == against_id), None) if against_id else None
         if against_id and other is None:
             raise Http404("No such version of this protocol.")
-        other = other or self._default_comparison(version)
+        other = other or protocol_version_default_comparison(version=version)
         old, new = (other, version) if other is None or other.number < version.number else (version, other)
         sections = protocol_version_diff(old_version_id=old.pk, new_version_id=new.pk) if other else None
         context = {
@@ -672,16 +668,5 @@ class ProtocolTestPatientAdmin(HistoryAdmin):
         test_patient = self.get_object(request, object_id)
         extra_context = extra_context or {}
         if test_patient is not None:
-            runs = []
-            for version in ProtocolVersion.objects.filter(
-                protocol_id=test_patient.protocol_id,
-                status__in=(VersionStatus.PUBLISHED, VersionStatus.DRAFT, VersionStatus.SUBMITTED),
-            ).order_by("-number"):
-                outcome = next(
-                    o
-                    for o in protocol_test_patients_check(version_id=version.pk)
-                    if o.expectation.test_patient_id == test_patient.pk
-                )
-                runs.append((version, outcome))
-            extra_context["runs"] = runs
+            extra_context["runs"] = protocol_test_patient_runs(test_patient=test_patient)
         return super().change_view(request, object_id, form_url, extra_context)

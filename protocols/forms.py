@@ -7,11 +7,12 @@ from datetime import date
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.utils import timezone
 
 from evidence.models import Reference
 from protocols.models import DosingStep, IndicationRule, Protocol, ProtocolTestPatient, ProtocolVersion
-from protocols.services import MAX_REVIEW_YEARS, stale_revision_message
+from protocols.services import MAX_REVIEW_YEARS, stale_revision_message, years_later
 
 VERSION_LABELS = {
     "concentration_mg_per_ml": "concentration (mg/mL)",
@@ -51,6 +52,22 @@ STEP_LABELS = {
     "rounding_tolerance_percent": "rounding tolerance (%, above 0, at most 25)",
 }
 
+
+class FiniteDecimalField(forms.DecimalField):
+    """Django's DecimalField refuses NaN and infinities only in validate(), after has_changed() has
+    compared the value, and comparing a signalling NaN ("sNaN") raises: refuse them on conversion."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is not None and not value.is_finite():
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        return value
+
+
+def _finite_decimals(model) -> dict[str, type[forms.Field]]:
+    return {f.name: FiniteDecimalField for f in model._meta.get_fields() if isinstance(f, models.DecimalField)}
+
+
 STEP_HELP = {
     "amount_low": "For a single value give it in both, e.g. 2 and 2 for 2 mg/kg/dose.",
     "interval_hours": "Blank when the protocol states no frequency: only per-day amounts are then given.",
@@ -74,6 +91,7 @@ class ProtocolVersionForm(forms.ModelForm):
             "concentration_mg_per_ml",
         ]
         labels = VERSION_LABELS
+        field_classes = _finite_decimals(ProtocolVersion)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -127,6 +145,7 @@ class DosingStepForm(forms.ModelForm):
         fields = [*STEP_LABELS, "kind", "name", "duration_text", "taper_text", "notes"]
         labels = STEP_LABELS
         help_texts = STEP_HELP
+        field_classes = _finite_decimals(DosingStep)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -150,6 +169,7 @@ class ProtocolTestPatientForm(forms.ModelForm):
             "arithmetic",
         ]
         widgets = {"inputs": forms.Textarea(attrs={"rows": 4}), "arithmetic": forms.Textarea(attrs={"rows": 3})}
+        field_classes = _finite_decimals(ProtocolTestPatient)
 
 
 class _RevisionForm(forms.Form):
@@ -165,11 +185,7 @@ class SubmitForm(_RevisionForm):
 
 
 def _default_next_review() -> date:
-    today = timezone.localdate()
-    try:
-        return today.replace(year=today.year + 1)
-    except ValueError:
-        return today.replace(year=today.year + 1, day=28)
+    return years_later(day=timezone.localdate(), years=1)
 
 
 class ApproveForm(_RevisionForm):

@@ -25,6 +25,11 @@ from engine.inputs import RecommendationRequest, validation_errors
 from engine.vocabulary import INTERVAL_HOURS_CHOICES, CarTarget, DoseBasis, Status, StepKind, Toxicity
 
 
+def user_display(user) -> str:
+    """A person as every governance page names them: full name, else username; "" for nobody."""
+    return "" if user is None else (user.get_full_name() or user.get_username())
+
+
 class PublishedVersionIsImmutable(Exception):
     """Raised on any attempt to change or delete a published (or retired) version or its rows."""
 
@@ -220,10 +225,7 @@ class ProtocolVersion(models.Model):
 
     @property
     def approver_display(self) -> str:
-        if self.approved_by_id:
-            user = self.approved_by
-            return user.get_full_name() or user.get_username()
-        return self.approval_source
+        return user_display(self.approved_by) if self.approved_by_id else self.approval_source
 
 
 class VersionChildQuerySet(models.QuerySet):

@@ -16,7 +16,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Prefetch, Subquery
+from django.db.models import Prefetch, QuerySet, Subquery
 from django.utils import timezone
 
 from engine import notation
@@ -34,6 +34,8 @@ from protocols.models import (
     ProtocolTestPatient,
     ProtocolVersion,
     StepCitation,
+    VersionStatus,
+    user_display,
 )
 from protocols.patient_checks import CheckOutcome, PatientExpectation, expectation_check, range_text
 
@@ -347,9 +349,7 @@ class RowHistoryEntry:
 
 
 def _user_label(user) -> str:
-    if user is None:
-        return "the system (data file loader)"
-    return user.get_full_name() or user.get_username()
+    return user_display(user) or "the system (data file loader)"
 
 
 def _history_entries(records, table: str, label) -> list[RowHistoryEntry]:
@@ -544,19 +544,15 @@ class Governance:
     change_reason: str
 
 
-def version_governance(version: ProtocolVersion, *, today: date | None = None) -> Governance:
+def version_governance(*, version: ProtocolVersion, today: date | None = None) -> Governance:
     """Expects `authored_by`, `submitted_by` and `approved_by` selected (no query of its own)."""
     today = today or timezone.localdate()
-
-    def who(user) -> str:
-        return "" if user is None else (user.get_full_name() or user.get_username())
-
     return Governance(
         version_id=version.pk,
         version_number=version.number,
         status=version.status,
-        authored_by=who(version.authored_by) or ("data file loader" if version.source_fingerprint else ""),
-        submitted_by=who(version.submitted_by),
+        authored_by=user_display(version.authored_by) or ("data file loader" if version.source_fingerprint else ""),
+        submitted_by=user_display(version.submitted_by),
         checked_by=version.approver_display,
         submitted_at=version.submitted_at,
         published_at=version.published_at,
@@ -566,7 +562,7 @@ def version_governance(version: ProtocolVersion, *, today: date | None = None) -
     )
 
 
-def protocols_with_governance():
+def protocols_with_governance() -> QuerySet[Protocol]:
     """Protocols with their published and open versions attached (`published_versions`,
     `open_versions` lists): three queries for any number of protocols."""
     people = ("authored_by", "submitted_by", "approved_by")
@@ -582,3 +578,34 @@ def protocols_with_governance():
             to_attr="open_versions",
         ),
     )
+
+
+def protocol_version_default_comparison(*, version: ProtocolVersion) -> ProtocolVersion | None:
+    """What a version is compared with by default: the version it was copied from, else the
+    published one, else the newest before it."""
+    if version.based_on_id:
+        return version.based_on
+    siblings = ProtocolVersion.objects.filter(protocol_id=version.protocol_id).exclude(pk=version.pk)
+    return siblings.published().first() or siblings.filter(number__lt=version.number).order_by("-number").first()
+
+
+def protocol_test_patient_runs(*, test_patient: ProtocolTestPatient) -> list[tuple[ProtocolVersion, CheckOutcome]]:
+    """One test patient on each of its protocol's live and open versions, newest first."""
+    runs = []
+    versions = ProtocolVersion.objects.filter(
+        protocol_id=test_patient.protocol_id,
+        status__in=(VersionStatus.PUBLISHED, *OPEN_STATUSES),
+    ).order_by("-number")
+    for version in versions:
+        outcome = next(
+            o
+            for o in protocol_test_patients_check(version_id=version.pk)
+            if o.expectation.test_patient_id == test_patient.pk
+        )
+        runs.append((version, outcome))
+    return runs
+
+
+def institution_has_versions(*, institution_id: int) -> bool:
+    """Once a protocol version exists, the institution's slug is a public identifier."""
+    return ProtocolVersion.objects.filter(protocol__institution_id=institution_id).exists()

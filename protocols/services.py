@@ -30,6 +30,7 @@ from protocols.models import (
     ProtocolVersion,
     StepCitation,
     VersionStatus,
+    user_display,
 )
 from protocols.patient_checks import CheckOutcome
 from protocols.selectors import (
@@ -47,6 +48,10 @@ class GovernanceError(Exception):
     """A workflow step refused, with a message for the pharmacist."""
 
 
+class AlreadyPublished(GovernanceError, ValueError):
+    """Publishing a version that is already published or retired (e.g. a second, concurrent approval)."""
+
+
 class StaleRevision(GovernanceError):
     """The version changed after the acting pharmacist loaded it."""
 
@@ -59,19 +64,33 @@ class FailingTestPatients(GovernanceError):
         self.outcomes = outcomes
 
 
-def _years_later(day: date, years: int) -> date:
+def years_later(*, day: date, years: int) -> date:
+    """The same day `years` later (28 February for 29 February)."""
     try:
         return day.replace(year=day.year + years)
     except ValueError:  # 29 February
         return day.replace(year=day.year + years, day=28)
 
 
-def _user_text(user: AbstractBaseUser) -> str:
-    return user.get_full_name() or user.get_username()
+def _protocol_locked(*, protocol_id: int) -> Protocol:
+    try:
+        return Protocol.objects.select_for_update().get(pk=protocol_id)
+    except Protocol.DoesNotExist as error:
+        raise GovernanceError("That protocol no longer exists.") from error
 
 
 def _locked(version: ProtocolVersion) -> ProtocolVersion:
-    return ProtocolVersion.objects.select_for_update().select_related("protocol__institution").get(pk=version.pk)
+    """The version, re-read under lock. Every workflow step locks its protocol first, then the
+    version (the same order everywhere, so two steps can wait on each other but never deadlock)."""
+    protocol_id = ProtocolVersion.objects.filter(pk=version.pk).values_list("protocol_id", flat=True).first()
+    if protocol_id is None:
+        raise GovernanceError("That protocol version no longer exists (a draft may have been deleted).")
+    _protocol_locked(protocol_id=protocol_id)
+    return (
+        ProtocolVersion.objects.select_for_update(of=("self",))
+        .select_related("protocol__institution")
+        .get(pk=version.pk)
+    )
 
 
 def stale_revision_message(*, version_id: int, revision: int) -> str:
@@ -150,11 +169,10 @@ def protocol_version_publish(
     if approved_by is None and not approval_source:
         raise ValueError("A version is published by an approving user or a named approval source.")
     now = now or timezone.now()
-    # Lock the protocol so two concurrent publishes cannot both retire and both publish.
-    Protocol.objects.select_for_update().get(pk=version.protocol_id)
-    current = ProtocolVersion.objects.select_for_update().get(pk=version.pk)
+    # The protocol lock makes two concurrent publishes wait: the second sees the first's result.
+    current = _locked(version)
     if current.status in (VersionStatus.PUBLISHED, VersionStatus.RETIRED):
-        raise ValueError(f"{current} has already been published.")
+        raise AlreadyPublished(f"{current} has already been published: nothing was changed.")
     retiring = list(ProtocolVersion.objects.filter(protocol_id=version.protocol_id, status=VersionStatus.PUBLISHED))
     ProtocolVersion.objects.filter(pk__in=[v.pk for v in retiring]).update(status=VersionStatus.RETIRED, retired_at=now)
     # The bulk update writes no history row by itself: record the retirement explicitly.
@@ -202,12 +220,13 @@ def _copy_rows(source: ProtocolVersion, draft: ProtocolVersion, actor: AbstractB
 @transaction.atomic
 def protocol_version_draft_create(*, protocol: Protocol, author: AbstractBaseUser, reason: str = "") -> ProtocolVersion:
     """A new draft: a full copy of the published version (fields, rules, steps, citations)."""
-    Protocol.objects.select_for_update().get(pk=protocol.pk)
+    # Under the protocol lock, a second pharmacist starting at the same moment waits, then sees this draft.
+    _protocol_locked(protocol_id=protocol.pk)
     open_version = ProtocolVersion.objects.filter(protocol=protocol, status__in=OPEN_STATUSES).first()
     if open_version is not None:
         raise GovernanceError(
             f"{protocol} already has {open_version} (authored by "
-            f"{_user_text(open_version.authored_by) if open_version.authored_by else 'the data file loader'}): "
+            f"{user_display(open_version.authored_by) or 'the data file loader'}): "
             "continue that one, or delete it first."
         )
     source = (
@@ -244,6 +263,28 @@ def protocol_version_draft_create(*, protocol: Protocol, author: AbstractBaseUse
     )
     draft.refresh_from_db()
     return draft
+
+
+@transaction.atomic
+def protocol_version_first_create(*, version: ProtocolVersion, author: AbstractBaseUser) -> ProtocolVersion:
+    """Save a new protocol's first version (its content filled in by the caller) as a draft."""
+    _protocol_locked(protocol_id=version.protocol_id)
+    if ProtocolVersion.objects.filter(protocol_id=version.protocol_id).exists():
+        raise GovernanceError(f"{version.protocol} already has a version: start a draft from it instead.")
+    version.number = 1
+    version.status = VersionStatus.DRAFT
+    version.authored_by = author
+    reason = "First version of a new protocol."
+    _save(version, actor=author, reason=reason)
+    audit_record(
+        action="protocol_version.draft_started",
+        subject_type=SUBJECT,
+        subject_id=version.pk,
+        actor=author,
+        reason=reason,
+        details={"protocol": version.protocol.institution.slug, "version": version.number},
+    )
+    return version
 
 
 @transaction.atomic
@@ -299,7 +340,7 @@ def protocol_version_approve(
     if not approval_note:
         raise GovernanceError("Give an approval note (what you checked).")
     today = today or timezone.localdate()
-    latest_review = _years_later(today, MAX_REVIEW_YEARS)
+    latest_review = years_later(day=today, years=MAX_REVIEW_YEARS)
     if not today < next_review <= latest_review:
         raise GovernanceError(
             f"The next review date must be after today and no later than {latest_review:%Y-%m-%d} "

@@ -4,9 +4,14 @@ clinician then gets the new dose. Every page is watched for console errors and C
 
 from __future__ import annotations
 
+import threading
+
 import pytest
+from django.db import connections, transaction
 from playwright.sync_api import expect
 
+from protocols.models import Protocol, ProtocolVersion, VersionStatus
+from protocols.services import GovernanceError, protocol_version_draft_create
 from tests.e2e import wizard
 from tests.e2e.conftest import axe_violations, e2e_db, login, screenshot
 from tests.factories import UserFactory
@@ -105,3 +110,53 @@ def test_pharmacist_changes_cap_and_second_pharmacist_publishes_it(watched_page,
         "order": "anakinra 80 mg IV every 6 hours (2 mg/kg/dose; max 80 mg/dose, 400 mg/day)",
         "per_dose": "80 mg",
     }
+
+
+def test_two_pharmacists_starting_a_draft_at_once_get_one_draft():
+    """Real concurrency (two connections, committed transactions): the second start waits on the
+    protocol lock, then is told about the first draft instead of making a second one or a 500."""
+    first_author = UserFactory(username="race-first", role="pharmacist")
+    second_author = UserFactory(username="race-second", role="pharmacist")
+    protocol = Protocol.objects.get(institution__slug="cnh")
+    first_started, first_may_commit = threading.Event(), threading.Event()
+    outcome: dict[str, str] = {}
+
+    def start_first() -> None:
+        try:
+            with transaction.atomic():
+                draft = protocol_version_draft_create(protocol=protocol, author=first_author)
+                outcome["first"] = f"draft v{draft.number}"
+                first_started.set()
+                first_may_commit.wait(10)
+        finally:
+            connections.close_all()
+
+    def start_second() -> None:
+        try:
+            draft = protocol_version_draft_create(protocol=protocol, author=second_author)
+            outcome["second"] = f"draft v{draft.number}"
+        except GovernanceError as error:
+            outcome["second"] = str(error)
+        except Exception as error:
+            outcome["second"] = f"{type(error).__name__}: {error}"
+        finally:
+            connections.close_all()
+
+    first = threading.Thread(target=start_first)
+    first.start()
+    assert first_started.wait(10)
+    second = threading.Thread(target=start_second)
+    second.start()
+    second.join(1)
+    waiting = second.is_alive()  # blocked on the protocol lock the first start holds
+    first_may_commit.set()
+    first.join(10)
+    second.join(10)
+
+    assert waiting is True
+    assert outcome["first"] == "draft v2"
+    assert outcome["second"].startswith(f"{protocol} already has {protocol} v2 (draft) (authored by Test User")
+    assert list(ProtocolVersion.objects.filter(protocol=protocol).values_list("number", "status")) == [
+        (2, VersionStatus.DRAFT),
+        (1, VersionStatus.PUBLISHED),
+    ]

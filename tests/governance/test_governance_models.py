@@ -9,12 +9,14 @@ import pytest
 from django.core import serializers
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, models, transaction
+from django.utils import timezone
 
 from evidence.models import Reference, Study
 from protocols.models import (
     DosingStep,
     IndicationRule,
     Institution,
+    ProtocolCitation,
     ProtocolTestPatient,
     ProtocolVersion,
     PublishedVersionIsImmutable,
@@ -346,3 +348,112 @@ def test_row_changes_bump_the_draft_revision(db):
     DosingStep.objects.filter(pk=step.pk).update(notes="bulk edit")
 
     assert ProtocolVersion.objects.get(pk=draft.pk).edit_revision == start + 5
+
+
+# --- INSERT into a published version (migration 0007) -------------------------------------------
+
+FROZEN_ROW_MODELS = (IndicationRule, DosingStep, ProtocolCitation, StepCitation)
+
+
+def _raw_copy(model, pk: int) -> None:
+    """Copy a row into the same version by plain SQL, below every model guard."""
+    table = model._meta.db_table
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in model._meta.concrete_fields if not f.primary_key)
+    _raw(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {table} WHERE id = %s", [pk])
+
+
+def _one_published_row(model):
+    return model.objects.filter(**{f"{model.VERSION_PATH}__status": VersionStatus.PUBLISHED}).order_by("pk").first()
+
+
+@pytest.mark.parametrize("model", FROZEN_ROW_MODELS, ids=lambda m: m.__name__)
+def test_trigger_refuses_raw_sql_insert_into_published_version(published_cnh, model):
+    row = _one_published_row(model)
+    before = model.objects.count()
+
+    with pytest.raises(IntegrityError, match="rows cannot be added to a published protocol version"):
+        _raw_copy(model, row.pk)
+
+    assert model.objects.count() == before
+
+
+@pytest.mark.parametrize("model", FROZEN_ROW_MODELS, ids=lambda m: m.__name__)
+def test_trigger_refuses_orm_raw_save_into_published_version(published_cnh, model):
+    # save_base(raw=True) is what loaddata does: it skips the model's own guard.
+    row = _one_published_row(model)
+    before = model.objects.count()
+    row.pk = row.id = None
+    row._state.adding = True
+    if model is DosingStep:
+        row.position, row.name = 99, "inserted"
+
+    with pytest.raises(IntegrityError, match="rows cannot be added"), transaction.atomic():
+        row.save_base(raw=True)
+
+    assert model.objects.count() == before
+
+
+def test_trigger_allows_insert_into_drafts(db):
+    draft = factories.ProtocolVersionFactory()
+    rule = factories.IndicationRuleFactory(version=draft)
+
+    _raw_copy(IndicationRule, rule.pk)
+
+    assert draft.rules.count() == 2
+
+
+def test_trigger_restore_setting_lifts_the_insert_guard_for_its_transaction_only(published_cnh):
+    rule = published_cnh.rules.first()
+    before = published_cnh.rules.count()
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL protocols.restore = 'on'")
+        _raw_copy(IndicationRule, rule.pk)
+        restored = published_cnh.rules.count()
+        transaction.set_rollback(True)  # leave the seeded version as it was
+    with pytest.raises(IntegrityError, match="rows cannot be added"):
+        _raw_copy(IndicationRule, rule.pk)  # the setting ended with that transaction
+
+    assert (restored, published_cnh.rules.count()) == (before + 1, before)
+
+
+# --- The catalog revision moves with every table the engine catalog reads -------------------------
+
+
+def _revision() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT revision FROM protocols_catalogrevision WHERE id = 1")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        "protocols_protocol",
+        "protocols_protocolversion",
+        "protocols_institution",
+        "evidence_reference",
+        "protocols_indicationrule",
+        "protocols_dosingstep",
+        "protocols_protocolcitation",
+        "protocols_stepcitation",
+    ],
+)
+def test_catalog_revision_moves_on_every_catalog_table(db, table):
+    before = _revision()
+
+    _raw(f"UPDATE {table} SET id = id WHERE id IN (SELECT id FROM {table} LIMIT 1)", [])
+
+    assert _revision() != before
+
+
+def test_catalog_revision_moves_when_an_approver_is_renamed_but_not_on_login(published_cnh, pharmacist):
+    before = _revision()
+    pharmacist.last_login = timezone.now()
+    pharmacist.save(update_fields=["last_login"])
+    after_login = _revision()
+    pharmacist.first_name = "Renamed"
+    pharmacist.save(update_fields=["first_name"])
+
+    assert after_login == before
+    assert _revision() != before

@@ -20,6 +20,7 @@ from protocols.services import (
     dosing_step_citations_set,
     protocol_version_approve,
     protocol_version_draft_create,
+    protocol_version_first_create,
     protocol_version_reject,
     protocol_version_submit,
 )
@@ -234,3 +235,12 @@ def test_step_citations_set_adds_removes_and_orders(pharmacist):
         ("ref-28", 0),
         ("diorio-2022", 1),
     ]
+
+
+def test_first_version_refused_once_the_protocol_has_one(pharmacist):
+    version = ProtocolVersion(protocol=_protocol("cnh"), utilization="x", indications_summary="y")
+
+    with pytest.raises(GovernanceError, match="already has a version: start a draft from it instead"):
+        protocol_version_first_create(version=version, author=pharmacist)
+
+    assert ProtocolVersion.objects.filter(protocol=_protocol("cnh")).count() == 1

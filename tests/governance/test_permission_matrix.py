@@ -333,3 +333,78 @@ def test_static_files_are_public():
     response = Client().get("/static/css/app.css")
 
     assert response.status_code == 200
+
+
+# --- What the groups themselves grant -------------------------------------------------------------
+
+
+def _admin_permissions() -> set[str]:
+    """Every model permission the admin could act on: registered models and their history tables."""
+    codenames = set()
+    for model in admin.site._registry:
+        models_ = [model] + ([model.history.model] if hasattr(model, "history") else [])
+        for each in models_:
+            opts = each._meta
+            codenames |= {f"{opts.app_label}.{action}_{opts.model_name}" for action in ALL}
+            codenames |= {f"{opts.app_label}.{codename}" for codename, _ in opts.permissions}
+    return codenames
+
+
+def test_clinician_holds_no_admin_permission_and_is_not_staff(clinician):
+    held = {p for p in _admin_permissions() if clinician.has_perm(p)}
+
+    assert (held, clinician.is_staff) == (set(), False)
+    assert clinician.get_all_permissions() == {"assessments.add_assessment", "assessments.view_assessment"}
+
+
+def test_pharmacist_cannot_delete_audit_or_history_nor_manage_accounts(pharmacist):
+    forbidden = {
+        "audit.add_auditevent",
+        "audit.change_auditevent",
+        "audit.delete_auditevent",
+        *(f"auth.{action}_{model}" for action in ALL for model in ("user", "group", "permission")),
+        *(
+            f"{m.history.model._meta.app_label}.{action}_{m.history.model._meta.model_name}"
+            for m in admin.site._registry
+            if hasattr(m, "history")
+            for action in ("add", "change", "delete")
+        ),
+        "accounts.view_apitoken",
+        "accounts.delete_apitoken",
+    }
+
+    assert {p for p in forbidden if pharmacist.has_perm(p)} == set()
+
+
+def test_pharmacist_posts_to_delete_published_version_or_audit_event_are_refused(pharmacist):
+    published = ProtocolVersion.objects.get(protocol__institution__slug="cnh", status=VersionStatus.PUBLISHED)
+    event = audit_record(action="matrix", subject_type="x", subject_id=1, actor=pharmacist)
+    client = Client()
+    client.force_login(pharmacist)
+
+    version_answer = client.post(
+        reverse("admin:protocols_protocolversion_delete", args=[published.pk]), {"post": "yes"}
+    )
+    event_answer = client.post(reverse("admin:audit_auditevent_delete", args=[event.pk]), {"post": "yes"})
+    group_answer = client.post(reverse("admin:auth_group_delete", args=[Group.objects.get(name="clinician").pk]))
+
+    assert (version_answer.status_code, event_answer.status_code, group_answer.status_code) == (403, 403, 403)
+    assert ProtocolVersion.objects.filter(pk=published.pk, status=VersionStatus.PUBLISHED).exists()
+    assert type(event).objects.filter(pk=event.pk).exists()
+
+
+def test_roles_migration_takes_staff_from_clinicians_only(db, pharmacist):
+    from importlib import import_module
+
+    from django.apps import apps
+
+    migration = import_module("accounts.migrations.0005_clinicians_hold_no_admin_permission")
+    staff_clinician = factories.UserFactory(username="staff-clinician", role="clinician", is_staff=True)
+    both = factories.UserFactory(username="both-roles", role="clinician", is_staff=True)
+    both.groups.add(Group.objects.get(name="pharmacist"))
+
+    migration.clinicians_narrow(apps, None)
+
+    staff = {u.username: u.is_staff for u in type(pharmacist).objects.filter(pk__in=[staff_clinician.pk, both.pk])}
+    assert staff == {"staff-clinician": False, "both-roles": True}
+    assert pharmacist.__class__.objects.get(pk=pharmacist.pk).is_staff is True
