@@ -21,6 +21,12 @@ STATUS_WORDS = {
     "not_indicated": ("Not indicated by this protocol", "status-not-indicated"),
     "contraindicated": ("Contraindicated: do not give", "status-contraindicated"),
 }
+# Beside an order line whose center does not recommend it as it stands: a not_indicated center's amounts are
+# shown for comparison only and must never read as an order; a consider center's are an option, not an order.
+ORDER_QUALIFIERS = {
+    "not_indicated": "Only if the criteria were met - not indicated now",
+    "consider": "May be considered",
+}
 SEVERITY_HEADINGS = (("critical", "Critical"), ("warning", "Warnings"), ("info", "For information"))
 # Short names for the comparison table; the full text is on each center's card.
 WARNING_LABELS = {
@@ -66,6 +72,7 @@ def present_recommendation(rec: dict[str, Any]) -> dict[str, Any]:
         **rec,
         "status_text": status_text,
         "status_class": status_class,
+        "order_qualifier": ORDER_QUALIFIERS.get(rec["status"], ""),
         "warning_groups": groups,
         "key_warnings": key_warnings,
         "published_at": published_at,

@@ -69,7 +69,10 @@ def _api_assessment(user, institution: str | None) -> Assessment:
 
 def _text(response) -> str:
     """The page's visible text with whitespace collapsed."""
-    html = response.content.decode()
+    return _visible(response.content.decode())
+
+
+def _visible(html: str) -> str:
     html = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", html, flags=re.S)
     return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html))).strip()
 
@@ -170,6 +173,76 @@ def test_result_page_compares_every_other_center_in_one_table(clinician, clinici
     table = html[html.index('<table class="table compare-table') : html.index("</table>", html.index("compare-table"))]
     centers = re.findall(r'<th scope="row"[^>]*><a href="#center-([a-z]+)">', table)
     assert centers == ["chop", "musc", "nih", "seattle", "stjude"]
+
+
+ICANS_3_BEFORE_TOCILIZUMAB = {
+    "weight_kg": Decimal("45"),
+    "toxicities": [{"type": "ICANS", "grade": 3}],
+    "prior_tocilizumab_doses": 0,
+}
+
+
+def _compare_rows(html: str) -> dict[str, str]:
+    """Each center's rows of the comparison table as visible text, by center slug."""
+    table = html[html.index('<table class="table compare-table') : html.index("</table>", html.index("compare-table"))]
+    chunks = re.split(r'(?=<th scope="row"[^>]*><a href="#center-)', table)[1:]
+    return {re.search(r'#center-([a-z]+)"', c).group(1): _visible(c) for c in chunks}
+
+
+def test_result_page_compare_row_of_a_not_indicated_center_names_the_reason_and_is_no_order(clinician, clinician_client):
+    assessment = _bedside_assessment(clinician, institution="seattle", **ICANS_3_BEFORE_TOCILIZUMAB)
+    cnh = _compare_rows(clinician_client.get(f"/assessments/{assessment.id}/").content.decode())["cnh"]
+    assert cnh == (
+        "Children's National Hospital v1 Not indicated by this protocol "
+        "ICANS grade 3: third-line use, after tocilizumab and steroids; needs prior tocilizumab and steroids "
+        "given or starting; tocilizumab not yet given "
+        "Initial dosing Only if the criteria were met - not indicated now: "
+        "anakinra 90 mg IV every 6 hours (2 mg/kg/dose; max 100 mg/dose, 400 mg/day) "
+        "only if the criteria were met: 90 mg only if the criteria were met: 360 mg/day "
+        "only if the criteria were met: 0.6 mL at 150 mg/mL none"
+    )
+
+
+def test_result_page_compare_row_of_a_consider_center_says_may_be_considered(clinician, clinician_client):
+    assessment = _bedside_assessment(clinician)
+    seattle = _compare_rows(clinician_client.get(f"/assessments/{assessment.id}/").content.decode())["seattle"]
+    assert "May be considered under this protocol" in seattle
+    assert "May be considered: anakinra 40 mg IV up to every 6 hours" in seattle
+    assert "only if the criteria were met" not in seattle
+
+
+def test_result_page_indicated_center_has_no_qualifier(clinician, clinician_client):
+    text = _text(clinician_client.get(f"/assessments/{_bedside_assessment(clinician).id}/"))
+    chosen = text[text.index("Your center: Children's National Hospital") : text.index("Every other center")]
+    assert ("Only if the criteria" in chosen, "May be considered" in chosen) == (False, False)
+    assert "Volume per dose Initial dosing (initial) anakinra 40 mg IV every 6 hours" in chosen
+
+
+def test_result_page_chosen_card_of_a_not_indicated_center_says_its_amounts_are_no_order(clinician, clinician_client):
+    assessment = _bedside_assessment(clinician, **ICANS_3_BEFORE_TOCILIZUMAB)
+    text = _text(clinician_client.get(f"/assessments/{assessment.id}/"))
+    chosen = text[text.index("Your center: Children's National Hospital") : text.index("Every other center")]
+    assert (
+        "Not indicated by this protocol ICANS grade 3: third-line use, after tocilizumab and steroids; "
+        "needs prior tocilizumab and steroids given or starting; tocilizumab not yet given"
+    ) in chosen
+    assert (
+        "Only if the criteria were met - not indicated now. These amounts are shown for comparison only; "
+        "they are not an order."
+    ) in chosen
+    assert (
+        "Initial dosing (initial) Only if the criteria were met - not indicated now: anakinra 90 mg IV every 6 hours "
+        "(2 mg/kg/dose; max 100 mg/dose, 400 mg/day) only if the criteria were met: 90 mg "
+        "only if the criteria were met: 360 mg/day"
+    ) in chosen
+
+
+def test_print_page_of_a_not_indicated_center_heads_its_amounts_as_no_order(clinician, clinician_client):
+    assessment = _bedside_assessment(clinician, **ICANS_3_BEFORE_TOCILIZUMAB)
+    text = _text(clinician_client.get(f"/assessments/{assessment.id}/print/"))
+    assert "tocilizumab not yet given Amounts only if the criteria were met (not indicated now): not an order" in text
+    assert " Orders " not in text
+    assert "Only if the criteria were met - not indicated now: anakinra 90 mg IV every 6 hours" in text
 
 
 def test_result_page_groups_warnings_by_severity(clinician, clinician_client):
