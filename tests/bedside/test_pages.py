@@ -189,7 +189,7 @@ def _compare_rows(html: str) -> dict[str, str]:
     return {re.search(r'#center-([a-z]+)"', c).group(1): _visible(c) for c in chunks}
 
 
-def test_result_page_compare_row_of_a_not_indicated_center_names_the_reason_and_is_no_order(clinician, clinician_client):
+def test_result_page_compare_row_of_a_not_indicated_center_names_the_reason_not_an_order(clinician, clinician_client):
     assessment = _bedside_assessment(clinician, institution="seattle", **ICANS_3_BEFORE_TOCILIZUMAB)
     cnh = _compare_rows(clinician_client.get(f"/assessments/{assessment.id}/").content.decode())["cnh"]
     assert cnh == (
