@@ -217,7 +217,8 @@ def wizard_start(request: HttpRequest) -> HttpResponse:
     if prefill.used:
         messages.info(request, f"Filled in from the link: {', '.join(prefill.used)}. Check every answer.")
     if prefill.invalid:
-        messages.warning(request, "Ignored invalid values: " + "; ".join(prefill.invalid) + ".")
+        invalid = "; ".join(prefill.invalid)
+        messages.warning(request, f"Ignored invalid values: {invalid}{'' if invalid.endswith('.') else '.'}")
     if prefill.unknown:
         messages.warning(request, "Ignored unknown parameters: " + ", ".join(prefill.unknown) + ".")
     return redirect("home")
