@@ -146,16 +146,38 @@ def test_print_page_states_caps_plainly_from_the_data(clinician, clinician_clien
 
 def test_print_page_prints_the_approval_line_beside_the_version(clinician, clinician_client):
     text = _text(clinician_client.get(f"/assessments/{_bedside_assessment(clinician).id}/print/"))
-    assert (
-        "Protocol version 1: checked and approved by Not locally approved: loaded from the reviewed data file "
-        "(Diorio et al., Blood Adv 2022, Table 1); published "
-    ) in text
+    published = re.search(r"Protocol version 1; published (\d+ \w+ \d{4} \d\d:\d\d UTC)\. ", text)
+    assert published is not None
+    assert text[published.end() :].startswith(
+        "Not locally approved: loaded from the reviewed data file (Diorio et al., Blood Adv 2022, Table 1)."
+    )
+    assert "approved by Not locally approved" not in text
 
 
 def test_print_page_names_the_pharmacist_who_approved_a_new_version(clinician, pharmacist, clinician_client):
     _publish_new_cnh_version(pharmacist, amount=Decimal("3"))
     text = _text(clinician_client.get(f"/assessments/{_bedside_assessment(clinician).id}/print/"))
     assert f"Protocol version 2: checked and approved by {pharmacist.get_full_name()}; published " in text
+
+
+def test_result_page_says_not_locally_approved_with_no_approved_by_prefix(clinician, clinician_client):
+    text = _text(clinician_client.get(f"/assessments/{_bedside_assessment(clinician).id}/"))
+    chosen = text[text.index("Your center: Children's National Hospital") : text.index("Every other center")]
+    assert re.search(
+        r"Protocol version 1, published \d+ \w+ \d{4}\. Not locally approved: loaded from the reviewed data file "
+        r"\(Diorio et al\., Blood Adv 2022, Table 1\)\. Indicated by this protocol",
+        chosen,
+    )
+    assert "approved by Not locally approved" not in text
+
+
+def test_result_page_names_the_pharmacist_who_approved_a_new_version(clinician, pharmacist, clinician_client):
+    _publish_new_cnh_version(pharmacist, amount=Decimal("3"))
+    text = _text(clinician_client.get(f"/assessments/{_bedside_assessment(clinician).id}/"))
+    assert re.search(
+        rf"Protocol version 2, published \d+ \w+ \d{{4}}; checked and approved by {pharmacist.get_full_name()}\. ",
+        text,
+    )
 
 
 def test_print_page_shows_the_concentration_and_the_small_volume_note(clinician, clinician_client):
@@ -322,10 +344,7 @@ def test_print_page_has_write_in_lines_signatures_and_the_basis(clinician, clini
         "Weight used 20 kg Toxicities and grades CRS grade 3 (ASTCT) Center Children's National Hospital "
         "Protocol version 1" in text
     )
-    assert (
-        "approved by Not locally approved: loaded from the reviewed data file (Diorio et al., Blood Adv 2022, Table 1)"
-        in text
-    )
+    assert "Not locally approved: loaded from the reviewed data file (Diorio et al., Blood Adv 2022, Table 1)." in text
     assert "anakinra 40 mg IV every 6 hours (2 mg/kg/dose; max 100 mg/dose, 400 mg/day)" in text
     assert "Taper Taper over 3 days to 1 week" in text
     assert f"Assessment {assessment.id}" in text
@@ -360,14 +379,15 @@ def test_print_page_stores_no_patient_identifier(clinician, clinician_client):
 def test_result_page_query_count_is_fixed(clinician, clinician_client, django_assert_num_queries, institution):
     # One center (an API assessment for one institution) or all six: the same queries.
     assessment = _api_assessment(clinician, institution) if institution else _bedside_assessment(clinician)
-    with django_assert_num_queries(3):  # session, user, assessment with its grading and author
+    # session, user, assessment with its grading and author, which of its versions a local user approved
+    with django_assert_num_queries(4):
         assert clinician_client.get(f"/assessments/{assessment.id}/").status_code == 200
 
 
 @pytest.mark.parametrize("institution", [None, "cnh"])
 def test_print_page_query_count_is_fixed(clinician, clinician_client, django_assert_num_queries, institution):
     assessment = _api_assessment(clinician, institution) if institution else _bedside_assessment(clinician)
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(4):
         assert clinician_client.get(f"/assessments/{assessment.id}/print/").status_code == 200
 
 
