@@ -14,7 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 from pydantic import ValidationError
 
 from bedside import wizard
@@ -185,8 +185,12 @@ def wizard_step(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def wizard_reset(request: HttpRequest) -> HttpResponse:
+    """POST clears the answers. A GET (a typed or bookmarked address) only asks, so nothing is lost by it."""
+    if request.method != "POST":
+        in_progress = not WizardAnswers(request.session).is_empty
+        return render(request, "bedside/reset_confirm.html", {"in_progress": in_progress, "nav_section": "wizard"})
     WizardAnswers(request.session).reset()
     messages.info(request, "Answers cleared: start the new patient below.")
     return redirect("home")

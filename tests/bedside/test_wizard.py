@@ -664,6 +664,28 @@ def test_new_patient_clears_every_answer(clinician_client):
     assert (response["Location"], clinician_client.get("/").context["form"]["weight_kg"].value()) == ("/", None)
 
 
+def test_new_patient_get_asks_first_and_clears_nothing(clinician_client):
+    _complete_all(clinician_client)
+    response = clinician_client.get("/wizard/reset/")
+    html = response.content.decode()
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+    assert response.status_code == 200
+    assert "Clear all answers and start a new patient? This clears every answer now in the wizard." in text
+    form = r'<form method="post" action="/wizard/reset/"[^>]*>\s*<input type="hidden" name="csrfmiddlewaretoken"'
+    assert re.search(form, html)
+    assert "Keep my answers" in text
+    assert clinician_client.get("/").context["form"]["weight_kg"].value() == "20"
+
+
+def test_new_patient_get_without_answers_says_there_are_none(clinician_client):
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", clinician_client.get("/wizard/reset/").content.decode()))
+    assert "The wizard has no answers in progress." in text
+
+
+def test_new_patient_get_requires_login(client, db):
+    assert client.get("/wizard/reset/")["Location"] == "/accounts/login/?next=/wizard/reset/"
+
+
 # --- /start/: the EHR link -------------------------------------------------------------------------
 
 
