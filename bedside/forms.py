@@ -7,6 +7,7 @@ user typed), and every safety question needs an explicit answer: a missing answe
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -49,6 +50,46 @@ class YesNoField(forms.TypedChoiceField):
         )
 
 
+# Digits 0-9 with at most one decimal point, nothing else: Python's Decimal and int would also take "1e2",
+# "+20", "1_0", "Infinity" and non-ASCII digits such as "٢٠", none of which a clinician means as a weight.
+PLAIN_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+", re.ASCII)
+PLAIN_NUMBER_MESSAGE = "Enter a number using the digits 0-9 and at most one decimal point (for example 20.5)."
+DECIMAL_COMMA = "Use a point for decimals, not a comma (for example 20.5)."
+
+
+def _plain_number(value: Any, invalid_message: str) -> Decimal:
+    """A plain decimal number typed into a text box (surrounding spaces ignored), else the field's message.
+    Trailing zeros after the point are dropped: the value counts, not the spelling ("20.0000" is 20)."""
+    text = str(value).strip()
+    if PLAIN_NUMBER.fullmatch(text) is None:
+        message = DECIMAL_COMMA if re.fullmatch(r"[0-9]+,[0-9]+", text, re.ASCII) else invalid_message
+        raise forms.ValidationError(message, code="invalid")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".") or "0"
+    return Decimal(text)
+
+
+class PlainDecimalField(forms.DecimalField):
+    """A DecimalField that takes only plain decimal numbers (see PLAIN_NUMBER)."""
+
+    def to_python(self, value: Any) -> Decimal | None:
+        if value in self.empty_values or (isinstance(value, str) and not value.strip()):
+            return None
+        return _plain_number(value, self.error_messages["invalid"])
+
+
+class PlainIntegerField(forms.IntegerField):
+    """An IntegerField that takes only plain whole numbers ("20" or "20.0", never "+20" or "2e1")."""
+
+    def to_python(self, value: Any) -> int | None:
+        if value in self.empty_values or (isinstance(value, str) and not value.strip()):
+            return None
+        number = _plain_number(value, self.error_messages["invalid"])
+        if number != number.to_integral_value():
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return int(number)
+
+
 def _decimal_input(**attrs: str) -> forms.TextInput:
     return forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off", **attrs})
 
@@ -60,7 +101,7 @@ def _whole_input(**attrs: str) -> forms.TextInput:
 def _range_messages(low: int, high: int, unit: str = "") -> dict[str, str]:
     suffix = f" {unit}" if unit else ""
     message = f"Enter a value from {low} to {high}{suffix}."
-    return {"min_value": message, "max_value": message, "invalid": "Enter a number."}
+    return {"min_value": message, "max_value": message, "invalid": PLAIN_NUMBER_MESSAGE}
 
 
 def _helper(*layout: Any) -> FormHelper:
@@ -75,7 +116,7 @@ def _helper(*layout: Any) -> FormHelper:
 
 
 class PatientForm(forms.Form):
-    weight_kg = forms.DecimalField(
+    weight_kg = PlainDecimalField(
         label="Weight (kg)",
         min_value=1,
         max_value=150,
@@ -85,7 +126,7 @@ class PatientForm(forms.Form):
         widget=_decimal_input(),
         error_messages={**_range_messages(1, 150, "kg"), "max_decimal_places": "Use at most 3 decimal places."},
     )
-    age_years = forms.DecimalField(
+    age_years = PlainDecimalField(
         label="Age (years)",
         min_value=0,
         max_value=40,
@@ -101,7 +142,7 @@ class PatientForm(forms.Form):
         widget=forms.RadioSelect,
         error_messages={"required": "Choose the CAR target."},
     )
-    days_since_infusion = forms.IntegerField(
+    days_since_infusion = PlainIntegerField(
         label="Days since CAR T-cell infusion",
         required=False,
         min_value=0,
@@ -118,7 +159,7 @@ class PatientForm(forms.Form):
         label="Known hypersensitivity to E. coli-derived proteins or any component of anakinra"
     )
     active_infection = YesNoField(label="Active infection")
-    creatinine_clearance_ml_min = forms.DecimalField(
+    creatinine_clearance_ml_min = PlainDecimalField(
         label="Creatinine clearance (mL/min)",
         required=False,
         min_value=0,
@@ -156,7 +197,7 @@ class PatientForm(forms.Form):
 
 
 class TreatmentForm(forms.Form):
-    prior_tocilizumab_doses = forms.IntegerField(
+    prior_tocilizumab_doses = PlainIntegerField(
         label="Tocilizumab doses given so far",
         min_value=0,
         max_value=10,
@@ -268,7 +309,7 @@ class ToxicitiesForm(forms.Form):
         required=False,
         help_text="Then fever is no longer required to grade CRS.",
     )
-    crs_oxygen_flow_l_min = forms.DecimalField(
+    crs_oxygen_flow_l_min = PlainDecimalField(
         label="Nasal cannula flow (L/min)",
         required=False,
         min_value=Decimal("0.1"),
@@ -280,7 +321,7 @@ class ToxicitiesForm(forms.Form):
         error_messages={
             "min_value": "Enter a flow above 0 L/min.",
             "max_value": "Enter a flow of at most 100 L/min.",
-            "invalid": "Enter a number.",
+            "invalid": PLAIN_NUMBER_MESSAGE,
             "max_decimal_places": "Use at most 1 decimal place.",
         },
     )
@@ -294,7 +335,7 @@ class ToxicitiesForm(forms.Form):
     icans_developmental_delay = forms.BooleanField(
         label="Use CAPD at age 12 or over (developmental delay)", required=False
     )
-    icans_ice_score = forms.IntegerField(
+    icans_ice_score = PlainIntegerField(
         label="ICE score (0 to 10)",
         required=False,
         min_value=0,
@@ -303,7 +344,7 @@ class ToxicitiesForm(forms.Form):
         widget=_whole_input(),
         error_messages={**_range_messages(0, 10), "invalid": "Enter a whole number from 0 to 10."},
     )
-    icans_capd_total = forms.IntegerField(
+    icans_capd_total = PlainIntegerField(
         label="CAPD total (0 to 32)",
         required=False,
         min_value=0,

@@ -21,6 +21,12 @@ STATUS_WORDS = {
     "not_indicated": ("Not indicated by this protocol", "status-not-indicated"),
     "contraindicated": ("Contraindicated: do not give", "status-contraindicated"),
 }
+# Beside an order line whose center does not recommend it as it stands: a not_indicated center's amounts are
+# shown for comparison only and must never read as an order; a consider center's are an option, not an order.
+ORDER_QUALIFIERS = {
+    "not_indicated": "Only if the criteria were met - not indicated now",
+    "consider": "May be considered",
+}
 SEVERITY_HEADINGS = (("critical", "Critical"), ("warning", "Warnings"), ("info", "For information"))
 # Short names for the comparison table; the full text is on each center's card.
 WARNING_LABELS = {
@@ -52,7 +58,17 @@ def yes_no(value: bool | None) -> str:
     return {True: "Yes", False: "No"}.get(value, "Not recorded")  # type: ignore[arg-type]
 
 
-def present_recommendation(rec: dict[str, Any]) -> dict[str, Any]:
+def approval_text(protocol: dict[str, Any], *, locally_approved: bool) -> str:
+    """Who approved a version: "checked and approved by <name>" only for a local approver; a version loaded
+    from the reviewed data file shows that file's own statement (stored as `approved_by`) as a sentence, with
+    no prefix."""
+    approver = protocol.get("approved_by") or ""
+    if locally_approved and approver:
+        return f"checked and approved by {approver}"
+    return _sentence(approver or "Approval not recorded")
+
+
+def present_recommendation(rec: dict[str, Any], *, locally_approved: bool = False) -> dict[str, Any]:
     """One stored recommendation plus the words the templates show."""
     status_text, status_class = STATUS_WORDS[rec["status"]]
     groups = []
@@ -66,6 +82,9 @@ def present_recommendation(rec: dict[str, Any]) -> dict[str, Any]:
         **rec,
         "status_text": status_text,
         "status_class": status_class,
+        "order_qualifier": ORDER_QUALIFIERS.get(rec["status"], ""),
+        "locally_approved": locally_approved,
+        "approval_text": approval_text(rec["protocol"], locally_approved=locally_approved),
         "warning_groups": groups,
         "key_warnings": key_warnings,
         "published_at": published_at,
@@ -160,8 +179,13 @@ def input_rows(inputs: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
-def result_view(assessment: Any, *, requested_slug: str | None = None) -> ResultView:
-    recommendations = [present_recommendation(rec) for rec in assessment.recommendations]
+def result_view(
+    assessment: Any, *, requested_slug: str | None = None, locally_approved_ids: frozenset[int] = frozenset()
+) -> ResultView:
+    recommendations = [
+        present_recommendation(rec, locally_approved=rec["protocol"]["id"] in locally_approved_ids)
+        for rec in assessment.recommendations
+    ]
     slugs = [rec["institution"]["slug"] for rec in recommendations]
     chosen_slug = chosen_slug_for(assessment.inputs, requested_slug, slugs)
     grading = getattr(assessment, "bedside_grading", None)

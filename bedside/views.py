@@ -14,7 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 from pydantic import ValidationError
 
 from bedside import wizard
@@ -25,6 +25,7 @@ from bedside.selectors import (
     grading_reference,
     institution_choice_get,
     institution_protocol_list,
+    locally_approved_version_ids,
     protocol_detail,
     published_institution_choices,
     reference_list,
@@ -184,8 +185,12 @@ def wizard_step(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def wizard_reset(request: HttpRequest) -> HttpResponse:
+    """POST clears the answers. A GET (a typed or bookmarked address) only asks, so nothing is lost by it."""
+    if request.method != "POST":
+        in_progress = not WizardAnswers(request.session).is_empty
+        return render(request, "bedside/reset_confirm.html", {"in_progress": in_progress, "nav_section": "wizard"})
     WizardAnswers(request.session).reset()
     messages.info(request, "Answers cleared: start the new patient below.")
     return redirect("home")
@@ -217,13 +222,19 @@ def wizard_start(request: HttpRequest) -> HttpResponse:
     if prefill.used:
         messages.info(request, f"Filled in from the link: {', '.join(prefill.used)}. Check every answer.")
     if prefill.invalid:
-        messages.warning(request, "Ignored invalid values: " + "; ".join(prefill.invalid) + ".")
+        invalid = "; ".join(prefill.invalid)
+        messages.warning(request, f"Ignored invalid values: {invalid}{'' if invalid.endswith('.') else '.'}")
     if prefill.unknown:
         messages.warning(request, "Ignored unknown parameters: " + ", ".join(prefill.unknown) + ".")
     return redirect("home")
 
 
 # --- Result and print -------------------------------------------------------------------------------
+
+
+def _result_view(request: HttpRequest, assessment: Any):
+    approved = locally_approved_version_ids(version_ids=list(assessment.protocol_version_ids))
+    return result_view(assessment, requested_slug=request.GET.get("institution"), locally_approved_ids=approved)
 
 
 def _assessment_or_404(assessment_id: Any):
@@ -237,7 +248,7 @@ def _assessment_or_404(assessment_id: Any):
 @require_GET
 def assessment_result(request: HttpRequest, assessment_id: Any) -> HttpResponse:
     assessment = _assessment_or_404(assessment_id)
-    view = result_view(assessment, requested_slug=request.GET.get("institution"))
+    view = _result_view(request, assessment)
     return render(request, "assessments/result.html", {"assessment": assessment, "view": view, "nav_section": "wizard"})
 
 
@@ -245,7 +256,7 @@ def assessment_result(request: HttpRequest, assessment_id: Any) -> HttpResponse:
 @require_GET
 def assessment_print(request: HttpRequest, assessment_id: Any) -> HttpResponse:
     assessment = _assessment_or_404(assessment_id)
-    view = result_view(assessment, requested_slug=request.GET.get("institution"))
+    view = _result_view(request, assessment)
     return render(request, "assessments/print.html", {"assessment": assessment, "view": view, "nav_section": "wizard"})
 
 

@@ -69,7 +69,10 @@ def _api_assessment(user, institution: str | None) -> Assessment:
 
 def _text(response) -> str:
     """The page's visible text with whitespace collapsed."""
-    html = response.content.decode()
+    return _visible(response.content.decode())
+
+
+def _visible(html: str) -> str:
     html = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", html, flags=re.S)
     return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html))).strip()
 
@@ -143,16 +146,38 @@ def test_print_page_states_caps_plainly_from_the_data(clinician, clinician_clien
 
 def test_print_page_prints_the_approval_line_beside_the_version(clinician, clinician_client):
     text = _text(clinician_client.get(f"/assessments/{_bedside_assessment(clinician).id}/print/"))
-    assert (
-        "Protocol version 1: checked and approved by Not locally approved: loaded from the reviewed data file "
-        "(Diorio et al., Blood Adv 2022, Table 1); published "
-    ) in text
+    published = re.search(r"Protocol version 1; published (\d+ \w+ \d{4} \d\d:\d\d UTC)\. ", text)
+    assert published is not None
+    assert text[published.end() :].startswith(
+        "Not locally approved: loaded from the reviewed data file (Diorio et al., Blood Adv 2022, Table 1)."
+    )
+    assert "approved by Not locally approved" not in text
 
 
 def test_print_page_names_the_pharmacist_who_approved_a_new_version(clinician, pharmacist, clinician_client):
     _publish_new_cnh_version(pharmacist, amount=Decimal("3"))
     text = _text(clinician_client.get(f"/assessments/{_bedside_assessment(clinician).id}/print/"))
     assert f"Protocol version 2: checked and approved by {pharmacist.get_full_name()}; published " in text
+
+
+def test_result_page_says_not_locally_approved_with_no_approved_by_prefix(clinician, clinician_client):
+    text = _text(clinician_client.get(f"/assessments/{_bedside_assessment(clinician).id}/"))
+    chosen = text[text.index("Your center: Children's National Hospital") : text.index("Every other center")]
+    assert re.search(
+        r"Protocol version 1, published \d+ \w+ \d{4}\. Not locally approved: loaded from the reviewed data file "
+        r"\(Diorio et al\., Blood Adv 2022, Table 1\)\. Indicated by this protocol",
+        chosen,
+    )
+    assert "approved by Not locally approved" not in text
+
+
+def test_result_page_names_the_pharmacist_who_approved_a_new_version(clinician, pharmacist, clinician_client):
+    _publish_new_cnh_version(pharmacist, amount=Decimal("3"))
+    text = _text(clinician_client.get(f"/assessments/{_bedside_assessment(clinician).id}/"))
+    assert re.search(
+        rf"Protocol version 2, published \d+ \w+ \d{{4}}; checked and approved by {pharmacist.get_full_name()}\. ",
+        text,
+    )
 
 
 def test_print_page_shows_the_concentration_and_the_small_volume_note(clinician, clinician_client):
@@ -170,6 +195,76 @@ def test_result_page_compares_every_other_center_in_one_table(clinician, clinici
     table = html[html.index('<table class="table compare-table') : html.index("</table>", html.index("compare-table"))]
     centers = re.findall(r'<th scope="row"[^>]*><a href="#center-([a-z]+)">', table)
     assert centers == ["chop", "musc", "nih", "seattle", "stjude"]
+
+
+ICANS_3_BEFORE_TOCILIZUMAB = {
+    "weight_kg": Decimal("45"),
+    "toxicities": [{"type": "ICANS", "grade": 3}],
+    "prior_tocilizumab_doses": 0,
+}
+
+
+def _compare_rows(html: str) -> dict[str, str]:
+    """Each center's rows of the comparison table as visible text, by center slug."""
+    table = html[html.index('<table class="table compare-table') : html.index("</table>", html.index("compare-table"))]
+    chunks = re.split(r'(?=<th scope="row"[^>]*><a href="#center-)', table)[1:]
+    return {re.search(r'#center-([a-z]+)"', c).group(1): _visible(c) for c in chunks}
+
+
+def test_result_page_compare_row_of_a_not_indicated_center_names_the_reason_not_an_order(clinician, clinician_client):
+    assessment = _bedside_assessment(clinician, institution="seattle", **ICANS_3_BEFORE_TOCILIZUMAB)
+    cnh = _compare_rows(clinician_client.get(f"/assessments/{assessment.id}/").content.decode())["cnh"]
+    assert cnh == (
+        "Children's National Hospital v1 Not indicated by this protocol "
+        "ICANS grade 3: third-line use, after tocilizumab and steroids; needs prior tocilizumab and steroids "
+        "given or starting; tocilizumab not yet given "
+        "Initial dosing Only if the criteria were met - not indicated now: "
+        "anakinra 90 mg IV every 6 hours (2 mg/kg/dose; max 100 mg/dose, 400 mg/day) "
+        "only if the criteria were met: 90 mg only if the criteria were met: 360 mg/day "
+        "only if the criteria were met: 0.6 mL at 150 mg/mL none"
+    )
+
+
+def test_result_page_compare_row_of_a_consider_center_says_may_be_considered(clinician, clinician_client):
+    assessment = _bedside_assessment(clinician)
+    seattle = _compare_rows(clinician_client.get(f"/assessments/{assessment.id}/").content.decode())["seattle"]
+    assert "May be considered under this protocol" in seattle
+    assert "May be considered: anakinra 40 mg IV up to every 6 hours" in seattle
+    assert "only if the criteria were met" not in seattle
+
+
+def test_result_page_indicated_center_has_no_qualifier(clinician, clinician_client):
+    text = _text(clinician_client.get(f"/assessments/{_bedside_assessment(clinician).id}/"))
+    chosen = text[text.index("Your center: Children's National Hospital") : text.index("Every other center")]
+    assert ("Only if the criteria" in chosen, "May be considered" in chosen) == (False, False)
+    assert "Volume per dose Initial dosing (initial) anakinra 40 mg IV every 6 hours" in chosen
+
+
+def test_result_page_chosen_card_of_a_not_indicated_center_says_its_amounts_are_no_order(clinician, clinician_client):
+    assessment = _bedside_assessment(clinician, **ICANS_3_BEFORE_TOCILIZUMAB)
+    text = _text(clinician_client.get(f"/assessments/{assessment.id}/"))
+    chosen = text[text.index("Your center: Children's National Hospital") : text.index("Every other center")]
+    assert (
+        "Not indicated by this protocol ICANS grade 3: third-line use, after tocilizumab and steroids; "
+        "needs prior tocilizumab and steroids given or starting; tocilizumab not yet given"
+    ) in chosen
+    assert (
+        "Only if the criteria were met - not indicated now. These amounts are shown for comparison only; "
+        "they are not an order."
+    ) in chosen
+    assert (
+        "Initial dosing (initial) Only if the criteria were met - not indicated now: anakinra 90 mg IV every 6 hours "
+        "(2 mg/kg/dose; max 100 mg/dose, 400 mg/day) only if the criteria were met: 90 mg "
+        "only if the criteria were met: 360 mg/day"
+    ) in chosen
+
+
+def test_print_page_of_a_not_indicated_center_heads_its_amounts_as_no_order(clinician, clinician_client):
+    assessment = _bedside_assessment(clinician, **ICANS_3_BEFORE_TOCILIZUMAB)
+    text = _text(clinician_client.get(f"/assessments/{assessment.id}/print/"))
+    assert "tocilizumab not yet given Amounts only if the criteria were met (not indicated now): not an order" in text
+    assert " Orders " not in text
+    assert "Only if the criteria were met - not indicated now: anakinra 90 mg IV every 6 hours" in text
 
 
 def test_result_page_groups_warnings_by_severity(clinician, clinician_client):
@@ -249,10 +344,7 @@ def test_print_page_has_write_in_lines_signatures_and_the_basis(clinician, clini
         "Weight used 20 kg Toxicities and grades CRS grade 3 (ASTCT) Center Children's National Hospital "
         "Protocol version 1" in text
     )
-    assert (
-        "approved by Not locally approved: loaded from the reviewed data file (Diorio et al., Blood Adv 2022, Table 1)"
-        in text
-    )
+    assert "Not locally approved: loaded from the reviewed data file (Diorio et al., Blood Adv 2022, Table 1)." in text
     assert "anakinra 40 mg IV every 6 hours (2 mg/kg/dose; max 100 mg/dose, 400 mg/day)" in text
     assert "Taper Taper over 3 days to 1 week" in text
     assert f"Assessment {assessment.id}" in text
@@ -287,14 +379,15 @@ def test_print_page_stores_no_patient_identifier(clinician, clinician_client):
 def test_result_page_query_count_is_fixed(clinician, clinician_client, django_assert_num_queries, institution):
     # One center (an API assessment for one institution) or all six: the same queries.
     assessment = _api_assessment(clinician, institution) if institution else _bedside_assessment(clinician)
-    with django_assert_num_queries(3):  # session, user, assessment with its grading and author
+    # session, user, assessment with its grading and author, which of its versions a local user approved
+    with django_assert_num_queries(4):
         assert clinician_client.get(f"/assessments/{assessment.id}/").status_code == 200
 
 
 @pytest.mark.parametrize("institution", [None, "cnh"])
 def test_print_page_query_count_is_fixed(clinician, clinician_client, django_assert_num_queries, institution):
     assessment = _api_assessment(clinician, institution) if institution else _bedside_assessment(clinician)
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(4):
         assert clinician_client.get(f"/assessments/{assessment.id}/print/").status_code == 200
 
 

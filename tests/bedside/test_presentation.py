@@ -203,3 +203,18 @@ def test_reference_text_has_no_double_periods_or_dangling_separators(fields, tex
     result = presentation.reference_text(_reference(**fields))
     expected = text or "Lee DW, et al. Does it work? Blood. 2020;136."
     assert (result, ".." in result, " ," in result) == (expected, False, False)
+
+
+@pytest.mark.parametrize(
+    ("approved_by", "locally_approved", "shown"),
+    [
+        ("Ana Pharmacist", True, "checked and approved by Ana Pharmacist"),
+        ("Loaded from the reviewed data file", False, "Loaded from the reviewed data file."),
+        ("Loaded from the reviewed data file.", False, "Loaded from the reviewed data file."),
+        ("", False, "Approval not recorded."),
+        (None, True, "Approval not recorded."),
+    ],
+)
+def test_approval_text_prefixes_only_a_local_approver(approved_by, locally_approved, shown):
+    protocol = {"id": 1, "version": 1, "published_at": None, "approved_by": approved_by}
+    assert presentation.approval_text(protocol, locally_approved=locally_approved) == shown

@@ -34,6 +34,13 @@ PATIENT = {
     "active_infection": "false",
     "creatinine_clearance_ml_min": "",
 }
+PLAIN_NUMBER_MESSAGE = "Enter a number using the digits 0-9 and at most one decimal point (for example 20.5)."
+# What Python's Decimal or int would take but no clinician means: exponents, signs, specials, hex, separators,
+# non-ASCII digits (Arabic-Indic and full-width twenty, written as escapes).
+NOT_PLAIN_NUMBERS = [
+    *("1e2", "2E1", "+20", "-20", "NaN", "Infinity", "inf", "0x14", "1_0", "2 0", "20..5", "."),
+    *("\u0662\u0660", "\uff12\uff10"),
+]
 TREATMENT = {"prior_tocilizumab_doses": "1", "prior_steroids": "true"}
 CRS_CALCULATED_GRADE_3 = {
     "crs_grade": "calculate",
@@ -119,7 +126,7 @@ def test_wizard_home_is_the_patient_step(clinician_client):
     [
         ("weight_kg", "151", "Enter a value from 1 to 150 kg."),
         ("weight_kg", "0.5", "Enter a value from 1 to 150 kg."),
-        ("weight_kg", "44 lb", "Enter a number."),
+        ("weight_kg", "44 lb", PLAIN_NUMBER_MESSAGE),
         ("weight_kg", "20.1234", "Use at most 3 decimal places."),
         ("weight_kg", "", "This field is required."),
         ("age_years", "41", "Enter a value from 0 to 40 years."),
@@ -135,6 +142,33 @@ def test_patient_step_validates_next_to_the_field_and_keeps_what_was_typed(clini
     response = _post(clinician_client, "/", {**PATIENT, field: typed})
     assert (response.status_code, _errors(response)) == (200, {field: [message]})
     assert response.context["form"][field].value() == typed
+
+
+@pytest.mark.parametrize("typed", NOT_PLAIN_NUMBERS)
+@pytest.mark.parametrize("field", ["weight_kg", "age_years", "days_since_infusion", "creatinine_clearance_ml_min"])
+def test_patient_step_numbers_must_be_plain_decimals_and_stay_as_typed(clinician_client, field, typed):
+    response = _post(clinician_client, "/", {**PATIENT, field: typed})
+    expected = "Enter a whole number of days." if field == "days_since_infusion" else PLAIN_NUMBER_MESSAGE
+    assert (response.status_code, _errors(response)) == (200, {field: [expected]})
+    assert response.context["form"][field].value() == typed
+
+
+def test_patient_step_decimal_comma_gets_its_own_message(clinician_client):
+    response = _post(clinician_client, "/", {**PATIENT, "weight_kg": "20,5"})
+    assert _errors(response) == {"weight_kg": ["Use a point for decimals, not a comma (for example 20.5)."]}
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [(" 20 ", Decimal("20")), ("20.0000", Decimal("20")), ("20.5000", Decimal("20.5")), ("020.125", Decimal("20.125"))],
+)
+def test_patient_step_weight_counts_the_value_not_the_spelling(clinician_client, typed, stored):
+    assert _post(clinician_client, "/", {**PATIENT, "weight_kg": typed}).status_code == 302
+    _post(clinician_client, "/wizard/treatment/", TREATMENT)
+    _post(clinician_client, "/wizard/toxicities/", CRS_CALCULATED_GRADE_3)
+    assert _post(clinician_client, "/wizard/institution/", {"institution": "cnh"}).status_code == 302
+    weight = Assessment.objects.get().inputs["weight_kg"]
+    assert (weight, str(weight)) == (stored, str(stored))
 
 
 def test_patient_step_shows_a_typed_weight_back_in_the_text_box(clinician_client):
@@ -401,6 +435,30 @@ def test_toxicities_page_says_carhlh_severity_is_clinician_entered_not_astct(cli
     ) == (True, True, False)
 
 
+@pytest.mark.parametrize("typed", ["1e1", "+3", "\u0663", "1_0", "0x3"])
+def test_toxicities_ice_score_must_be_a_plain_whole_number(clinician_client, typed):
+    _complete_up_to_toxicities(clinician_client, patient={**PATIENT, "age_years": "14"})
+    response = _post(clinician_client, "/wizard/toxicities/", {**ICANS_FINDINGS, "icans_ice_score": typed}, "calculate")
+    assert _errors(response) == {"icans_ice_score": ["Enter a whole number from 0 to 10."]}
+    assert response.context["form"]["icans_ice_score"].value() == typed
+
+
+@pytest.mark.parametrize("typed", ["1e1", "+9", "\u0669", "9_0"])
+def test_toxicities_capd_total_must_be_a_plain_whole_number(clinician_client, typed):
+    _complete_up_to_toxicities(clinician_client, patient={**PATIENT, "age_years": "11"})
+    data = {**ICANS_FINDINGS, "icans_capd_total": typed}
+    response = _post(clinician_client, "/wizard/toxicities/", data, "calculate")
+    assert _errors(response) == {"icans_capd_total": ["Enter a whole number from 0 to 32."]}
+
+
+@pytest.mark.parametrize("typed", ["6e0", "+6", "Infinity", "\u0666"])
+def test_toxicities_flow_must_be_a_plain_number(clinician_client, typed):
+    _complete_up_to_toxicities(clinician_client, patient={**PATIENT, "hypotension": "false"})
+    data = {**CRS_CALCULATED_GRADE_3, "crs_hypotension": "none", "crs_oxygen": "nasal_cannula"}
+    response = _post(clinician_client, "/wizard/toxicities/", {**data, "crs_oxygen_flow_l_min": typed}, "calculate")
+    assert _errors(response) == {"crs_oxygen_flow_l_min": [PLAIN_NUMBER_MESSAGE]}
+
+
 def test_toxicities_ice_score_out_of_range(clinician_client):
     _complete_up_to_toxicities(clinician_client, patient={**PATIENT, "age_years": "14"})
     response = _post(clinician_client, "/wizard/toxicities/", {**ICANS_FINDINGS, "icans_ice_score": "11"}, "calculate")
@@ -606,6 +664,28 @@ def test_new_patient_clears_every_answer(clinician_client):
     assert (response["Location"], clinician_client.get("/").context["form"]["weight_kg"].value()) == ("/", None)
 
 
+def test_new_patient_get_asks_first_and_clears_nothing(clinician_client):
+    _complete_all(clinician_client)
+    response = clinician_client.get("/wizard/reset/")
+    html = response.content.decode()
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+    assert response.status_code == 200
+    assert "Clear all answers and start a new patient? This clears every answer now in the wizard." in text
+    form = r'<form method="post" action="/wizard/reset/"[^>]*>\s*<input type="hidden" name="csrfmiddlewaretoken"'
+    assert re.search(form, html)
+    assert "Keep my answers" in text
+    assert clinician_client.get("/").context["form"]["weight_kg"].value() == "20"
+
+
+def test_new_patient_get_without_answers_says_there_are_none(clinician_client):
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", clinician_client.get("/wizard/reset/").content.decode()))
+    assert "The wizard has no answers in progress." in text
+
+
+def test_new_patient_get_requires_login(client, db):
+    assert client.get("/wizard/reset/")["Location"] == "/accounts/login/?next=/wizard/reset/"
+
+
 # --- /start/: the EHR link -------------------------------------------------------------------------
 
 
@@ -669,6 +749,21 @@ def test_start_ignores_invalid_and_unknown_parameters_with_a_message(clinician_c
         "Ignored unknown parameters: toxicities, colour.",
     ]
     assert clinician_client.get("/").context["form"]["weight_kg"].value() is None
+
+
+def test_start_link_numbers_must_be_plain_decimals(clinician_client):
+    query = "weight_kg=1e2&age_years=%2B8&prior_tocilizumab_doses=1_0&days_since_infusion=7"
+    response = clinician_client.post(f"/start/?{query}")
+    assert _messages(response) == [
+        "Filled in from the link: days_since_infusion. Check every answer.",
+        f"Ignored invalid values: weight_kg: {PLAIN_NUMBER_MESSAGE}; age_years: {PLAIN_NUMBER_MESSAGE}; "
+        "prior_tocilizumab_doses: Enter a whole number of doses.",
+    ]
+
+
+def test_start_link_weight_counts_the_value_not_the_spelling(clinician_client):
+    clinician_client.post("/start/?weight_kg=20.0000")
+    assert clinician_client.get("/").context["form"]["weight_kg"].value() == "20.0000"
 
 
 def test_start_post_replaces_answers_from_an_earlier_patient(clinician_client):

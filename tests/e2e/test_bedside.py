@@ -169,6 +169,12 @@ def test_wizard_carhlh_patient_on_a_phone_gets_the_rounded_st_jude_dose(watched_
     assert _no_sideways_scroll(page)
     screenshot(page, request, "phone-result")
 
+    with page.expect_navigation():
+        page.get_by_role("link", name="Printable order summary").click()
+    assert page.locator(".signature").count() == 2
+    assert _no_sideways_scroll(page)
+    screenshot(page, request, "phone-print")
+
 
 def test_print_fits_one_page_for_every_center_in_the_fullest_case(watched_page, live_server, request):
     # Every toxicity at grade 4 and every warning: the longest printout any center gives.

@@ -59,7 +59,7 @@ PUBLIC = {
 # Bedside pages that do something other than show a page to a signed-in user.
 BEDSIDE_SIGNED_IN = {
     "wizard_start": OK,  # GET shows what the link carries; only its POST button fills the wizard
-    "wizard_reset": METHOD,  # POST only
+    "wizard_reset": OK,  # GET asks for confirmation; only its POST button clears the answers
     "wizard_step": REDIRECT,  # a later step, with the earlier ones unanswered, goes back to the first of them
 }
 
