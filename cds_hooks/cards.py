@@ -236,8 +236,8 @@ def _provenance(protocol: ProtocolData) -> str:
 
 
 def _limit_text(check: OrderCheck, draft: DraftReading) -> str:
-    per_day = draft.dose.per_day_mg
-    dose = draft.dose.per_dose_mg
+    per_day = draft.dose.top_per_day_mg
+    dose = draft.dose.top_per_dose_mg
     if dose is not None and check.max_per_dose_mg is not None and dose > check.max_per_dose_mg:
         return f"{notation.amount(check.max_per_dose_mg, 'mg')} per dose"
     assert check.max_per_day_mg is not None
@@ -259,6 +259,8 @@ def _summary_candidates(check: OrderCheck, draft: DraftReading, protocol: Protoc
     weight = notation.weight(check.weight_kg)
     dose = notation.amount(draft.dose.per_dose_mg, "mg") if draft.dose.per_dose_mg is not None else ""
     if check.verdict == Verdict.ABOVE_MAXIMUM:
+        top = draft.dose.top_per_dose_mg
+        dose = notation.amount(top, "mg") if top is not None else dose
         limit = _limit_text(check, draft)
         return (
             f"Anakinra {dose} exceeds the {institution} protocol maximum for {weight} ({limit})",
