@@ -22,7 +22,7 @@ from cds_hooks import fhir
 from cds_hooks.fhir_read import DraftReading, Weight
 from engine import notation, safety
 from engine.data import Citation, ProtocolData, StepResult
-from engine.order_check import OrderCheck, Verdict
+from engine.order_check import Limits, OrderCheck, Verdict
 from engine.present import citation_dict, step_dict
 
 SUMMARY_LIMIT = 140
@@ -121,7 +121,7 @@ def _links(setting: CardSetting, facts: Facts) -> list[dict[str, Any]]:
     ]
 
 
-def _override_reasons() -> list[dict[str, str]]:
+def override_reasons() -> list[dict[str, str]]:
     return [{"system": OVERRIDE_REASON_SYSTEM, "code": code, "display": display} for code, display in OVERRIDE_REASONS]
 
 
@@ -135,7 +135,7 @@ def _card(*, summary: str, indicator: str, detail: str, setting: CardSetting, fa
         "links": _links(setting, facts),
     }
     if indicator != "info":
-        card["overrideReasons"] = _override_reasons()
+        card["overrideReasons"] = override_reasons()
     return card
 
 
@@ -450,4 +450,69 @@ def unchecked_card(
         detail="\n\n".join(sections),
         setting=setting,
         facts=facts,
+    )
+
+
+def duplicates_card(
+    *,
+    readings: list[tuple[str, DraftReading]],
+    limits: Limits | None,
+    weight_kg: Decimal | None,
+    facts: Facts,
+    setting: CardSetting,
+) -> dict[str, Any]:
+    """More than one anakinra order drafted: their readable per-day amounts added up and compared with
+    the protocol's most per day at this weight and its stated per-day cap. Never `info`."""
+    count = len(readings)
+    per_day = [r.dose.top_per_day_mg for _, r in readings]
+    readable = [p for p in per_day if p is not None]
+    total = sum(readable, Decimal(0))
+    lines = [f"- {_md(ref)}: {_md(r.description)}" for ref, r in readings]
+    findings = [
+        f"{count} anakinra orders are drafted together. Added up, the per-day amounts that could be read give "
+        f"{notation.amount(total, 'mg/day')}."
+    ]
+    if len(readable) < count:
+        findings.append(f"{count - len(readable)} of them state no per-day amount that can be read: not added.")
+    over = []
+    if limits is not None and limits.max_per_day_mg is not None and weight_kg is not None:
+        maximum = notation.amount(limits.max_per_day_mg, "mg/day")
+        if total > limits.max_per_day_mg:
+            over.append(f"the protocol maximum for {notation.weight(weight_kg)} ({maximum})")
+        findings.append(f"The most any step of this protocol gives per day at {notation.weight(weight_kg)}: {maximum}.")
+    if limits is not None and limits.stated_per_day_mg is not None:
+        cap = notation.amount(limits.stated_per_day_mg, "mg/day")
+        if total > limits.stated_per_day_mg:
+            over.append(f"the protocol's stated cap ({cap})")
+        findings.append(f"The protocol's stated per-day cap: {cap}.")
+    if over:
+        findings.append("Together they are above " + " and ".join(over) + ".")
+    findings.append("Check that only one anakinra order is meant.")
+    sections = [
+        "#### More than one anakinra order",
+        "",
+        *lines,
+        "",
+        "#### Check",
+        "",
+        *(f"- {_md(f)}" for f in findings),
+    ]
+    detail = "\n".join(sections)
+    if setting.protocol is not None:
+        detail += "\n\n" + "\n\n".join([_caps_section(setting.protocol), _provenance(setting.protocol)])
+    else:
+        detail += "\n\n" + DECISION_SUPPORT
+    day = notation.amount(total, "mg/day")
+    if over:
+        summary = _summary(
+            f"More than one anakinra order: together {day}, above the protocol maximum",
+            "More than one anakinra order: together above the protocol maximum",
+        )
+    else:
+        summary = _summary(
+            f"More than one anakinra order ({count}): together {day}; check only one is meant",
+            "More than one anakinra order: check only one is meant",
+        )
+    return _card(
+        summary=summary, indicator="critical" if over else "warning", detail=detail, setting=setting, facts=facts
     )

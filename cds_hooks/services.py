@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
@@ -26,7 +27,7 @@ from cds_hooks.fhir_read import (
 from cds_hooks.models import SeenJwtId
 from cds_hooks.schemas import FeedbackItem, HookRequest
 from engine import notation, safety
-from engine.order_check import order_check
+from engine.order_check import order_check, protocol_limits
 from protocols.selectors import published_protocols
 
 if TYPE_CHECKING:
@@ -174,6 +175,24 @@ def _draft_card(request: dict[str, Any], facts: card_builders.Facts, setting: ca
     return card_builders.dose_card(check=check, draft=reading, request=request, facts=facts, setting=setting)
 
 
+def _usable_weight(facts: card_builders.Facts) -> Decimal | None:
+    weight = facts.weight.kg if facts.weight is not None else None
+    if weight is None or not safety.WEIGHT_MIN_KG <= weight <= safety.WEIGHT_MAX_KG:
+        return None
+    return weight
+
+
+def _duplicates_card(
+    drafts: list[dict[str, Any]], facts: card_builders.Facts, setting: card_builders.CardSetting
+) -> dict[str, Any]:
+    weight = _usable_weight(facts)
+    readings = [(f"MedicationRequest/{d.get('id', '(no id)')}", draft_reading(d, weight_kg=weight)) for d in drafts]
+    limits = protocol_limits(protocol=setting.protocol, weight_kg=weight) if setting.protocol is not None else None
+    return card_builders.duplicates_card(
+        readings=readings, limits=limits, weight_kg=weight, facts=facts, setting=setting
+    )
+
+
 def _issued_record(*, cards: list[dict], service: CdsService, request: HookRequest, client: CdsClient) -> None:
     """What was answered, so feedback on a card can be read against it. No patient identifiers."""
     with transaction.atomic():
@@ -207,12 +226,20 @@ def hook_response_create(
     drafts = anakinra_drafts(request.context.draftOrders, selections)
     if not drafts:
         return {"cards": []}
+    # Every anakinra draft, selected or not, counts towards what would be given in a day.
+    every_draft = anakinra_drafts(request.context.draftOrders, None)
     facts = _facts(_reader(request, client))
     setting = _setting(client, base_url)
     if facts.allergies:
         cards = [card_builders.contraindication_card(facts=facts, setting=setting)]
     else:
         cards = [_draft_card(draft, facts, setting) for draft in drafts]
+        if len(every_draft) > 1:
+            for card in cards:
+                if card["indicator"] == "info":  # never "matches" alone beside another anakinra order
+                    card["indicator"] = "warning"
+                    card["overrideReasons"] = card_builders.override_reasons()
+            cards.insert(0, _duplicates_card(every_draft, facts, setting))
     _issued_record(cards=cards, service=service, request=request, client=client)
     return {"cards": cards}
 

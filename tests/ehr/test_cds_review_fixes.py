@@ -14,6 +14,7 @@ from anakinra_cds import jsonutil
 from tests.cds_hooks_rules import assert_conforms
 from tests.ehr_support import (
     ORDER_SELECT_PATH,
+    ORDER_SIGN_PATH,
     anakinra_draft,
     full_prefetch,
     hook_body,
@@ -90,3 +91,38 @@ def test_order_select_second_dosage_within_the_maximum_is_never_a_match(ehr):
 
     assert card["indicator"] == "warning"
     assert "could match" in card["summary"]
+
+
+# --- More than one anakinra draft (item 1) ------------------------------------------------------------
+
+
+def test_order_sign_two_protocol_doses_together_above_the_daily_maximum_are_critical(ehr):
+    first, second = anakinra_draft(Decimal("40"), draft_id="a1"), anakinra_draft(Decimal("40"), draft_id="a2")
+
+    cards = _cards(ehr.post(ORDER_SIGN_PATH, hook_body(first, second, hook="order-sign", prefetch=full_prefetch())))
+
+    assert [c["indicator"] for c in cards] == ["critical", "warning", "warning"]
+    assert cards[0]["summary"] == "More than one anakinra order: together 320 mg/day, above the protocol maximum"
+    assert "Together they are above the protocol maximum for 20 kg (160 mg/day)." in cards[0]["detail"]
+
+
+def test_order_select_counts_unselected_anakinra_drafts_too(ehr):
+    first, second = anakinra_draft(Decimal("40"), draft_id="a1"), anakinra_draft(Decimal("40"), draft_id="a2")
+    body = hook_body(first, second, prefetch=full_prefetch())
+    body["context"]["selections"] = ["MedicationRequest/a1"]
+
+    cards = _cards(ehr.post(ORDER_SELECT_PATH, body))
+
+    assert [c["indicator"] for c in cards] == ["critical", "warning"]
+    assert "info" not in {c["indicator"] for c in cards}
+
+
+def test_order_sign_two_small_anakinra_drafts_within_the_maximum_are_a_warning(ehr):
+    first = anakinra_draft(Decimal("10"), draft_id="a1", every_hours=24)
+    second = anakinra_draft(Decimal("10"), draft_id="a2", every_hours=24)
+
+    cards = _cards(ehr.post(ORDER_SIGN_PATH, hook_body(first, second, hook="order-sign", prefetch=full_prefetch())))
+
+    assert cards[0]["indicator"] == "warning"
+    assert cards[0]["summary"] == "More than one anakinra order (2): together 20 mg/day; check only one is meant"
+    assert "info" not in {c["indicator"] for c in cards}
