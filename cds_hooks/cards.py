@@ -434,10 +434,22 @@ def contraindication_card(*, facts: Facts, setting: CardSetting) -> dict[str, An
 
 
 def unchecked_card(
-    *, reason: str, summary: str, facts: Facts, setting: CardSetting, draft: DraftReading | None, draft_ref: str
+    *,
+    reason: str,
+    summary: str,
+    facts: Facts,
+    setting: CardSetting,
+    draft: DraftReading | None,
+    draft_ref: str,
+    above_caps: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """The dose could not be checked (no usable weight, or no protocol): say why, link the wizard."""
-    sections = [f"**The drafted dose was not checked.** {_md(reason)}", _inputs_table(facts, draft, draft_ref)]
+    """The dose could not be checked (no usable weight, or no protocol): say why, link the wizard.
+    `above_caps`: the draft is above the protocol's stated weight-independent caps (critical)."""
+    sections = [f"**The drafted dose was not checked against this weight.** {_md(reason)}"]
+    if above_caps:
+        sections.append("#### Stated caps\n\n" + "\n".join(f"- {_md(f)}" for f in above_caps))
+        summary = "Anakinra draft is above the protocol's stated cap; weight unavailable"
+    sections.append(_inputs_table(facts, draft, draft_ref))
     if setting.protocol is not None:
         sections.extend(
             [_caps_section(setting.protocol), _citations_section(setting.protocol), _provenance(setting.protocol)]
@@ -446,7 +458,7 @@ def unchecked_card(
         sections.append(DECISION_SUPPORT)
     return _card(
         summary=_summary(summary),
-        indicator="warning",
+        indicator="critical" if above_caps else "warning",
         detail="\n\n".join(sections),
         setting=setting,
         facts=facts,

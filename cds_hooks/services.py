@@ -27,7 +27,7 @@ from cds_hooks.fhir_read import (
 from cds_hooks.models import SeenJwtId
 from cds_hooks.schemas import FeedbackItem, HookRequest
 from engine import notation, safety
-from engine.order_check import order_check, protocol_limits
+from engine.order_check import order_check, protocol_limits, stated_caps_exceeded
 from protocols.selectors import published_protocols
 
 if TYPE_CHECKING:
@@ -151,25 +151,34 @@ def _draft_card(request: dict[str, Any], facts: card_builders.Facts, setting: ca
             draft=reading,
             draft_ref=draft_ref,
         )
-    if weight is None:
-        assert facts.weight is not None
-        return card_builders.unchecked_card(
-            reason=facts.weight.problem + " Enter the weight in kg in the bedside wizard.",
-            summary="No usable weight in kg from the EHR: the anakinra dose was not checked",
-            facts=facts,
-            setting=setting,
-            draft=reading,
-            draft_ref=draft_ref,
+    if weight is None or not safety.WEIGHT_MIN_KG <= weight <= safety.WEIGHT_MAX_KG:
+        # Without a usable weight, an mg/kg dose cannot be read, but the stated caps still hold.
+        reading = draft_reading(request, weight_kg=None)
+        above_caps = tuple(
+            stated_caps_exceeded(
+                per_dose_mg=reading.dose.top_per_dose_mg,
+                per_day_mg=reading.dose.top_per_day_mg,
+                steps=setting.protocol.steps,
+            )
         )
-    if not safety.WEIGHT_MIN_KG <= weight <= safety.WEIGHT_MAX_KG:
+        if weight is None:
+            assert facts.weight is not None
+            reason = facts.weight.problem + " Enter the weight in kg in the bedside wizard."
+            summary = "No usable weight in kg from the EHR: the anakinra dose was not checked"
+        else:
+            reason = (
+                f"The weight from the EHR, {notation.weight(weight)}, is outside "
+                "1 to 150 kg. Check the weight and enter it in the bedside wizard."
+            )
+            summary = "The weight from the EHR is outside 1 to 150 kg: the anakinra dose was not checked"
         return card_builders.unchecked_card(
-            reason=f"The weight from the EHR, {notation.weight(weight)}, is outside "
-            "1 to 150 kg. Check the weight and enter it in the bedside wizard.",
-            summary="The weight from the EHR is outside 1 to 150 kg: the anakinra dose was not checked",
+            reason=reason,
+            summary=summary,
             facts=facts,
             setting=setting,
             draft=reading,
             draft_ref=draft_ref,
+            above_caps=above_caps,
         )
     check = order_check(protocol=setting.protocol, weight_kg=weight, draft=reading.dose)
     return card_builders.dose_card(check=check, draft=reading, request=request, facts=facts, setting=setting)

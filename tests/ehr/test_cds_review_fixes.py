@@ -13,11 +13,13 @@ import pytest
 from anakinra_cds import jsonutil
 from tests.cds_hooks_rules import assert_conforms
 from tests.ehr_support import (
+    ISSUER,
     ORDER_SELECT_PATH,
     ORDER_SIGN_PATH,
     anakinra_draft,
     full_prefetch,
     hook_body,
+    weight_bundle,
 )
 
 pytestmark = pytest.mark.integration
@@ -126,3 +128,44 @@ def test_order_sign_two_small_anakinra_drafts_within_the_maximum_are_a_warning(e
     assert cards[0]["indicator"] == "warning"
     assert cards[0]["summary"] == "More than one anakinra order (2): together 20 mg/day; check only one is meant"
     assert "info" not in {c["indicator"] for c in cards}
+
+
+# --- No usable weight: the stated caps still hold (item 3) ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "weight", [None, weight_bundle(Decimal("44"), code="[lb_av]"), weight_bundle(Decimal("400"))], ids=str
+)
+def test_no_usable_weight_dose_above_the_stated_per_dose_cap_is_critical(ehr, weight):
+    prefetch = full_prefetch()
+    prefetch["weight"] = weight
+
+    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("1000")), prefetch=prefetch)))
+
+    assert card["indicator"] == "critical"
+    assert card["summary"] == "Anakinra draft is above the protocol's stated cap; weight unavailable"
+    assert "- It is above the protocol's stated cap of 100 mg per dose." in card["detail"].splitlines()
+
+
+def test_no_usable_weight_per_day_cap_comes_from_the_protocol_data(ehr, settings):
+    settings.CDS_HOOKS_ISSUERS[ISSUER]["institution"] = "chop"  # a per-day cap (400 mg) and no per-dose cap
+    prefetch = full_prefetch()
+    prefetch["weight"] = None
+
+    card = _only_card(
+        ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("150"), every_hours=6), prefetch=prefetch))
+    )
+
+    assert card["indicator"] == "critical"
+    assert "- It is above the protocol's stated cap of 400 mg per day." in card["detail"].splitlines()
+    assert "per dose." not in card["detail"]
+
+
+def test_no_usable_weight_dose_within_the_stated_caps_stays_a_warning(ehr):
+    prefetch = full_prefetch()
+    prefetch["weight"] = None
+
+    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("50")), prefetch=prefetch)))
+
+    assert card["indicator"] == "warning"
+    assert card["summary"] == "No usable weight in kg from the EHR: the anakinra dose was not checked"
