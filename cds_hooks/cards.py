@@ -56,6 +56,8 @@ class Facts:
     weight: Weight | None
     age_years: int | None
     allergies: list[str] | None
+    # Why the weight may not be current ("weight from 2016-01-01", "weight undated"...), or None.
+    weight_age: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,11 +305,19 @@ def _summary_candidates(check: OrderCheck, draft: DraftReading, protocol: Protoc
     )
 
 
-def _summary_for(check: OrderCheck, draft: DraftReading, protocol: ProtocolData) -> str:
+def _summary_for(check: OrderCheck, draft: DraftReading, protocol: ProtocolData, facts: Facts) -> str:
+    """The most specific summary that fits with every required suffix (the weight's date)."""
     candidates = _summary_candidates(check, draft, protocol)
+    required = "".join(f"; {s}" for s in _required_notes(facts))
     if weight_needs_confirming(check.weight_kg):
         candidates = tuple(c + WEIGHT_CONFIRM_SUFFIX for c in candidates) + candidates
-    return _summary(*candidates)
+    fallback = f"Anakinra dose at {notation.weight(check.weight_kg)}: see the card"
+    return _summary(*(c + required for c in candidates), fallback + required)
+
+
+def _required_notes(facts: Facts) -> list[str]:
+    """What every dose card summary must say when it applies."""
+    return [facts.weight_age] if facts.weight_age else []
 
 
 def weight_needs_confirming(weight_kg: Decimal) -> bool:
@@ -315,12 +325,14 @@ def weight_needs_confirming(weight_kg: Decimal) -> bool:
     return weight_kg >= safety.WEIGHT_CONFIRM_FROM_KG
 
 
-def _indicator(check: OrderCheck) -> str:
+def _indicator(check: OrderCheck, facts: Facts) -> str:
     if check.above_maximum:
         return "critical"
     indicator = INDICATORS[check.verdict]
     if indicator == "info" and weight_needs_confirming(check.weight_kg):
         return "warning"  # the engine's weight_confirm warning
+    if indicator == "info" and _required_notes(facts):
+        return "warning"  # an old or undated weight
     return indicator
 
 
@@ -388,6 +400,10 @@ def dose_card(
         findings.insert(0, "The draft is not what any step of this protocol gives for this weight.")
     if weight_needs_confirming(check.weight_kg):
         findings.insert(0, safety.WEIGHT_CONFIRM.text)
+    if facts.weight_age:
+        findings.insert(
+            0, f"The weight may not be current ({facts.weight_age}): confirm today's weight before ordering."
+        )
     suggestions = _suggestions(check, draft, request, protocol) if request.get("id") else []
     if check.corrections and not request.get("id"):
         findings.append("The drafted order has no id, so no corrected order can be offered: change it by hand.")
@@ -401,8 +417,8 @@ def dose_card(
         _provenance(protocol),
     ]
     card = _card(
-        summary=_summary_for(check, draft, protocol),
-        indicator=_indicator(check),
+        summary=_summary_for(check, draft, protocol, facts),
+        indicator=_indicator(check, facts),
         detail="\n\n".join(sections),
         setting=setting,
         facts=facts,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -167,12 +167,26 @@ def body_weight(resources: list[dict[str, Any]]) -> Weight:
     return Weight(kg=value.quantize(notation.KG_QUANTUM, rounding=ROUND_HALF_UP), effective=effective, problem="")
 
 
+def weight_age_problem(*, weight: Weight, born: date | None, now: datetime, max_age_days: int) -> str | None:
+    """Why a usable weight may not be current (a short phrase naming its date), or None."""
+    if weight.kg is None:
+        return None
+    when = _when(weight.effective)
+    if when == datetime.min.replace(tzinfo=UTC):
+        return "weight undated"
+    day = when.date().isoformat()
+    if born is not None and when.date() < born:
+        return f"weight dated {day}, before birth"
+    if now - when > timedelta(days=max_age_days):
+        return f"weight from {day}"
+    return None
+
+
 # --- Age ------------------------------------------------------------------------------------------
 
 
-def age_years(patient_data: Any, *, today: date) -> int | None:
-    """Completed years from a full Patient.birthDate (a Patient, or a Bundle holding one); None for a
-    partial or missing date."""
+def birth_date(patient_data: Any) -> date | None:
+    """A full Patient.birthDate (a Patient, or a Bundle holding one); None for a partial or missing date."""
     patient = next((r for r in resources_in(patient_data) if r.get("resourceType") == "Patient"), None)
     if patient is None:
         return None
@@ -180,10 +194,15 @@ def age_years(patient_data: Any, *, today: date) -> int | None:
     if not isinstance(text, str) or len(text) != len("2000-01-01"):
         return None
     try:
-        born = date.fromisoformat(text)
+        return date.fromisoformat(text)
     except ValueError:
         return None
-    if born > today:
+
+
+def age_years(patient_data: Any, *, today: date) -> int | None:
+    """Completed years from a full Patient.birthDate; None for a partial or missing date."""
+    born = birth_date(patient_data)
+    if born is None or born > today:
         return None
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -19,10 +20,12 @@ from cds_hooks.fhir_read import (
     age_years,
     anakinra_allergies,
     anakinra_drafts,
+    birth_date,
     body_weight,
     draft_reading,
     is_fhir_id,
     resources_in,
+    weight_age_problem,
 )
 from cds_hooks.models import SeenJwtId
 from cds_hooks.schemas import FeedbackItem, HookRequest
@@ -108,9 +111,10 @@ def _facts(reader: _Reader) -> card_builders.Facts:
     except FhirUnavailable:
         allergies = None
     try:
-        age = age_years(reader.get("patient", f"Patient/{patient_id}", {}), today=timezone.localdate())
+        patient_data = reader.get("patient", f"Patient/{patient_id}", {})
     except FhirUnavailable:
-        age = None
+        patient_data = None
+    age = age_years(patient_data, today=timezone.localdate())
     try:
         weight_data = reader.get(
             "weight",
@@ -121,7 +125,14 @@ def _facts(reader: _Reader) -> card_builders.Facts:
         if allergies:
             return card_builders.Facts(weight=None, age_years=age, allergies=allergies)
         raise PreconditionFailed(str(error)) from None
-    return card_builders.Facts(weight=body_weight(resources_in(weight_data)), age_years=age, allergies=allergies)
+    weight = body_weight(resources_in(weight_data))
+    weight_age = weight_age_problem(
+        weight=weight,
+        born=birth_date(patient_data),
+        now=timezone.now(),
+        max_age_days=settings.CDS_HOOKS_WEIGHT_MAX_AGE_DAYS,
+    )
+    return card_builders.Facts(weight=weight, age_years=age, allergies=allergies, weight_age=weight_age)
 
 
 def _setting(client: CdsClient, base_url: str) -> card_builders.CardSetting:

@@ -19,6 +19,7 @@ from tests.ehr_support import (
     anakinra_draft,
     full_prefetch,
     hook_body,
+    recent,
     weight_bundle,
 )
 
@@ -169,3 +170,57 @@ def test_no_usable_weight_dose_within_the_stated_caps_stays_a_warning(ehr):
 
     assert card["indicator"] == "warning"
     assert card["summary"] == "No usable weight in kg from the EHR: the anakinra dose was not checked"
+
+
+# --- An old, undated or impossible weight (item 4) --------------------------------------------------------
+
+
+def test_old_weight_raises_a_match_to_a_warning_naming_its_date(ehr):
+    prefetch = full_prefetch(weight_bundle(Decimal("20"), when="2019-01-01T08:00:00Z"))
+
+    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("40")), prefetch=prefetch)))
+
+    assert card["indicator"] == "warning"
+    assert card["summary"].endswith("; weight from 2019-01-01")
+    assert "matches" in card["summary"]
+    assert "The weight may not be current (weight from 2019-01-01)" in card["detail"]
+
+
+def test_undated_weight_raises_a_match_to_a_warning(ehr):
+    prefetch = full_prefetch()
+    del prefetch["weight"]["entry"][0]["resource"]["effectiveDateTime"]
+
+    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("40")), prefetch=prefetch)))
+
+    assert card["indicator"] == "warning"
+    assert card["summary"].endswith("; weight undated")
+
+
+def test_weight_dated_before_birth_is_a_warning(ehr):
+    prefetch = full_prefetch(weight_bundle(Decimal("20"), when="2017-06-01"))
+
+    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("40")), prefetch=prefetch)))
+
+    assert card["indicator"] == "warning"
+    assert card["summary"].endswith("; weight dated 2017-06-01, before birth")
+
+
+def test_weight_within_the_configured_age_stays_a_match(ehr, settings):
+    settings.CDS_HOOKS_WEIGHT_MAX_AGE_DAYS = 30
+    prefetch = full_prefetch(weight_bundle(Decimal("20"), when=recent(days=10)))
+
+    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("40")), prefetch=prefetch)))
+
+    assert card["indicator"] == "info"
+    assert "weight from" not in card["summary"]
+
+
+def test_weight_older_than_the_configured_age_is_a_warning(ehr, settings):
+    settings.CDS_HOOKS_WEIGHT_MAX_AGE_DAYS = 3
+    when = recent(days=10)
+    prefetch = full_prefetch(weight_bundle(Decimal("20"), when=when))
+
+    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("40")), prefetch=prefetch)))
+
+    assert card["indicator"] == "warning"
+    assert card["summary"].endswith(f"; weight from {when[:10]}")

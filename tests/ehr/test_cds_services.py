@@ -28,6 +28,7 @@ from tests.ehr_support import (
     hook_body,
     other_draft,
     patient,
+    recent,
     weight_bundle,
 )
 
@@ -129,14 +130,15 @@ def test_order_select_dose_above_protocol_maximum_is_critical_with_a_corrected_o
 
 
 def test_order_select_dose_card_detail_shows_inputs_arithmetic_caps_and_citations(ehr):
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(prefetch=full_prefetch())))
+    when = recent()
+    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(prefetch=full_prefetch(weight_bundle(when=when)))))
 
     detail = card["detail"]
     for expected in (
         "**Indication not assessed.** The EHR does not send the toxicity, its grade, or prior tocilizumab and "
         "steroids, so this card only checks the dose arithmetic. Open the bedside wizard (link below) to enter "
         "them and see the protocol's recommendation.",
-        "| Weight | 20 kg | Observation LOINC 29463-7, 2026-11-20T08:00:00Z |",
+        f"| Weight | 20 kg | Observation LOINC 29463-7, {when} |",
         "| Age | 8 years | Patient.birthDate |",
         "| Drafted order | anakinra 100 mg IV every 6 hours | MedicationRequest/draft-anakinra-1 |",
         "| Anakinra allergy | none recorded for anakinra | AllergyIntolerance |",
