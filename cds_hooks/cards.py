@@ -315,9 +315,19 @@ def _summary_for(check: OrderCheck, draft: DraftReading, protocol: ProtocolData,
     return _summary(*(c + required for c in candidates), fallback + required)
 
 
+ALLERGY_NOT_CHECKED = "anakinra allergy not checked"
+
+
 def _required_notes(facts: Facts) -> list[str]:
-    """What every dose card summary must say when it applies."""
-    return [facts.weight_age] if facts.weight_age else []
+    """What every dose card summary must say when it applies (and what keeps it from being `info`)."""
+    notes = [facts.weight_age] if facts.weight_age else []
+    if facts.allergies is None:
+        notes.append(ALLERGY_NOT_CHECKED)  # no allergy prefetch and no FHIR server to read it from
+    return notes
+
+
+def _with_allergy_note(summary: str, facts: Facts) -> str:
+    return f"{summary}; {ALLERGY_NOT_CHECKED}" if facts.allergies is None else summary
 
 
 def weight_needs_confirming(weight_kg: Decimal) -> bool:
@@ -332,7 +342,7 @@ def _indicator(check: OrderCheck, facts: Facts) -> str:
     if indicator == "info" and weight_needs_confirming(check.weight_kg):
         return "warning"  # the engine's weight_confirm warning
     if indicator == "info" and _required_notes(facts):
-        return "warning"  # an old or undated weight
+        return "warning"  # an old or undated weight, or no allergy data
     return indicator
 
 
@@ -473,7 +483,7 @@ def unchecked_card(
     else:
         sections.append(DECISION_SUPPORT)
     return _card(
-        summary=_summary(summary),
+        summary=_summary(_with_allergy_note(summary, facts)),
         indicator="critical" if above_caps else "warning",
         detail="\n\n".join(sections),
         setting=setting,
@@ -532,15 +542,19 @@ def duplicates_card(
         detail += "\n\n" + DECISION_SUPPORT
     day = notation.amount(total, "mg/day")
     if over:
-        summary = _summary(
+        candidates = (
             f"More than one anakinra order: together {day}, above the protocol maximum",
             "More than one anakinra order: together above the protocol maximum",
         )
     else:
-        summary = _summary(
+        candidates = (
             f"More than one anakinra order ({count}): together {day}; check only one is meant",
             "More than one anakinra order: check only one is meant",
         )
     return _card(
-        summary=summary, indicator="critical" if over else "warning", detail=detail, setting=setting, facts=facts
+        summary=_summary(*(_with_allergy_note(c, facts) for c in candidates)),
+        indicator="critical" if over else "warning",
+        detail=detail,
+        setting=setting,
+        facts=facts,
     )

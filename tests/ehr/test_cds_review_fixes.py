@@ -224,3 +224,37 @@ def test_weight_older_than_the_configured_age_is_a_warning(ehr, settings):
 
     assert card["indicator"] == "warning"
     assert card["summary"].endswith(f"; weight from {when[:10]}")
+
+
+# --- No allergy data (item 5) ----------------------------------------------------------------------------
+
+
+def test_no_allergy_data_turns_a_match_into_a_warning_that_says_so(ehr):
+    prefetch = full_prefetch()
+    del prefetch["allergies"]
+
+    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("40")), prefetch=prefetch)))
+
+    assert card["indicator"] == "warning"
+    assert card["summary"] == (
+        "Anakinra 40 mg matches the protocol for 20 kg; indication not assessed; anakinra allergy not checked"
+    )
+    assert "| Anakinra allergy | not checked: no allergy data from the EHR | AllergyIntolerance |" in card["detail"]
+
+
+def test_no_allergy_data_is_named_on_every_card(ehr):
+    prefetch = full_prefetch()
+    del prefetch["allergies"]
+    first, second = anakinra_draft(Decimal("10"), draft_id="a1"), anakinra_draft(Decimal("1000"), draft_id="a2")
+
+    cards = _cards(ehr.post(ORDER_SIGN_PATH, hook_body(first, second, hook="order-sign", prefetch=prefetch)))
+
+    assert all(c["summary"].endswith("; anakinra allergy not checked") for c in cards)
+    assert "info" not in {c["indicator"] for c in cards}
+
+
+def test_allergy_data_with_no_anakinra_allergy_keeps_a_match_info(ehr):
+    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("40")), prefetch=full_prefetch())))
+
+    assert card["indicator"] == "info"
+    assert "allergy" not in card["summary"]
