@@ -29,6 +29,7 @@ from cds_hooks.fhir_read import (
 )
 from cds_hooks.models import SeenJwtId
 from cds_hooks.schemas import FeedbackItem, HookRequest
+from cds_hooks.selectors import CARD_SUBJECT, issued_card_details
 from engine import notation, safety
 from engine.order_check import order_check, protocol_limits, stated_caps_exceeded
 from protocols.selectors import published_protocols
@@ -36,7 +37,13 @@ from protocols.selectors import published_protocols
 if TYPE_CHECKING:
     from cds_hooks.auth import CdsClient
 
-CARD_SUBJECT = "cds_card"
+
+class FeedbackRejected(ValueError):
+    """Feedback on a card or suggestion this service never issued to this EHR: nothing is recorded."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__("feedback rejected")
+        self.errors = errors
 
 
 # --- JWT replay store -------------------------------------------------------------------------------
@@ -267,9 +274,30 @@ def hook_response_create(
 # --- Feedback ---------------------------------------------------------------------------------------
 
 
+def _feedback_problems(*, service: CdsService, items: list[FeedbackItem], client: CdsClient) -> dict[str, list[str]]:
+    """Each entry must name a card this service issued to this issuer; accepted suggestions must be its own."""
+    errors: dict[str, list[str]] = {}
+    for index, item in enumerate(items):
+        issued = issued_card_details(card_uuid=item.card, service_id=service.id, issuer=client.issuer.iss)
+        if issued is None:
+            errors[f"feedback.{index}.card"] = [f"No card {item.card!r} was issued by this service to this EHR."]
+            continue
+        offered = {s.get("uuid") for s in issued.get("suggestions") or []}
+        unknown = [s.id for s in item.acceptedSuggestions or [] if s.id not in offered]
+        if unknown:
+            errors[f"feedback.{index}.acceptedSuggestions"] = [
+                f"Card {item.card!r} offered no suggestion {', '.join(repr(u) for u in unknown)}."
+            ]
+    return errors
+
+
 @transaction.atomic
 def feedback_record(*, service: CdsService, items: list[FeedbackItem], client: CdsClient) -> int:
-    """One audit event per feedback entry: accepted suggestions, or the override and its reason."""
+    """One audit event per feedback entry: accepted suggestions, or the override and its reason.
+    Raises FeedbackRejected, recording nothing, when an entry names a card or suggestion never issued."""
+    errors = _feedback_problems(service=service, items=items, client=client)
+    if errors:
+        raise FeedbackRejected(errors)
     for item in items:
         reason_parts = []
         override: dict[str, Any] | None = None
