@@ -381,6 +381,7 @@ def _suggestions(
                         "description": (
                             f"Change the drafted anakinra to {order}: {protocol_label(protocol)}, "
                             f"{correction.result.step.name}, for {weight}"
+                            + (f"; {fhir.DISPENSE_NOT_RECALCULATED}" if fhir.dispense_quantity_dropped(request) else "")
                         ),
                         "resource": resource,
                     }

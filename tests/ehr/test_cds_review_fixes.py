@@ -9,6 +9,7 @@ import copy
 from decimal import Decimal
 
 import pytest
+from fhir.resources.R4B.medicationrequest import MedicationRequest
 
 from anakinra_cds import jsonutil
 from tests.cds_hooks_rules import assert_conforms
@@ -258,3 +259,65 @@ def test_allergy_data_with_no_anakinra_allergy_keeps_a_match_info(ehr):
 
     assert card["indicator"] == "info"
     assert "allergy" not in card["summary"]
+
+
+# --- The corrected order keeps what does not conflict (item 7) --------------------------------------------
+
+
+def test_corrected_order_keeps_bounds_counts_and_other_dosage_fields(ehr):
+    draft = anakinra_draft(Decimal("1000"))
+    old = draft["dosageInstruction"][0]
+    old["timing"]["repeat"] = {
+        "boundsDuration": {"value": 3, "unit": "d", "system": UCUM, "code": "d"},
+        "count": 12,
+        "countMax": 14,
+        "frequency": 1,
+        "period": 4,
+        "periodUnit": "h",
+        "timeOfDay": ["08:00:00"],
+    }
+    old["sequence"] = 1
+    old["site"] = {"text": "left arm"}
+    old["method"] = {"text": "slow push"}
+    old["additionalInstruction"] = [{"text": "flush the line after"}]
+    old["patientInstruction"] = "1000 mg every 4 hours"
+    draft["dispenseRequest"] = {
+        "quantity": {"value": 30, "unit": "vial"},
+        "expectedSupplyDuration": {"value": 3, "unit": "d", "system": UCUM, "code": "d"},
+    }
+
+    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(draft, prefetch=full_prefetch())))
+
+    action = card["suggestions"][0]["actions"][0]
+    corrected = action["resource"]
+    MedicationRequest.model_validate(corrected)
+    (dosage,) = corrected["dosageInstruction"]
+    assert dosage["timing"] == {
+        "repeat": {
+            "boundsDuration": {"value": 3, "unit": "d", "system": UCUM, "code": "d"},
+            "count": 12,
+            "countMax": 14,
+            "frequency": 1,
+            "period": 6,
+            "periodUnit": "h",
+        }
+    }
+    assert (dosage["sequence"], dosage["site"], dosage["method"], dosage["additionalInstruction"]) == (
+        1,
+        {"text": "left arm"},
+        {"text": "slow push"},
+        [{"text": "flush the line after"}],
+    )
+    assert "patientInstruction" not in dosage
+    assert corrected["dispenseRequest"] == {
+        "expectedSupplyDuration": {"value": 3, "unit": "d", "system": UCUM, "code": "d"}
+    }
+    assert action["description"].endswith("; the dispense quantity was removed, not recalculated")
+
+
+def test_corrected_order_without_a_dispense_quantity_says_nothing_about_it(ehr):
+    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("1000")), prefetch=full_prefetch())))
+
+    action = card["suggestions"][0]["actions"][0]
+    assert "dispense" not in action["description"]
+    assert "dispenseRequest" not in action["resource"]
