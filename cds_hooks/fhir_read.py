@@ -263,11 +263,45 @@ def is_anakinra_request(resource: Any) -> bool:
 
 def anakinra_drafts(draft_orders: Any, selections: list[str] | None) -> list[dict[str, Any]]:
     """Anakinra MedicationRequests in the draft orders; with `selections`, only the selected ones."""
-    drafts = [r for r in resources_in(draft_orders) if is_anakinra_request(r)]
+    return selected([r for r in resources_in(draft_orders) if is_anakinra_request(r)], selections)
+
+
+def selected(drafts: list[dict[str, Any]], selections: list[str] | None) -> list[dict[str, Any]]:
     if selections is None:
         return drafts
     chosen = set(selections)
     return [r for r in drafts if f"MedicationRequest/{r.get('id')}" in chosen]
+
+
+def unnamed_medication_requests(draft_orders: Any) -> list[dict[str, Any]]:
+    """MedicationRequests whose medication has no name to read here: a reference to a Medication that is
+    not contained and has no display, or a code with no text or display."""
+    return [
+        r
+        for r in resources_in(draft_orders)
+        if r.get("resourceType") == "MedicationRequest" and not _medication_names(r)
+    ]
+
+
+def medication_reference_id(request: dict[str, Any]) -> str | None:
+    """The id of a relative `Medication/{id}` reference, the one form fetched from the EHR's server."""
+    reference = request.get("medicationReference")
+    target = reference.get("reference") if isinstance(reference, dict) else None
+    if not isinstance(target, str) or not target.startswith("Medication/"):
+        return None
+    medication_id = target.removeprefix("Medication/")
+    return medication_id if is_fhir_id(medication_id) else None
+
+
+def medication_names(resource: Any) -> list[str]:
+    """The names (code text and displays) of a fetched Medication resource; none for anything else."""
+    if not isinstance(resource, dict) or resource.get("resourceType") != "Medication":
+        return []
+    return _names(resource.get("code"))
+
+
+def is_anakinra_medication(resource: Any) -> bool:
+    return any(ANAKINRA_NAMES.search(name) for name in medication_names(resource))
 
 
 @dataclass(frozen=True, slots=True)

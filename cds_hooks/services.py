@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -23,8 +24,13 @@ from cds_hooks.fhir_read import (
     birth_date,
     body_weight,
     draft_reading,
+    is_anakinra_medication,
     is_fhir_id,
+    medication_names,
+    medication_reference_id,
     resources_in,
+    selected,
+    unnamed_medication_requests,
     weight_age_problem,
 )
 from cds_hooks.models import SeenJwtId
@@ -36,6 +42,8 @@ from protocols.selectors import published_protocols
 
 if TYPE_CHECKING:
     from cds_hooks.auth import CdsClient
+
+logger = logging.getLogger(__name__)
 
 
 class FeedbackRejected(ValueError):
@@ -105,6 +113,36 @@ def _reader(request: HookRequest, client: CdsClient) -> _Reader:
     return _Reader(
         prefetch=request.prefetch or {}, server=server, access_token=token, patient_id=request.context.patientId
     )
+
+
+def _referenced_anakinra(draft_orders: Any, reader: _Reader) -> list[dict[str, Any]]:
+    """Drafts naming no medication: a `Medication/{id}` reference is read from the EHR's FHIR server
+    when it is allowed. What still cannot be identified gets no card; only their count is logged."""
+    found, unidentified = [], 0
+    for request in unnamed_medication_requests(draft_orders):
+        medication_id = medication_reference_id(request)
+        medication = None
+        if medication_id is not None and reader.can_fetch():
+            assert reader.server is not None and reader.access_token is not None
+            try:
+                medication = fhir_get(
+                    base_url=reader.server,
+                    path=f"Medication/{medication_id}",
+                    params={},
+                    access_token=reader.access_token,
+                )
+            except FhirUnavailable:
+                medication = None
+        if is_anakinra_medication(medication):
+            found.append(request)
+        elif not medication_names(medication):
+            unidentified += 1
+    if unidentified:
+        # A count only: no token, no patient or order data in the log.
+        logger.warning(
+            "CDS Hooks: %d drafted medication order(s) could not be identified and were not checked", unidentified
+        )
+    return found
 
 
 def _facts(reader: _Reader) -> card_builders.Facts:
@@ -250,12 +288,15 @@ def hook_response_create(
     """The cards for one hook call. Raises PreconditionFailed when the weight cannot be obtained.
     FHIR reads happen before any write, outside a transaction."""
     selections = request.context.selections if service.hook == "order-select" else None
-    drafts = anakinra_drafts(request.context.draftOrders, selections)
+    reader = _reader(request, client)
+    # Every anakinra draft, selected or not, counts towards what would be given in a day.
+    every_draft = anakinra_drafts(request.context.draftOrders, None) + _referenced_anakinra(
+        request.context.draftOrders, reader
+    )
+    drafts = selected(every_draft, selections)
     if not drafts:
         return {"cards": []}
-    # Every anakinra draft, selected or not, counts towards what would be given in a day.
-    every_draft = anakinra_drafts(request.context.draftOrders, None)
-    facts = _facts(_reader(request, client))
+    facts = _facts(reader)
     setting = _setting(client, base_url)
     if facts.allergies:
         cards = [card_builders.contraindication_card(facts=facts, setting=setting)]

@@ -321,3 +321,57 @@ def test_corrected_order_without_a_dispense_quantity_says_nothing_about_it(ehr):
     action = card["suggestions"][0]["actions"][0]
     assert "dispense" not in action["description"]
     assert "dispenseRequest" not in action["resource"]
+
+
+# --- Medication named only by reference or code (item 8) -------------------------------------------------
+
+UNIDENTIFIED_LOG = "CDS Hooks: 1 drafted medication order(s) could not be identified and were not checked"
+
+
+def _referenced_draft(dose: Decimal) -> dict:
+    draft = anakinra_draft(dose)
+    del draft["medicationCodeableConcept"]
+    draft["medicationReference"] = {"reference": "Medication/kin-1"}
+    return draft
+
+
+def test_medication_reference_is_read_from_the_allowed_fhir_server(ehr, settings, fake_ehr_server):
+    settings.CDS_HOOKS_ISSUERS[ISSUER]["fhir_servers"] = [fake_ehr_server.url]
+    fake_ehr_server.routes["/Medication/kin-1"] = (200, {"resourceType": "Medication", "code": {"text": "Kineret"}})
+    body = hook_body(_referenced_draft(Decimal("1000")), prefetch=full_prefetch(), fhir_server=fake_ehr_server.url)
+
+    card = _only_card(ehr.post(ORDER_SELECT_PATH, body))
+
+    assert card["indicator"] == "critical"
+    assert fake_ehr_server.requests == [
+        {"path": "/Medication/kin-1", "query": {}, "authorization": "Bearer fhir-access-token"}
+    ]
+
+
+def test_medication_reference_to_another_drug_gives_no_card_and_no_log(ehr, settings, fake_ehr_server, caplog):
+    settings.CDS_HOOKS_ISSUERS[ISSUER]["fhir_servers"] = [fake_ehr_server.url]
+    fake_ehr_server.routes["/Medication/kin-1"] = (200, {"resourceType": "Medication", "code": {"text": "tocilizumab"}})
+    body = hook_body(_referenced_draft(Decimal("1000")), prefetch=full_prefetch(), fhir_server=fake_ehr_server.url)
+
+    assert _cards(ehr.post(ORDER_SELECT_PATH, body)) == []
+    assert UNIDENTIFIED_LOG not in caplog.text
+
+
+def test_medication_reference_without_an_allowed_server_is_counted_in_the_log(ehr, fake_ehr_server, caplog):
+    body = hook_body(_referenced_draft(Decimal("1000")), prefetch=full_prefetch(), fhir_server=fake_ehr_server.url)
+
+    assert _cards(ehr.post(ORDER_SELECT_PATH, body)) == []
+    assert fake_ehr_server.requests == []
+    assert UNIDENTIFIED_LOG in caplog.text
+    assert "fhir-access-token" not in caplog.text and "pat-123" not in caplog.text
+
+
+def test_medication_coded_only_is_counted_in_the_log_without_patient_data(ehr, caplog):
+    draft = anakinra_draft(Decimal("1000"))
+    draft["medicationCodeableConcept"] = {
+        "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "72435"}]
+    }
+
+    assert _cards(ehr.post(ORDER_SELECT_PATH, hook_body(draft, prefetch=full_prefetch()))) == []
+    assert UNIDENTIFIED_LOG in caplog.text
+    assert "72435" not in caplog.text and "pat-123" not in caplog.text
