@@ -58,6 +58,8 @@ class Facts:
     allergies: list[str] | None
     # Why the weight may not be current ("weight from 2016-01-01", "weight undated"...), or None.
     weight_age: str | None = None
+    # How many anakinra orders the EHR drafted together (order-select: selected or not).
+    anakinra_orders: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +125,7 @@ def _links(setting: CardSetting, facts: Facts) -> list[dict[str, Any]]:
     ]
 
 
-def override_reasons() -> list[dict[str, str]]:
+def _override_reasons() -> list[dict[str, str]]:
     return [{"system": OVERRIDE_REASON_SYSTEM, "code": code, "display": display} for code, display in OVERRIDE_REASONS]
 
 
@@ -137,7 +139,7 @@ def _card(*, summary: str, indicator: str, detail: str, setting: CardSetting, fa
         "links": _links(setting, facts),
     }
     if indicator != "info":
-        card["overrideReasons"] = override_reasons()
+        card["overrideReasons"] = _override_reasons()
     return card
 
 
@@ -316,6 +318,7 @@ def _summary_for(check: OrderCheck, draft: DraftReading, protocol: ProtocolData,
 
 
 ALLERGY_NOT_CHECKED = "anakinra allergy not checked"
+MORE_THAN_ONE = "more than one anakinra order"
 
 
 def _required_notes(facts: Facts) -> list[str]:
@@ -323,6 +326,8 @@ def _required_notes(facts: Facts) -> list[str]:
     notes = [facts.weight_age] if facts.weight_age else []
     if facts.allergies is None:
         notes.append(ALLERGY_NOT_CHECKED)  # no allergy prefetch and no FHIR server to read it from
+    if facts.anakinra_orders > 1:
+        notes.append(MORE_THAN_ONE)  # their sum is checked on its own card
     return notes
 
 
@@ -342,7 +347,7 @@ def _indicator(check: OrderCheck, facts: Facts) -> str:
     if indicator == "info" and weight_needs_confirming(check.weight_kg):
         return "warning"  # the engine's weight_confirm warning
     if indicator == "info" and _required_notes(facts):
-        return "warning"  # an old or undated weight, or no allergy data
+        return "warning"  # an old or undated weight, no allergy data, or another anakinra order
     return indicator
 
 
@@ -411,6 +416,12 @@ def dose_card(
         findings.insert(0, "The draft is not what any step of this protocol gives for this weight.")
     if weight_needs_confirming(check.weight_kg):
         findings.insert(0, safety.WEIGHT_CONFIRM.text)
+    if facts.anakinra_orders > 1:
+        findings.insert(
+            0,
+            f"{facts.anakinra_orders} anakinra orders are drafted: this card checks this one alone; "
+            'their sum is checked on the card "More than one anakinra order".',
+        )
     if facts.weight_age:
         findings.insert(
             0, f"The weight may not be current ({facts.weight_age}): confirm today's weight before ordering."

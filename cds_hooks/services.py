@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -301,12 +301,10 @@ def hook_response_create(
     if facts.allergies:
         cards = [card_builders.contraindication_card(facts=facts, setting=setting)]
     else:
+        # Beside another anakinra order no card is `info`, and each says so.
+        facts = replace(facts, anakinra_orders=len(every_draft))
         cards = [_draft_card(draft, facts, setting) for draft in drafts]
         if len(every_draft) > 1:
-            for card in cards:
-                if card["indicator"] == "info":  # never "matches" alone beside another anakinra order
-                    card["indicator"] = "warning"
-                    card["overrideReasons"] = card_builders.override_reasons()
             cards.insert(0, _duplicates_card(every_draft, facts, setting))
     _issued_record(cards=cards, service=service, request=request, client=client)
     return {"cards": cards}
