@@ -184,6 +184,9 @@ CDS_HOOKS_JWT_MAX_LIFETIME_SECONDS = env_int("CDS_HOOKS_JWT_MAX_LIFETIME_SECONDS
 # How long a fetched JWK Set is reused, and the timeout of every outgoing call (JWK Sets, FHIR reads).
 CDS_HOOKS_JWKS_CACHE_SECONDS = env_int("CDS_HOOKS_JWKS_CACHE_SECONDS", 300, minimum=0)
 CDS_HOOKS_HTTP_TIMEOUT_SECONDS = env_int("CDS_HOOKS_HTTP_TIMEOUT_SECONDS", 3, minimum=1)
+# A body weight older than this (or undated, or dated before birth) raises the card to at least a
+# warning. An operational default, not a clinical number from the protocols: set it per site.
+CDS_HOOKS_WEIGHT_MAX_AGE_DAYS = env_int("CDS_HOOKS_WEIGHT_MAX_AGE_DAYS", 7, minimum=1)
 
 # --- Protocol governance (accounts, protocols admin) -------------------------------------------
 # Log-in throttle (site and admin): after LOGIN_FAILURE_LIMIT failures for one username within

@@ -1,12 +1,12 @@
 """Who is calling: the EHR's signed JWT (CDS Hooks 2.0, "Trusting CDS Clients").
 
 Every call carries `Authorization: Bearer <JWT>`. It is accepted only when all of these hold:
-- the header names ES384 or RS384 (never `none`, never an HMAC algorithm) and a `kid`;
+- the header names ES384 or RS384 (never `none`, never an HMAC algorithm), a `kid`, and `typ` "JWT";
 - `iss` is a configured issuer, and the key comes from that issuer's configured JWK Set, its
   configured JWK Set URL, or a `jku` on that issuer's own allow-list;
 - the signature verifies with that key;
-- `aud` is exactly this endpoint's URL; `exp` is in the future, `iat` not in the future, and the
-  lifetime (`exp - iat`) no longer than CDS_HOOKS_JWT_MAX_LIFETIME_SECONDS;
+- `aud` is exactly this endpoint's URL; `exp` and `iat` are JSON numbers; `exp` is in the future,
+  `iat` not in the future, and the lifetime (`exp - iat`) no longer than CDS_HOOKS_JWT_MAX_LIFETIME_SECONDS;
 - `jti` has not been seen before from this issuer (the replay store, shared by every process).
 
 Any failure raises `InvalidToken`, which the views turn into a bare 401. Tokens are never logged.
@@ -14,6 +14,7 @@ Any failure raises `InvalidToken`, which the views turn into a bare 401. Tokens 
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -140,6 +141,10 @@ def _bearer(authorization: str) -> str:
     return token
 
 
+def _is_numeric_date(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def cds_client_verify(*, authorization: str, audience: str) -> CdsClient:
     """The verified caller of one request to `audience` (this endpoint's exact URL)."""
     token = _bearer(authorization)
@@ -151,7 +156,8 @@ def cds_client_verify(*, authorization: str, audience: str) -> CdsClient:
     algorithm = header.get("alg")
     if algorithm not in ALLOWED_ALGORITHMS:
         raise InvalidToken("algorithm not allowed")
-    typ = header.get("typ", "JWT")
+    # CDS Hooks 2.0: `typ` is REQUIRED and fixed to "JWT" (compared case-insensitively, as a media type).
+    typ = header.get("typ")
     if not isinstance(typ, str) or typ.upper() != "JWT":
         raise InvalidToken("typ is not JWT")
     kid = header.get("kid")
@@ -177,6 +183,9 @@ def cds_client_verify(*, authorization: str, audience: str) -> CdsClient:
     except PyJWTError as error:
         raise InvalidToken(f"rejected: {type(error).__name__}") from None
 
+    # PyJWT accepts numeric strings for exp and iat; the JWT spec says NumericDate, a JSON number.
+    if not all(_is_numeric_date(claims[name]) for name in ("exp", "iat")):
+        raise InvalidToken("exp and iat must be JSON numbers")
     jti = claims["jti"]
     if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_LENGTH:
         raise InvalidToken("jti must be a non-empty string")

@@ -22,7 +22,7 @@ from cds_hooks import fhir
 from cds_hooks.fhir_read import DraftReading, Weight
 from engine import notation, safety
 from engine.data import Citation, ProtocolData, StepResult
-from engine.order_check import OrderCheck, Verdict
+from engine.order_check import Limits, OrderCheck, Verdict
 from engine.present import citation_dict, step_dict
 
 SUMMARY_LIMIT = 140
@@ -56,6 +56,10 @@ class Facts:
     weight: Weight | None
     age_years: int | None
     allergies: list[str] | None
+    # Why the weight may not be current ("weight from 2016-01-01", "weight undated"...), or None.
+    weight_age: str | None = None
+    # How many anakinra orders the EHR drafted together (order-select: selected or not).
+    anakinra_orders: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,8 +240,8 @@ def _provenance(protocol: ProtocolData) -> str:
 
 
 def _limit_text(check: OrderCheck, draft: DraftReading) -> str:
-    per_day = draft.dose.per_day_mg
-    dose = draft.dose.per_dose_mg
+    per_day = draft.dose.top_per_day_mg
+    dose = draft.dose.top_per_dose_mg
     if dose is not None and check.max_per_dose_mg is not None and dose > check.max_per_dose_mg:
         return f"{notation.amount(check.max_per_dose_mg, 'mg')} per dose"
     assert check.max_per_day_mg is not None
@@ -259,6 +263,8 @@ def _summary_candidates(check: OrderCheck, draft: DraftReading, protocol: Protoc
     weight = notation.weight(check.weight_kg)
     dose = notation.amount(draft.dose.per_dose_mg, "mg") if draft.dose.per_dose_mg is not None else ""
     if check.verdict == Verdict.ABOVE_MAXIMUM:
+        top = draft.dose.top_per_dose_mg
+        dose = notation.amount(top, "mg") if top is not None else dose
         limit = _limit_text(check, draft)
         return (
             f"Anakinra {dose} exceeds the {institution} protocol maximum for {weight} ({limit})",
@@ -301,11 +307,32 @@ def _summary_candidates(check: OrderCheck, draft: DraftReading, protocol: Protoc
     )
 
 
-def _summary_for(check: OrderCheck, draft: DraftReading, protocol: ProtocolData) -> str:
+def _summary_for(check: OrderCheck, draft: DraftReading, protocol: ProtocolData, facts: Facts) -> str:
+    """The most specific summary that fits with every required suffix (the weight's date)."""
     candidates = _summary_candidates(check, draft, protocol)
+    required = "".join(f"; {s}" for s in _required_notes(facts))
     if weight_needs_confirming(check.weight_kg):
         candidates = tuple(c + WEIGHT_CONFIRM_SUFFIX for c in candidates) + candidates
-    return _summary(*candidates)
+    fallback = f"Anakinra dose at {notation.weight(check.weight_kg)}: see the card"
+    return _summary(*(c + required for c in candidates), fallback + required)
+
+
+ALLERGY_NOT_CHECKED = "anakinra allergy not checked"
+MORE_THAN_ONE = "more than one anakinra order"
+
+
+def _required_notes(facts: Facts) -> list[str]:
+    """What every dose card summary must say when it applies (and what keeps it from being `info`)."""
+    notes = [facts.weight_age] if facts.weight_age else []
+    if facts.allergies is None:
+        notes.append(ALLERGY_NOT_CHECKED)  # no allergy prefetch and no FHIR server to read it from
+    if facts.anakinra_orders > 1:
+        notes.append(MORE_THAN_ONE)  # their sum is checked on its own card
+    return notes
+
+
+def _with_allergy_note(summary: str, facts: Facts) -> str:
+    return f"{summary}; {ALLERGY_NOT_CHECKED}" if facts.allergies is None else summary
 
 
 def weight_needs_confirming(weight_kg: Decimal) -> bool:
@@ -313,12 +340,14 @@ def weight_needs_confirming(weight_kg: Decimal) -> bool:
     return weight_kg >= safety.WEIGHT_CONFIRM_FROM_KG
 
 
-def _indicator(check: OrderCheck) -> str:
+def _indicator(check: OrderCheck, facts: Facts) -> str:
     if check.above_maximum:
         return "critical"
     indicator = INDICATORS[check.verdict]
     if indicator == "info" and weight_needs_confirming(check.weight_kg):
         return "warning"  # the engine's weight_confirm warning
+    if indicator == "info" and _required_notes(facts):
+        return "warning"  # an old or undated weight, no allergy data, or another anakinra order
     return indicator
 
 
@@ -357,6 +386,7 @@ def _suggestions(
                         "description": (
                             f"Change the drafted anakinra to {order}: {protocol_label(protocol)}, "
                             f"{correction.result.step.name}, for {weight}"
+                            + (f"; {fhir.DISPENSE_NOT_RECALCULATED}" if fhir.dispense_quantity_dropped(request) else "")
                         ),
                         "resource": resource,
                     }
@@ -386,6 +416,16 @@ def dose_card(
         findings.insert(0, "The draft is not what any step of this protocol gives for this weight.")
     if weight_needs_confirming(check.weight_kg):
         findings.insert(0, safety.WEIGHT_CONFIRM.text)
+    if facts.anakinra_orders > 1:
+        findings.insert(
+            0,
+            f"{facts.anakinra_orders} anakinra orders are drafted: this card checks this one alone; "
+            'their sum is checked on the card "More than one anakinra order".',
+        )
+    if facts.weight_age:
+        findings.insert(
+            0, f"The weight may not be current ({facts.weight_age}): confirm today's weight before ordering."
+        )
     suggestions = _suggestions(check, draft, request, protocol) if request.get("id") else []
     if check.corrections and not request.get("id"):
         findings.append("The drafted order has no id, so no corrected order can be offered: change it by hand.")
@@ -399,8 +439,8 @@ def dose_card(
         _provenance(protocol),
     ]
     card = _card(
-        summary=_summary_for(check, draft, protocol),
-        indicator=_indicator(check),
+        summary=_summary_for(check, draft, protocol, facts),
+        indicator=_indicator(check, facts),
         detail="\n\n".join(sections),
         setting=setting,
         facts=facts,
@@ -432,10 +472,22 @@ def contraindication_card(*, facts: Facts, setting: CardSetting) -> dict[str, An
 
 
 def unchecked_card(
-    *, reason: str, summary: str, facts: Facts, setting: CardSetting, draft: DraftReading | None, draft_ref: str
+    *,
+    reason: str,
+    summary: str,
+    facts: Facts,
+    setting: CardSetting,
+    draft: DraftReading | None,
+    draft_ref: str,
+    above_caps: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """The dose could not be checked (no usable weight, or no protocol): say why, link the wizard."""
-    sections = [f"**The drafted dose was not checked.** {_md(reason)}", _inputs_table(facts, draft, draft_ref)]
+    """The dose could not be checked (no usable weight, or no protocol): say why, link the wizard.
+    `above_caps`: the draft is above the protocol's stated weight-independent caps (critical)."""
+    sections = [f"**The drafted dose was not checked against this weight.** {_md(reason)}"]
+    if above_caps:
+        sections.append("#### Stated caps\n\n" + "\n".join(f"- {_md(f)}" for f in above_caps))
+        summary = "Anakinra draft is above the protocol's stated cap; weight unavailable"
+    sections.append(_inputs_table(facts, draft, draft_ref))
     if setting.protocol is not None:
         sections.extend(
             [_caps_section(setting.protocol), _citations_section(setting.protocol), _provenance(setting.protocol)]
@@ -443,9 +495,78 @@ def unchecked_card(
     else:
         sections.append(DECISION_SUPPORT)
     return _card(
-        summary=_summary(summary),
-        indicator="warning",
+        summary=_summary(_with_allergy_note(summary, facts)),
+        indicator="critical" if above_caps else "warning",
         detail="\n\n".join(sections),
+        setting=setting,
+        facts=facts,
+    )
+
+
+def duplicates_card(
+    *,
+    readings: list[tuple[str, DraftReading]],
+    limits: Limits | None,
+    weight_kg: Decimal | None,
+    facts: Facts,
+    setting: CardSetting,
+) -> dict[str, Any]:
+    """More than one anakinra order drafted: their readable per-day amounts added up and compared with
+    the protocol's most per day at this weight and its stated per-day cap. Never `info`."""
+    count = len(readings)
+    per_day = [r.dose.top_per_day_mg for _, r in readings]
+    readable = [p for p in per_day if p is not None]
+    total = sum(readable, Decimal(0))
+    lines = [f"- {_md(ref)}: {_md(r.description)}" for ref, r in readings]
+    findings = [
+        f"{count} anakinra orders are drafted together. Added up, the per-day amounts that could be read give "
+        f"{notation.amount(total, 'mg/day')}."
+    ]
+    if len(readable) < count:
+        findings.append(f"{count - len(readable)} of them state no per-day amount that can be read: not added.")
+    over = []
+    if limits is not None and limits.max_per_day_mg is not None and weight_kg is not None:
+        maximum = notation.amount(limits.max_per_day_mg, "mg/day")
+        if total > limits.max_per_day_mg:
+            over.append(f"the protocol maximum for {notation.weight(weight_kg)} ({maximum})")
+        findings.append(f"The most any step of this protocol gives per day at {notation.weight(weight_kg)}: {maximum}.")
+    if limits is not None and limits.stated_per_day_mg is not None:
+        cap = notation.amount(limits.stated_per_day_mg, "mg/day")
+        if total > limits.stated_per_day_mg:
+            over.append(f"the protocol's stated cap ({cap})")
+        findings.append(f"The protocol's stated per-day cap: {cap}.")
+    if over:
+        findings.append("Together they are above " + " and ".join(over) + ".")
+    findings.append("Check that only one anakinra order is meant.")
+    sections = [
+        "#### More than one anakinra order",
+        "",
+        *lines,
+        "",
+        "#### Check",
+        "",
+        *(f"- {_md(f)}" for f in findings),
+    ]
+    detail = "\n".join(sections)
+    if setting.protocol is not None:
+        detail += "\n\n" + "\n\n".join([_caps_section(setting.protocol), _provenance(setting.protocol)])
+    else:
+        detail += "\n\n" + DECISION_SUPPORT
+    day = notation.amount(total, "mg/day")
+    if over:
+        candidates = (
+            f"More than one anakinra order: together {day}, above the protocol maximum",
+            "More than one anakinra order: together above the protocol maximum",
+        )
+    else:
+        candidates = (
+            f"More than one anakinra order ({count}): together {day}; check only one is meant",
+            "More than one anakinra order: check only one is meant",
+        )
+    return _card(
+        summary=_summary(*(_with_allergy_note(c, facts) for c in candidates)),
+        indicator="critical" if over else "warning",
+        detail=detail,
         setting=setting,
         facts=facts,
     )

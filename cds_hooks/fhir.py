@@ -158,20 +158,75 @@ def dosage(
     return result
 
 
+# What the corrected dose and schedule replace in the drafted Dosage: the dose, its caps, the schedule
+# and its words. Everything else (site, method, sequence, instructions, extensions) is kept.
+REPLACED_DOSAGE_FIELDS = {
+    "text",
+    "patientInstruction",
+    "doseAndRate",
+    "doseQuantity",
+    "maxDosePerAdministration",
+    "maxDosePerPeriod",
+    "maxDosePerLifetime",
+    "route",
+    "asNeededBoolean",
+    "asNeededCodeableConcept",
+    "timing",
+}
+# Timing.repeat fields that state the schedule (replaced); the others (bounds[x], count, countMax,
+# duration...) do not conflict with a new dose or interval and are kept.
+SCHEDULE_REPEAT_FIELDS = {
+    "frequency",
+    "frequencyMax",
+    "period",
+    "periodMax",
+    "periodUnit",
+    "dayOfWeek",
+    "timeOfDay",
+    "when",
+    "offset",
+}
+# Timing fields beside `repeat` that state the schedule too: exact times and a schedule code.
+SCHEDULE_TIMING_FIELDS = {"event", "code", "repeat"}
+DISPENSE_NOT_RECALCULATED = "the dispense quantity was removed, not recalculated"
+
+
+def _merged_dosage(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    merged = {k: copy.deepcopy(v) for k, v in old.items() if k not in REPLACED_DOSAGE_FIELDS}
+    merged.update(new)
+    old_timing = old.get("timing") if isinstance(old.get("timing"), dict) else {}
+    old_repeat = old_timing.get("repeat") if isinstance(old_timing.get("repeat"), dict) else {}
+    kept_timing = {k: copy.deepcopy(v) for k, v in old_timing.items() if k not in SCHEDULE_TIMING_FIELDS}
+    kept_repeat = {k: copy.deepcopy(v) for k, v in old_repeat.items() if k not in SCHEDULE_REPEAT_FIELDS}
+    if "timing" in new:
+        merged["timing"] = {**kept_timing, **new["timing"]}
+        merged["timing"]["repeat"] = {**kept_repeat, **new["timing"]["repeat"]}
+    return merged
+
+
 def corrected_request(
     draft: dict[str, Any], step: dict[str, Any], *, route: Route, per_dose_mg: Decimal, follows: str | None = None
 ) -> dict[str, Any]:
-    """The drafted MedicationRequest with its dosage replaced by the protocol's; everything else kept
-    (same id, so the EHR updates its own draft). The narrative described the old dose, so it goes."""
+    """The drafted MedicationRequest with its dose and schedule replaced by the protocol's; everything
+    that does not conflict is kept (same id, so the EHR updates its own draft; the first Dosage's other
+    fields, and its timing bounds and counts). The narrative described the old dose, so it goes; a
+    dispense quantity was counted for the old dose, so it goes too (see DISPENSE_NOT_RECALCULATED)."""
     corrected = copy.deepcopy(draft)
     corrected.pop("text", None)
     new_dosage = dosage(step, route=route, per_dose_mg=per_dose_mg, follows=follows)
     old = next((d for d in draft.get("dosageInstruction") or [] if isinstance(d, dict)), {})
-    old_repeat = (old.get("timing") or {}).get("repeat") if isinstance(old.get("timing"), dict) else None
-    if isinstance(old_repeat, dict) and "boundsPeriod" in old_repeat and "timing" in new_dosage:
-        new_dosage["timing"]["repeat"]["boundsPeriod"] = old_repeat["boundsPeriod"]
-    corrected["dosageInstruction"] = [new_dosage]
+    corrected["dosageInstruction"] = [_merged_dosage(old, new_dosage)]
+    dispense = corrected.get("dispenseRequest")
+    if isinstance(dispense, dict):
+        dispense.pop("quantity", None)
+        if not dispense:
+            corrected.pop("dispenseRequest")
     return corrected
+
+
+def dispense_quantity_dropped(draft: dict[str, Any]) -> bool:
+    dispense = draft.get("dispenseRequest")
+    return isinstance(dispense, dict) and "quantity" in dispense
 
 
 # --- A stored assessment as a Bundle of proposals ---------------------------------------------------

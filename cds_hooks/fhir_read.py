@@ -2,8 +2,9 @@
 
 Nothing here guesses. A value is used only when it is stated in a form that can be read without
 interpretation: a weight only as LOINC 29463-7 in UCUM `kg` (no unit conversion), a dose only in
-UCUM `mg` or `mg/kg`, a route only as the SNOMED CT codes for IV and subcutaneous, a frequency only
-from `timing.repeat` in hours or days. Anything else is reported as not readable.
+UCUM `g`, `mg` or `ug` (converted to mg exactly) or per kg of these, a route only as the SNOMED CT
+codes for IV and subcutaneous, a frequency only from `timing.repeat` in hours or days.
+Anything else is reported as not readable.
 
 A drafted dose is the mg amount the order states (whatever its dose-rate `type`; a `calculated` one
 first): that is what is drawn up. An mg/kg amount gives the dose (times the weight) only when no mg
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -39,7 +40,9 @@ ANAKINRA_NAMES = re.compile(r"\b(anakinra|kineret)\b", re.IGNORECASE)
 RESULT_STATUSES = {"final", "amended", "corrected"}
 HOURS_PER_UNIT = {"h": Decimal(1), "d": Decimal(24)}
 DOSE_RATE_TYPE = "http://terminology.hl7.org/CodeSystem/dose-rate-type"
-MG_CODES = ("mg", "mg/kg")
+# UCUM mass units read, as exact powers of ten of a milligram (Decimal.scaleb: no rounding).
+MASS_EXPONENTS = {"g": 3, "mg": 0, "ug": -3}
+PER_KG_EXPONENTS = {f"{unit}/kg": exponent for unit, exponent in MASS_EXPONENTS.items()}
 READ_LIMIT = Decimal("1E+9")
 # Intervals are shown to 0.01 h; a shorter one (under 36 seconds) is no schedule to read.
 MIN_INTERVAL_HOURS = Decimal("0.01")
@@ -164,12 +167,26 @@ def body_weight(resources: list[dict[str, Any]]) -> Weight:
     return Weight(kg=value.quantize(notation.KG_QUANTUM, rounding=ROUND_HALF_UP), effective=effective, problem="")
 
 
+def weight_age_problem(*, weight: Weight, born: date | None, now: datetime, max_age_days: int) -> str | None:
+    """Why a usable weight may not be current (a short phrase naming its date), or None."""
+    if weight.kg is None:
+        return None
+    when = _when(weight.effective)
+    if when == datetime.min.replace(tzinfo=UTC):
+        return "weight undated"
+    day = when.date().isoformat()
+    if born is not None and when.date() < born:
+        return f"weight dated {day}, before birth"
+    if now - when > timedelta(days=max_age_days):
+        return f"weight from {day}"
+    return None
+
+
 # --- Age ------------------------------------------------------------------------------------------
 
 
-def age_years(patient_data: Any, *, today: date) -> int | None:
-    """Completed years from a full Patient.birthDate (a Patient, or a Bundle holding one); None for a
-    partial or missing date."""
+def birth_date(patient_data: Any) -> date | None:
+    """A full Patient.birthDate (a Patient, or a Bundle holding one); None for a partial or missing date."""
     patient = next((r for r in resources_in(patient_data) if r.get("resourceType") == "Patient"), None)
     if patient is None:
         return None
@@ -177,10 +194,15 @@ def age_years(patient_data: Any, *, today: date) -> int | None:
     if not isinstance(text, str) or len(text) != len("2000-01-01"):
         return None
     try:
-        born = date.fromisoformat(text)
+        return date.fromisoformat(text)
     except ValueError:
         return None
-    if born > today:
+
+
+def age_years(patient_data: Any, *, today: date) -> int | None:
+    """Completed years from a full Patient.birthDate; None for a partial or missing date."""
+    born = birth_date(patient_data)
+    if born is None or born > today:
         return None
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
@@ -241,11 +263,45 @@ def is_anakinra_request(resource: Any) -> bool:
 
 def anakinra_drafts(draft_orders: Any, selections: list[str] | None) -> list[dict[str, Any]]:
     """Anakinra MedicationRequests in the draft orders; with `selections`, only the selected ones."""
-    drafts = [r for r in resources_in(draft_orders) if is_anakinra_request(r)]
+    return selected([r for r in resources_in(draft_orders) if is_anakinra_request(r)], selections)
+
+
+def selected(drafts: list[dict[str, Any]], selections: list[str] | None) -> list[dict[str, Any]]:
     if selections is None:
         return drafts
     chosen = set(selections)
     return [r for r in drafts if f"MedicationRequest/{r.get('id')}" in chosen]
+
+
+def unnamed_medication_requests(draft_orders: Any) -> list[dict[str, Any]]:
+    """MedicationRequests whose medication has no name to read here: a reference to a Medication that is
+    not contained and has no display, or a code with no text or display."""
+    return [
+        r
+        for r in resources_in(draft_orders)
+        if r.get("resourceType") == "MedicationRequest" and not _medication_names(r)
+    ]
+
+
+def medication_reference_id(request: dict[str, Any]) -> str | None:
+    """The id of a relative `Medication/{id}` reference, the one form fetched from the EHR's server."""
+    reference = request.get("medicationReference")
+    target = reference.get("reference") if isinstance(reference, dict) else None
+    if not isinstance(target, str) or not target.startswith("Medication/"):
+        return None
+    medication_id = target.removeprefix("Medication/")
+    return medication_id if is_fhir_id(medication_id) else None
+
+
+def medication_names(resource: Any) -> list[str]:
+    """The names (code text and displays) of a fetched Medication resource; none for anything else."""
+    if not isinstance(resource, dict) or resource.get("resourceType") != "Medication":
+        return []
+    return _names(resource.get("code"))
+
+
+def is_anakinra_medication(resource: Any) -> bool:
+    return any(ANAKINRA_NAMES.search(name) for name in medication_names(resource))
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,21 +323,74 @@ def _rate_type(item: dict[str, Any]) -> str | None:
     return codes[0] if len(codes) == 1 and isinstance(codes[0], str) else None
 
 
-def _stated_doses(dosage: dict[str, Any]) -> list[_StatedDose]:
-    """Every dose the Dosage states in UCUM mg or mg/kg, `calculated` ones first."""
+def _in_mg(quantity: Any) -> tuple[Decimal, str] | None:
+    """A UCUM mass (or mass per kg) quantity as mg (or mg/kg), converted exactly; None otherwise."""
+    if not isinstance(quantity, dict) or quantity.get("system") != UCUM:
+        return None
+    code = quantity.get("code")
+    value = _decimal(quantity.get("value"))
+    if value is None or value <= 0:
+        return None
+    if code in MASS_EXPONENTS:
+        return value.scaleb(MASS_EXPONENTS[code]), "mg"
+    if code in PER_KG_EXPONENTS:
+        return value.scaleb(PER_KG_EXPONENTS[code]), "mg/kg"
+    return None
+
+
+def _dose_items(dosage: dict[str, Any]) -> list[dict[str, Any]]:
     dose_and_rate = dosage.get("doseAndRate")
     # R4 has a list; some examples (and STU3) put an object here or doseQuantity on the Dosage itself.
     items = dose_and_rate if isinstance(dose_and_rate, list) else [dose_and_rate]
-    pairs = [(i.get("doseQuantity"), _rate_type(i)) for i in items if isinstance(i, dict)]
+    return [i for i in items if isinstance(i, dict)]
+
+
+def _stated_doses(dosage: dict[str, Any]) -> list[_StatedDose]:
+    """Every dose the Dosage states in a UCUM mass unit (as mg) or per kg (as mg/kg), `calculated` first."""
+    pairs = [(i.get("doseQuantity"), _rate_type(i)) for i in _dose_items(dosage)]
     pairs.append((dosage.get("doseQuantity"), None))
     found = []
     for quantity, rate_type in pairs:
-        if not isinstance(quantity, dict) or quantity.get("system") != UCUM or quantity.get("code") not in MG_CODES:
-            continue
-        value = _decimal(quantity.get("value"))
-        if value is not None and value > 0:
-            found.append(_StatedDose(value=value, code=quantity["code"], rate_type=rate_type))
+        read = _in_mg(quantity)
+        if read is not None:
+            found.append(_StatedDose(value=read[0], code=read[1], rate_type=rate_type))
     return sorted(found, key=lambda d: d.rate_type != "calculated")
+
+
+def _range_highs(dosage: dict[str, Any]) -> list[tuple[Decimal, str]]:
+    highs = []
+    for item in _dose_items(dosage):
+        dose_range = item.get("doseRange")
+        read = _in_mg(dose_range.get("high")) if isinstance(dose_range, dict) else None
+        if read is not None:
+            highs.append(read)
+    return highs
+
+
+def _highest_in(dosage: dict[str, Any], *, weight_kg: Decimal | None, with_per_kg: bool) -> Decimal | None:
+    """The most one dose of this Dosage could be in mg: any stated amount or the top of a range."""
+    amounts = [(d.value, d.code) for d in _stated_doses(dosage)] + _range_highs(dosage)
+    in_mg = [value for value, code in amounts if code == "mg"]
+    if with_per_kg and weight_kg is not None:
+        in_mg.extend(value * weight_kg for value, code in amounts if code == "mg/kg")
+    return max(in_mg, default=None)
+
+
+def _highest(dosages: list[dict[str, Any]], *, weight_kg: Decimal | None) -> tuple[Decimal | None, Decimal | None]:
+    """The most one dose and one day could be, over every dosage instruction. In the first one an mg/kg
+    amount beside an mg amount is left to the order check's mg and mg/kg comparison."""
+    per_dose: list[Decimal] = []
+    per_day: list[Decimal] = []
+    for index, dosage in enumerate(dosages):
+        first_states_mg = index == 0 and any(d.code == "mg" for d in _stated_doses(dosage))
+        highest = _highest_in(dosage, weight_kg=weight_kg, with_per_kg=not first_states_mg)
+        if highest is None:
+            continue
+        per_dose.append(highest)
+        interval = _interval_hours(dosage)
+        if interval is not None:
+            per_day.append(highest * Decimal(24) / interval)
+    return max(per_dose, default=None), max(per_day, default=None)
 
 
 def _apart(values: list[Decimal], scale: Decimal = Decimal(1)) -> bool:
@@ -395,11 +504,15 @@ def draft_reading(request: dict[str, Any], *, weight_kg: Decimal | None) -> Draf
     ]
     readable = per_dose is not None and route is not None and interval is not None
     description = "anakinra " + (" " if readable else ", ").join(parts)
+    if any(isinstance(i.get("doseRange"), dict) for i in _dose_items(dosage)):
+        unread.append("The draft states a dose range: a range is not one dose, so it is not matched.")
     if len(dosages) > 1:
         description += f" (first of {len(dosages)} dosage instructions)"
         unread.append(
-            f"The draft has {len(dosages)} dosage instructions: only the first was read, the others were not checked."
+            f"The draft has {len(dosages)} dosage instructions: only the first was matched; the others were "
+            "checked only against the protocol's maximum."
         )
+    highest_dose, highest_day = _highest(dosages, weight_kg=weight_kg)
     return DraftReading(
         dose=DraftDose(
             per_dose_mg=per_dose,
@@ -408,6 +521,8 @@ def draft_reading(request: dict[str, Any], *, weight_kg: Decimal | None) -> Draf
             mg_per_kg=mg_per_kg,
             interval_is_maximum=as_needed and interval is not None,
             unread=tuple(unread),
+            highest_per_dose_mg=highest_dose,
+            highest_per_day_mg=highest_day,
         ),
         interval_hours=interval,
         description=description,

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -18,21 +21,37 @@ from cds_hooks.fhir_read import (
     age_years,
     anakinra_allergies,
     anakinra_drafts,
+    birth_date,
     body_weight,
     draft_reading,
+    is_anakinra_medication,
     is_fhir_id,
+    medication_names,
+    medication_reference_id,
     resources_in,
+    selected,
+    unnamed_medication_requests,
+    weight_age_problem,
 )
 from cds_hooks.models import SeenJwtId
 from cds_hooks.schemas import FeedbackItem, HookRequest
+from cds_hooks.selectors import CARD_SUBJECT, issued_card_details
 from engine import notation, safety
-from engine.order_check import order_check
+from engine.order_check import order_check, protocol_limits, stated_caps_exceeded
 from protocols.selectors import published_protocols
 
 if TYPE_CHECKING:
     from cds_hooks.auth import CdsClient
 
-CARD_SUBJECT = "cds_card"
+logger = logging.getLogger(__name__)
+
+
+class FeedbackRejected(ValueError):
+    """Feedback on a card or suggestion this service never issued to this EHR: nothing is recorded."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__("feedback rejected")
+        self.errors = errors
 
 
 # --- JWT replay store -------------------------------------------------------------------------------
@@ -96,6 +115,36 @@ def _reader(request: HookRequest, client: CdsClient) -> _Reader:
     )
 
 
+def _referenced_anakinra(draft_orders: Any, reader: _Reader) -> list[dict[str, Any]]:
+    """Drafts naming no medication: a `Medication/{id}` reference is read from the EHR's FHIR server
+    when it is allowed. What still cannot be identified gets no card; only their count is logged."""
+    found, unidentified = [], 0
+    for request in unnamed_medication_requests(draft_orders):
+        medication_id = medication_reference_id(request)
+        medication = None
+        if medication_id is not None and reader.can_fetch():
+            assert reader.server is not None and reader.access_token is not None
+            try:
+                medication = fhir_get(
+                    base_url=reader.server,
+                    path=f"Medication/{medication_id}",
+                    params={},
+                    access_token=reader.access_token,
+                )
+            except FhirUnavailable:
+                medication = None
+        if is_anakinra_medication(medication):
+            found.append(request)
+        elif not medication_names(medication):
+            unidentified += 1
+    if unidentified:
+        # A count only: no token, no patient or order data in the log.
+        logger.warning(
+            "CDS Hooks: %d drafted medication order(s) could not be identified and were not checked", unidentified
+        )
+    return found
+
+
 def _facts(reader: _Reader) -> card_builders.Facts:
     """What the EHR sent. Without a weight the dose cannot be checked: 412, unless an anakinra allergy
     is recorded, which is answered (contraindicated) whatever the weight."""
@@ -107,9 +156,10 @@ def _facts(reader: _Reader) -> card_builders.Facts:
     except FhirUnavailable:
         allergies = None
     try:
-        age = age_years(reader.get("patient", f"Patient/{patient_id}", {}), today=timezone.localdate())
+        patient_data = reader.get("patient", f"Patient/{patient_id}", {})
     except FhirUnavailable:
-        age = None
+        patient_data = None
+    age = age_years(patient_data, today=timezone.localdate())
     try:
         weight_data = reader.get(
             "weight",
@@ -120,7 +170,14 @@ def _facts(reader: _Reader) -> card_builders.Facts:
         if allergies:
             return card_builders.Facts(weight=None, age_years=age, allergies=allergies)
         raise PreconditionFailed(str(error)) from None
-    return card_builders.Facts(weight=body_weight(resources_in(weight_data)), age_years=age, allergies=allergies)
+    weight = body_weight(resources_in(weight_data))
+    weight_age = weight_age_problem(
+        weight=weight,
+        born=birth_date(patient_data),
+        now=timezone.now(),
+        max_age_days=settings.CDS_HOOKS_WEIGHT_MAX_AGE_DAYS,
+    )
+    return card_builders.Facts(weight=weight, age_years=age, allergies=allergies, weight_age=weight_age)
 
 
 def _setting(client: CdsClient, base_url: str) -> card_builders.CardSetting:
@@ -150,28 +207,55 @@ def _draft_card(request: dict[str, Any], facts: card_builders.Facts, setting: ca
             draft=reading,
             draft_ref=draft_ref,
         )
-    if weight is None:
-        assert facts.weight is not None
-        return card_builders.unchecked_card(
-            reason=facts.weight.problem + " Enter the weight in kg in the bedside wizard.",
-            summary="No usable weight in kg from the EHR: the anakinra dose was not checked",
-            facts=facts,
-            setting=setting,
-            draft=reading,
-            draft_ref=draft_ref,
+    if weight is None or not safety.WEIGHT_MIN_KG <= weight <= safety.WEIGHT_MAX_KG:
+        # Without a usable weight, an mg/kg dose cannot be read, but the stated caps still hold.
+        reading = draft_reading(request, weight_kg=None)
+        above_caps = tuple(
+            stated_caps_exceeded(
+                per_dose_mg=reading.dose.top_per_dose_mg,
+                per_day_mg=reading.dose.top_per_day_mg,
+                steps=setting.protocol.steps,
+            )
         )
-    if not safety.WEIGHT_MIN_KG <= weight <= safety.WEIGHT_MAX_KG:
+        if weight is None:
+            assert facts.weight is not None
+            reason = facts.weight.problem + " Enter the weight in kg in the bedside wizard."
+            summary = "No usable weight in kg from the EHR: the anakinra dose was not checked"
+        else:
+            reason = (
+                f"The weight from the EHR, {notation.weight(weight)}, is outside "
+                "1 to 150 kg. Check the weight and enter it in the bedside wizard."
+            )
+            summary = "The weight from the EHR is outside 1 to 150 kg: the anakinra dose was not checked"
         return card_builders.unchecked_card(
-            reason=f"The weight from the EHR, {notation.weight(weight)}, is outside "
-            "1 to 150 kg. Check the weight and enter it in the bedside wizard.",
-            summary="The weight from the EHR is outside 1 to 150 kg: the anakinra dose was not checked",
+            reason=reason,
+            summary=summary,
             facts=facts,
             setting=setting,
             draft=reading,
             draft_ref=draft_ref,
+            above_caps=above_caps,
         )
     check = order_check(protocol=setting.protocol, weight_kg=weight, draft=reading.dose)
     return card_builders.dose_card(check=check, draft=reading, request=request, facts=facts, setting=setting)
+
+
+def _usable_weight(facts: card_builders.Facts) -> Decimal | None:
+    weight = facts.weight.kg if facts.weight is not None else None
+    if weight is None or not safety.WEIGHT_MIN_KG <= weight <= safety.WEIGHT_MAX_KG:
+        return None
+    return weight
+
+
+def _duplicates_card(
+    drafts: list[dict[str, Any]], facts: card_builders.Facts, setting: card_builders.CardSetting
+) -> dict[str, Any]:
+    weight = _usable_weight(facts)
+    readings = [(f"MedicationRequest/{d.get('id', '(no id)')}", draft_reading(d, weight_kg=weight)) for d in drafts]
+    limits = protocol_limits(protocol=setting.protocol, weight_kg=weight) if setting.protocol is not None else None
+    return card_builders.duplicates_card(
+        readings=readings, limits=limits, weight_kg=weight, facts=facts, setting=setting
+    )
 
 
 def _issued_record(*, cards: list[dict], service: CdsService, request: HookRequest, client: CdsClient) -> None:
@@ -204,15 +288,24 @@ def hook_response_create(
     """The cards for one hook call. Raises PreconditionFailed when the weight cannot be obtained.
     FHIR reads happen before any write, outside a transaction."""
     selections = request.context.selections if service.hook == "order-select" else None
-    drafts = anakinra_drafts(request.context.draftOrders, selections)
+    reader = _reader(request, client)
+    # Every anakinra draft, selected or not, counts towards what would be given in a day.
+    every_draft = anakinra_drafts(request.context.draftOrders, None) + _referenced_anakinra(
+        request.context.draftOrders, reader
+    )
+    drafts = selected(every_draft, selections)
     if not drafts:
         return {"cards": []}
-    facts = _facts(_reader(request, client))
+    facts = _facts(reader)
     setting = _setting(client, base_url)
     if facts.allergies:
         cards = [card_builders.contraindication_card(facts=facts, setting=setting)]
     else:
+        # Beside another anakinra order no card is `info`, and each says so.
+        facts = replace(facts, anakinra_orders=len(every_draft))
         cards = [_draft_card(draft, facts, setting) for draft in drafts]
+        if len(every_draft) > 1:
+            cards.insert(0, _duplicates_card(every_draft, facts, setting))
     _issued_record(cards=cards, service=service, request=request, client=client)
     return {"cards": cards}
 
@@ -220,9 +313,30 @@ def hook_response_create(
 # --- Feedback ---------------------------------------------------------------------------------------
 
 
+def _feedback_problems(*, service: CdsService, items: list[FeedbackItem], client: CdsClient) -> dict[str, list[str]]:
+    """Each entry must name a card this service issued to this issuer; accepted suggestions must be its own."""
+    errors: dict[str, list[str]] = {}
+    for index, item in enumerate(items):
+        issued = issued_card_details(card_uuid=item.card, service_id=service.id, issuer=client.issuer.iss)
+        if issued is None:
+            errors[f"feedback.{index}.card"] = [f"No card {item.card!r} was issued by this service to this EHR."]
+            continue
+        offered = {s.get("uuid") for s in issued.get("suggestions") or []}
+        unknown = [s.id for s in item.acceptedSuggestions or [] if s.id not in offered]
+        if unknown:
+            errors[f"feedback.{index}.acceptedSuggestions"] = [
+                f"Card {item.card!r} offered no suggestion {', '.join(repr(u) for u in unknown)}."
+            ]
+    return errors
+
+
 @transaction.atomic
 def feedback_record(*, service: CdsService, items: list[FeedbackItem], client: CdsClient) -> int:
-    """One audit event per feedback entry: accepted suggestions, or the override and its reason."""
+    """One audit event per feedback entry: accepted suggestions, or the override and its reason.
+    Raises FeedbackRejected, recording nothing, when an entry names a card or suggestion never issued."""
+    errors = _feedback_problems(service=service, items=items, client=client)
+    if errors:
+        raise FeedbackRejected(errors)
     for item in items:
         reason_parts = []
         override: dict[str, Any] | None = None

@@ -44,6 +44,10 @@ class Verdict(StrEnum):
     NOT_COMPARABLE = "not_comparable"
 
 
+def _highest(*values: Decimal | None) -> Decimal | None:
+    return max((v for v in values if v is not None), default=None)
+
+
 @dataclass(frozen=True, slots=True)
 class DraftDose:
     """What the drafted order states; None where it states nothing readable.
@@ -59,6 +63,18 @@ class DraftDose:
     mg_per_kg: Decimal | None = None
     interval_is_maximum: bool = False
     unread: tuple[str, ...] = ()
+    # The most the order states for one dose and for one day anywhere (every dosage instruction, the
+    # top of a dose range, mass units converted): only for the "above the maximum" check, never to match.
+    highest_per_dose_mg: Decimal | None = None
+    highest_per_day_mg: Decimal | None = None
+
+    @property
+    def top_per_dose_mg(self) -> Decimal | None:
+        return _highest(self.per_dose_mg, self.highest_per_dose_mg)
+
+    @property
+    def top_per_day_mg(self) -> Decimal | None:
+        return _highest(self.per_day_mg, self.highest_per_day_mg)
 
     @property
     def per_day_mg(self) -> Decimal | None:
@@ -214,16 +230,26 @@ def _corrections(steps: tuple[StepResult, ...], draft: DraftDose) -> tuple[Corre
     return tuple(found)
 
 
-def _stated_caps_exceeded(draft: DraftDose, steps: tuple[Step, ...]) -> list[str]:
+def stated_caps(steps: tuple[Step, ...]) -> tuple[Decimal | None, Decimal | None]:
+    """The protocol's own per-dose and per-day caps that hold whichever step is meant (the highest, and
+    only when every step states one): they need no weight."""
+    dose_caps = [s.max_single_dose_mg for s in steps]
+    day_caps = [s.max_daily_dose_mg for s in steps]
+    dose_cap = max(dose_caps) if steps and None not in dose_caps else None  # type: ignore[type-var]
+    day_cap = max(day_caps) if steps and None not in day_caps else None  # type: ignore[type-var]
+    return dose_cap, day_cap
+
+
+def stated_caps_exceeded(
+    *, per_dose_mg: Decimal | None, per_day_mg: Decimal | None, steps: tuple[Step, ...]
+) -> list[str]:
     """The protocol's own per-dose and per-day caps, named when the draft is above them in every step."""
     found = []
-    dose_caps = [s.max_single_dose_mg for s in steps]
-    if steps and None not in dose_caps and draft.per_dose_mg is not None and draft.per_dose_mg > max(dose_caps):
-        found.append(f"It is above the protocol's stated cap of {notation.amount(max(dose_caps), 'mg')} per dose.")
-    day_caps = [s.max_daily_dose_mg for s in steps]
-    per_day = draft.per_day_mg
-    if steps and None not in day_caps and per_day is not None and per_day > max(day_caps):
-        found.append(f"It is above the protocol's stated cap of {notation.amount(max(day_caps), 'mg')} per day.")
+    dose_cap, day_cap = stated_caps(steps)
+    if dose_cap is not None and per_dose_mg is not None and per_dose_mg > dose_cap:
+        found.append(f"It is above the protocol's stated cap of {notation.amount(dose_cap, 'mg')} per dose.")
+    if day_cap is not None and per_day_mg is not None and per_day_mg > day_cap:
+        found.append(f"It is above the protocol's stated cap of {notation.amount(day_cap, 'mg')} per day.")
     return found
 
 
@@ -234,33 +260,42 @@ def _findings(
     max_per_dose: Decimal | None,
     max_per_day: Decimal | None,
 ) -> tuple[list[str], bool]:
-    """Sentences on what exceeds the protocol's maximum for this weight, and whether anything does."""
+    """Sentences on what exceeds the protocol's maximum for this weight, and whether anything does.
+    The highest amount the order states anywhere counts here, even where the rest could not be read."""
     weight = notation.weight(weight_kg)
-    if draft.per_dose_mg is None:
+    top_dose = draft.top_per_dose_mg
+    if top_dose is None:
         return ["The draft states no single dose in mg or mg/kg that can be read, so it was not compared."], False
     findings: list[str] = []
-    dose = notation.amount(draft.per_dose_mg, "mg")
+    if draft.per_dose_mg is None:
+        findings.append("The draft states no single dose in mg or mg/kg that can be read, so it was not compared.")
+    if draft.highest_per_dose_mg is not None and draft.highest_per_dose_mg != draft.per_dose_mg:
+        findings.append(
+            f"The most the draft states for one dose (in any dosage instruction or dose range) is "
+            f"{notation.amount(draft.highest_per_dose_mg, 'mg')}."
+        )
+    dose = notation.amount(top_dose, "mg")
     above = False
-    if max_per_dose is not None and draft.per_dose_mg > max_per_dose:
+    if max_per_dose is not None and top_dose > max_per_dose:
         above = True
         findings.append(
             f"{dose} per dose is above the most any step of this protocol gives per dose at {weight} "
             f"({notation.amount(max_per_dose, 'mg')})."
         )
-    per_day = draft.per_day_mg
+    per_day = draft.top_per_day_mg
     if max_per_day is not None and per_day is not None and per_day > max_per_day:
         above = True
         findings.append(
             f"{notation.amount(per_day, 'mg/day')} is above the most any step of this protocol gives per day "
             f"at {weight} ({notation.amount(max_per_day, 'mg/day')})."
         )
-    elif max_per_day is not None and draft.per_dose_mg > max_per_day:
+    elif max_per_day is not None and top_dose > max_per_day:
         above = True
         findings.append(
             f"A single dose of {dose} is above the most any step of this protocol gives in a whole day "
             f"at {weight} ({notation.amount(max_per_day, 'mg/day')})."
         )
-    findings.extend(_stated_caps_exceeded(draft, steps))
+    findings.extend(stated_caps_exceeded(per_dose_mg=top_dose, per_day_mg=per_day, steps=steps))
     return findings, above
 
 
@@ -304,6 +339,32 @@ def _not_read(draft: DraftDose) -> tuple[list[str], tuple[str, ...]]:
     return findings, tuple(parts)
 
 
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The most this protocol gives at a weight (None without a weight) and its stated caps."""
+
+    max_per_dose_mg: Decimal | None
+    max_per_day_mg: Decimal | None
+    stated_per_dose_mg: Decimal | None
+    stated_per_day_mg: Decimal | None
+
+
+def protocol_limits(*, protocol: ProtocolData, weight_kg: Decimal | None) -> Limits:
+    dose_cap, day_cap = stated_caps(protocol.steps)
+    if weight_kg is None:
+        return Limits(None, None, dose_cap, day_cap)
+    steps = tuple(
+        step_dose(step=step, weight_kg=weight_kg, concentration_mg_per_ml=protocol.concentration_mg_per_ml)
+        for step in protocol.steps
+    )
+    return Limits(
+        max_per_dose_mg=max((r.per_dose_mg.high for r in steps if r.per_dose_mg is not None), default=None),
+        max_per_day_mg=max((_step_max_per_day(r) for r in steps), default=None),
+        stated_per_dose_mg=dose_cap,
+        stated_per_day_mg=day_cap,
+    )
+
+
 def order_check(*, protocol: ProtocolData, weight_kg: Decimal, draft: DraftDose) -> OrderCheck:
     """Compare a drafted order with every step of one protocol at this weight."""
     steps = tuple(
@@ -325,11 +386,9 @@ def order_check(*, protocol: ProtocolData, weight_kg: Decimal, draft: DraftDose)
     matched = tuple(r for r in steps if _matches(r, draft, require_read=True)) if draft.fully_read else ()
     could_match = () if draft.fully_read else tuple(r for r in steps if _matches(r, draft, require_read=False))
 
-    if draft.per_dose_mg is None:
-        verdict = Verdict.NOT_COMPARABLE
-    elif above:
-        verdict = Verdict.ABOVE_MAXIMUM  # the mg dose itself is too high, whichever dose was meant
-    elif conflict:
+    if above:
+        verdict = Verdict.ABOVE_MAXIMUM  # the highest dose stated is too high, whatever else was read
+    elif draft.per_dose_mg is None or conflict:
         verdict = Verdict.NOT_COMPARABLE
     elif matched:
         verdict = Verdict.MATCHES

@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -88,7 +89,13 @@ def bearer(token: str) -> dict[str, str]:
 # --- FHIR content the EHR sends ---------------------------------------------------------------------
 
 
-def weight_bundle(value: Any = Decimal("20"), *, code: str = "kg", when: str = "2026-11-20T08:00:00Z") -> dict:
+def recent(*, days: int = 1) -> str:
+    """A FHIR instant `days` ago: a weight within CDS_HOOKS_WEIGHT_MAX_AGE_DAYS whenever the tests run."""
+    return (datetime.now(UTC) - timedelta(days=days)).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def weight_bundle(value: Any = Decimal("20"), *, code: str = "kg", when: str | None = None) -> dict:
+    when = recent() if when is None else when
     return {
         "resourceType": "Bundle",
         "type": "searchset",

@@ -10,7 +10,7 @@ import pytest
 from anakinra_cds import jsonutil
 from audit.models import AuditEvent
 from audit.selectors import audit_events_for
-from tests.ehr_support import ISSUER, ORDER_SELECT_PATH, anakinra_draft, full_prefetch, hook_body
+from tests.ehr_support import ISSUER, ORDER_SELECT_PATH, ORDER_SIGN_PATH, anakinra_draft, full_prefetch, hook_body
 
 pytestmark = pytest.mark.integration
 
@@ -87,7 +87,8 @@ def test_feedback_override_records_the_reason_and_comment(ehr):
 
 
 def test_feedback_override_without_a_reason_is_recorded(ehr):
-    body = {"feedback": [{"card": "c-1", "outcome": "overridden", "outcomeTimestamp": "2026-11-23T10:16:00Z"}]}
+    card = _critical_card(ehr)
+    body = {"feedback": [{"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-11-23T10:16:00Z"}]}
 
     assert ehr.post(FEEDBACK_PATH, body).status_code == 200
     assert AuditEvent.objects.get(action="cds_card.overridden").reason == ""
@@ -193,3 +194,82 @@ def test_feedback_for_an_unknown_service_is_404(ehr):
     assert response.status_code == 404
     assert json.loads(response.content) == {"errors": {"service": ["No CDS service 'unknown'."]}}
     assert AuditEvent.objects.count() == 0
+
+
+# --- Feedback only on what was issued (review item 6) -------------------------------------------------
+
+
+def _override(card_uuid: str) -> dict:
+    return {"feedback": [{"card": card_uuid, "outcome": "overridden", "outcomeTimestamp": "2026-11-23T10:16:00Z"}]}
+
+
+def test_feedback_on_a_card_never_issued_is_400_and_nothing_recorded(ehr):
+    body = {
+        "feedback": [
+            {
+                "card": "not-a-real-card",
+                "outcome": "accepted",
+                "acceptedSuggestions": [{"id": "x"}],
+                "outcomeTimestamp": "2026-11-23T10:16:00Z",
+            }
+        ]
+    }
+
+    response = ehr.post(FEEDBACK_PATH, body)
+
+    assert response.status_code == 400
+    assert json.loads(response.content)["errors"] == {
+        "feedback.0.card": ["No card 'not-a-real-card' was issued by this service to this EHR."]
+    }
+    assert not AuditEvent.objects.filter(subject_id="not-a-real-card").exists()
+
+
+def test_feedback_accepting_a_suggestion_the_card_never_offered_is_400(ehr):
+    card = _critical_card(ehr)
+    body = {
+        "feedback": [
+            {
+                "card": card["uuid"],
+                "outcome": "accepted",
+                "acceptedSuggestions": [{"id": "made-up"}],
+                "outcomeTimestamp": "2026-11-23T10:16:00Z",
+            }
+        ]
+    }
+
+    response = ehr.post(FEEDBACK_PATH, body)
+
+    assert response.status_code == 400
+    assert json.loads(response.content)["errors"] == {
+        "feedback.0.acceptedSuggestions": [f"Card {card['uuid']!r} offered no suggestion 'made-up'."]
+    }
+    assert [e.action for e in audit_events_for(subject_type="cds_card", subject_id=card["uuid"])] == ["cds_card.issued"]
+
+
+def test_feedback_on_a_card_of_another_service_is_400(ehr):
+    card = _critical_card(ehr)
+
+    response = ehr.post(f"{ORDER_SIGN_PATH}/feedback", _override(card["uuid"]))
+
+    assert response.status_code == 400
+    assert not AuditEvent.objects.filter(action="cds_card.overridden").exists()
+
+
+def test_feedback_on_a_card_issued_to_another_ehr_is_400(ehr, settings):
+    card = _critical_card(ehr)
+    other = "https://other-ehr.example.org"
+    settings.CDS_HOOKS_ISSUERS[other] = dict(settings.CDS_HOOKS_ISSUERS[ISSUER])
+
+    response = ehr.post(FEEDBACK_PATH, _override(card["uuid"]), token=ehr.token(FEEDBACK_PATH, iss=other))
+
+    assert response.status_code == 400
+    assert not AuditEvent.objects.filter(action="cds_card.overridden").exists()
+
+
+def test_repeated_feedback_on_an_issued_card_is_accepted_each_time(ehr):
+    card = _critical_card(ehr)
+
+    statuses = [ehr.post(FEEDBACK_PATH, _override(card["uuid"])).status_code for _ in range(2)]
+
+    assert statuses == [200, 200]
+    assert AuditEvent.objects.filter(action="cds_card.overridden", subject_id=card["uuid"]).count() == 2

@@ -222,3 +222,29 @@ def test_jwt_unusable_configured_key_is_401_not_an_error(ehr, settings):
     settings.CDS_HOOKS_ISSUERS[ISSUER]["jwks"] = {"keys": [broken]}
 
     _assert_bare_401(ehr.get(DISCOVERY))
+
+
+def test_jwt_without_typ_is_401(ehr):
+    key = ehr.key
+    # PyJWT adds typ "JWT" unless told None.
+    token = jwt.encode(claims(aud=DISCOVERY_AUD), key.private, algorithm=key.alg, headers={"kid": key.kid, "typ": None})
+    assert "typ" not in jwt.get_unverified_header(token)
+
+    _assert_bare_401(ehr.get(DISCOVERY, token=token))
+
+
+@pytest.mark.parametrize("claim", ["exp", "iat"])
+def test_jwt_exp_or_iat_as_a_string_is_401(ehr, claim):
+    payload = claims(aud=DISCOVERY_AUD)
+    payload[claim] = str(payload[claim])
+
+    _assert_bare_401(ehr.get(DISCOVERY, token=sign(ehr.key, payload)))
+    assert not SeenJwtId.objects.exists()
+
+
+def test_jwt_exp_and_iat_as_json_fractions_are_accepted(ehr):
+    payload = claims(aud=DISCOVERY_AUD)
+    payload["exp"] += 0.5
+    payload["iat"] += 0.25
+
+    assert ehr.get(DISCOVERY, token=sign(ehr.key, payload)).status_code == 200

@@ -28,6 +28,7 @@ from tests.ehr_support import (
     hook_body,
     other_draft,
     patient,
+    recent,
     weight_bundle,
 )
 
@@ -129,14 +130,15 @@ def test_order_select_dose_above_protocol_maximum_is_critical_with_a_corrected_o
 
 
 def test_order_select_dose_card_detail_shows_inputs_arithmetic_caps_and_citations(ehr):
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(prefetch=full_prefetch())))
+    when = recent()
+    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(prefetch=full_prefetch(weight_bundle(when=when)))))
 
     detail = card["detail"]
     for expected in (
         "**Indication not assessed.** The EHR does not send the toxicity, its grade, or prior tocilizumab and "
         "steroids, so this card only checks the dose arithmetic. Open the bedside wizard (link below) to enter "
         "them and see the protocol's recommendation.",
-        "| Weight | 20 kg | Observation LOINC 29463-7, 2026-11-20T08:00:00Z |",
+        f"| Weight | 20 kg | Observation LOINC 29463-7, {when} |",
         "| Age | 8 years | Patient.birthDate |",
         "| Drafted order | anakinra 100 mg IV every 6 hours | MedicationRequest/draft-anakinra-1 |",
         "| Anakinra allergy | none recorded for anakinra | AllergyIntolerance |",
@@ -196,15 +198,17 @@ def test_order_select_link_opens_the_wizard_with_the_ehr_inputs(ehr):
     ]
 
 
-def test_order_select_checks_only_the_selected_anakinra_orders(ehr):
+def test_order_select_checks_the_selected_anakinra_orders_and_adds_up_every_one(ehr):
     selected, unselected = anakinra_draft(Decimal("40"), draft_id="sel"), anakinra_draft(draft_id="unsel")
     body = hook_body(
         selected, unselected, other_draft(), prefetch=full_prefetch(), selections=["MedicationRequest/sel"]
     )
 
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, body))
+    duplicates, card = _cards(ehr.post(ORDER_SELECT_PATH, body))
 
     assert "MedicationRequest/sel" in card["detail"]
+    assert "MedicationRequest/unsel" not in card["detail"]
+    assert "MedicationRequest/unsel" in duplicates["detail"]
 
 
 def test_order_select_without_anakinra_gives_no_cards_and_needs_no_weight(ehr):
@@ -223,8 +227,9 @@ def test_order_sign_checks_every_anakinra_draft(ehr):
 
     cards = _cards(ehr.post(ORDER_SIGN_PATH, body))
 
-    assert [c["indicator"] for c in cards] == ["info", "critical"]
-    assert [_resource(s)["id"] for s in cards[1]["suggestions"]] == ["b"]
+    # The first card adds both up; a protocol dose beside another anakinra order is no longer `info`.
+    assert [c["indicator"] for c in cards] == ["critical", "warning", "critical"]
+    assert [_resource(s)["id"] for s in cards[2]["suggestions"]] == ["b"]
 
 
 def test_hook_not_answered_by_this_service_is_400(ehr):

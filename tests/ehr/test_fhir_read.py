@@ -122,7 +122,7 @@ def test_draft_reading_mg_per_kg_needs_the_weight():
 
 
 def test_draft_reading_unknown_units_route_and_timing_are_not_read():
-    draft = anakinra_draft(Decimal("1"), unit="g", route={"system": "http://snomed.info/sct", "code": "26643006"})
+    draft = anakinra_draft(Decimal("1"), unit="mL", route={"system": "http://snomed.info/sct", "code": "26643006"})
     draft["dosageInstruction"][0]["timing"]["repeat"]["periodUnit"] = "wk"
 
     reading = draft_reading(draft, weight_kg=Decimal("20"))
@@ -201,15 +201,17 @@ def test_draft_reading_as_needed_schedule_is_a_most_often():
     assert reading.description == "anakinra 40 mg IV up to every 6 hours (as needed)"
 
 
-def test_draft_reading_several_dosage_instructions_says_the_others_were_not_read():
+def test_draft_reading_several_dosage_instructions_says_the_others_were_not_matched():
     draft = anakinra_draft(Decimal("40"))
     draft["dosageInstruction"].append(anakinra_draft(Decimal("20"))["dosageInstruction"][0])
 
     reading = draft_reading(draft, weight_kg=Decimal("20"))
 
     assert reading.dose.unread == (
-        "The draft has 2 dosage instructions: only the first was read, the others were not checked.",
+        "The draft has 2 dosage instructions: only the first was matched; the others were checked only "
+        "against the protocol's maximum.",
     )
+    assert (reading.dose.highest_per_dose_mg, reading.dose.highest_per_day_mg) == (Decimal("40"), Decimal("160"))
     assert reading.description == "anakinra 40 mg IV every 6 hours (first of 2 dosage instructions)"
 
 
@@ -234,3 +236,42 @@ def test_body_weight_of_an_unusable_size_is_not_read():
     weight = body_weight(resources_in(weight_bundle(Decimal("1E+40"))))
 
     assert (weight.kg, weight.problem) == (None, "The latest body weight's value is not a usable number.")
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "expected_mg"),
+    [
+        (Decimal("0.04"), "g", Decimal("40")),
+        (Decimal("40000"), "ug", Decimal("40")),
+        (Decimal("40"), "mg", Decimal("40")),
+    ],
+)
+def test_draft_reading_mass_units_are_converted_to_mg_exactly(value, unit, expected_mg):
+    reading = draft_reading(anakinra_draft(value, unit=unit), weight_kg=Decimal("20"))
+
+    assert reading.dose.per_dose_mg == expected_mg
+    assert reading.dose.unread == ()
+
+
+def test_draft_reading_second_dosage_and_range_high_count_for_the_highest_dose():
+    draft = anakinra_draft(Decimal("40"))
+    extra = anakinra_draft(Decimal("2"), unit="g")["dosageInstruction"][0]
+    draft["dosageInstruction"].append(extra)
+    ranged = anakinra_draft(
+        dose_and_rate=[
+            {
+                "doseRange": {
+                    "low": {"value": 100, "system": "http://unitsofmeasure.org", "code": "mg"},
+                    "high": {"value": 3, "system": "http://unitsofmeasure.org", "code": "g"},
+                }
+            }
+        ]
+    )
+
+    reading = draft_reading(draft, weight_kg=Decimal("20"))
+    ranged_reading = draft_reading(ranged, weight_kg=Decimal("20"))
+
+    assert (reading.dose.per_dose_mg, reading.dose.highest_per_dose_mg) == (Decimal("40"), Decimal("2000"))
+    assert reading.dose.highest_per_day_mg == Decimal("8000")
+    assert (ranged_reading.dose.per_dose_mg, ranged_reading.dose.highest_per_dose_mg) == (None, Decimal("3000"))
+    assert "The draft states a dose range: a range is not one dose, so it is not matched." in ranged_reading.dose.unread
