@@ -4,24 +4,52 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('evidence', '0001_initial'),
+        ("evidence", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='LoadedRecord',
+            name="LoadedRecord",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('reference', 'reference'), ('study', 'study'), ('institution', 'institution'), ('protocol-title', 'protocol title'), ('test-patient', 'test patient')], max_length=20)),
-                ('natural_key', models.CharField(help_text="The data file's key: reference or study key, institution slug, slug/label.", max_length=255)),
-                ('fingerprint', models.CharField(help_text='SHA-256 of the fields as the loader wrote them.', max_length=64)),
-                ('loaded_at', models.DateTimeField(auto_now=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("reference", "reference"),
+                            ("study", "study"),
+                            ("institution", "institution"),
+                            ("protocol-title", "protocol title"),
+                            ("test-patient", "test patient"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "natural_key",
+                    models.CharField(
+                        help_text="The data file's key: reference or study key, institution slug, slug/label.",
+                        max_length=255,
+                    ),
+                ),
+                (
+                    "fingerprint",
+                    models.CharField(help_text="SHA-256 of the fields as the loader wrote them.", max_length=64),
+                ),
+                ("loaded_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['kind', 'natural_key'],
-                'constraints': [models.UniqueConstraint(fields=('kind', 'natural_key'), name='loaded_record_unique'), models.CheckConstraint(condition=models.Q(('kind__in', ['reference', 'study', 'institution', 'protocol-title', 'test-patient'])), name='loaded_record_kind_known')],
+                "ordering": ["kind", "natural_key"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("kind", "natural_key"), name="loaded_record_unique"),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("kind__in", ["reference", "study", "institution", "protocol-title", "test-patient"])
+                        ),
+                        name="loaded_record_kind_known",
+                    ),
+                ],
             },
         ),
     ]
