@@ -21,6 +21,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from anakinra_cds import jsonutil
+
 INDICATORS = {"info", "warning", "critical"}
 SELECTION_BEHAVIORS = {"at-most-one", "any"}
 ACTION_TYPES = {"create", "update", "delete"}
@@ -192,3 +194,17 @@ def assert_conforms(response: Any) -> None:
 def assert_discovery_conforms(document: Any) -> None:
     problems = discovery_problems(document)
     assert problems == [], "CDS Hooks 2.0 discovery rules broken:\n" + "\n".join(problems)
+
+
+def conforming_cards(response) -> list[dict]:
+    """The cards of a 200 hook response, after checking the whole response against the rules above."""
+    assert response.status_code == 200, response.content
+    data = jsonutil.loads(response.content)
+    assert_conforms(data)
+    return data["cards"]
+
+
+def only_card(response) -> dict:
+    cards = conforming_cards(response)
+    assert len(cards) == 1
+    return cards[0]

@@ -11,8 +11,7 @@ from decimal import Decimal
 import pytest
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 
-from anakinra_cds import jsonutil
-from tests.cds_hooks_rules import assert_conforms
+from tests.cds_hooks_rules import conforming_cards, only_card
 from tests.ehr_support import (
     ISSUER,
     ORDER_SELECT_PATH,
@@ -29,19 +28,6 @@ pytestmark = pytest.mark.integration
 UCUM = "http://unitsofmeasure.org"
 
 
-def _cards(response) -> list[dict]:
-    assert response.status_code == 200, response.content
-    data = jsonutil.loads(response.content)
-    assert_conforms(data)
-    return data["cards"]
-
-
-def _only_card(response) -> dict:
-    cards = _cards(response)
-    assert len(cards) == 1
-    return cards[0]
-
-
 # --- Every dosage instruction, dose ranges and mass units (item 2) ----------------------------------
 
 
@@ -51,7 +37,7 @@ def test_order_select_second_dosage_instruction_above_the_maximum_is_critical(eh
     extra["doseAndRate"] = [{"doseQuantity": {"value": 2000, "unit": "mg", "system": UCUM, "code": "mg"}}]
     draft["dosageInstruction"].append(extra)
 
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(draft, prefetch=full_prefetch())))
+    card = only_card(ehr.post(ORDER_SELECT_PATH, hook_body(draft, prefetch=full_prefetch())))
 
     assert card["indicator"] == "critical"
     assert card["summary"].startswith("Anakinra 2000 mg exceeds the Children's National Hospital protocol maximum")
@@ -72,14 +58,14 @@ def test_order_select_dose_range_high_above_the_maximum_is_critical(ehr):
         ]
     )
 
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(draft, prefetch=full_prefetch())))
+    card = only_card(ehr.post(ORDER_SELECT_PATH, hook_body(draft, prefetch=full_prefetch())))
 
     assert card["indicator"] == "critical"
     assert "3000 mg exceeds" in card["summary"]
 
 
 def test_order_select_dose_in_grams_is_converted_and_critical_when_above(ehr):
-    card = _only_card(
+    card = only_card(
         ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("2"), unit="g"), prefetch=full_prefetch()))
     )
 
@@ -91,7 +77,7 @@ def test_order_select_second_dosage_within_the_maximum_is_never_a_match(ehr):
     draft = anakinra_draft(Decimal("40"))
     draft["dosageInstruction"].append(copy.deepcopy(draft["dosageInstruction"][0]))
 
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(draft, prefetch=full_prefetch())))
+    card = only_card(ehr.post(ORDER_SELECT_PATH, hook_body(draft, prefetch=full_prefetch())))
 
     assert card["indicator"] == "warning"
     assert "could match" in card["summary"]
@@ -103,7 +89,9 @@ def test_order_select_second_dosage_within_the_maximum_is_never_a_match(ehr):
 def test_order_sign_two_protocol_doses_together_above_the_daily_maximum_are_critical(ehr):
     first, second = anakinra_draft(Decimal("40"), draft_id="a1"), anakinra_draft(Decimal("40"), draft_id="a2")
 
-    cards = _cards(ehr.post(ORDER_SIGN_PATH, hook_body(first, second, hook="order-sign", prefetch=full_prefetch())))
+    cards = conforming_cards(
+        ehr.post(ORDER_SIGN_PATH, hook_body(first, second, hook="order-sign", prefetch=full_prefetch()))
+    )
 
     assert [c["indicator"] for c in cards] == ["critical", "warning", "warning"]
     assert cards[0]["summary"] == "More than one anakinra order: together 320 mg/day, above the protocol maximum"
@@ -116,7 +104,7 @@ def test_order_select_counts_unselected_anakinra_drafts_too(ehr):
     body = hook_body(first, second, prefetch=full_prefetch())
     body["context"]["selections"] = ["MedicationRequest/a1"]
 
-    cards = _cards(ehr.post(ORDER_SELECT_PATH, body))
+    cards = conforming_cards(ehr.post(ORDER_SELECT_PATH, body))
 
     assert [c["indicator"] for c in cards] == ["critical", "warning"]
     assert "info" not in {c["indicator"] for c in cards}
@@ -126,7 +114,9 @@ def test_order_sign_two_small_anakinra_drafts_within_the_maximum_are_a_warning(e
     first = anakinra_draft(Decimal("10"), draft_id="a1", every_hours=24)
     second = anakinra_draft(Decimal("10"), draft_id="a2", every_hours=24)
 
-    cards = _cards(ehr.post(ORDER_SIGN_PATH, hook_body(first, second, hook="order-sign", prefetch=full_prefetch())))
+    cards = conforming_cards(
+        ehr.post(ORDER_SIGN_PATH, hook_body(first, second, hook="order-sign", prefetch=full_prefetch()))
+    )
 
     assert cards[0]["indicator"] == "warning"
     assert cards[0]["summary"] == "More than one anakinra order (2): together 20 mg/day; check only one is meant"
@@ -143,7 +133,7 @@ def test_no_usable_weight_dose_above_the_stated_per_dose_cap_is_critical(ehr, we
     prefetch = full_prefetch()
     prefetch["weight"] = weight
 
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("1000")), prefetch=prefetch)))
+    card = only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("1000")), prefetch=prefetch)))
 
     assert card["indicator"] == "critical"
     assert card["summary"] == "Anakinra draft is above the protocol's stated cap; weight unavailable"
@@ -155,7 +145,7 @@ def test_no_usable_weight_per_day_cap_comes_from_the_protocol_data(ehr, settings
     prefetch = full_prefetch()
     prefetch["weight"] = None
 
-    card = _only_card(
+    card = only_card(
         ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("150"), every_hours=6), prefetch=prefetch))
     )
 
@@ -168,7 +158,7 @@ def test_no_usable_weight_dose_within_the_stated_caps_stays_a_warning(ehr):
     prefetch = full_prefetch()
     prefetch["weight"] = None
 
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("50")), prefetch=prefetch)))
+    card = only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("50")), prefetch=prefetch)))
 
     assert card["indicator"] == "warning"
     assert card["summary"] == "No usable weight in kg from the EHR: the anakinra dose was not checked"
@@ -180,7 +170,7 @@ def test_no_usable_weight_dose_within_the_stated_caps_stays_a_warning(ehr):
 def test_old_weight_raises_a_match_to_a_warning_naming_its_date(ehr):
     prefetch = full_prefetch(weight_bundle(Decimal("20"), when="2019-01-01T08:00:00Z"))
 
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("40")), prefetch=prefetch)))
+    card = only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("40")), prefetch=prefetch)))
 
     assert card["indicator"] == "warning"
     assert card["summary"].endswith("; weight from 2019-01-01")
@@ -192,7 +182,7 @@ def test_undated_weight_raises_a_match_to_a_warning(ehr):
     prefetch = full_prefetch()
     del prefetch["weight"]["entry"][0]["resource"]["effectiveDateTime"]
 
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("40")), prefetch=prefetch)))
+    card = only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("40")), prefetch=prefetch)))
 
     assert card["indicator"] == "warning"
     assert card["summary"].endswith("; weight undated")
@@ -201,7 +191,7 @@ def test_undated_weight_raises_a_match_to_a_warning(ehr):
 def test_weight_dated_before_birth_is_a_warning(ehr):
     prefetch = full_prefetch(weight_bundle(Decimal("20"), when="2017-06-01"))
 
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("40")), prefetch=prefetch)))
+    card = only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("40")), prefetch=prefetch)))
 
     assert card["indicator"] == "warning"
     assert card["summary"].endswith("; weight dated 2017-06-01, before birth")
@@ -211,7 +201,7 @@ def test_weight_within_the_configured_age_stays_a_match(ehr, settings):
     settings.CDS_HOOKS_WEIGHT_MAX_AGE_DAYS = 30
     prefetch = full_prefetch(weight_bundle(Decimal("20"), when=recent(days=10)))
 
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("40")), prefetch=prefetch)))
+    card = only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("40")), prefetch=prefetch)))
 
     assert card["indicator"] == "info"
     assert "weight from" not in card["summary"]
@@ -222,7 +212,7 @@ def test_weight_older_than_the_configured_age_is_a_warning(ehr, settings):
     when = recent(days=10)
     prefetch = full_prefetch(weight_bundle(Decimal("20"), when=when))
 
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("40")), prefetch=prefetch)))
+    card = only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("40")), prefetch=prefetch)))
 
     assert card["indicator"] == "warning"
     assert card["summary"].endswith(f"; weight from {when[:10]}")
@@ -235,7 +225,7 @@ def test_no_allergy_data_turns_a_match_into_a_warning_that_says_so(ehr):
     prefetch = full_prefetch()
     del prefetch["allergies"]
 
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("40")), prefetch=prefetch)))
+    card = only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("40")), prefetch=prefetch)))
 
     assert card["indicator"] == "warning"
     assert card["summary"] == (
@@ -249,14 +239,14 @@ def test_no_allergy_data_is_named_on_every_card(ehr):
     del prefetch["allergies"]
     first, second = anakinra_draft(Decimal("10"), draft_id="a1"), anakinra_draft(Decimal("1000"), draft_id="a2")
 
-    cards = _cards(ehr.post(ORDER_SIGN_PATH, hook_body(first, second, hook="order-sign", prefetch=prefetch)))
+    cards = conforming_cards(ehr.post(ORDER_SIGN_PATH, hook_body(first, second, hook="order-sign", prefetch=prefetch)))
 
     assert all("; anakinra allergy not checked" in c["summary"] for c in cards)
     assert "info" not in {c["indicator"] for c in cards}
 
 
 def test_allergy_data_with_no_anakinra_allergy_keeps_a_match_info(ehr):
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("40")), prefetch=full_prefetch())))
+    card = only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("40")), prefetch=full_prefetch())))
 
     assert card["indicator"] == "info"
     assert "allergy" not in card["summary"]
@@ -287,7 +277,7 @@ def test_corrected_order_keeps_bounds_counts_and_other_dosage_fields(ehr):
         "expectedSupplyDuration": {"value": 3, "unit": "d", "system": UCUM, "code": "d"},
     }
 
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(draft, prefetch=full_prefetch())))
+    card = only_card(ehr.post(ORDER_SELECT_PATH, hook_body(draft, prefetch=full_prefetch())))
 
     action = card["suggestions"][0]["actions"][0]
     corrected = action["resource"]
@@ -317,7 +307,7 @@ def test_corrected_order_keeps_bounds_counts_and_other_dosage_fields(ehr):
 
 
 def test_corrected_order_without_a_dispense_quantity_says_nothing_about_it(ehr):
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("1000")), prefetch=full_prefetch())))
+    card = only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("1000")), prefetch=full_prefetch())))
 
     action = card["suggestions"][0]["actions"][0]
     assert "dispense" not in action["description"]
@@ -341,7 +331,7 @@ def test_medication_reference_is_read_from_the_allowed_fhir_server(ehr, settings
     fake_ehr_server.routes["/Medication/kin-1"] = (200, {"resourceType": "Medication", "code": {"text": "Kineret"}})
     body = hook_body(_referenced_draft(Decimal("1000")), prefetch=full_prefetch(), fhir_server=fake_ehr_server.url)
 
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, body))
+    card = only_card(ehr.post(ORDER_SELECT_PATH, body))
 
     assert card["indicator"] == "critical"
     assert fake_ehr_server.requests == [
@@ -354,14 +344,14 @@ def test_medication_reference_to_another_drug_gives_no_card_and_no_log(ehr, sett
     fake_ehr_server.routes["/Medication/kin-1"] = (200, {"resourceType": "Medication", "code": {"text": "tocilizumab"}})
     body = hook_body(_referenced_draft(Decimal("1000")), prefetch=full_prefetch(), fhir_server=fake_ehr_server.url)
 
-    assert _cards(ehr.post(ORDER_SELECT_PATH, body)) == []
+    assert conforming_cards(ehr.post(ORDER_SELECT_PATH, body)) == []
     assert UNIDENTIFIED_LOG not in caplog.text
 
 
 def test_medication_reference_without_an_allowed_server_is_counted_in_the_log(ehr, fake_ehr_server, caplog):
     body = hook_body(_referenced_draft(Decimal("1000")), prefetch=full_prefetch(), fhir_server=fake_ehr_server.url)
 
-    assert _cards(ehr.post(ORDER_SELECT_PATH, body)) == []
+    assert conforming_cards(ehr.post(ORDER_SELECT_PATH, body)) == []
     assert fake_ehr_server.requests == []
     assert UNIDENTIFIED_LOG in caplog.text
     assert "fhir-access-token" not in caplog.text and "pat-123" not in caplog.text
@@ -373,6 +363,6 @@ def test_medication_coded_only_is_counted_in_the_log_without_patient_data(ehr, c
         "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "72435"}]
     }
 
-    assert _cards(ehr.post(ORDER_SELECT_PATH, hook_body(draft, prefetch=full_prefetch()))) == []
+    assert conforming_cards(ehr.post(ORDER_SELECT_PATH, hook_body(draft, prefetch=full_prefetch()))) == []
     assert UNIDENTIFIED_LOG in caplog.text
     assert "72435" not in caplog.text and "pat-123" not in caplog.text

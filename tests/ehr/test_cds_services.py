@@ -10,10 +10,9 @@ from decimal import Decimal
 import pytest
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 
-from anakinra_cds import jsonutil
 from audit.models import AuditEvent
 from cds_hooks.catalog import PREFETCH
-from tests.cds_hooks_rules import assert_conforms, assert_discovery_conforms
+from tests.cds_hooks_rules import assert_discovery_conforms, conforming_cards, only_card
 from tests.ehr_support import (
     DRAFT_ID,
     ISSUER,
@@ -39,19 +38,6 @@ CNH_SOURCE = {
     "url": "http://testserver/protocols/cnh/",
 }
 WIZARD_20_KG = "http://testserver/start/?weight_kg=20&age_years=8&institution=cnh"
-
-
-def _cards(response) -> list[dict]:
-    assert response.status_code == 200, response.content
-    data = jsonutil.loads(response.content)
-    assert_conforms(data)
-    return data["cards"]
-
-
-def _only_card(response) -> dict:
-    cards = _cards(response)
-    assert len(cards) == 1
-    return cards[0]
 
 
 def _resource(suggestion: dict) -> dict:
@@ -92,7 +78,7 @@ def test_discovery_lists_both_order_services_with_their_prefetch(ehr):
 def test_order_select_dose_above_protocol_maximum_is_critical_with_a_corrected_order(ehr):
     body = hook_body(anakinra_draft(Decimal("100")), prefetch=full_prefetch())
 
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, body))
+    card = only_card(ehr.post(ORDER_SELECT_PATH, body))
 
     assert card["indicator"] == "critical"
     assert card["summary"] == (
@@ -131,7 +117,7 @@ def test_order_select_dose_above_protocol_maximum_is_critical_with_a_corrected_o
 
 def test_order_select_dose_card_detail_shows_inputs_arithmetic_caps_and_citations(ehr):
     when = recent()
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(prefetch=full_prefetch(weight_bundle(when=when)))))
+    card = only_card(ehr.post(ORDER_SELECT_PATH, hook_body(prefetch=full_prefetch(weight_bundle(when=when)))))
 
     detail = card["detail"]
     for expected in (
@@ -155,7 +141,7 @@ def test_order_select_dose_card_detail_shows_inputs_arithmetic_caps_and_citation
 def test_order_select_protocol_dose_is_info_without_suggestions(ehr):
     body = hook_body(anakinra_draft(Decimal("40")), prefetch=full_prefetch())
 
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, body))
+    card = only_card(ehr.post(ORDER_SELECT_PATH, body))
 
     assert card["indicator"] == "info"
     assert card["summary"] == (
@@ -170,7 +156,7 @@ def test_order_select_protocol_dose_is_info_without_suggestions(ehr):
 def test_order_select_lower_dose_is_warning_with_the_protocol_dose_suggested(ehr):
     body = hook_body(anakinra_draft(Decimal("30")), prefetch=full_prefetch())
 
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, body))
+    card = only_card(ehr.post(ORDER_SELECT_PATH, body))
 
     assert card["indicator"] == "warning"
     assert card["summary"] == (
@@ -187,7 +173,7 @@ def test_order_select_lower_dose_is_warning_with_the_protocol_dose_suggested(ehr
 
 
 def test_order_select_link_opens_the_wizard_with_the_ehr_inputs(ehr):
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(prefetch=full_prefetch())))
+    card = only_card(ehr.post(ORDER_SELECT_PATH, hook_body(prefetch=full_prefetch())))
 
     assert card["links"] == [
         {
@@ -204,7 +190,7 @@ def test_order_select_checks_the_selected_anakinra_orders_and_adds_up_every_one(
         selected, unselected, other_draft(), prefetch=full_prefetch(), selections=["MedicationRequest/sel"]
     )
 
-    duplicates, card = _cards(ehr.post(ORDER_SELECT_PATH, body))
+    duplicates, card = conforming_cards(ehr.post(ORDER_SELECT_PATH, body))
 
     assert "MedicationRequest/sel" in card["detail"]
     assert "MedicationRequest/unsel" not in card["detail"]
@@ -214,7 +200,7 @@ def test_order_select_checks_the_selected_anakinra_orders_and_adds_up_every_one(
 def test_order_select_without_anakinra_gives_no_cards_and_needs_no_weight(ehr):
     body = hook_body(other_draft(), prefetch={})
 
-    assert _cards(ehr.post(ORDER_SELECT_PATH, body)) == []
+    assert conforming_cards(ehr.post(ORDER_SELECT_PATH, body)) == []
 
 
 def test_order_sign_checks_every_anakinra_draft(ehr):
@@ -225,7 +211,7 @@ def test_order_sign_checks_every_anakinra_draft(ehr):
         prefetch=full_prefetch(),
     )
 
-    cards = _cards(ehr.post(ORDER_SIGN_PATH, body))
+    cards = conforming_cards(ehr.post(ORDER_SIGN_PATH, body))
 
     # The first card adds both up; a protocol dose beside another anakinra order is no longer `info`.
     assert [c["indicator"] for c in cards] == ["critical", "warning", "critical"]
@@ -262,7 +248,7 @@ def test_multiple_protocol_steps_are_each_offered_as_a_correction(ehr, settings)
     settings.CDS_HOOKS_ISSUERS[ISSUER]["institution"] = "musc"
     body = hook_body(anakinra_draft(Decimal("100"), route=SC, every_hours=12), prefetch=full_prefetch())
 
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, body))
+    card = only_card(ehr.post(ORDER_SELECT_PATH, body))
 
     assert card["indicator"] == "critical"
     assert card["summary"] == (
@@ -288,7 +274,7 @@ def test_protocol_without_interval_flags_the_daily_maximum_and_offers_no_correct
     settings.CDS_HOOKS_ISSUERS[ISSUER]["institution"] = "chop"
     body = hook_body(anakinra_draft(Decimal("150"), every_hours=12), prefetch=full_prefetch())
 
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, body))
+    card = only_card(ehr.post(ORDER_SELECT_PATH, body))
 
     assert card["indicator"] == "critical"
     assert "suggestions" not in card
@@ -304,7 +290,7 @@ def test_order_select_mg_dose_is_read_not_the_mg_per_kg_listed_before_it(ehr):
         dose_and_rate=[dose_rate(Decimal("2"), "mg/kg", "ordered"), dose_rate(400, "mg", "calculated")]
     )
 
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(draft, prefetch=full_prefetch())))
+    card = only_card(ehr.post(ORDER_SELECT_PATH, hook_body(draft, prefetch=full_prefetch())))
 
     assert card["indicator"] == "critical"
     assert card["summary"] == (
@@ -327,7 +313,7 @@ def test_order_select_mg_and_mg_per_kg_doses_that_disagree_are_a_warning_not_a_m
         dose_and_rate=[dose_rate(40, "mg", "calculated"), dose_rate(Decimal("1.5"), "mg/kg", "ordered")]
     )
 
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(draft, prefetch=full_prefetch())))
+    card = only_card(ehr.post(ORDER_SELECT_PATH, hook_body(draft, prefetch=full_prefetch())))
 
     assert (card["indicator"], card["summary"]) == (
         "warning",
@@ -339,10 +325,10 @@ def test_order_select_mg_and_mg_per_kg_doses_that_disagree_are_a_warning_not_a_m
 def test_order_select_the_apps_own_capped_correction_reads_back_as_a_match(ehr):
     # At 60 kg, 2 mg/kg is 120 mg, capped at 100 mg: the suggestion carries both; sent back, it matches.
     prefetch = full_prefetch(weight_bundle(Decimal("60")))
-    first = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("150")), prefetch=prefetch)))
+    first = only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("150")), prefetch=prefetch)))
     corrected = _resource(first["suggestions"][0])
 
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(corrected, prefetch=prefetch)))
+    card = only_card(ehr.post(ORDER_SELECT_PATH, hook_body(corrected, prefetch=prefetch)))
 
     assert [
         (d["type"]["coding"][0]["code"], d["doseQuantity"]["value"]) for d in _dosage(corrected)["doseAndRate"]
@@ -362,7 +348,7 @@ def test_order_select_protocol_dose_with_an_unreadable_frequency_is_a_warning_wi
     draft = anakinra_draft(Decimal("100"), every_hours=None)
     draft["dosageInstruction"][0]["timing"] = {"code": {"text": "Q1H"}}
 
-    card = _only_card(
+    card = only_card(
         ehr.post(ORDER_SELECT_PATH, hook_body(draft, prefetch=full_prefetch(weight_bundle(Decimal("60")))))
     )
 
@@ -386,7 +372,7 @@ def test_order_select_protocol_dose_with_an_unreadable_frequency_is_a_warning_wi
 
 
 def test_order_select_protocol_dose_without_a_route_is_a_warning(ehr):
-    card = _only_card(
+    card = only_card(
         ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("40"), route=None), prefetch=full_prefetch()))
     )
 
@@ -400,7 +386,7 @@ def test_order_select_protocol_dose_without_a_route_is_a_warning(ehr):
 def test_order_select_weight_of_100_kg_or_more_asks_to_confirm_the_weight_is_in_kg(ehr):
     body = hook_body(anakinra_draft(Decimal("100")), prefetch=full_prefetch(weight_bundle(Decimal("120"))))
 
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, body))
+    card = only_card(ehr.post(ORDER_SELECT_PATH, body))
 
     assert (card["indicator"], card["summary"]) == (
         "warning",
@@ -416,7 +402,7 @@ def test_order_select_weight_of_100_kg_or_more_asks_to_confirm_the_weight_is_in_
 def test_order_select_weight_below_100_kg_is_not_questioned(ehr):
     body = hook_body(anakinra_draft(Decimal("100")), prefetch=full_prefetch(weight_bundle(Decimal("99.999"))))
 
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, body))
+    card = only_card(ehr.post(ORDER_SELECT_PATH, body))
 
     assert card["indicator"] == "info"
     assert "confirm the weight is in kg" not in card["detail"]
@@ -425,10 +411,10 @@ def test_order_select_weight_below_100_kg_is_not_questioned(ehr):
 def test_up_to_interval_is_suggested_as_needed_and_reads_back_as_a_match(ehr, settings):
     # Seattle: 2 mg/kg/dose IV up to every 6 hours. The corrected order keeps "up to" (asNeeded).
     settings.CDS_HOOKS_ISSUERS[ISSUER]["institution"] = "seattle"
-    first = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("100")), prefetch=full_prefetch())))
+    first = only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("100")), prefetch=full_prefetch())))
     corrected = _resource(first["suggestions"][0])
 
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(corrected, prefetch=full_prefetch())))
+    card = only_card(ehr.post(ORDER_SELECT_PATH, hook_body(corrected, prefetch=full_prefetch())))
 
     dosage = _dosage(corrected)
     assert dosage["text"] == "anakinra 40 mg IV up to every 6 hours (2 mg/kg/dose; max 100 mg/dose, 400 mg/day)"
@@ -441,7 +427,7 @@ def test_up_to_interval_is_suggested_as_needed_and_reads_back_as_a_match(ehr, se
 def test_order_select_dose_too_large_to_be_read_is_a_warning_not_an_error(ehr):
     body = hook_body(anakinra_draft(Decimal("1E+120")), prefetch=full_prefetch())
 
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, body))
+    card = only_card(ehr.post(ORDER_SELECT_PATH, body))
 
     assert (card["indicator"], card["summary"]) == (
         "warning",
@@ -473,7 +459,7 @@ def test_weight_fetched_from_the_ehr_fhir_server_with_its_token(ehr, settings, f
         }
     )
 
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(fhir_server=fake_ehr_server.url)))
+    card = only_card(ehr.post(ORDER_SELECT_PATH, hook_body(fhir_server=fake_ehr_server.url)))
 
     assert card["indicator"] == "critical"
     assert card["links"][0]["url"] == WIZARD_20_KG
@@ -524,7 +510,7 @@ def test_fhir_server_not_in_the_issuers_list_gets_no_request(ehr, settings, fake
 def test_weight_in_pounds_is_not_converted_and_the_dose_is_not_checked(ehr):
     body = hook_body(prefetch=full_prefetch(weight_bundle(Decimal("44"), code="[lb_av]")))
 
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, body))
+    card = only_card(ehr.post(ORDER_SELECT_PATH, body))
 
     assert card["indicator"] == "warning"
     assert card["summary"] == "No usable weight in kg from the EHR: the anakinra dose was not checked"
@@ -536,7 +522,7 @@ def test_weight_in_pounds_is_not_converted_and_the_dose_is_not_checked(ehr):
 def test_weight_prefetched_as_null_means_no_weight_recorded_not_412(ehr):
     body = hook_body(prefetch={"patient": patient(), "weight": None, "allergies": None})
 
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, body))
+    card = only_card(ehr.post(ORDER_SELECT_PATH, body))
 
     assert card["summary"] == "No usable weight in kg from the EHR: the anakinra dose was not checked"
     assert "| Anakinra allergy | none recorded for anakinra | AllergyIntolerance |" in card["detail"].splitlines()
@@ -545,7 +531,7 @@ def test_weight_prefetched_as_null_means_no_weight_recorded_not_412(ehr):
 def test_weight_outside_1_to_150_kg_is_not_used(ehr):
     body = hook_body(prefetch=full_prefetch(weight_bundle(Decimal("180"))))
 
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, body))
+    card = only_card(ehr.post(ORDER_SELECT_PATH, body))
 
     assert card["summary"] == "The weight from the EHR is outside 1 to 150 kg: the anakinra dose was not checked"
     assert card["links"][0]["url"] == "http://testserver/start/?age_years=8&institution=cnh"
@@ -554,7 +540,7 @@ def test_weight_outside_1_to_150_kg_is_not_used(ehr):
 def test_no_institution_protocol_configured_says_the_dose_was_not_checked(ehr, settings):
     del settings.CDS_HOOKS_ISSUERS[ISSUER]["institution"]
 
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(prefetch=full_prefetch())))
+    card = only_card(ehr.post(ORDER_SELECT_PATH, hook_body(prefetch=full_prefetch())))
 
     assert card["indicator"] == "warning"
     assert card["summary"] == "No institution protocol is configured for this EHR: the anakinra dose was not checked"
@@ -568,7 +554,7 @@ def test_no_institution_protocol_configured_says_the_dose_was_not_checked(ehr, s
 def test_recorded_anakinra_allergy_is_a_critical_contraindication(ehr):
     prefetch = full_prefetch() | {"allergies": allergy_bundle("Anakinra")}
 
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("40")), prefetch=prefetch)))
+    card = only_card(ehr.post(ORDER_SELECT_PATH, hook_body(anakinra_draft(Decimal("40")), prefetch=prefetch)))
 
     assert card["indicator"] == "critical"
     assert card["summary"] == "Anakinra allergy recorded: anakinra is contraindicated. Do not give."
@@ -585,7 +571,7 @@ def test_recorded_anakinra_allergy_is_a_critical_contraindication(ehr):
 def test_recorded_anakinra_allergy_is_answered_even_without_a_weight(ehr):
     body = hook_body(prefetch={"allergies": allergy_bundle("anakinra")})
 
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, body))
+    card = only_card(ehr.post(ORDER_SELECT_PATH, body))
 
     assert (card["indicator"], card["summary"]) == (
         "critical",
@@ -597,7 +583,7 @@ def test_recorded_anakinra_allergy_is_answered_even_without_a_weight(ehr):
 def test_configured_institution_without_a_published_protocol_says_the_dose_was_not_checked(ehr, settings):
     settings.CDS_HOOKS_ISSUERS[ISSUER]["institution"] = "nowhere"
 
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, hook_body(prefetch=full_prefetch())))
+    card = only_card(ehr.post(ORDER_SELECT_PATH, hook_body(prefetch=full_prefetch())))
 
     assert (card["indicator"], card["summary"]) == (
         "warning",
@@ -611,7 +597,7 @@ def test_configured_institution_without_a_published_protocol_says_the_dose_was_n
 def test_issued_cards_are_recorded_without_patient_identifiers(ehr):
     body = hook_body(prefetch=full_prefetch())
 
-    card = _only_card(ehr.post(ORDER_SELECT_PATH, body))
+    card = only_card(ehr.post(ORDER_SELECT_PATH, body))
 
     event = AuditEvent.objects.get(action="cds_card.issued")
     assert (event.subject_type, event.subject_id, event.actor_label) == ("cds_card", card["uuid"], ISSUER)
