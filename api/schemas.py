@@ -109,6 +109,9 @@ class ProtocolRef(_Out):
     version: int
     published_at: datetime | None
     approved_by: str
+    # True when a local pharmacist approved the version; false when it came approved in the reviewed data
+    # file (approved_by then holds that file's statement). Absent from assessments stored before it existed.
+    approved_locally: bool = False
 
 
 class RecommendationOut(_Out):

@@ -68,8 +68,9 @@ def approval_text(protocol: dict[str, Any], *, locally_approved: bool) -> str:
     return _sentence(approver or "Approval not recorded")
 
 
-def present_recommendation(rec: dict[str, Any], *, locally_approved: bool = False) -> dict[str, Any]:
+def present_recommendation(rec: dict[str, Any]) -> dict[str, Any]:
     """One stored recommendation plus the words the templates show."""
+    locally_approved = bool(rec["protocol"].get("approved_locally"))
     status_text, status_class = STATUS_WORDS[rec["status"]]
     groups = []
     for severity, heading in SEVERITY_HEADINGS:
@@ -179,13 +180,8 @@ def input_rows(inputs: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
-def result_view(
-    assessment: Any, *, requested_slug: str | None = None, locally_approved_ids: frozenset[int] = frozenset()
-) -> ResultView:
-    recommendations = [
-        present_recommendation(rec, locally_approved=rec["protocol"]["id"] in locally_approved_ids)
-        for rec in assessment.recommendations
-    ]
+def result_view(assessment: Any, *, requested_slug: str | None = None) -> ResultView:
+    recommendations = [present_recommendation(rec) for rec in assessment.recommendations]
     slugs = [rec["institution"]["slug"] for rec in recommendations]
     chosen_slug = chosen_slug_for(assessment.inputs, requested_slug, slugs)
     grading = getattr(assessment, "bedside_grading", None)

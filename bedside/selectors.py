@@ -40,13 +40,6 @@ def assessment_for_display(*, assessment_id: uuid.UUID | str) -> Assessment | No
     return Assessment.objects.select_related("created_by", "bedside_grading").filter(pk=key).first()
 
 
-def locally_approved_version_ids(*, version_ids: list[int]) -> frozenset[int]:
-    """Which of these protocol versions a local user approved (the rest came approved from the reviewed data
-    file). A published version's approval never changes, so a stored assessment may read it now (one query)."""
-    rows = ProtocolVersion.objects.filter(pk__in=version_ids, approved_by__isnull=False).values_list("pk", flat=True)
-    return frozenset(rows)
-
-
 def study_list(*, toxicity: str = "", population: str = "") -> QuerySet[Study]:
     """Table 2 studies, optionally by toxicity addressed and population (two queries)."""
     studies = Study.objects.prefetch_related("references")

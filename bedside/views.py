@@ -25,7 +25,6 @@ from bedside.selectors import (
     grading_reference,
     institution_choice_get,
     institution_protocol_list,
-    locally_approved_version_ids,
     protocol_detail,
     published_institution_choices,
     reference_list,
@@ -232,11 +231,6 @@ def wizard_start(request: HttpRequest) -> HttpResponse:
 # --- Result and print -------------------------------------------------------------------------------
 
 
-def _result_view(request: HttpRequest, assessment: Any):
-    approved = locally_approved_version_ids(version_ids=list(assessment.protocol_version_ids))
-    return result_view(assessment, requested_slug=request.GET.get("institution"), locally_approved_ids=approved)
-
-
 def _assessment_or_404(assessment_id: Any):
     assessment = assessment_for_display(assessment_id=assessment_id)
     if assessment is None:
@@ -248,7 +242,7 @@ def _assessment_or_404(assessment_id: Any):
 @require_GET
 def assessment_result(request: HttpRequest, assessment_id: Any) -> HttpResponse:
     assessment = _assessment_or_404(assessment_id)
-    view = _result_view(request, assessment)
+    view = result_view(assessment, requested_slug=request.GET.get("institution"))
     return render(request, "assessments/result.html", {"assessment": assessment, "view": view, "nav_section": "wizard"})
 
 
@@ -256,7 +250,7 @@ def assessment_result(request: HttpRequest, assessment_id: Any) -> HttpResponse:
 @require_GET
 def assessment_print(request: HttpRequest, assessment_id: Any) -> HttpResponse:
     assessment = _assessment_or_404(assessment_id)
-    view = _result_view(request, assessment)
+    view = result_view(assessment, requested_slug=request.GET.get("institution"))
     return render(request, "assessments/print.html", {"assessment": assessment, "view": view, "nav_section": "wizard"})
 
 

@@ -124,6 +124,8 @@ class ProtocolData:
     reported_car_target: CarTarget | None = None
     concentration_mg_per_ml: Decimal = Decimal("150")
     notes: str = ""
+    # True when a local pharmacist approved this version; False when it came approved in the data file.
+    approved_locally: bool = False
 
 
 # --- Outputs --------------------------------------------------------------------------------------

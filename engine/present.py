@@ -106,6 +106,7 @@ def protocol_ref_dict(protocol: ProtocolData) -> dict[str, Any]:
         "version": protocol.version_number,
         "published_at": protocol.published_at,
         "approved_by": protocol.approved_by,
+        "approved_locally": protocol.approved_locally,
     }
 
 

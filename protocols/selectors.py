@@ -106,6 +106,7 @@ def protocol_data_from_version(version: ProtocolVersion) -> ProtocolData:
         version_number=version.number,
         published_at=version.published_at,
         approved_by=version.approver_display,
+        approved_locally=version.approved_by_id is not None,
         rules=rules,
         steps=steps,
         citations=tuple(_citation(c.reference, c.locator) for c in version.citations.all()),

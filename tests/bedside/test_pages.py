@@ -380,14 +380,14 @@ def test_result_page_query_count_is_fixed(clinician, clinician_client, django_as
     # One center (an API assessment for one institution) or all six: the same queries.
     assessment = _api_assessment(clinician, institution) if institution else _bedside_assessment(clinician)
     # session, user, assessment with its grading and author, which of its versions a local user approved
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(3):
         assert clinician_client.get(f"/assessments/{assessment.id}/").status_code == 200
 
 
 @pytest.mark.parametrize("institution", [None, "cnh"])
 def test_print_page_query_count_is_fixed(clinician, clinician_client, django_assert_num_queries, institution):
     assessment = _api_assessment(clinician, institution) if institution else _bedside_assessment(clinician)
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(3):
         assert clinician_client.get(f"/assessments/{assessment.id}/print/").status_code == 200
 
 
