@@ -17,7 +17,7 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Field, Fieldset, Layout
 from django import forms
 
-from engine import grading
+from engine import grading, notation
 from engine.grading import (
     CARHLH_SEVERITY_WORDS,
     GradeResult,
@@ -64,9 +64,7 @@ def _plain_number(value: Any, invalid_message: str) -> Decimal:
     if PLAIN_NUMBER.fullmatch(text) is None:
         message = DECIMAL_COMMA if re.fullmatch(r"[0-9]+,[0-9]+", text, re.ASCII) else invalid_message
         raise forms.ValidationError(message, code="invalid")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".") or "0"
-    return Decimal(text)
+    return notation.plain_decimal(Decimal(text))
 
 
 class PlainDecimalField(forms.DecimalField):
