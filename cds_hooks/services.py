@@ -207,9 +207,10 @@ def _draft_card(request: dict[str, Any], facts: card_builders.Facts, setting: ca
             draft=reading,
             draft_ref=draft_ref,
         )
-    if weight is None or not safety.WEIGHT_MIN_KG <= weight <= safety.WEIGHT_MAX_KG:
+    if _usable_weight(facts) is None:
         # Without a usable weight, an mg/kg dose cannot be read, but the stated caps still hold.
-        reading = draft_reading(request, weight_kg=None)
+        if weight is not None:
+            reading = draft_reading(request, weight_kg=None)
         above_caps = tuple(
             stated_caps_exceeded(
                 per_dose_mg=reading.dose.top_per_dose_mg,
