@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -70,6 +71,26 @@ def years_later(*, day: date, years: int) -> date:
         return day.replace(year=day.year + years)
     except ValueError:  # 29 February
         return day.replace(year=day.year + years, day=28)
+
+
+def _version_audit(
+    *,
+    action: str,
+    version: ProtocolVersion,
+    actor: AbstractBaseUser,
+    reason: str = "",
+    subject_id: int | None = None,
+    **details: Any,
+) -> None:
+    """One governance audit event (`protocol_version.<action>`), naming the protocol and version number."""
+    audit_record(
+        action=f"protocol_version.{action}",
+        subject_type=SUBJECT,
+        subject_id=subject_id if subject_id is not None else version.pk,
+        actor=actor,
+        reason=reason,
+        details={"protocol": version.protocol.institution.slug, "version": version.number, **details},
+    )
 
 
 def _protocol_locked(*, protocol_id: int) -> Protocol:
@@ -253,13 +274,8 @@ def protocol_version_draft_create(*, protocol: Protocol, author: AbstractBaseUse
     reason = reason.strip() or f"Draft started from version {source.number}."
     _save(draft, actor=author, reason=reason)
     _copy_rows(source, draft, author)
-    audit_record(
-        action="protocol_version.draft_started",
-        subject_type=SUBJECT,
-        subject_id=draft.pk,
-        actor=author,
-        reason=reason,
-        details={"protocol": protocol.institution.slug, "version": draft.number, "copied_from_version": source.number},
+    _version_audit(
+        action="draft_started", version=draft, actor=author, reason=reason, copied_from_version=source.number
     )
     draft.refresh_from_db()
     return draft
@@ -276,14 +292,7 @@ def protocol_version_first_create(*, version: ProtocolVersion, author: AbstractB
     version.authored_by = author
     reason = "First version of a new protocol."
     _save(version, actor=author, reason=reason)
-    audit_record(
-        action="protocol_version.draft_started",
-        subject_type=SUBJECT,
-        subject_id=version.pk,
-        actor=author,
-        reason=reason,
-        details={"protocol": version.protocol.institution.slug, "version": version.number},
-    )
+    _version_audit(action="draft_started", version=version, actor=author, reason=reason)
     return version
 
 
@@ -305,14 +314,7 @@ def protocol_version_submit(
     version.submitted_at = timezone.now()
     version.change_reason = change_reason
     _save(version, actor=submitted_by, reason=f"submitted for approval: {change_reason}")
-    audit_record(
-        action="protocol_version.submitted",
-        subject_type=SUBJECT,
-        subject_id=version.pk,
-        actor=submitted_by,
-        reason=change_reason,
-        details={"protocol": version.protocol.institution.slug, "version": version.number},
-    )
+    _version_audit(action="submitted", version=version, actor=submitted_by, reason=change_reason)
     return version
 
 
@@ -352,28 +354,12 @@ def protocol_version_approve(
     version._change_reason = f"approved and published: {approval_note}"
     protocol_version_publish(version=version, approved_by=approved_by)
     details = {
-        "protocol": version.protocol.institution.slug,
-        "version": version.number,
         "next_review": next_review.isoformat(),
         "test_patients_passed": len(outcomes),
         "retired_version": retired.number if retired else None,
     }
-    audit_record(
-        action="protocol_version.approved",
-        subject_type=SUBJECT,
-        subject_id=version.pk,
-        actor=approved_by,
-        reason=approval_note,
-        details=details,
-    )
-    audit_record(
-        action="protocol_version.published",
-        subject_type=SUBJECT,
-        subject_id=version.pk,
-        actor=approved_by,
-        reason=version.change_reason,
-        details=details,
-    )
+    _version_audit(action="approved", version=version, actor=approved_by, reason=approval_note, **details)
+    _version_audit(action="published", version=version, actor=approved_by, reason=version.change_reason, **details)
     return version
 
 
@@ -394,14 +380,7 @@ def protocol_version_reject(
     version.submitted_by = None
     version.submitted_at = None
     _save(version, actor=rejected_by, reason=f"returned to draft: {reason}")
-    audit_record(
-        action="protocol_version.rejected",
-        subject_type=SUBJECT,
-        subject_id=version.pk,
-        actor=rejected_by,
-        reason=reason,
-        details={"protocol": version.protocol.institution.slug, "version": version.number},
-    )
+    _version_audit(action="rejected", version=version, actor=rejected_by, reason=reason)
     return version
 
 
@@ -410,17 +389,10 @@ def protocol_version_draft_delete(*, version: ProtocolVersion, deleted_by: Abstr
     """Delete a draft (with its rows); only drafts can go, and the deletion is audited."""
     version = _locked(version)
     _check_status(version, VersionStatus.DRAFT, "delete")
-    details = {"protocol": version.protocol.institution.slug, "version": version.number}
     version_id = version.pk
     version._history_user = deleted_by
-    version.delete()
-    audit_record(
-        action="protocol_version.draft_deleted",
-        subject_type=SUBJECT,
-        subject_id=version_id,
-        actor=deleted_by,
-        details=details,
-    )
+    version.delete()  # the instance keeps its number and protocol for the audit event
+    _version_audit(action="draft_deleted", version=version, actor=deleted_by, subject_id=version_id)
 
 
 @transaction.atomic
