@@ -20,7 +20,7 @@ from django.db.models import Prefetch, QuerySet, Subquery
 from django.utils import timezone
 
 from engine import notation
-from engine.data import Citation, DoseRange, ProtocolData, Recommendation, Rule, Step
+from engine.data import Citation, ComparisonThresholds, DoseRange, ProtocolData, Recommendation, Rule, Step
 from engine.vocabulary import CarTarget, DoseBasis, Route, Status, StepKind, Toxicity
 from evidence.models import Reference
 from protocols.diff import SectionDiff, Snapshot, snapshot_diff
@@ -68,6 +68,9 @@ def protocol_data_from_version(version: ProtocolVersion) -> ProtocolData:
             requires_steroids=rule.requires_steroids,
             first_line_if_isolated_late_onset=rule.first_line_if_isolated_late_onset,
             first_line_summary=rule.first_line_summary,
+            max_grade=rule.max_grade,
+            repeat_tocilizumab_from_doses=rule.repeat_tocilizumab_from_doses,
+            repeat_tocilizumab_note=rule.repeat_tocilizumab_note,
         )
         for rule in version.rules.all()
     )
@@ -113,13 +116,46 @@ def protocol_data_from_version(version: ProtocolVersion) -> ProtocolData:
         reported_car_target=CarTarget(version.reported_car_target) if version.reported_car_target else None,
         concentration_mg_per_ml=version.concentration_mg_per_ml,
         notes=version.notes,
+        thresholds=thresholds_from_version(version),
+        label_citation=_citation(version.label_reference) if version.label_reference_id else None,
     )
+
+
+def thresholds_from_version(version: ProtocolVersion) -> ComparisonThresholds | None:
+    """The version's cross-center comparison amounts as engine data (`thresholds_reference` selected)."""
+    if version.reported_max_mg_per_kg_per_day is None or version.usual_daily_cap_mg is None:
+        return None
+    reference = version.thresholds_reference if version.thresholds_reference_id else None
+    return ComparisonThresholds(
+        reported_max_mg_per_kg_per_day=version.reported_max_mg_per_kg_per_day,
+        reported_max_basis=version.reported_max_basis,
+        usual_daily_cap_mg=version.usual_daily_cap_mg,
+        usual_daily_cap_basis=version.usual_daily_cap_basis,
+        citation=_citation(reference, version.thresholds_locator) if reference else None,
+    )
+
+
+def protocol_version_thresholds(*, version_id: int) -> ComparisonThresholds | None:
+    """The comparison amounts (10 mg/kg/day, 400 mg/day and their source) a version states: for previews and
+    plausibility checks of a draft. None when the version states none. One query."""
+    version = ProtocolVersion.objects.select_related("thresholds_reference").filter(pk=version_id).first()
+    return thresholds_from_version(version) if version is not None else None
+
+
+def published_thresholds() -> dict[str, ComparisonThresholds | None]:
+    """Each published protocol's comparison amounts, by institution slug (from the cached catalog)."""
+    return {p.institution_slug: p.thresholds for p in published_protocols()}
 
 
 def versions_with_content(queryset) -> Iterable[ProtocolVersion]:
     """Five queries, whatever the number of versions: versions, citations, rules, steps, step citations."""
     return queryset.select_related(
-        "protocol__institution", "approved_by", "authored_by", "submitted_by"
+        "protocol__institution",
+        "approved_by",
+        "authored_by",
+        "submitted_by",
+        "thresholds_reference",
+        "label_reference",
     ).prefetch_related(
         Prefetch("citations", queryset=ProtocolCitation.objects.select_related("reference")),
         "rules",
@@ -308,6 +344,13 @@ VERSION_CONTENT_FIELDS = (
     "notes",
     "reported_car_target",
     "concentration_mg_per_ml",
+    "reported_max_mg_per_kg_per_day",
+    "reported_max_basis",
+    "usual_daily_cap_mg",
+    "usual_daily_cap_basis",
+    "thresholds_reference_id",
+    "thresholds_locator",
+    "label_reference_id",
     "change_reason",
 )
 
@@ -460,12 +503,15 @@ def _labelled(instance, names: Iterable[str]) -> dict[str, str]:
 
 RULE_FIELDS = (
     "min_grade",
+    "max_grade",
     "min_prior_tocilizumab_doses",
     "requires_steroids",
     "result_status",
     "summary",
     "first_line_if_isolated_late_onset",
     "first_line_summary",
+    "repeat_tocilizumab_from_doses",
+    "repeat_tocilizumab_note",
 )
 STEP_FIELDS = (
     "position",
@@ -487,7 +533,20 @@ STEP_FIELDS = (
     "taper_text",
     "notes",
 )
-VERSION_FIELDS = ("utilization", "indications_summary", "notes", "reported_car_target", "concentration_mg_per_ml")
+VERSION_FIELDS = (
+    "utilization",
+    "indications_summary",
+    "notes",
+    "reported_car_target",
+    "concentration_mg_per_ml",
+    "reported_max_mg_per_kg_per_day",
+    "reported_max_basis",
+    "usual_daily_cap_mg",
+    "usual_daily_cap_basis",
+    "thresholds_reference",
+    "thresholds_locator",
+    "label_reference",
+)
 
 
 def protocol_version_snapshot(*, version_id: int) -> Snapshot:

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from accounts.models import ApiToken, LoginFailure, login_username_hash, token_hash
 from assessments.models import Assessment
+from engine.revisions import RULES_REVISION
 from audit.models import AuditEvent
 from bedside.models import AssessmentGrading, InstitutionChoice
 from cds_hooks.models import SeenJwtId
@@ -174,6 +175,7 @@ class AssessmentFactory(factory.django.DjangoModelFactory):
 
     created_by = factory.SubFactory(UserFactory)
     source = Assessment.Source.API
+    rules_revision = RULES_REVISION
     # The validated echo of a real request (what every stored assessment holds).
     inputs = factory.LazyFunction(
         lambda: RecommendationRequest.model_validate(
