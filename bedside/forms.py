@@ -24,6 +24,7 @@ from engine.grading import (
     GradingInputError,
     ScreeningTool,
 )
+from engine.inputs import weight_kg_quantize
 from engine.vocabulary import CarTarget, Toxicity
 
 TRUE, FALSE, UNKNOWN = "true", "false", "unknown"
@@ -76,6 +77,15 @@ class PlainDecimalField(forms.DecimalField):
         return _plain_number(value, self.error_messages["invalid"])
 
 
+class WeightKgField(PlainDecimalField):
+    """A weight in kg: any number of decimals, quantized to the gram before the range check, like the API
+    (engine.inputs.weight_kg_quantize); the box keeps what was typed."""
+
+    def to_python(self, value: Any) -> Decimal | None:
+        number = super().to_python(value)
+        return None if number is None else weight_kg_quantize(number)
+
+
 class PlainIntegerField(forms.IntegerField):
     """An IntegerField that takes only plain whole numbers ("20" or "20.0", never "+20" or "2e1")."""
 
@@ -114,15 +124,13 @@ def _helper(*layout: Any) -> FormHelper:
 
 
 class PatientForm(forms.Form):
-    weight_kg = PlainDecimalField(
+    weight_kg = WeightKgField(
         label="Weight (kg)",
         min_value=1,
         max_value=150,
-        max_digits=6,
-        decimal_places=3,
-        help_text="Kilograms only, 1 to 150 kg.",
+        help_text="Kilograms only, 1 to 150 kg (used to the gram).",
         widget=_decimal_input(),
-        error_messages={**_range_messages(1, 150, "kg"), "max_decimal_places": "Use at most 3 decimal places."},
+        error_messages=_range_messages(1, 150, "kg"),
     )
     age_years = PlainDecimalField(
         label="Age (years)",

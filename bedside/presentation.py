@@ -12,6 +12,7 @@ from django.utils.dateparse import parse_datetime
 
 from engine import notation
 from engine.grading import CARHLH_SEVERITY_WORDS
+from engine.revisions import rules_note
 from engine.vocabulary import Route
 from protocols.models import ProtocolVersion
 
@@ -36,6 +37,7 @@ WARNING_LABELS = {
     "sc_bleeding_risk": "subcut bleeding risk",
     "renal_impairment": "renal impairment",
     "above_reported_maximum": "above reported maximum",
+    "above_usual_daily_cap": "above the usual per-day cap",
     "weight_confirm": "confirm weight",
     "adult_patient": "adult patient",
     "frequency_not_specified": "frequency not specified",
@@ -119,6 +121,7 @@ class ResultView:
     chosen_slug: str | None
     inputs: list[tuple[str, str]]
     toxicities: list[dict[str, str]]
+    rules_note: str = ""  # what the rules it was computed under did differently (engine.revisions)
 
 
 def chosen_slug_for(assessment_inputs: dict[str, Any], requested: str | None, slugs: list[str]) -> str | None:
@@ -191,6 +194,7 @@ def result_view(assessment: Any, *, requested_slug: str | None = None) -> Result
         chosen_slug=chosen_slug,
         inputs=input_rows(assessment.inputs),
         toxicities=toxicity_rows(assessment.inputs, grading.toxicities if grading else None),
+        rules_note=rules_note(assessment.rules_revision),
     )
 
 

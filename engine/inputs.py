@@ -6,7 +6,7 @@ Pure (pydantic, no Django), so every layer can import it.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any
 
 from pydantic import (
@@ -24,7 +24,18 @@ from engine.data import PatientInputs, ToxicityGrade
 from engine.notation import plain_decimal
 from engine.vocabulary import CarTarget, Toxicity
 
-MAX_WEIGHT_DECIMALS = 3
+WEIGHT_QUANTUM_KG = Decimal("0.001")  # to the gram
+# Far beyond any weight: left as it is (the range check refuses it) rather than quantized at huge precision.
+_QUANTIZABLE_BELOW = Decimal(10) ** 9
+
+
+def weight_kg_quantize(value: Decimal) -> Decimal:
+    """A weight in kg to the gram, ROUND_HALF_UP, as a plain number: 19.958064 -> 19.958, 20.0000 -> 20.
+    Every place a weight is entered (API, bedside form, test patients) uses this before its 1-150 kg check
+    (api.md), so a weight converted from pounds with many decimals is accepted and the same everywhere."""
+    if not value.is_finite() or abs(value) >= _QUANTIZABLE_BELOW:
+        return value
+    return plain_decimal(value.quantize(WEIGHT_QUANTUM_KG, rounding=ROUND_HALF_UP))
 
 
 def _json_number(value: Any) -> Decimal:
@@ -63,7 +74,10 @@ class RecommendationRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", title="RecommendationRequest")
 
-    weight_kg: Number = Field(description="1 to 150 kg, at most 3 decimal places")
+    weight_kg: Number = Field(
+        description="1 to 150 kg (kg only). Any number of decimals; quantized to the gram (0.001 kg, ROUND_HALF_UP) "
+        "before the range check, and echoed quantized"
+    )
     age_years: Number = Field(description="0 to 40")
     toxicities: list[ToxicityIn] = Field(description="1 to 3 items, each type at most once")
     prior_tocilizumab_doses: WholeNumber = Field(description="0 to 10")
@@ -83,12 +97,9 @@ class RecommendationRequest(BaseModel):
     @field_validator("weight_kg")
     @classmethod
     def _weight(cls, value: Decimal) -> Decimal:
+        # To the gram first (api.md), then the range: 0.9996 kg is 1 kg, 150.0004 kg is 150 kg; 2E+1 echoes as 20.
+        value = weight_kg_quantize(value)
         _in_range(value, 1, 150, "kg")
-        # Precision of the value, not of its spelling: 20.0000 is 20 kg, and 2E+1 is echoed as 20.
-        value = plain_decimal(value)
-        exponent = value.as_tuple().exponent
-        if isinstance(exponent, int) and -exponent > MAX_WEIGHT_DECIMALS:
-            raise ValueError("must have at most 3 decimal places (grams)")
         return value
 
     @field_validator("age_years")

@@ -12,11 +12,11 @@ from django.utils import timezone
 
 from accounts.models import ApiToken, LoginFailure, login_username_hash, token_hash
 from assessments.models import Assessment
-from engine.revisions import RULES_REVISION
 from audit.models import AuditEvent
 from bedside.models import AssessmentGrading, InstitutionChoice
 from cds_hooks.models import SeenJwtId
 from engine.inputs import RecommendationRequest
+from engine.revisions import RULES_REVISION
 from evidence.models import Reference, Study
 from protocols.models import (
     DosingStep,
