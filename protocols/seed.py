@@ -602,10 +602,16 @@ def _propose_revision(
         f"{slug}: NOT overwritten - edited since it was loaded (version {edited.number} is "
         f"{edited.get_status_display().lower()}, not from the data file)"
     )
-    carrying = next((v for v in versions if v.source_fingerprint == fingerprint), None)
+    loaded = [v for v in versions if v.source_fingerprint]
+    carrying = loaded[-1] if loaded and loaded[-1].source_fingerprint == fingerprint else None
     if carrying is not None:
         state = carrying.get_status_display().lower()
-        report.say(f"{prefix}; the file's revision is version {carrying.number} ({state}, for pharmacist review)")
+        if carrying.status in OPEN_STATUSES:
+            report.say(
+                f"{prefix}; the file's revision waits for pharmacist review as version {carrying.number} ({state})"
+            )
+        else:
+            report.say(f"{prefix}; the file's entry is already in version {carrying.number} ({state})")
         return None
     open_version = next((v for v in versions if v.status in OPEN_STATUSES), None)
     if open_version is not None:
@@ -618,7 +624,7 @@ def _propose_revision(
     if published is None:
         report.say(f"{prefix}; the file's entry was not applied (no published version to revise)")
         return None
-    loaded = [v for v in versions if v.source_fingerprint]
+    loaded = [v for v in loaded if v.status not in OPEN_STATUSES]
     content = versions_with_content(ProtocolVersion.objects.filter(pk__in=[published.pk, *(v.pk for v in loaded[-1:])]))
     by_pk = {v.pk: v for v in content}
     base = _version_entry_dict(by_pk[loaded[-1].pk]) if loaded else None

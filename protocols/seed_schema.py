@@ -180,8 +180,8 @@ class SeedFile(_Strict):
     schema_version: Literal[2]
     approval_source: Text = Field(min_length=1)
     # Shared by every protocol entry that does not give its own (each version stores them, under approval).
-    comparison_thresholds: ThresholdsEntry
-    label_reference: Key
+    comparison_thresholds: ThresholdsEntry | None = None
+    label_reference: Key | None = None
     protocols: list[ProtocolEntry] = Field(min_length=1)
     references: list[ReferenceEntry] = Field(min_length=1)
     studies: list[StudyEntry] = Field(min_length=1)

@@ -19,6 +19,8 @@ D = Decimal
 EXPECTED = [
     ("chop", "25 kg, CRS grade 3", "indicated", "Starting dose, escalating", None, (D(50), D(50))),
     ("chop", "25 kg, ICANS grade 3 alone", "not_indicated", "", None, None),
+    # CRS grade 2 after tocilizumab and steroids: consider (cnh tapers at grade 2 or lower); 2 x 20 = 40 mg q6h
+    ("cnh", "20 kg, CRS grade 2 after", "consider", "Initial dosing", (D(40), D(40)), (D(160), D(160))),
     ("cnh", "20 kg, CRS grade 3 after", "indicated", "Initial dosing", (D(40), D(40)), (D(160), D(160))),
     ("cnh", "20 kg, CRS grade 3 with steroids", "not_indicated", "", None, None),
     ("cnh", "60 kg, ICANS grade 4", "indicated", "Initial dosing", (D(100), D(100)), (D(400), D(400))),
@@ -27,7 +29,9 @@ EXPECTED = [
     ("nih", "20 kg, carHLH grade 2", "indicated", "Initial dosing, less severe carHLH", None, (D(100), D(160))),
     ("nih", "20 kg, carHLH grade 3", "indicated", "Initial dosing, severe carHLH", None, (D(160), D(200))),
     ("nih", "60 kg, carHLH grade 4", "indicated", "Initial dosing, severe carHLH", None, (D(480), D(600))),
-    ("seattle", "30 kg, CRS grade 3", "consider", "Initial dosing", (D(60), D(60)), (D(240), D(240))),
+    ("seattle", "30 kg, CRS grade 3 after one", "consider", "Initial dosing", (D(60), D(60)), (D(240), D(240))),
+    # two tocilizumab doses: still consider; 2 x 30 = 60 mg up to q6h = 240 mg/day
+    ("seattle", "30 kg, CRS grade 3 after two", "consider", "Initial dosing", (D(60), D(60)), (D(240), D(240))),
     ("seattle", "30 kg, ICANS grade 2", "not_indicated", "", None, None),
     ("seattle", "30 kg, ICANS grade 3", "indicated", "Initial dosing", (D(60), D(60)), (D(240), D(240))),
     ("stjude", "20 kg, carHLH grade 2", "indicated", "Initial dosing", (D(50), D(50)), (D(200), D(200))),
@@ -67,7 +71,7 @@ def test_every_seeded_test_patient_passes_on_its_published_version(db):
     ]
 
     assert [(o.expectation.label, o.problems) for o in outcomes if not o.passed] == []
-    assert len(outcomes) == 16
+    assert len(outcomes) == 18
 
 
 def test_reloading_adds_nothing_and_keeps_edited_test_patients(db):
@@ -77,7 +81,7 @@ def test_reloading_adds_nothing_and_keeps_edited_test_patients(db):
 
     report = clinical_data_load()
 
-    assert "test patients: 0 created, 0 updated, 15 unchanged, 1 NOT overwritten (edited since loaded)" in report.lines
+    assert "test patients: 0 created, 0 updated, 17 unchanged, 1 NOT overwritten (edited since loaded)" in report.lines
     assert report.refused == [f"test patient stjude: {edited.label}"]
     assert ProtocolTestPatient.objects.get(pk=edited.pk).arithmetic == "Checked again by pharmacy."
 
@@ -87,8 +91,8 @@ def test_missing_test_patient_is_added_again(db):
 
     report = clinical_data_load()
 
-    assert "test patients: 1 created, 0 updated, 15 unchanged" in report.lines
-    assert ProtocolTestPatient.objects.count() == 16
+    assert "test patients: 1 created, 0 updated, 17 unchanged" in report.lines
+    assert ProtocolTestPatient.objects.count() == 18
 
 
 def _variant(tmp_path: Path, replace: tuple[str, str] | None = None, append: str = "") -> Path:
