@@ -303,7 +303,7 @@ def _notes(recommendation: dict[str, Any], step: dict[str, Any]) -> list[str]:
         + " ".join(f"{reason}." for reason in recommendation["reasons"]),
         f"{step['name']}: " + "; ".join(step["arithmetic"]),
     ]
-    texts.extend(note for note in step["cap_notes"] if note not in step["arithmetic"])
+    texts.extend(step["cap_notes"])
     if step["rounding"] is not None and step["rounding"]["note"]:
         texts.append(step["rounding"]["note"])
     # Warnings about the amount or the patient travel with the proposal (informational ones stay on the page,

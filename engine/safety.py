@@ -95,7 +95,7 @@ LABEL_FACTS = {
     "renal_impairment": "creatinine clearance < 30 mL/min",
     "iv_off_label": "labelled route subcutaneous",
 }
-VOLUME_FACT = "100 mg in 0.67 mL"
+VOLUME_FACT = "100 mg in 0.67 mL (150 mg/mL)"
 GENERAL = Warning(
     "general_monitoring",
     Severity.INFO,

@@ -372,6 +372,7 @@ def test_assessment_stores_no_patient_identifiers(db):
         "inputs",
         "recommendations",
         "protocol_version_ids",
+        "rules_revision",  # the engine's clinical rules it was computed under (engine.revisions)
         "bedside_grading",  # how each grade was reached (findings, never identifiers)
     }
 

@@ -1024,7 +1024,7 @@ def test_label_is_cited_with_the_facts_used(db):
     citations = answer("cnh", p)["citations"]
     assert citations[-1] == {
         "label": "FDA Package Insert: Kineret (Kineret US label) - used here for: serious infections 7% vs 0% "
-        "with etanercept; creatinine clearance < 30 mL/min; labelled route subcutaneous; 100 mg in 0.67 mL",
+        "with etanercept; creatinine clearance < 30 mL/min; labelled route subcutaneous; 100 mg in 0.67 mL (150 mg/mL)",
         "doi": None,
         "pmid": None,
         "url": "https://www.accessdata.fda.gov/drugsatfda_docs/label/2012/103950s51361bl.pdf",

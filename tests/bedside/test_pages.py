@@ -306,6 +306,8 @@ def test_result_page_links_each_source_by_doi_and_pubmed(clinician, clinician_cl
         "https://doi.org/10.1182/bloodadvances.2022006983",
         "https://doi.org/10.1111/bjh.17662",
         "https://pubmed.ncbi.nlm.nih.gov/34263927/",
+        # the label (reference 8), cited for the 100 mg in 0.67 mL volume and the IV off-label rule
+        "https://www.accessdata.fda.gov/drugsatfda_docs/label/2012/103950s51361bl.pdf",
     ]
 
 
