@@ -6,7 +6,7 @@ Pure (pydantic, no Django), so every layer can import it.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import (
@@ -23,19 +23,19 @@ from pydantic import (
 from engine.data import PatientInputs, ToxicityGrade
 from engine.notation import plain_decimal
 from engine.vocabulary import CarTarget, Toxicity
+from engine.weights import weight_to_gram
 
-WEIGHT_QUANTUM_KG = Decimal("0.001")  # to the gram
 # Far beyond any weight: left as it is (the range check refuses it) rather than quantized at huge precision.
 _QUANTIZABLE_BELOW = Decimal(10) ** 9
 
 
 def weight_kg_quantize(value: Decimal) -> Decimal:
-    """A weight in kg to the gram, ROUND_HALF_UP, as a plain number: 19.958064 -> 19.958, 20.0000 -> 20.
-    Every place a weight is entered (API, bedside form, test patients) uses this before its 1-150 kg check
-    (api.md), so a weight converted from pounds with many decimals is accepted and the same everywhere."""
+    """A weight in kg to the gram, ROUND_HALF_UP (engine.weights), as a plain number: 19.958064 -> 19.958,
+    20.0000 -> 20. Every place a weight is typed or sent in kg (API, bedside form, test patients) uses this
+    before its 1-150 kg check (api.md), so a weight converted from pounds is accepted and the same everywhere."""
     if not value.is_finite() or abs(value) >= _QUANTIZABLE_BELOW:
         return value
-    return plain_decimal(value.quantize(WEIGHT_QUANTUM_KG, rounding=ROUND_HALF_UP))
+    return plain_decimal(weight_to_gram(value))
 
 
 def _json_number(value: Any) -> Decimal:
