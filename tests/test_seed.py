@@ -656,3 +656,22 @@ def test_edited_value_changed_by_the_file_too_is_kept_and_named(db, tmp_path, ph
     assert failing == [
         "20 kg, CRS grade 2 after tocilizumab and steroids: consider (the center tapers at grade 2 or lower)"
     ]
+
+
+def test_comparison_amounts_are_version_data_copied_into_drafts_and_diffed(db, pharmacist):
+    from protocols.selectors import protocol_version_diff, protocol_version_thresholds, published_thresholds
+    from protocols.services import protocol_version_draft_create
+
+    draft = protocol_version_draft_create(protocol=_published("nih").protocol, author=pharmacist)
+    thresholds = protocol_version_thresholds(version_id=draft.pk)
+    assert (thresholds.reported_max_mg_per_kg_per_day, thresholds.usual_daily_cap_mg, thresholds.citation.label) == (
+        D(10),
+        D(400),
+        "Diorio C, Vatsayan A, et al. Blood Adv 2022 (Table 1)",
+    )
+    assert published_thresholds()["nih"] == thresholds
+    # Changed on a draft, the amount shows in the version diff like any other field (two-person approval).
+    draft.usual_daily_cap_mg = D(500)
+    draft.save()
+    diff = protocol_version_diff(old_version_id=_published("nih").pk, new_version_id=draft.pk)
+    assert "usual per-day cap (mg/day)" in str(diff) and "500" in str(diff)
