@@ -241,7 +241,7 @@ def _citations(protocol: ProtocolData, label_facts: tuple[str, ...] = ()) -> lis
     # The product label is cited where a label-derived rule is stated (clinical.md section 4).
     label = protocol.label_citation
     if label is not None and label_facts and label.key not in ordered:
-        ordered[label.key] = replace(label, label=f"{label.label} - used here for: {'; '.join(label_facts)}")
+        ordered[label.key] = replace(label, label=f"{label.label}: {'; '.join(label_facts)}")
     return list(ordered.values())
 
 

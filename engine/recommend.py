@@ -181,7 +181,7 @@ def _citations(
         if any(result.volume_ml is not None for result in steps):
             facts.append(safety.VOLUME_FACT)
         if facts and label.key not in ordered:
-            ordered[label.key] = replace(label, label=f"{label.label} - used here for: {'; '.join(facts)}")
+            ordered[label.key] = replace(label, label=f"{label.label}: {'; '.join(facts)}")
     return tuple(ordered.values())
 
 

@@ -11,13 +11,13 @@ RULES_REVISION = 2
 # What an answer computed under an earlier revision did differently from the current one.
 EARLIER_RULES = {
     1: (
-        "Computed under the app's clinical rules revision 1 (before clinical review round 2). Then: "
-        "capped_by also named a cap that lowered only the escalation ceiling (now max_escalation_capped_by), "
-        'and "(cap applied)" could stand beside an amount the cap did not change; above_reported_maximum also '
-        "fired above 400 mg/day, including on a protocol's own doses (now only above 10 mg/kg/day; "
-        "above_usual_daily_cap is the 400 mg/day note); cnh gave indicated at CRS/ICANS grade 1-2 (now consider); "
-        "nih listed the taper goal after the less-ill step too; seattle's reasons did not mention a repeat "
-        "tocilizumab dose; the product label was not cited. The numbers shown are as computed then."
+        "Computed under the app's clinical rules revision 1 (before clinical review round 2). Then capped_by also "
+        'named a cap that lowered only the escalation ceiling (now max_escalation_capped_by), so "cap applied" '
+        "could stand beside an amount the cap did not change; above_reported_maximum also fired above 400 mg/day, "
+        "on a protocol's own doses too (now only above 10 mg/kg/day; above_usual_daily_cap notes 400 mg/day where "
+        "no cap is stated); the product label was not cited. The protocol versions it used may since have been "
+        "revised (cnh grade 1-2 is now consider; nih's taper goal follows only the severe step). The amounts are "
+        "as computed then."
     ),
 }
 

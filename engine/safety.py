@@ -53,8 +53,8 @@ HYPERSENSITIVITY = Warning(
 TNF_BLOCKER = Warning(
     "tnf_blocker",
     Severity.WARNING,
-    "Concurrent TNF blocker: combining it with anakinra is not recommended. In the trial reported in the "
-    f"{LABEL}, serious infections occurred in 7% with anakinra plus etanercept vs 0% with etanercept alone.",
+    f"Concurrent TNF blocker: combining it with anakinra is not recommended. In the {LABEL}'s trial, serious "
+    "infections occurred in 7% with anakinra plus etanercept vs 0% with etanercept alone.",
 )
 INFECTION = Warning(
     "infection",
@@ -95,7 +95,7 @@ LABEL_FACTS = {
     "renal_impairment": "creatinine clearance < 30 mL/min",
     "iv_off_label": "labelled route subcutaneous",
 }
-VOLUME_FACT = "100 mg in 0.67 mL (150 mg/mL)"
+VOLUME_FACT = "100 mg in 0.67 mL per prefilled syringe"
 GENERAL = Warning(
     "general_monitoring",
     Severity.INFO,
@@ -138,12 +138,11 @@ def _above_reported_maximum(
     maximum = notation.amount(thresholds.reported_max_mg_per_kg_per_day, "mg/kg/day")
     shown_per_kg = notation.amount_beside(highest / weight_kg, thresholds.reported_max_mg_per_kg_per_day, "mg/kg/day")
     after = " after rounding to the nearest vial" if rounded else ""
-    source = f" ({thresholds.citation.label})" if thresholds.citation else ""
     return Warning(
         "above_reported_maximum",
         Severity.WARNING,
         f"Up to {notation.amount(highest, 'mg/day')} ({shown_per_kg}){after}: above {maximum}, "
-        f"{thresholds.reported_max_basis}{source}.",
+        f"{thresholds.reported_max_basis}.",
     )
 
 
@@ -159,12 +158,11 @@ def _above_usual_daily_cap(steps: tuple[StepResult, ...], thresholds: Comparison
     ]
     if not amounts:
         return None
-    source = f" ({thresholds.citation.label})" if thresholds.citation else ""
     return Warning(
         "above_usual_daily_cap",
         Severity.INFO,
         f"Up to {notation.amount(max(amounts), 'mg/day')}: above {notation.amount(cap, 'mg/day')}, "
-        f"{thresholds.usual_daily_cap_basis}{source}; this protocol states no per-day cap - confirm with pharmacy.",
+        f"{thresholds.usual_daily_cap_basis}; this protocol states none - confirm with pharmacy.",
     )
 
 

@@ -569,7 +569,7 @@ def test_above_reported_maximum_names_the_limit_and_vial_rounding():
     (warning,) = [w for w in result.warnings if w.code == "above_reported_maximum"]
     assert warning.text == (
         "Up to 400 mg/day (10.5 mg/kg/day) after rounding to the nearest vial: above 10 mg/kg/day, the highest "
-        "per-kg daily amount any center reports (The letter (Table 1))."
+        "per-kg daily amount any center reports."
     )
     # Cited from the version's data whenever a comparison warning is shown.
     assert [c.label for c in result.citations] == ["The letter (Table 1)"]

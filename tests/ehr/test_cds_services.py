@@ -574,7 +574,7 @@ def test_recorded_anakinra_allergy_is_a_critical_contraindication(ehr):
     )
     # The label (the letter's reference 8) is cited for the rule it gives.
     assert (
-        "- [FDA Package Insert: Kineret (Kineret US label) - used here for: E. coli-derived proteins]"
+        "- [FDA Package Insert: Kineret: E. coli-derived proteins]"
         "(https://www.accessdata.fda.gov/drugsatfda_docs/label/2012/103950s51361bl.pdf)"
     ) in card["detail"].splitlines()
     assert card["links"][0]["url"] == (
