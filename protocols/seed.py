@@ -630,6 +630,10 @@ def _propose_revision(
     base = _version_entry_dict(by_pk[loaded[-1].pk]) if loaded else None
     merge = _Merge()
     merged = _merged_entry(base, _version_entry_dict(by_pk[published.pk]), _file_entry_dict(entry), merge)
+    if not merge.taken:  # the draft would equal the published version: nothing to review
+        kept = f"; changed both locally and in the file, local value kept: {'; '.join(merge.conflicts)}"
+        report.say(f"{prefix}; the file's revision changes nothing left as loaded{kept if merge.conflicts else ''}")
+        return None
     identity = entry.model_dump(include={"slug", "institution", "short_name", "location", "title"})
     revision = ProtocolEntry.model_validate({**identity, **merged})
     kept = "; ".join(merge.conflicts) or "none"
