@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
+from functools import lru_cache
 
 from engine import safety
 from engine.data import Citation, PatientInputs, ProtocolData, Recommendation, Rule, Step, StepResult, Warning
@@ -32,6 +33,14 @@ def _check_patient(patient: PatientInputs) -> None:
 def _step_applies(step: Step, patient: PatientInputs) -> bool:
     for item in patient.toxicities:
         if item.type in step.toxicities and step.min_grade <= item.grade <= step.max_grade:
+            return True
+    return False
+
+
+def _grade_covered(rules: tuple[Rule, ...], toxicity: Toxicity, grade: int) -> bool:
+    # A plain loop: this is on the hot path, and a generator costs more than the work it does.
+    for rule in rules:  # noqa: SIM110
+        if toxicity in rule.toxicities and rule.min_grade <= grade <= rule.max_grade:
             return True
     return False
 
@@ -107,10 +116,7 @@ def _evaluate_rules(protocol: ProtocolData, patient: PatientInputs) -> tuple[Sta
             label = f"{item.type.value} grade {item.grade}"
             if not rule.min_grade <= item.grade <= rule.max_grade:
                 # Named only when no rule for this toxicity covers the grade (another band may apply instead).
-                if not any(
-                    item.type in other.toxicities and other.min_grade <= item.grade <= other.max_grade
-                    for other in protocol.rules
-                ):
+                if not _grade_covered(protocol.rules, item.type, item.grade):
                     unmet.append(f"{label}: {rule.summary}; applies to {_grade_band(rule)}")
                 continue
             missing = []
@@ -160,29 +166,38 @@ THRESHOLDS_MISSING_NOTE = (
 
 
 def _citations(
-    protocol: ProtocolData, steps: Iterable[StepResult], warnings: tuple[Warning, ...]
+    protocol: ProtocolData, steps: tuple[StepResult, ...], warnings: tuple[Warning, ...]
 ) -> tuple[Citation, ...]:
     """The protocol's citations, its steps', the comparison amounts' source when a comparison warning is
     shown, and the product label (with the facts taken from it) whenever a label-derived rule or figure is."""
     ordered: dict[str, Citation] = {}
     for citation in protocol.citations:
         ordered.setdefault(citation.key, citation)
-    steps = tuple(steps)
+    volume_shown = False
     for result in steps:
+        volume_shown = volume_shown or result.volume_ml is not None
         for citation in result.step.citations:
             ordered.setdefault(citation.key, citation)
-    codes = {w.code for w in warnings}
-    thresholds = protocol.thresholds
-    if thresholds and thresholds.citation and codes & {"above_reported_maximum", "above_usual_daily_cap"}:
+    thresholds, label = protocol.thresholds, protocol.label_citation
+    facts: list[str] = []
+    comparison = False
+    for warning in warnings:  # in CODE_ORDER, so the facts keep LABEL_FACTS' order
+        if fact := safety.LABEL_FACTS.get(warning.code):
+            facts.append(fact)
+        elif warning.code in safety.COMPARISON_CODES:
+            comparison = True
+    if comparison and thresholds is not None and thresholds.citation is not None:
         ordered.setdefault(thresholds.citation.key, thresholds.citation)
-    label = protocol.label_citation
-    if label is not None:
-        facts = [fact for code, fact in safety.LABEL_FACTS.items() if code in codes]
-        if any(result.volume_ml is not None for result in steps):
-            facts.append(safety.VOLUME_FACT)
-        if facts and label.key not in ordered:
-            ordered[label.key] = replace(label, label=f"{label.label}: {'; '.join(facts)}")
+    if volume_shown:
+        facts.append(safety.VOLUME_FACT)
+    if label is not None and facts and label.key not in ordered:
+        ordered[label.key] = _label_citation(label, tuple(facts))
     return tuple(ordered.values())
+
+
+@lru_cache(maxsize=256)  # few label/fact combinations recur across every request
+def _label_citation(label: Citation, facts: tuple[str, ...]) -> Citation:
+    return replace(label, label=f"{label.label}: {'; '.join(facts)}")
 
 
 def recommend(*, protocol: ProtocolData, patient: PatientInputs) -> Recommendation:

@@ -96,6 +96,8 @@ LABEL_FACTS = {
     "iv_off_label": "labelled route subcutaneous",
 }
 VOLUME_FACT = "100 mg in 0.67 mL per prefilled syringe"
+# The warnings that compare doses with the version's comparison amounts (their source is then cited).
+COMPARISON_CODES = frozenset({"above_reported_maximum", "above_usual_daily_cap"})
 GENERAL = Warning(
     "general_monitoring",
     Severity.INFO,
