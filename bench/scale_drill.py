@@ -112,11 +112,11 @@ class DrillData:
 
 
 def drill_data_create() -> DrillData:
+    from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
     from accounts.models import ApiToken
     from accounts.services import api_token_create
-    from django.contrib.auth import get_user_model
     from protocols.models import Protocol
     from protocols.services import protocol_version_draft_create, protocol_version_submit
 
@@ -446,7 +446,7 @@ def throughput(
     results = []
     try:
         for count in (1, 2):
-            posts, healths, p99s = [], [], []
+            posts, healths = [], []
             with (
                 loadtools.instances(env, model, count) as started,
                 loadtools.balancer(started, health_path=health_path) as front,
