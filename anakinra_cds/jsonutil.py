@@ -4,6 +4,8 @@ Writing goes through orjson (a stored answer of about 19 KB: 0.09 ms instead of 
 simplejson) and falls back to simplejson for anything orjson refuses (integers beyond 64 bits, keys
 that are not strings, non-finite Decimals, text that is not valid Unicode), so the output is the same
 text either way: compact separators, UTF-8 unescaped, Decimals as written, datetimes as Django writes them.
+(One difference that cannot arise: orjson writes a float NaN as null. Nothing here holds floats: every
+number is read as a Decimal, and a non-finite Decimal is refused.)
 """
 
 from __future__ import annotations
