@@ -328,10 +328,10 @@ class Spread:
         return body
 
 
-def machine_note() -> str:
+def machine_note(when: str = "before the run") -> str:
     """What else the machine was doing: load average over the last minute against the core count."""
     try:
         load = os.getloadavg()[0]
     except OSError:
         return f"{os.cpu_count()} cores"
-    return f"{os.cpu_count()} cores, load average {load:.1f} before the run"
+    return f"{os.cpu_count()} cores, load average {load:.1f} {when}"

@@ -128,6 +128,99 @@ def in_process(env: dict[str, str]) -> dict[str, float]:
     return results
 
 
+def post_breakdown(api_key: str, *, requests: int = 400) -> list[tuple[str, float, float]]:
+    """Where one POST's time goes, in-process (no HTTP server, no load): each part of the write path
+    timed alone (median wall time), then the whole request and /healthz through Django's test client,
+    with their CPU time (process time: what the server's cores spend; the rest is waiting on PostgreSQL)."""
+    import random
+    import statistics
+    import warnings
+    from decimal import Decimal
+
+    from django.test import Client
+
+    from accounts.selectors import user_for_api_key
+    from anakinra_cds import jsonutil
+    from assessments.models import Assessment
+    from engine.data import PatientInputs, ToxicityGrade
+    from engine.present import recommendation_dict
+    from engine.recommend import recommend_all
+    from engine.vocabulary import Toxicity
+    from protocols.selectors import _catalog_token, published_protocols
+
+    warnings.simplefilter("ignore")  # the test client's "No directory at .../staticfiles/"
+    protocols = published_protocols()
+    user = user_for_api_key(key=api_key)
+    patient = PatientInputs(
+        weight_kg=Decimal("23.4"),
+        age_years=Decimal(8),
+        toxicities=(ToxicityGrade(Toxicity.CRS, 3), ToxicityGrade(Toxicity.CARHLH, 3)),
+        prior_tocilizumab_doses=1,
+        prior_steroids=True,
+    )
+    results = recommend_all(protocols=protocols, patient=patient)
+    answer = [recommendation_dict(r) for r in results]
+    text = jsonutil.dumps(answer)
+
+    def insert() -> None:
+        Assessment.objects.create(
+            created_by=user,
+            source=Assessment.Source.API,
+            inputs={"weight_kg": Decimal("23.4")},
+            recommendations=jsonutil.raw(text),
+            protocol_version_ids=[p.version_id for p in protocols],
+        )
+
+    def median_ms(work, count: int) -> float:
+        for _ in range(20):
+            work()
+        samples = []
+        for _ in range(count):
+            start = time.perf_counter_ns()
+            work()
+            samples.append(time.perf_counter_ns() - start)
+        return statistics.median(samples) / 1e6
+
+    parts = [
+        ("API-token lookup (one indexed query)", median_ms(lambda: user_for_api_key(key=api_key), requests), 0.0),
+        ("catalog revision check (one primary-key read)", median_ms(_catalog_token, requests), 0.0),
+        ("engine, six centers", median_ms(lambda: recommend_all(protocols=protocols, patient=patient), requests), 0.0),
+        (
+            "JSON shape (order lines, arithmetic, notes)",
+            median_ms(lambda: [recommendation_dict(r) for r in results], requests),
+            0.0,
+        ),
+        (
+            f"encode the answer ({len(text.encode()) / 1000:.0f} KB)",
+            median_ms(lambda: jsonutil.dumps(answer), requests),
+            0.0,
+        ),
+        ("INSERT of the answer and its commit", median_ms(insert, requests // 2), 0.0),
+    ]
+    client = Client(headers={"Authorization": f"Token {api_key}"}, HTTP_HOST="127.0.0.1")
+
+    def body() -> str:
+        return RECOMMENDATION_BODY % (random.randint(10, 1500) / 10)
+
+    whole = []
+    for label, call in (
+        (
+            "whole POST /api/v1/recommendations",
+            lambda: client.post("/api/v1/recommendations", body(), "application/json"),
+        ),
+        ("whole GET /healthz", lambda: client.get("/healthz")),
+    ):
+        for _ in range(20):
+            call()
+        cpu, wall = time.process_time(), time.perf_counter()
+        for _ in range(requests):
+            call()
+        whole.append(
+            (label, (time.perf_counter() - wall) / requests * 1000, (time.process_time() - cpu) / requests * 1000)
+        )
+    return parts + whole
+
+
 # --- CDS Hooks: one freshly signed JWT per request ------------------------------------------------
 
 
@@ -333,6 +426,9 @@ def main() -> None:
             f"  {label:22} p50 {engine[f'{key}_p50_best_ms']:.3f} / {engine[f'{key}_p50_median_ms']:.3f} ms"
             f"   p99 {engine[f'{key}_p99_ms']:.3f} ms"
         )
+    print("\nWhere a POST's time goes, in-process (median wall ms; CPU ms for the whole requests):")
+    for label, wall_ms, cpu_ms in post_breakdown(api_key):
+        print(f"  {label:48} {wall_ms:6.2f} ms" + (f"   CPU {cpu_ms:5.2f} ms" if cpu_ms else ""))
 
     if not args.skip_workers:
         print("\nWorker models (one gunicorn instance; POST /api/v1/recommendations as a share of GET /healthz):")
@@ -413,7 +509,7 @@ def main() -> None:
     width = max(len(r[0]) for r in rows)
     measured = max(len(r[1]) for r in rows)
     target = max(len(r[2]) for r in rows)
-    print(f"\nSummary ({conditions}):")
+    print(f"\nSummary ({conditions}; {loadtools.machine_note('after it').split(', ', 1)[1]}):")
     for what, value, goal, ok in rows:
         print(f"  {what:{width}}  {value:{measured}}  {goal:{target}}  {ok}")
 
