@@ -87,7 +87,6 @@ def database_recreate(url: str) -> None:
 
 def migrate_and_load(env: dict[str, str]) -> None:
     python = loadtools.PYTHON
-    subprocess.run([python, "scripts/check_postgres.py"], cwd=ROOT, env=env, check=True)
     subprocess.run([python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
     subprocess.run(
         [python, "manage.py", "load_clinical_data"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
@@ -500,6 +499,8 @@ def main() -> int:
     model = DEFAULT_WORKER_MODEL
     print(f"Scale drill: {loadtools.machine_note()}; each instance gunicorn {model.label}; HAProxy round robin")
     print(f"Database {env['DATABASE_URL'].rsplit('/', 1)[-1]} (made again for this run)", flush=True)
+    # The role and the database first (check_postgres makes them on a fresh server), then a clean copy.
+    subprocess.run([loadtools.PYTHON, "scripts/check_postgres.py"], cwd=ROOT, env=env, check=True)
     database_recreate(env["DATABASE_URL"])
     migrate_and_load(env)
     django_setup(env)

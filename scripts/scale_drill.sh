@@ -7,19 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-missing=()
-command -v haproxy >/dev/null || missing+=(haproxy)
-command -v wrk >/dev/null || missing+=(wrk)
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
-    echo "Installing ${missing[*]} (Debian packages) ..."
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  else
-    echo "The drill needs ${missing[*]}: apt-get install ${missing[*]}" >&2
-    exit 1
-  fi
-fi
-
+scripts/debian_packages.sh haproxy wrk
 make --no-print-directory venv
 export DATABASE_URL="${DATABASE_URL:-postgres://anakinra@127.0.0.1:5432/anakinra}"
 exec .venv/bin/python -m bench.scale_drill "$@"
