@@ -48,7 +48,7 @@ class WorkerModel:
 
 
 # Chosen from measured numbers (docs/operations-scaling.md, "Worker model"); the Dockerfile's default too.
-DEFAULT_WORKER_MODEL = WorkerModel("gthread", workers=2, threads=4)
+DEFAULT_WORKER_MODEL = WorkerModel("gthread", workers=2, threads=8)
 
 
 def database_url_with_suffix(suffix: str) -> str:

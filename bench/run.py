@@ -46,8 +46,8 @@ CONNECTIONS = 8
 WORKER_MODELS = (
     WorkerModel("sync", workers=2),
     WorkerModel("sync", workers=5),
+    WorkerModel("gthread", workers=2, threads=4),
     DEFAULT_WORKER_MODEL,
-    WorkerModel("gthread", workers=2, threads=8),
 )
 
 

@@ -16,7 +16,7 @@ from anakinra_cds.env import env_int, env_str
 bind = env_str("GUNICORN_BIND", "0.0.0.0:8000")
 worker_class = env_str("GUNICORN_WORKER_CLASS", "gthread")
 workers = env_int("GUNICORN_WORKERS", 2, minimum=1)
-threads = env_int("GUNICORN_THREADS", 4, minimum=1)
+threads = env_int("GUNICORN_THREADS", 8, minimum=1)
 # Longer than the balancer's idle timeout for its connections to us, so gunicorn never closes first.
 keepalive = env_int("GUNICORN_KEEPALIVE_SECONDS", 75, minimum=1)
 # A request stuck longer than this is killed with its worker (a hung database, not normal load).
