@@ -475,7 +475,11 @@ def throughput(
 def health_path_for(instance: loadtools.Instance) -> str:
     """/readyz (readiness: the database answers) when the app has it, else /healthz (liveness)."""
     answer = requests.get(instance.url + "/readyz", timeout=10)
-    return "/readyz" if answer.status_code == 200 else "/healthz"
+    if answer.status_code == 404:
+        return "/healthz"
+    if answer.status_code != 200:
+        raise SystemExit(f"/readyz answered {answer.status_code} on a fresh instance: {answer.text[:300]}")
+    return "/readyz"
 
 
 # --- Main -------------------------------------------------------------------------------------------
