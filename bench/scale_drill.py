@@ -435,7 +435,13 @@ class Throughput:
 
 
 def throughput(
-    env: dict[str, str], api_key: str, *, model: WorkerModel, rounds: int, seconds: float, health_path: str
+    env: dict[str, str],
+    api_key: str,
+    *,
+    model: WorkerModel,
+    rounds: int,
+    seconds: float,
+    health_path: str | None = None,
 ) -> list[Throughput]:
     """POST /api/v1/recommendations and GET /healthz through the balancer with one, then two instances
     (wrk, 8 connections), interleaved in each round."""
@@ -448,7 +454,7 @@ def throughput(
             posts, healths = [], []
             with (
                 loadtools.instances(env, model, count) as started,
-                loadtools.balancer(started, health_path=health_path) as front,
+                loadtools.balancer(started, health_path=health_path or health_path_for(started[0])) as front,
             ):
                 loadtools.wrk(front.url + "/healthz", seconds=1, connections=8)
                 loadtools.wrk(front.url + "/api/v1/recommendations", seconds=2, connections=8, script=script)
