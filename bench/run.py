@@ -461,7 +461,7 @@ def main() -> None:
     drill = None
     if not args.skip_drill:
         print("\nScale drill throughput (HAProxy round robin, instances on this one machine):")
-        drill = throughput(env, api_key, model=model, rounds=args.rounds, seconds=args.seconds, health_path="/healthz")
+        drill = throughput(env, api_key, model=model, rounds=args.rounds, seconds=args.seconds)
         for row in drill:
             print(
                 f"  {row.instances} instance(s): POST {row.post.text()} req/s, p99 {row.post_p99.text()} ms; "
