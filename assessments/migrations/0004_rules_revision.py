@@ -2,7 +2,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("assessments", "0002_protocol_version_ids")]
+    dependencies = [("assessments", "0003_recommendations_lz4")]
 
     operations = [
         # Answers stored before this field existed were computed under the engine's clinical rules revision 1
