@@ -118,3 +118,23 @@ def accessible_name(page, selector: str) -> str:
     node = session.send("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
     nodes = session.send("Accessibility.getPartialAXTree", {"nodeId": node, "fetchRelatives": False})["nodes"]
     return nodes[0].get("name", {}).get("value", "")
+
+
+def border_contrasts(page, selector: str) -> list[float]:
+    """For each element matching `selector`: the lower contrast of its left border with its own background
+    and with the page's white (a border that marks a status or a warning must stand out from both)."""
+    return page.evaluate(
+        """(selector) => {
+        const parse = c => c.match(/[0-9.]+/g).slice(0, 3).map(Number);
+        const lum = ([r, g, b]) => { const f = x => { x /= 255;
+          return x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4); };
+          return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+        const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p);
+          return (x + 0.05) / (y + 0.05); };
+        return [...document.querySelectorAll(selector)].map(e => { const s = getComputedStyle(e);
+          const border = parse(s.borderLeftColor);
+          const own = s.backgroundColor === 'rgba(0, 0, 0, 0)' ? [255, 255, 255] : parse(s.backgroundColor);
+          return Math.round(Math.min(ratio(border, own), ratio(border, [255, 255, 255])) * 100) / 100; });
+      }""",
+        selector,
+    )

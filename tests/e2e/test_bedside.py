@@ -17,6 +17,7 @@ from tests.e2e.bedside_checks import (
     ALL_IMPACTS,
     PRINT_MIN_PX,
     accessible_name,
+    border_contrasts,
     focus_indicator_problems,
     overflowing,
     printed_pages,
@@ -361,6 +362,35 @@ def test_contraindicated_result_takes_focus_on_its_heading_and_says_so_in_the_ti
     _no_axe_violations(page)
 
 
+def test_questions_appear_only_when_they_apply(watched_page, live_server):
+    page = watched_page
+    page.set_viewport_size(PHONE)
+    UserFactory(username="reveal", role="clinician")
+    login(page, live_server, username="reveal")
+    details = page.locator("#safety-details")
+    expect(details).to_be_hidden()
+    _answer(page, "safety_screen", "some")
+    expect(details).to_be_visible()
+    _answer(page, "safety_screen", "none")
+    expect(details).to_be_hidden()
+
+    _first_step(page, PATIENTS["stjude"]["first_step"])
+    _answer(page, "institution", "stjude")
+    wizard.submit(page)
+    late_onset = page.locator("#div_id_late_onset_isolated")
+    expect(late_onset).to_be_hidden()
+    expect(page.locator("#crs-helper")).to_be_hidden()
+    _answer(page, "carhlh_grade", "2")
+    expect(late_onset).to_be_visible()
+    expect(late_onset.locator(".asteriskField")).to_have_text("*")  # marked required where it is asked
+    _answer(page, "crs_grade", "calculate")
+    expect(page.locator("#crs-helper")).to_be_visible()
+    antipyretics = page.get_by_label("Antipyretics or steroids have already been given (not only planned)")
+    expect(antipyretics).to_be_visible()  # no tocilizumab yet and no fever recorded
+    _answer(page, "fever", "true")
+    expect(antipyretics).to_be_hidden()
+
+
 # --- Every bedside page: axe at every impact, focus indicators, 200% text -------------------------
 
 
@@ -510,6 +540,11 @@ def test_printout_is_one_page_at_9_pt_or_more_for_every_center_and_status(watche
             smallest[(name, slug)] = smallest_print_text(page)[0]
             if (name, slug) == ("fullest", "musc"):
                 screenshot(page, request, "print-fullest-musc")
+    page.goto(f"{live_server.url}/assessments/{assessments['fullest'].id}/")
+    page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+    # Status and warning borders (information included) stand out at 3:1 or more.
+    contrasts = border_contrasts(page, ".status, .warning-group")
+    assert (len(contrasts) > 20, min(contrasts) >= 3) == (True, True), contrasts
     assert statuses == {
         "Indicated by this protocol",
         "May be considered under this protocol",
