@@ -2,7 +2,8 @@
 `engine.grading`, everything else in services and selectors.
 
 Every input is a text box or a radio group (never a browser number box, which would throw away what the
-user typed), and every safety question needs an explicit answer: a missing answer is never a silent "no".
+user typed), and every safety question needs an explicit answer: a missing answer is never a silent "no"
+("No, none of these" is one explicit answer to all four).
 """
 
 from __future__ import annotations

@@ -116,7 +116,8 @@ def present_recommendation(rec: dict[str, Any]) -> dict[str, Any]:
 
 def present_step(step: dict[str, Any]) -> dict[str, Any]:
     """One stored step plus the words the templates show: a route choice for the printout ("IV / subcut",
-    circled by hand) and whether the day's amount is a most ("up to every N hours")."""
+    circled by hand) and whether the day's amount is a most (a most-often interval: "no more often than
+    every N hours")."""
     routes = tuple(Route(r) for r in step["routes"])
     route_choice = " / ".join(notation.ROUTE_WORDS[r] for r in routes) if len(routes) > 1 else ""
     order_text = step["order_text"]
