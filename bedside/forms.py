@@ -436,9 +436,7 @@ class ToxicitiesForm(forms.Form):
         help_text="Needed with carHLH; Not recorded is an answer.",
     )
 
-    def __init__(
-        self, *args: Any, context: GradingContext, only: Toxicity | None = None, **kwargs: Any
-    ) -> None:
+    def __init__(self, *args: Any, context: GradingContext, only: Toxicity | None = None, **kwargs: Any) -> None:
         """`only`: grade that one toxicity and check nothing else ("Calculate grade")."""
         super().__init__(*args, **kwargs)
         self.context = context

@@ -38,9 +38,7 @@ def assessment_for_display(*, assessment_id: uuid.UUID | str) -> Assessment | No
     except ValueError:
         return None
     return (
-        Assessment.objects.select_related("created_by", "bedside_grading", "bedside_literature")
-        .filter(pk=key)
-        .first()
+        Assessment.objects.select_related("created_by", "bedside_grading", "bedside_literature").filter(pk=key).first()
     )
 
 
