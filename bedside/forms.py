@@ -162,13 +162,12 @@ class PatientForm(forms.Form):
     )
     prior_steroids = YesNoField(label="Steroids given, or starting now")
     safety_screen = ConditionalChoiceField(
-        label="Does any of these apply to the patient now?",
+        label=(
+            "Does any of these apply now: hypersensitivity to E. coli-derived proteins or anakinra, an active "
+            "infection, a TNF blocker, thrombocytopenia or coagulopathy?"
+        ),
         choices=[(NONE_APPLY, "No, none of these"), (SOME_APPLY, "Yes, one or more: answer each below")],
         widget=forms.RadioSelect,
-        help_text=(
-            "Hypersensitivity to E. coli-derived proteins or anakinra; an active infection; a TNF blocker; "
-            "thrombocytopenia or coagulopathy."
-        ),
         error_messages={"required": "Choose “No, none of these”, or “Yes” and answer each question."},
     )
     ecoli_protein_hypersensitivity = ConditionalYesNoField(
