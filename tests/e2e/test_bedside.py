@@ -343,6 +343,20 @@ def test_failed_submit_moves_focus_to_the_error_summary_and_names_the_error_in_t
     assert focus_indicator_problems(page)[1] == []
 
 
+def test_failed_log_in_moves_focus_to_the_message_and_names_the_error_in_the_title(watched_page, live_server):
+    page = watched_page
+    UserFactory(username="wrong", role="clinician")
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Username").fill("wrong")
+    page.get_by_label("Password").fill("not-the-password")
+    _enter(page, "#id_password")
+    assert (page.title(), page.evaluate("document.activeElement.className")) == (
+        "Error: Log in - Anakinra CDS",
+        "alert alert-danger error-summary",
+    )
+    _no_axe_violations(page)
+
+
 def test_contraindicated_result_takes_focus_on_its_heading_and_says_so_in_the_title(watched_page, live_server):
     page = watched_page
     UserFactory(username="contra", role="clinician")
