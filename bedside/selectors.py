@@ -32,12 +32,25 @@ def published_institution_choices() -> list[tuple[str, str]]:
 
 
 def assessment_for_display(*, assessment_id: uuid.UUID | str) -> Assessment | None:
-    """One assessment with its author and wizard grading (one query)."""
+    """One assessment with its author, wizard grading and literature shown beside it (one query)."""
     try:
         key = uuid.UUID(str(assessment_id))
     except ValueError:
         return None
-    return Assessment.objects.select_related("created_by", "bedside_grading").filter(pk=key).first()
+    return (
+        Assessment.objects.select_related("created_by", "bedside_grading", "bedside_literature").filter(pk=key).first()
+    )
+
+
+def literature_regimen_studies(*, institution_slugs: list[str]) -> list[Study]:
+    """Studies whose regimen is shown with one of these institutions' protocols (two queries)."""
+    return list(
+        Study.objects.filter(regimen_protocol__institution__slug__in=institution_slugs)
+        .exclude(regimen_dose_basis="")
+        .select_related("regimen_protocol__institution")
+        .prefetch_related("references")
+        .order_by("table_order")
+    )
 
 
 def study_list(*, toxicity: str = "", population: str = "") -> QuerySet[Study]:

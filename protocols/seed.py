@@ -229,7 +229,7 @@ def _load_references(seed: SeedFile, ledger: _Ledger, report: LoadReport) -> dic
 
 
 def _study_values(entry: StudyEntry, order: int) -> dict[str, Any]:
-    values = entry.model_dump(exclude={"key", "toxicities", "references"})
+    values = entry.model_dump(exclude={"key", "toxicities", "references", "regimen"})
     values["n_patients"] = entry.n_patients
     values["table_order"] = order
     values["addresses_crs"] = "CRS" in entry.toxicities
@@ -238,8 +238,51 @@ def _study_values(entry: StudyEntry, order: int) -> dict[str, Any]:
     return values
 
 
-def _load_studies(seed: SeedFile, references: dict[str, Reference], ledger: _Ledger, report: LoadReport) -> None:
-    existing = {s.key: s for s in Study.objects.prefetch_related("references")}
+NO_REGIMEN: dict[str, Any] = {
+    "regimen_protocol": None,
+    "regimen_dose_basis": "",
+    "regimen_amount_low": None,
+    "regimen_amount_high": None,
+    "regimen_interval_hours": None,
+    "regimen_route_iv": False,
+    "regimen_route_sc": False,
+}
+
+
+def _regimen_values(entry: StudyEntry, protocols: dict[str, Protocol]) -> dict[str, Any]:
+    regimen = entry.regimen
+    if regimen is None:
+        return dict(NO_REGIMEN)
+    return {
+        "regimen_protocol": protocols[regimen.protocol],
+        "regimen_dose_basis": regimen.dose_basis.value,
+        "regimen_amount_low": regimen.amount_low,
+        "regimen_amount_high": regimen.amount_high,
+        "regimen_interval_hours": regimen.interval_hours,
+        "regimen_route_iv": "IV" in regimen.routes,
+        "regimen_route_sc": "SC" in regimen.routes,
+    }
+
+
+def _regimen_fingerprint(values: dict[str, Any]) -> dict[str, Any]:
+    """A regimen as the ledger sees it: nothing at all when there is none (so studies loaded before
+    regimens existed still match what was loaded), the protocol by its institution's slug."""
+    if values == NO_REGIMEN:
+        return {}
+    protocol = values["regimen_protocol"]
+    return {**values, "regimen_protocol": protocol.institution.slug if protocol is not None else None}
+
+
+def _load_studies(
+    seed: SeedFile,
+    references: dict[str, Reference],
+    protocols: dict[str, Protocol],
+    ledger: _Ledger,
+    report: LoadReport,
+) -> None:
+    existing = {
+        s.key: s for s in Study.objects.select_related("regimen_protocol__institution").prefetch_related("references")
+    }
     tally = _Tally("studies")
 
     def writer(study: Study, values: dict[str, Any], reference_keys: list[str]) -> Callable[[], None]:
@@ -251,17 +294,22 @@ def _load_studies(seed: SeedFile, references: dict[str, Reference], ledger: _Led
 
     for order, entry in enumerate(seed.studies, start=1):
         values = _study_values(entry, order)
+        regimen = _regimen_values(entry, protocols)
         study = existing.get(entry.key)
         current = None
         if study is not None:
-            current = _fields(study, values) | {"references": sorted(r.key for r in study.references.all())}
+            current = (
+                _fields(study, values)
+                | _regimen_fingerprint(_fields(study, NO_REGIMEN))
+                | {"references": sorted(r.key for r in study.references.all())}
+            )
         _reconcile(
             kind=LoadedRecord.Kind.STUDY,
             key=entry.key,
             name=f"study {entry.key}",
             current=current,
-            wanted=values | {"references": sorted(entry.references)},
-            write=writer(study or Study(key=entry.key), values, entry.references),
+            wanted=values | _regimen_fingerprint(regimen) | {"references": sorted(entry.references)},
+            write=writer(study or Study(key=entry.key), values | regimen, entry.references),
             ledger=ledger,
             tally=tally,
             report=report,
@@ -486,11 +534,14 @@ def clinical_data_load(*, path: Path = SEED_PATH, check_only: bool = False) -> L
     with transaction.atomic():
         ledger = _Ledger.read()
         references = _load_references(seed, ledger, report)
-        _load_studies(seed, references, ledger, report)
         tallies = {"institutions": _Tally("institutions"), "protocol titles": _Tally("protocol titles")}
+        protocols: dict[str, Protocol] = {}
         for entry in seed.protocols:
             protocol = _load_institution(entry, ledger, report, tallies)
             _load_protocol(entry, protocol, seed, references, report)
+            protocols[entry.slug] = protocol
+        # After the protocols: a study's regimen names the protocol it is shown with.
+        _load_studies(seed, references, protocols, ledger, report)
         report.lines += [tally.line() for tally in tallies.values()]
         written_test_patients = _load_test_patients(seed, ledger, report)
         # Every loaded protocol must run through the engine, at every grade, before anything is committed.

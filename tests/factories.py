@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts.models import ApiToken, LoginFailure, login_username_hash, token_hash
 from assessments.models import Assessment
 from audit.models import AuditEvent
-from bedside.models import AssessmentGrading, InstitutionChoice
+from bedside.models import AssessmentGrading, AssessmentLiterature, InstitutionChoice
 from cds_hooks.models import SeenJwtId
 from engine.inputs import RecommendationRequest
 from evidence.models import Reference, Study
@@ -225,6 +225,37 @@ class AssessmentGradingFactory(factory.django.DjangoModelFactory):
     assessment = factory.SubFactory(AssessmentFactory, source=Assessment.Source.BEDSIDE)
     toxicities = factory.LazyFunction(
         lambda: [{"type": "CRS", "grade": 2, "method": "picked", "set_by": [], "findings": [], "notes": []}]
+    )
+
+
+class AssessmentLiteratureFactory(factory.django.DjangoModelFactory):
+    """nih's own trial (Table 2) worked out for 12 kg, as the wizard stores it."""
+
+    class Meta:
+        model = AssessmentLiterature
+
+    assessment = factory.SubFactory(AssessmentFactory, source=Assessment.Source.BEDSIDE)
+    regimens = factory.LazyFunction(
+        lambda: [
+            {
+                "institution": "nih",
+                "study_key": "lichtenstein-shah",
+                "study_label": "Lichtenstein et al; Shah et al",
+                "references": ["Lichtenstein DA, et al. Blood 2021", "Shah NN, et al. J Clin Oncol 2020"],
+                "dose_basis": "mg/kg/dose",
+                "amount": {"low": Decimal("2.5"), "high": Decimal("4")},
+                "interval_hours": 12,
+                "routes": ["SC"],
+                "weight_kg": Decimal("12"),
+                "per_dose_mg": {"low": Decimal("30"), "high": Decimal("48")},
+                "per_day_mg": {"low": Decimal("60"), "high": Decimal("96")},
+                "doses_per_day": 2,
+                "arithmetic": [
+                    "2.5 to 4 mg/kg/dose x 12 kg = 30 to 48 mg per dose",
+                    "2 doses a day x 30 to 48 mg = 60 to 96 mg/day",
+                ],
+            }
+        ]
     )
 
 

@@ -156,6 +156,7 @@ BROKEN = {
     "reference_number_positive": (lambda: _reference(letter_ref_number=0), "letter_ref_number"),
     "study_addresses_a_toxicity": (lambda: _study(addresses_crs=False), "addresses_crs"),
     "study_population_known": (lambda: _study(population="bogus"), "population"),
+    "study_regimen_complete_or_absent": (lambda: _study(regimen_amount_low=Decimal("2.5")), "regimen_protocol"),
 }
 
 GOVERNED_MODELS = (Institution, ProtocolVersion, IndicationRule, DosingStep, ProtocolTestPatient, Reference, Study)
