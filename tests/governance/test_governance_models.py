@@ -402,19 +402,17 @@ def test_trigger_allows_insert_into_drafts(db):
     assert draft.rules.count() == 2
 
 
-def test_trigger_restore_setting_lifts_the_insert_guard_for_its_transaction_only(published_cnh):
+def test_trigger_has_no_restore_bypass(published_cnh):
+    # Migration 0007 let a session with `protocols.restore` on insert into a published version; 0008 removed it.
     rule = published_cnh.rules.first()
     before = published_cnh.rules.count()
 
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL protocols.restore = 'on'")
+    with pytest.raises(IntegrityError, match="rows cannot be added"), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL protocols.restore = 'on'")
         _raw_copy(IndicationRule, rule.pk)
-        restored = published_cnh.rules.count()
-        transaction.set_rollback(True)  # leave the seeded version as it was
-    with pytest.raises(IntegrityError, match="rows cannot be added"):
-        _raw_copy(IndicationRule, rule.pk)  # the setting ended with that transaction
 
-    assert (restored, published_cnh.rules.count()) == (before + 1, before)
+    assert published_cnh.rules.count() == before
 
 
 # --- The catalog revision moves with every table the engine catalog reads -------------------------
