@@ -701,16 +701,18 @@ class StepCitation(VersionChild):
         return DosingStep.objects.filter(pk=self.step_id).values_list("version_id", flat=True).first()
 
 
-class ProtocolTestPatient(models.Model):
-    """An example patient a pharmacist keeps on a protocol, with the answer the protocol must give.
+class ProtocolTestPatient(VersionChild):
+    """An example patient a pharmacist keeps on a protocol version, with the answer that version must give.
 
-    `inputs` are exactly the API's request fields (validated by `api.schemas.RecommendationRequest`,
-    without `institution`: the patient belongs to this protocol). A named step's ordered per-dose and
-    per-day amounts are checked exactly, as ranges; a blank per-dose range expects none (no interval).
-    A version cannot be published while any of its protocol's test patients fails on it.
+    Test patients belong to their version like its steps: copied into a draft, edited there, shown in the
+    diff, approved with it and frozen when it is published. `inputs` are exactly the API's request fields
+    (validated by `engine.inputs.RecommendationRequest`, without `institution`: the patient belongs to this
+    protocol). A named step's ordered per-dose and per-day amounts are checked exactly, as ranges; a blank
+    per-dose range expects none (no interval). A version cannot be submitted or published while any of its
+    test patients fails on it.
     """
 
-    protocol = models.ForeignKey(Protocol, on_delete=models.CASCADE, related_name="test_patients")
+    version = models.ForeignKey(ProtocolVersion, on_delete=models.CASCADE, related_name="test_patients")
     label = models.CharField(max_length=200, help_text='What this patient checks, e.g. "60 kg: per-dose cap".')
     inputs = models.JSONField(
         "patient inputs (API request fields, JSON)",
@@ -753,9 +755,9 @@ class ProtocolTestPatient(models.Model):
     history = HistoricalRecords()
 
     class Meta:
-        ordering = ["protocol__institution__name", "label"]
+        ordering = ["label", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["protocol", "label"], name="test_patient_label_unique"),
+            models.UniqueConstraint(fields=["version", "label"], name="test_patient_label_unique_in_version"),
             models.CheckConstraint(
                 condition=Q(expected_status__in=[s.value for s in Status]), name="test_patient_status_known"
             ),
@@ -779,7 +781,7 @@ class ProtocolTestPatient(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.protocol.institution.slug}: {self.label}"
+        return self.label
 
     def clean(self) -> None:
         errors: dict[str, str | list[str]] = {}
@@ -802,10 +804,6 @@ class ProtocolTestPatient(models.Model):
         _range_problem(errors, "expected_per_dose_low_mg", dose, "per-dose")
         if errors:
             raise ValidationError(errors)
-
-    @property
-    def has_amounts(self) -> bool:
-        return bool(self.expected_step_name)
 
     def patient_inputs(self) -> PatientInputs:
         return RecommendationRequest.model_validate(self.inputs).to_patient()

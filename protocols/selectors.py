@@ -34,10 +34,15 @@ from protocols.models import (
     ProtocolTestPatient,
     ProtocolVersion,
     StepCitation,
-    VersionStatus,
     user_display,
 )
-from protocols.patient_checks import CheckOutcome, PatientExpectation, expectation_check, range_text
+from protocols.patient_checks import (
+    CheckOutcome,
+    PatientExpectation,
+    expectation_check,
+    patient_inputs_text,
+    range_text,
+)
 
 
 def _citation(reference: Reference, locator: str = "") -> Citation:
@@ -190,10 +195,6 @@ def published_protocols(*, institution_slug: str | None = None) -> tuple[Protoco
     return tuple(p for p in protocols if p.institution_slug == institution_slug)
 
 
-def published_institution_slugs() -> frozenset[str]:
-    return frozenset(p.institution_slug for p in published_protocols())
-
-
 # --- Governance: test patients, previews, editors, history, diffs -------------------------------
 
 
@@ -212,34 +213,29 @@ def test_patient_expectation(test_patient: ProtocolTestPatient) -> PatientExpect
     )
 
 
-def protocol_test_patients(*, protocol_id: int) -> list[ProtocolTestPatient]:
-    return list(ProtocolTestPatient.objects.filter(protocol_id=protocol_id).order_by("label", "pk"))
+def protocol_test_patients(*, version_id: int) -> list[ProtocolTestPatient]:
+    return list(ProtocolTestPatient.objects.filter(version_id=version_id).order_by("label", "pk"))
 
 
 def protocol_test_patients_check(*, version_id: int) -> list[CheckOutcome]:
-    """Every test patient of the version's protocol, run on that version (draft or not)."""
+    """Every test patient of the version, run on that version (draft or not)."""
     data = protocol_version_data(version_id=version_id)
-    protocol_id = ProtocolVersion.objects.filter(pk=version_id).values_list("protocol_id", flat=True).get()
     return [
         expectation_check(expectation=test_patient_expectation(p), protocol=data)
-        for p in protocol_test_patients(protocol_id=protocol_id)
+        for p in protocol_test_patients(version_id=version_id)
     ]
 
 
-def published_test_patient_outcomes(*, test_patients: Iterable[ProtocolTestPatient]) -> dict[int, CheckOutcome | None]:
-    """Each test patient on its protocol's published version (None when nothing is published).
-
-    Uses the cached published catalog: no query per patient (admin list views).
-    """
-    by_slug = {p.institution_slug: p for p in published_protocols()}
-    outcomes: dict[int, CheckOutcome | None] = {}
+def test_patient_outcomes(*, test_patients: Iterable[ProtocolTestPatient]) -> dict[int, CheckOutcome]:
+    """Each test patient on its own version. Published versions come from the cached catalog; any other
+    version is read once, however many of its patients are listed (admin list views)."""
+    loaded: dict[int, ProtocolData] = {p.version_id: p for p in published_protocols()}
+    outcomes: dict[int, CheckOutcome] = {}
     for test_patient in test_patients:
-        protocol = by_slug.get(test_patient.protocol.institution.slug)
-        outcomes[test_patient.pk] = (
-            None
-            if protocol is None
-            else expectation_check(expectation=test_patient_expectation(test_patient), protocol=protocol)
-        )
+        data = loaded.get(test_patient.version_id)
+        if data is None:
+            data = loaded[test_patient.version_id] = protocol_version_data(version_id=test_patient.version_id)
+        outcomes[test_patient.pk] = expectation_check(expectation=test_patient_expectation(test_patient), protocol=data)
     return outcomes
 
 
@@ -260,13 +256,16 @@ class PreviewRow:
     draft: CheckOutcome
     published: CheckOutcome | None
     lines: tuple[PreviewLine, ...]
+    test_patient_id: int | None = None
+    patient_text: str = ""
 
     @property
     def changed(self) -> bool:
         return any(line.changed for line in self.lines)
 
 
-def _answer_lines(recommendation: Recommendation | None) -> dict[str, str]:
+def answer_lines(recommendation: Recommendation | None) -> dict[str, str]:
+    """An answer as labelled lines in words (status, each step's amounts and order, each warning's text)."""
     if recommendation is None:
         return {}
     lines = {"Status": recommendation.status.value.replace("_", " ")}
@@ -275,12 +274,12 @@ def _answer_lines(recommendation: Recommendation | None) -> dict[str, str]:
         lines[f"{name}: per dose"] = range_text(result.per_dose_mg)
         lines[f"{name}: per day"] = range_text(result.per_day_mg, "mg/day")
         lines[f"{name}: order"] = result.order_text
-    lines["Warnings"] = ", ".join(w.code for w in recommendation.warnings) or "none"
+    lines["Warnings"] = "\n".join(f"{w.severity.value}: {w.text}" for w in recommendation.warnings) or "none"
     return lines
 
 
 def protocol_version_preview(*, version_id: int) -> list[PreviewRow]:
-    """For each test patient: the published version's answer beside this version's answer."""
+    """For each of the version's test patients: the published version's answer beside this version's answer."""
     version = ProtocolVersion.objects.get(pk=version_id)
     published = (
         ProtocolVersion.objects.published().filter(protocol_id=version.protocol_id).exclude(pk=version_id).first()
@@ -288,17 +287,26 @@ def protocol_version_preview(*, version_id: int) -> list[PreviewRow]:
     draft_data = protocol_version_data(version_id=version_id)
     published_data = protocol_version_data(version_id=published.pk) if published else None
     rows = []
-    for test_patient in protocol_test_patients(protocol_id=version.protocol_id):
+    for test_patient in protocol_test_patients(version_id=version_id):
         expectation = test_patient_expectation(test_patient)
         draft = expectation_check(expectation=expectation, protocol=draft_data)
         old = expectation_check(expectation=expectation, protocol=published_data) if published_data else None
-        old_lines = _answer_lines(old.recommendation if old else None)
-        new_lines = _answer_lines(draft.recommendation)
+        old_lines = answer_lines(old.recommendation if old else None)
+        new_lines = answer_lines(draft.recommendation)
         lines = tuple(
             PreviewLine(what=what, published=old_lines.get(what, "not given"), draft=new_lines.get(what, "not given"))
             for what in dict.fromkeys([*old_lines, *new_lines])
         )
-        rows.append(PreviewRow(label=test_patient.label, draft=draft, published=old, lines=lines))
+        rows.append(
+            PreviewRow(
+                label=test_patient.label,
+                draft=draft,
+                published=old,
+                lines=lines,
+                test_patient_id=test_patient.pk,
+                patient_text=patient_inputs_text(test_patient.inputs),
+            )
+        )
     return rows
 
 
@@ -318,7 +326,8 @@ def _history_user_ids(history_queryset) -> set[int]:
 
 def protocol_version_editor_ids(*, version: ProtocolVersion) -> set[int]:
     """Everyone who wrote this version's content: its author, its submitter, and anyone whose edit
-    of it, or of its rules, steps or citations, is in the history. Reviewing (reject) is not editing."""
+    of it, or of its rules, steps, citations or test patients, is in the history. Reviewing (reject) is
+    not editing."""
     ids = {version.authored_by_id, version.submitted_by_id}
     previous = None
     for record in ProtocolVersion.history.filter(id=version.pk).order_by("history_date", "history_id"):
@@ -333,6 +342,7 @@ def protocol_version_editor_ids(*, version: ProtocolVersion) -> set[int]:
     ids |= _history_user_ids(DosingStep.history.filter(version_id=version.pk))
     ids |= _history_user_ids(ProtocolCitation.history.filter(version_id=version.pk))
     ids |= _history_user_ids(StepCitation.history.filter(step_id__in=Subquery(step_ids)))
+    ids |= _history_user_ids(ProtocolTestPatient.history.filter(version_id=version.pk))
     ids.discard(None)
     return ids
 
@@ -387,7 +397,7 @@ def _text(value) -> str:
 
 
 def protocol_version_row_history(*, version_id: int) -> list[RowHistoryEntry]:
-    """Field-level history of a version's rules, steps and citations (who, when, what), newest first.
+    """Field-level history of a version's rules, steps, citations and test patients (who, when, what), newest first.
     A fixed number of queries: one per table, plus the references and step names for labels."""
     steps = list(
         DosingStep.history.filter(version_id=version_id)
@@ -400,6 +410,7 @@ def protocol_version_row_history(*, version_id: int) -> list[RowHistoryEntry]:
     step_citations = list(StepCitation.history.filter(step_id__in=list(step_names)).select_related("history_user"))
     reference_ids = {r.reference_id for r in citations} | {r.reference_id for r in step_citations}
     references = Reference.objects.in_bulk(reference_ids)
+    test_patients = ProtocolTestPatient.history.filter(version_id=version_id).select_related("history_user")
 
     def reference_label(record) -> str:
         reference = references.get(record.reference_id)
@@ -417,6 +428,7 @@ def protocol_version_row_history(*, version_id: int) -> list[RowHistoryEntry]:
             "Step citation",
             lambda r: f"{step_names.get(r.step_id, 'step')}: {reference_label(r)}",
         )
+        + _history_entries(ordered(test_patients), "Test patient", lambda r: r.label)
     )
     return sorted(entries, key=lambda e: e.when, reverse=True)
 
@@ -438,6 +450,7 @@ def protocol_version_last_change(*, version_id: int) -> LastChange | None:
             DosingStep.history.filter(version_id=version_id),
             ProtocolCitation.history.filter(version_id=version_id),
             StepCitation.history.filter(step_id__in=Subquery(step_ids)),
+            ProtocolTestPatient.history.filter(version_id=version_id),
         )
     ]
     newest = max((c for c in candidates if c is not None), key=lambda c: c.history_date, default=None)
@@ -488,10 +501,19 @@ STEP_FIELDS = (
     "notes",
 )
 VERSION_FIELDS = ("utilization", "indications_summary", "notes", "reported_car_target", "concentration_mg_per_ml")
+TEST_PATIENT_FIELDS = (
+    "expected_status",
+    "expected_step_name",
+    "expected_per_dose_low_mg",
+    "expected_per_dose_high_mg",
+    "expected_per_day_low_mg",
+    "expected_per_day_high_mg",
+    "arithmetic",
+)
 
 
 def protocol_version_snapshot(*, version_id: int) -> Snapshot:
-    """A version's content as labelled text, for diffs (five queries)."""
+    """A version's content as labelled text, for diffs (six queries)."""
     version = versions_with_content(ProtocolVersion.objects.filter(pk=version_id)).get()
     rules = []
     for number, rule in enumerate(version.rules.all(), start=1):
@@ -504,7 +526,17 @@ def protocol_version_snapshot(*, version_id: int) -> Snapshot:
         values["citations"] = "; ".join(str(c.reference) for c in step.citations.all()) or "-"
         steps.append((step.name, values))
     citations = [(str(c.reference), {"locator": c.locator or "-"}) for c in version.citations.all()]
-    return Snapshot(version=_labelled(version, VERSION_FIELDS), citations=citations, rules=rules, steps=steps)
+    test_patients = [
+        (p.label, {"patient": patient_inputs_text(p.inputs), **_labelled(p, TEST_PATIENT_FIELDS)})
+        for p in protocol_test_patients(version_id=version_id)
+    ]
+    return Snapshot(
+        version=_labelled(version, VERSION_FIELDS),
+        citations=citations,
+        rules=rules,
+        steps=steps,
+        test_patients=test_patients,
+    )
 
 
 def protocol_version_diff(*, old_version_id: int, new_version_id: int) -> list[SectionDiff]:
@@ -591,20 +623,21 @@ def protocol_version_default_comparison(*, version: ProtocolVersion) -> Protocol
 
 
 def protocol_test_patient_runs(*, test_patient: ProtocolTestPatient) -> list[tuple[ProtocolVersion, CheckOutcome]]:
-    """One test patient on each of its protocol's live and open versions, newest first."""
-    runs = []
-    versions = ProtocolVersion.objects.filter(
-        protocol_id=test_patient.protocol_id,
-        status__in=(VersionStatus.PUBLISHED, *OPEN_STATUSES),
-    ).order_by("-number")
-    for version in versions:
-        outcome = next(
-            o
-            for o in protocol_test_patients_check(version_id=version.pk)
-            if o.expectation.test_patient_id == test_patient.pk
-        )
-        runs.append((version, outcome))
-    return runs
+    """One test patient on its own version and, when that is not the live one, on the published version."""
+    versions = [test_patient.version]
+    published = (
+        ProtocolVersion.objects.published()
+        .filter(protocol_id=test_patient.version.protocol_id)
+        .exclude(pk=test_patient.version_id)
+        .first()
+    )
+    if published is not None:
+        versions.append(published)
+    expectation = test_patient_expectation(test_patient)
+    return [
+        (version, expectation_check(expectation=expectation, protocol=protocol_version_data(version_id=version.pk)))
+        for version in versions
+    ]
 
 
 def institution_has_versions(*, institution_id: int) -> bool:

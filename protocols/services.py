@@ -6,9 +6,9 @@ The governance workflow, each step one transaction with an audit event:
                                       ^                      |                  (vN retired)
                                       +-------reject---------+
 
-Two-person rule: whoever wrote any of a version's content cannot approve it. A version is
-published only when every test patient of its protocol passes on it, and only in the revision
-the approver looked at.
+Two-person rule: whoever wrote any of a version's content (test patients included) cannot approve
+it. A version is published only when every one of its test patients passes on it, and only in the
+revision the approver looked at.
 """
 
 from __future__ import annotations
@@ -139,7 +139,8 @@ def _check_test_patients(version: ProtocolVersion, doing: str) -> list[CheckOutc
     outcomes = protocol_test_patients_check(version_id=version.pk)
     if not outcomes:
         raise FailingTestPatients(
-            f"Cannot {doing}: {version.protocol} has no test patients. Add at least one, with its expected answer.",
+            f"Cannot {doing}: v{version.number} of {version.protocol} has no test patients. "
+            "Add at least one, with its expected answer.",
             outcomes,
         )
     failing = [o for o in outcomes if not o.passed]
@@ -236,11 +237,17 @@ def _copy_rows(source: ProtocolVersion, draft: ProtocolVersion, actor: AbstractB
         _save(step, actor=actor)
         for citation in cited:
             _save(StepCitation(step=step, reference_id=citation.reference_id, position=citation.position), actor=actor)
+    for test_patient in source.test_patients.all():
+        test_patient.pk = test_patient.id = None
+        test_patient._state.adding = True
+        test_patient.version = draft
+        _save(test_patient, actor=actor)
 
 
 @transaction.atomic
 def protocol_version_draft_create(*, protocol: Protocol, author: AbstractBaseUser, reason: str = "") -> ProtocolVersion:
-    """A new draft: a full copy of the published version (fields, rules, steps, citations)."""
+    """A new draft: a full copy of the published version (fields, rules, steps, citations, test patients).
+    The author's reason for starting it becomes the draft's change reason, to be completed before submitting."""
     # Under the protocol lock, a second pharmacist starting at the same moment waits, then sees this draft.
     _protocol_locked(protocol_id=protocol.pk)
     open_version = ProtocolVersion.objects.filter(protocol=protocol, status__in=OPEN_STATUSES).first()
@@ -253,7 +260,7 @@ def protocol_version_draft_create(*, protocol: Protocol, author: AbstractBaseUse
     source = (
         ProtocolVersion.objects.published()
         .filter(protocol=protocol)
-        .prefetch_related("citations", "rules", "steps__citations")
+        .prefetch_related("citations", "rules", "steps__citations", "test_patients")
         .first()
     )
     if source is None:
@@ -270,6 +277,7 @@ def protocol_version_draft_create(*, protocol: Protocol, author: AbstractBaseUse
         concentration_mg_per_ml=source.concentration_mg_per_ml,
         authored_by=author,
         based_on=source,
+        change_reason=reason.strip(),
     )
     reason = reason.strip() or f"Draft started from version {source.number}."
     _save(draft, actor=author, reason=reason)
@@ -385,14 +393,18 @@ def protocol_version_reject(
 
 
 @transaction.atomic
-def protocol_version_draft_delete(*, version: ProtocolVersion, deleted_by: AbstractBaseUser) -> None:
-    """Delete a draft (with its rows); only drafts can go, and the deletion is audited."""
+def protocol_version_draft_delete(*, version: ProtocolVersion, deleted_by: AbstractBaseUser, reason: str) -> None:
+    """Delete a draft (with its rows), saying why; only drafts can go, and the deletion is audited."""
+    reason = reason.strip()
+    if not reason:
+        raise GovernanceError("Say why the draft is deleted (kept in the audit).")
     version = _locked(version)
     _check_status(version, VersionStatus.DRAFT, "delete")
     version_id = version.pk
     version._history_user = deleted_by
+    version._change_reason = f"draft deleted: {reason}"
     version.delete()  # the instance keeps its number and protocol for the audit event
-    _version_audit(action="draft_deleted", version=version, actor=deleted_by, subject_id=version_id)
+    _version_audit(action="draft_deleted", version=version, actor=deleted_by, reason=reason, subject_id=version_id)
 
 
 @transaction.atomic

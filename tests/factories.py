@@ -234,7 +234,7 @@ class ProtocolTestPatientFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = ProtocolTestPatient
 
-    protocol = factory.SubFactory(ProtocolFactory)
+    version = factory.SubFactory(ProtocolVersionFactory)
     label = factory.Sequence(lambda n: f"test patient {n}")
     inputs = factory.LazyFunction(
         lambda: {

@@ -68,7 +68,7 @@ def test_submit_reject_and_delete_lock_protocol_then_version(pharmacist, second_
     with CaptureQueriesContext(connection) as rejecting:
         protocol_version_reject(version=draft, rejected_by=second_pharmacist, reason="no", expected_revision=None)
     with CaptureQueriesContext(connection) as deleting:
-        protocol_version_draft_delete(version=draft, deleted_by=pharmacist)
+        protocol_version_draft_delete(version=draft, deleted_by=pharmacist, reason="Not needed.")
 
     assert (_locks(submitting), _locks(rejecting), _locks(deleting)) == ([PROTOCOL, VERSION],) * 3
 

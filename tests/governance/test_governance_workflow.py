@@ -90,7 +90,7 @@ def test_workflow_draft_edit_submit_approve_publishes_and_keeps_old_assessments(
     assert ProtocolVersion.objects.get(pk=draft.pk).status == VersionStatus.DRAFT
 
     # Act 4: the pharmacist updates that test patient's expected answer in the admin, then submits.
-    test_patient = ProtocolTestPatient.objects.get(protocol=protocol, label=HEAVY_LABEL)
+    test_patient = ProtocolTestPatient.objects.get(version=draft, label=HEAVY_LABEL)
     tp_url = reverse("admin:protocols_protocoltestpatient_change", args=[test_patient.pk])
     tp_data = admin_form_data(author.get(tp_url))
     tp_data |= {
@@ -181,7 +181,7 @@ def test_reject_without_reason_keeps_version_submitted(submitted_cnh_draft, seco
 
 def test_approve_refused_while_a_test_patient_fails(submitted_cnh_draft, second_pharmacist):
     # Arrange: after submission, a test patient's expectation no longer matches the version.
-    test_patient = ProtocolTestPatient.objects.get(protocol__institution__slug="cnh", label=HEAVY_LABEL)
+    test_patient = ProtocolTestPatient.objects.get(version=submitted_cnh_draft, label=HEAVY_LABEL)
     test_patient.expected_per_dose_low_mg = test_patient.expected_per_dose_high_mg = Decimal("90")
     test_patient.save()
     reviewer = logged_in(second_pharmacist)

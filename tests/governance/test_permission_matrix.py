@@ -100,6 +100,8 @@ VERSION_STATE_NEEDED = {
     "reject": VersionStatus.SUBMITTED,
 }
 
+TEST_PATIENT_STATE_NEEDED = {"delete": VersionStatus.DRAFT}
+
 
 @dataclass(frozen=True)
 class Page:
@@ -156,13 +158,20 @@ class Samples:
             "evidence.study": Study.objects.order_by("table_order").first(),
             "protocols.institution": Institution.objects.get(slug="cnh"),
             "protocols.protocol": Protocol.objects.get(institution__slug="cnh"),
-            "protocols.protocoltestpatient": ProtocolTestPatient.objects.order_by("pk").first(),
+        }
+        # Test patients belong to a version: deleted only from a draft (its change page is read-only once published).
+        self.test_patients = {
+            state: ProtocolTestPatient.objects.filter(version=version).order_by("pk").first()
+            for state, version in self.versions.items()
+            if state in (VersionStatus.DRAFT, VersionStatus.PUBLISHED)
         }
         self.assessment = factories.AssessmentFactory(created_by=author)
 
     def objects_for(self, label: str) -> list[tuple[str, object]]:
         if label == "protocols.protocolversion":
             return [(str(state), version) for state, version in self.versions.items()]
+        if label == "protocols.protocoltestpatient":
+            return [(str(state), test_patient) for state, test_patient in self.test_patients.items()]
         return [("", self.objects[label])]
 
     def bedside_value(self, parameter: str, url_name: str):
@@ -266,7 +275,13 @@ def expected(page: Page, role: str) -> str:
         return REDIRECT
     rights = RIGHTS[page.key][role]
     allowed = PAGE_NEEDS[page.suffix] in rights
-    state_needed = VERSION_STATE_NEEDED.get(page.suffix) if page.key == "protocols.protocolversion" else None
+    state_needed = (
+        VERSION_STATE_NEEDED.get(page.suffix)
+        if page.key == "protocols.protocolversion"
+        else TEST_PATIENT_STATE_NEEDED.get(page.suffix)
+        if page.key == "protocols.protocoltestpatient"
+        else None
+    )
     if state_needed and page.state != state_needed:
         allowed = False
     return OK if allowed else FORBIDDEN
