@@ -45,6 +45,7 @@ from protocols.selectors import (
     ReviewState,
     institution_has_versions,
     protocol_test_patient_runs,
+    protocol_version_change_review,
     protocol_version_default_comparison,
     protocol_version_diff,
     protocol_version_editor_ids,
@@ -59,6 +60,8 @@ from protocols.services import (
     APPROVE_PERMISSION,
     SUBJECT,
     GovernanceError,
+    SignatureRefused,
+    dosing_step_amounts_confirm,
     dosing_step_citations_set,
     protocol_version_approve,
     protocol_version_draft_create,
@@ -329,7 +332,14 @@ class DosingStepInline(DraftOnlyInline, admin.StackedInline):
             },
         ),
         ("Duration, taper and notes", {"fields": ("duration_text", "taper_text", "notes", "cited_references")}),
+        ("Unusual amounts", {"fields": ("unusual_amount_reason",)}),
     ]
+
+    def get_fieldsets(self, request, obj=None):
+        # The confirmation is asked of authors only (a read-only version has nothing to confirm).
+        if obj is not None and not self.has_change_permission(request, obj):
+            return self.fieldsets[:-1]
+        return self.fieldsets
 
     @admin.display(description="step citations")
     def cited_references(self, obj):
@@ -429,11 +439,19 @@ class ProtocolVersionAdmin(HistoryAdmin):
             return
         for step_form in formset.forms:
             deleted = step_form in formset.deleted_forms
-            if deleted or step_form.instance.pk is None or "cited_references" not in step_form.changed_data:
+            if deleted or step_form.instance.pk is None:
                 continue
-            dosing_step_citations_set(
-                step=step_form.instance, references=step_form.cleaned_data["cited_references"], actor=request.user
-            )
+            if "cited_references" in step_form.changed_data:
+                dosing_step_citations_set(
+                    step=step_form.instance, references=step_form.cleaned_data["cited_references"], actor=request.user
+                )
+            if step_form.unusual_amounts:
+                dosing_step_amounts_confirm(
+                    step=step_form.instance,
+                    amounts=step_form.unusual_amounts,
+                    reason=step_form.cleaned_data["unusual_amount_reason"],
+                    actor=request.user,
+                )
 
     # --- pages --------------------------------------------------------------------------------
 
@@ -480,12 +498,15 @@ class ProtocolVersionAdmin(HistoryAdmin):
         extra_context = extra_context or {}
         if version is not None and self.has_view_or_change_permission(request, version):
             open_ = version.status in (VersionStatus.DRAFT, VersionStatus.SUBMITTED)
+            reviewable = self._reviewable(request, version)
             extra_context |= {
                 "governance": version_governance(version=version),
+                "change_review": protocol_version_change_review(version_id=version.pk) if open_ else None,
+                "own_work": reviewable and request.user.pk in protocol_version_editor_ids(version=version),
                 "can_submit": self.has_change_permission(request, version),
                 "can_edit_test_patients": self.has_change_permission(request, version)
                 and request.user.has_perm("protocols.change_protocoltestpatient"),
-                "can_review": self._reviewable(request, version),
+                "can_review": reviewable,
                 "preview_rows": protocol_version_preview(version_id=version.pk) if open_ else None,
                 "audit_events": audit_events_for(subject_type=SUBJECT, subject_id=version.pk)[:20],
             }
@@ -519,8 +540,11 @@ class ProtocolVersionAdmin(HistoryAdmin):
         version = self._version(request, object_id)
         if not self.has_change_permission(request, version):
             raise PermissionDenied
+        review = protocol_version_change_review(version_id=version.pk)
         form = SubmitForm(
-            request.POST or None, initial={"revision": version.edit_revision, "change_reason": version.change_reason}
+            request.POST or None,
+            initial={"revision": version.edit_revision, "change_reason": version.change_reason},
+            uncovered=bool(review.uncovered),
         )
         if request.method == "POST" and form.is_valid():
             try:
@@ -529,12 +553,15 @@ class ProtocolVersionAdmin(HistoryAdmin):
                     submitted_by=request.user,
                     change_reason=form.cleaned_data["change_reason"],
                     expected_revision=form.cleaned_data["revision"],
+                    coverage_note=form.cleaned_data.get("coverage_note", ""),
                 )
             except GovernanceError as error:
                 form.add_error(None, str(error))
             else:
                 return self._done(request, version, f"{version.protocol} v{version.number} submitted for approval.")
-        return self._action_page(request, version, form, "submit", f"Submit {version} for approval")
+        return self._action_page(
+            request, version, form, "submit", f"Submit {version} for approval", change_review=review
+        )
 
     def approve_view(self, request, object_id):
         version = self._version(request, object_id)
@@ -546,10 +573,13 @@ class ProtocolVersionAdmin(HistoryAdmin):
                 protocol_version_approve(
                     version=version,
                     approved_by=request.user,
+                    password=form.cleaned_data["password"],
                     approval_note=form.cleaned_data["approval_note"],
                     next_review=form.cleaned_data["next_review"],
                     expected_revision=form.cleaned_data["revision"],
                 )
+            except SignatureRefused as error:
+                form.add_error("password", str(error))
             except GovernanceError as error:
                 form.add_error(None, str(error))
             else:
@@ -564,6 +594,7 @@ class ProtocolVersionAdmin(HistoryAdmin):
             "approve",
             f"Approve and publish {version}",
             own_work=own_work,
+            change_review=protocol_version_change_review(version_id=version.pk),
             **self._diff_against_previous(version),
         )
 

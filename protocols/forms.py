@@ -16,6 +16,7 @@ from engine.grading import CARHLH_SEVERITY_WORDS
 from engine.inputs import RecommendationRequest, validation_errors
 from engine.vocabulary import CarTarget, Toxicity
 from evidence.models import Reference
+from protocols.change_checks import ChangedAmount
 from protocols.models import (
     DosingStep,
     IndicationRule,
@@ -24,6 +25,7 @@ from protocols.models import (
     ProtocolVersion,
     VersionStatus,
 )
+from protocols.selectors import dosing_step_unconfirmed_amounts, plausibility_thresholds
 from protocols.services import MAX_REVIEW_YEARS, stale_revision_message, years_later
 
 VERSION_LABELS = {
@@ -143,7 +145,19 @@ class IndicationRuleForm(forms.ModelForm):
         labels = RULE_LABELS
 
 
+UNUSUAL_REASON_LABEL = "Reason for an amount above what the letter reports"
+
+
 class DosingStepForm(forms.ModelForm):
+    unusual_amount_reason = forms.CharField(
+        label=UNUSUAL_REASON_LABEL,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=(
+            "Only when a changed amount is above the most any center in the letter reports (the save says so): "
+            "why it is right. Kept in the audit and shown to the approving pharmacist."
+        ),
+    )
     cited_references = forms.ModelMultipleChoiceField(
         queryset=Reference.objects.all(),
         required=False,
@@ -161,8 +175,25 @@ class DosingStepForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.unusual_amounts: list[ChangedAmount] = []
         if self.instance.pk is not None:
             self.fields["cited_references"].initial = [c.reference_id for c in self.instance.citations.all()]
+
+    def _post_clean(self) -> None:
+        super()._post_clean()  # the instance now holds the posted values
+        if self.errors or not self.has_changed() or self.instance.version_id is None:
+            return
+        self.unusual_amounts = dosing_step_unconfirmed_amounts(step=self.instance)
+        if not self.unusual_amounts or self.cleaned_data.get("unusual_amount_reason", "").strip():
+            return
+        thresholds = plausibility_thresholds()
+        for amount in self.unusual_amounts:
+            self.add_error(
+                amount.field,
+                f"{amount.new} is {amount.per_day_text}, above {amount.threshold_text}: the most any center in the "
+                f"letter reports ({thresholds.citation}). Check the unit (mg or mg/kg). If the amount is right, "
+                f'say why in "{UNUSUAL_REASON_LABEL}" and save again.',
+            )
 
 
 YES, NO, NOT_RECORDED = "yes", "no", ""
@@ -371,6 +402,20 @@ class SubmitForm(_RevisionForm):
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text="What changed and why, with its source. Shown to the approving pharmacist and kept in the audit.",
     )
+    coverage_note = forms.CharField(
+        label="Why no test patient exercises a changed amount",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=(
+            "Needed only when some changed amount changes no test patient's answer (listed above): add a test "
+            "patient that reaches it, or say here why not."
+        ),
+    )
+
+    def __init__(self, *args, uncovered: bool = True, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if not uncovered:
+            del self.fields["coverage_note"]
 
 
 def _default_next_review() -> date:
@@ -378,6 +423,12 @@ def _default_next_review() -> date:
 
 
 class ApproveForm(_RevisionForm):
+    password = forms.CharField(
+        label="Your password (electronic signature)",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text="Approving signs this version with your name: enter your own password again. It is not stored.",
+    )
     approval_note = forms.CharField(
         label="Approval note",
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -388,6 +439,8 @@ class ApproveForm(_RevisionForm):
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         help_text=f"When this version must be reviewed again: after today and at most {MAX_REVIEW_YEARS} years ahead.",
     )
+
+    field_order = ["revision", "approval_note", "next_review", "password"]
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -42,6 +42,20 @@ class CheckOutcome:
         return step_named(self.recommendation, self.expectation.step_name)
 
 
+def answer_lines(recommendation: Recommendation | None) -> dict[str, str]:
+    """An answer as labelled lines in words (status, each step's amounts and order, each warning's text)."""
+    if recommendation is None:
+        return {}
+    lines = {"Status": recommendation.status.value.replace("_", " ")}
+    for result in recommendation.steps:
+        name = result.step.name
+        lines[f"{name}: per dose"] = range_text(result.per_dose_mg)
+        lines[f"{name}: per day"] = range_text(result.per_day_mg, "mg/day")
+        lines[f"{name}: order"] = result.order_text
+    lines["Warnings"] = "\n".join(f"{w.severity.value}: {w.text}" for w in recommendation.warnings) or "none"
+    return lines
+
+
 def range_text(value: DoseRange | None, unit: str = "mg") -> str:
     if value is None:
         return "none"

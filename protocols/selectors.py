@@ -19,13 +19,22 @@ from django.db import connection
 from django.db.models import Prefetch, QuerySet, Subquery
 from django.utils import timezone
 
-from engine import notation
-from engine.data import Citation, DoseRange, ProtocolData, Recommendation, Rule, Step
+from anakinra_cds.history_words import delta_words, person_words
+from engine import notation, safety
+from engine.data import Citation, DoseRange, ProtocolData, Rule, Step
 from engine.vocabulary import CarTarget, DoseBasis, Route, Status, StepKind, Toxicity
 from evidence.models import Reference
+from protocols.change_checks import (
+    ChangedAmount,
+    PlausibilityThresholds,
+    amount_coverage,
+    changed_amounts,
+    step_changed_amounts,
+)
 from protocols.diff import SectionDiff, Snapshot, snapshot_diff
 from protocols.models import (
     OPEN_STATUSES,
+    AmountConfirmation,
     CatalogRevision,
     DosingStep,
     IndicationRule,
@@ -34,14 +43,15 @@ from protocols.models import (
     ProtocolTestPatient,
     ProtocolVersion,
     StepCitation,
+    VersionStatus,
     user_display,
 )
 from protocols.patient_checks import (
     CheckOutcome,
     PatientExpectation,
+    answer_lines,
     expectation_check,
     patient_inputs_text,
-    range_text,
 )
 
 
@@ -60,6 +70,33 @@ def _toxicities(row) -> frozenset[Toxicity]:
     return frozenset(Toxicity(t) for t in row.toxicities)
 
 
+def step_data(step: DosingStep, *, with_citations: bool = True) -> Step:
+    """One dosing step as engine data (citations prefetched, or left out for a step not saved yet)."""
+    return Step(
+        kind=StepKind(step.kind),
+        name=step.name,
+        toxicities=_toxicities(step),
+        dose_basis=DoseBasis(step.dose_basis),
+        amount_low=step.amount_low,
+        amount_high=step.amount_high,
+        routes=tuple(Route(r) for r in step.routes),
+        min_grade=step.min_grade,
+        max_grade=step.max_grade,
+        interval_hours=step.interval_hours,
+        interval_is_maximum=step.interval_is_maximum,
+        max_single_dose_mg=step.max_single_dose_mg,
+        max_daily_dose_mg=step.max_daily_dose_mg,
+        escalation_ceiling_amount=step.escalation_ceiling_amount,
+        escalation_ceiling_basis=DoseBasis(step.escalation_ceiling_basis) if step.escalation_ceiling_basis else None,
+        rounding_increment_mg=step.rounding_increment_mg,
+        rounding_tolerance_percent=step.rounding_tolerance_percent,
+        duration=step.duration_text,
+        taper=step.taper_text,
+        notes=step.notes,
+        citations=tuple(_citation(c.reference) for c in step.citations.all()) if with_citations else (),
+    )
+
+
 def protocol_data_from_version(version: ProtocolVersion) -> ProtocolData:
     """One version (with rules, steps and citations prefetched) as engine data."""
     institution = version.protocol.institution
@@ -76,34 +113,7 @@ def protocol_data_from_version(version: ProtocolVersion) -> ProtocolData:
         )
         for rule in version.rules.all()
     )
-    steps = tuple(
-        Step(
-            kind=StepKind(step.kind),
-            name=step.name,
-            toxicities=_toxicities(step),
-            dose_basis=DoseBasis(step.dose_basis),
-            amount_low=step.amount_low,
-            amount_high=step.amount_high,
-            routes=tuple(Route(r) for r in step.routes),
-            min_grade=step.min_grade,
-            max_grade=step.max_grade,
-            interval_hours=step.interval_hours,
-            interval_is_maximum=step.interval_is_maximum,
-            max_single_dose_mg=step.max_single_dose_mg,
-            max_daily_dose_mg=step.max_daily_dose_mg,
-            escalation_ceiling_amount=step.escalation_ceiling_amount,
-            escalation_ceiling_basis=DoseBasis(step.escalation_ceiling_basis)
-            if step.escalation_ceiling_basis
-            else None,
-            rounding_increment_mg=step.rounding_increment_mg,
-            rounding_tolerance_percent=step.rounding_tolerance_percent,
-            duration=step.duration_text,
-            taper=step.taper_text,
-            notes=step.notes,
-            citations=tuple(_citation(c.reference) for c in step.citations.all()),
-        )
-        for step in version.steps.all()
-    )
+    steps = tuple(step_data(step) for step in version.steps.all())
     return ProtocolData(
         institution_slug=institution.slug,
         institution_name=institution.name,
@@ -264,20 +274,6 @@ class PreviewRow:
         return any(line.changed for line in self.lines)
 
 
-def answer_lines(recommendation: Recommendation | None) -> dict[str, str]:
-    """An answer as labelled lines in words (status, each step's amounts and order, each warning's text)."""
-    if recommendation is None:
-        return {}
-    lines = {"Status": recommendation.status.value.replace("_", " ")}
-    for result in recommendation.steps:
-        name = result.step.name
-        lines[f"{name}: per dose"] = range_text(result.per_dose_mg)
-        lines[f"{name}: per day"] = range_text(result.per_day_mg, "mg/day")
-        lines[f"{name}: order"] = result.order_text
-    lines["Warnings"] = "\n".join(f"{w.severity.value}: {w.text}" for w in recommendation.warnings) or "none"
-    return lines
-
-
 def protocol_version_preview(*, version_id: int) -> list[PreviewRow]:
     """For each of the version's test patients: the published version's answer beside this version's answer."""
     version = ProtocolVersion.objects.get(pk=version_id)
@@ -359,10 +355,6 @@ class RowHistoryEntry:
     changes: tuple[tuple[str, str, str], ...]
 
 
-def _user_label(user) -> str:
-    return user_display(user) or "the system (data file loader)"
-
-
 def _history_entries(records, table: str, label) -> list[RowHistoryEntry]:
     entries = []
     previous_by_id: dict[int, object] = {}
@@ -370,12 +362,12 @@ def _history_entries(records, table: str, label) -> list[RowHistoryEntry]:
         previous = previous_by_id.get(record.id)
         changes: tuple[tuple[str, str, str], ...] = ()
         if previous is not None:
-            delta = record.diff_against(previous)
-            changes = tuple((c.field, _text(c.old), _text(c.new)) for c in delta.changes)
+            delta = record.diff_against(previous, foreign_keys_are_objs=True)
+            changes = tuple(delta_words(record.instance_type, delta))
         entries.append(
             RowHistoryEntry(
                 when=record.history_date,
-                who=_user_label(record.history_user),
+                who=person_words(record.history_user),
                 table=table,
                 row=label(record),
                 action=record.get_history_type_display().lower(),
@@ -456,7 +448,7 @@ def protocol_version_last_change(*, version_id: int) -> LastChange | None:
     newest = max((c for c in candidates if c is not None), key=lambda c: c.history_date, default=None)
     if newest is None:
         return None
-    return LastChange(when=newest.history_date, who=_user_label(newest.history_user))
+    return LastChange(when=newest.history_date, who=person_words(newest.history_user))
 
 
 def _display(instance, name: str) -> str:
@@ -575,6 +567,7 @@ class Governance:
     next_review: date | None
     review_state: str
     change_reason: str
+    coverage_note: str = ""
 
 
 def version_governance(*, version: ProtocolVersion, today: date | None = None) -> Governance:
@@ -592,6 +585,7 @@ def version_governance(*, version: ProtocolVersion, today: date | None = None) -
         next_review=version.next_review,
         review_state=review_state(next_review=version.next_review, today=today),
         change_reason=version.change_reason,
+        coverage_note=version.coverage_note,
     )
 
 
@@ -643,3 +637,148 @@ def protocol_test_patient_runs(*, test_patient: ProtocolTestPatient) -> list[tup
 def institution_has_versions(*, institution_id: int) -> bool:
     """Once a protocol version exists, the institution's slug is a public identifier."""
     return ProtocolVersion.objects.filter(protocol__institution_id=institution_id).exists()
+
+
+# --- The reviewed change: plausibility of changed amounts and their coverage by test patients ---------
+
+# The letter (Diorio et al. 2022), whose Table 1 the plausibility thresholds come from.
+LETTER_REFERENCE_KEY = "diorio-2022"
+
+
+def plausibility_thresholds() -> PlausibilityThresholds:
+    """The most any center in the letter reports (per kg per day, and per day), with the letter's citation.
+
+    The one place the plausibility check reads its thresholds. Issue 11 keeps them as data, editable under
+    two-person approval; until then they are read from where they live today, the engine's
+    `above_reported_maximum` rule (`engine.safety`), which cites the same letter.
+    """
+    letter = Reference.objects.filter(key=LETTER_REFERENCE_KEY).only("short_label").first()
+    return PlausibilityThresholds(
+        mg_per_kg_per_day=safety.REPORTED_MAX_MG_PER_KG_PER_DAY,
+        mg_per_day=safety.REPORTED_MAX_MG_PER_DAY,
+        citation=letter.short_label if letter else "the published letter",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AmountReview:
+    amount: ChangedAmount
+    covered_by: tuple[str, ...]  # labels of the test patients whose answers this amount changes
+    confirmation: AmountConfirmation | None
+
+    @property
+    def flagged(self) -> bool:
+        return self.amount.above
+
+    @property
+    def confirmed(self) -> bool:
+        return self.confirmation is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeReview:
+    """What a version changes in the amounts given, against the version it was copied from."""
+
+    compared_with: ProtocolVersion | None
+    thresholds: PlausibilityThresholds
+    amounts: tuple[AmountReview, ...]
+
+    @property
+    def flagged(self) -> list[AmountReview]:
+        return [a for a in self.amounts if a.flagged]
+
+    @property
+    def unconfirmed(self) -> list[AmountReview]:
+        return [a for a in self.amounts if a.flagged and not a.confirmed]
+
+    @property
+    def uncovered(self) -> list[AmountReview]:
+        return [a for a in self.amounts if not a.covered_by]
+
+
+def _comparison_base(version: ProtocolVersion) -> ProtocolVersion | None:
+    """What a version's changes are measured from: the version it was copied from; a new protocol's first
+    version has none (every amount is new)."""
+    return version.based_on if version.based_on_id else None
+
+
+def protocol_version_change_review(*, version_id: int) -> ChangeReview:
+    version = ProtocolVersion.objects.select_related("based_on").get(pk=version_id)
+    base = _comparison_base(version)
+    thresholds = plausibility_thresholds()
+    new = protocol_version_data(version_id=version_id)
+    old = protocol_version_data(version_id=base.pk) if base is not None else None
+    amounts = changed_amounts(old=old, new=new, thresholds=thresholds)
+    expectations = [test_patient_expectation(p) for p in protocol_test_patients(version_id=version_id)]
+    coverage = amount_coverage(old=old, new=new, amounts=amounts, expectations=expectations)
+    confirmations = {c.amount_key: c for c in version.amount_confirmations.select_related("confirmed_by")}
+    return ChangeReview(
+        compared_with=base,
+        thresholds=thresholds,
+        amounts=tuple(
+            AmountReview(
+                amount=c.amount,
+                covered_by=c.test_patient_labels,
+                confirmation=confirmations.get(c.amount.key) if c.amount.above else None,
+            )
+            for c in coverage
+        ),
+    )
+
+
+def dosing_step_unconfirmed_amounts(*, step: DosingStep) -> list[ChangedAmount]:
+    """The amounts of a draft's step, as it stands in a form (not saved yet), that differ from the version
+    the draft was copied from, lie above what the letter reports, and are not confirmed yet."""
+    version = ProtocolVersion.objects.select_related("based_on").get(pk=step.version_id)
+    base = _comparison_base(version)
+    old = None
+    if base is not None:
+        old_row = DosingStep.objects.filter(version_id=base.pk, name=step.name).first()
+        old = step_data(old_row, with_citations=False) if old_row is not None else None
+    amounts = step_changed_amounts(
+        old=old, new=step_data(step, with_citations=False), thresholds=plausibility_thresholds()
+    )
+    confirmed = set(version.amount_confirmations.values_list("amount_key", flat=True))
+    return [a for a in amounts if a.above and a.key not in confirmed]
+
+
+# --- A pharmacist's worklist (admin home) ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WorklistEntry:
+    version: ProtocolVersion
+    governance: Governance
+
+
+@dataclass(frozen=True, slots=True)
+class Worklist:
+    awaiting_your_review: list[WorklistEntry]  # submitted by others: yours to approve or return
+    awaiting_another_pharmacist: list[WorklistEntry]  # versions you wrote or edited, submitted
+    your_drafts: list[WorklistEntry]
+
+    @property
+    def empty(self) -> bool:
+        return not (self.awaiting_your_review or self.awaiting_another_pharmacist or self.your_drafts)
+
+
+def protocol_worklist(*, user, can_approve: bool) -> Worklist:
+    """What awaits this pharmacist: submitted versions they may review (not their own work), their own
+    submitted versions, and the drafts they started. Open versions are at most one per protocol."""
+    people = ("protocol__institution", "authored_by", "submitted_by", "approved_by")
+    open_versions = list(
+        ProtocolVersion.objects.filter(status__in=OPEN_STATUSES)
+        .select_related(*people)
+        .order_by("submitted_at", "protocol__institution__name")
+    )
+    review, others, drafts = [], [], []
+    for version in open_versions:
+        entry = WorklistEntry(version=version, governance=version_governance(version=version))
+        if version.status == VersionStatus.DRAFT:
+            if version.authored_by_id == user.pk:
+                drafts.append(entry)
+        elif user.pk in protocol_version_editor_ids(version=version):
+            others.append(entry)
+        elif can_approve:
+            review.append(entry)
+    return Worklist(awaiting_your_review=review, awaiting_another_pharmacist=others, your_drafts=drafts)

@@ -205,7 +205,7 @@ def test_admin_edits_record_the_pharmacist_in_history(pharmacist):
     history_page = client.get(reverse("admin:protocols_protocolversion_history", args=[draft.pk]))
     row_entries = [(e.who, e.table, e.row, e.changes) for e in history_page.context["row_history"] if e.changes]
     assert row_entries == [
-        (pharmacist.get_full_name(), "Dosing step", "Initial dosing", (("max_single_dose_mg", "100", "80"),))
+        (pharmacist.get_full_name(), "Dosing step", "Initial dosing", (("Maximum per dose (mg)", "100", "80"),))
     ]
 
 
@@ -424,6 +424,7 @@ def test_test_patient_list_shows_result_on_its_own_version(pharmacist):
 
 
 # --- Query counts of the list pages ------------------------------------------------------------------
+# Each count includes one query for the header's role ("Signed in as <name> (pharmacist)").
 
 
 @pytest.mark.parametrize(("search", "count"), [("stjude", 1), ("", 6)])
@@ -431,7 +432,7 @@ def test_protocol_changelist_query_count(pharmacist, django_assert_num_queries, 
     client = logged_in(pharmacist)
     url = reverse("admin:protocols_protocol_changelist")
 
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(10):
         response = client.get(url, {"q": search} if search else {})
 
     assert len(response.context["cl"].result_list) == count
@@ -444,7 +445,7 @@ def test_version_changelist_query_count(pharmacist, django_assert_num_queries, p
         {"protocol__id__exact": Protocol.objects.get(institution__slug=protocol_filter).pk} if protocol_filter else {}
     )
 
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(9):
         response = client.get(CHANGELIST, params)
 
     assert len(response.context["cl"].result_list) == count
@@ -456,7 +457,7 @@ def test_test_patient_changelist_query_count(pharmacist, django_assert_num_queri
     protocol = Protocol.objects.get(institution__slug=slug)
     published_protocols()  # the published catalog is cached per process: measure with it loaded
 
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(10):
         response = client.get(
             reverse("admin:protocols_protocoltestpatient_changelist"),
             {"version__protocol__id__exact": protocol.pk, "version__status__exact": "published"},

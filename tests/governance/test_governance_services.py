@@ -47,6 +47,7 @@ def _approve(version, user, *, next_review=None, note="Checked against the sourc
     return protocol_version_approve(
         version=version,
         approved_by=user,
+        password=factories.PASSWORD,
         approval_note=note,
         next_review=next_review or timezone.localdate() + timedelta(days=365),
         expected_revision=ProtocolVersion.objects.get(pk=version.pk).edit_revision,
@@ -130,7 +131,12 @@ def test_draft_history_and_audit_name_the_author(pharmacist):
     assert (event.actor, event.reason, event.details) == (
         pharmacist,
         "Annual review",
-        {"protocol": "cnh", "version": 2, "copied_from_version": 1},
+        {
+            "protocol": "cnh",
+            "version": 2,
+            "subject": "Children's National Hospital anakinra protocol v2",
+            "copied_from_version": 1,
+        },
     )
 
 
@@ -248,10 +254,17 @@ def test_approval_publishes_retires_and_records_who_and_why(pharmacist, second_p
     assert events.last().details == {
         "protocol": "cnh",
         "version": 2,
+        "subject": "Children's National Hospital anakinra protocol v2",
         "next_review": review.isoformat(),
         "test_patients_passed": 3,
         "retired_version": 1,
     }
+    approved = events.get(action="protocol_version.approved").details
+    assert (approved["signature"], approved["amounts_above_letter"], approved["amounts_no_test_patient_exercises"]) == (
+        "password re-entered at approval",
+        [],
+        [],
+    )
 
 
 def test_publish_refused_while_a_test_patient_fails(pharmacist, second_pharmacist):
@@ -265,6 +278,7 @@ def test_publish_refused_while_a_test_patient_fails(pharmacist, second_pharmacis
         protocol_version_approve(
             version=version,
             approved_by=second_pharmacist,
+            password=factories.PASSWORD,
             approval_note="ok",
             next_review=timezone.localdate() + timedelta(days=30),
             expected_revision=None,
