@@ -44,6 +44,14 @@ class AuditEvent(models.Model):
         who = self.actor or self.actor_label or "system"
         return f"{self.created_at:%Y-%m-%d %H:%M} {who}: {self.action_words} ({self.subject_words})"
 
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise PermissionError("Audit events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("Audit events are append-only.")
+
     @property
     def action_words(self) -> str:
         """The decision in words: "protocol_version.draft_started" -> "draft started"."""
@@ -59,11 +67,3 @@ class AuditEvent(models.Model):
         if "protocol" in details and "version" in details:
             return f"protocol {details['protocol']} v{details['version']}"
         return f"{self.subject_type.replace('_', ' ')} {self.subject_id}"
-
-    def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise PermissionError("Audit events are append-only.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise PermissionError("Audit events are append-only.")

@@ -9,9 +9,9 @@ from decimal import Decimal
 
 import pytest
 from django.core import mail
-from django.utils.html import escape
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from accounts.models import LoginFailure
 from audit.models import AuditEvent
