@@ -45,6 +45,7 @@ from protocols.selectors import (
     ReviewState,
     institution_has_versions,
     protocol_test_patient_runs,
+    protocol_version_change_record,
     protocol_version_change_review,
     protocol_version_default_comparison,
     protocol_version_diff,
@@ -458,7 +459,7 @@ class ProtocolVersionAdmin(HistoryAdmin):
     def get_urls(self):
         def route(suffix: str, view):
             return path(
-                f"<path:object_id>/{suffix}/",
+                f"<path:object_id>/{suffix.replace('_', '-')}/",
                 self.admin_site.admin_view(view),
                 name=f"protocols_protocolversion_{suffix}",
             )
@@ -468,6 +469,7 @@ class ProtocolVersionAdmin(HistoryAdmin):
             route("approve", self.approve_view),
             route("reject", self.reject_view),
             route("diff", self.diff_view),
+            route("change_record", self.change_record_view),
             *super().get_urls(),
         ]
 
@@ -625,6 +627,16 @@ class ProtocolVersionAdmin(HistoryAdmin):
             "diff_old": other,
             "diff_sections": protocol_version_diff(old_version_id=other.pk, new_version_id=version.pk),
         }
+
+    def change_record_view(self, request, object_id):
+        """One printable document for the pharmacy and therapeutics committee."""
+        version = self._version(request, object_id)
+        context = {
+            "record": protocol_version_change_record(version_id=version.pk),
+            "printed_at": timezone.now(),
+            "printed_by": request.user,
+        }
+        return TemplateResponse(request, "admin/protocols/protocolversion/change_record.html", context)
 
     def diff_view(self, request, object_id):
         version = self._version(request, object_id)

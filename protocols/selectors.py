@@ -20,6 +20,7 @@ from django.db.models import Prefetch, QuerySet, Subquery
 from django.utils import timezone
 
 from anakinra_cds.history_words import delta_words, person_words
+from audit.selectors import audit_events_for
 from engine import notation, safety
 from engine.data import Citation, DoseRange, ProtocolData, Rule, Step
 from engine.vocabulary import CarTarget, DoseBasis, Route, Status, StepKind, Toxicity
@@ -274,14 +275,20 @@ class PreviewRow:
         return any(line.changed for line in self.lines)
 
 
-def protocol_version_preview(*, version_id: int) -> list[PreviewRow]:
-    """For each of the version's test patients: the published version's answer beside this version's answer."""
-    version = ProtocolVersion.objects.get(pk=version_id)
-    published = (
-        ProtocolVersion.objects.published().filter(protocol_id=version.protocol_id).exclude(pk=version_id).first()
-    )
-    draft_data = protocol_version_data(version_id=version_id)
-    published_data = protocol_version_data(version_id=published.pk) if published else None
+def protocol_version_preview(
+    *, version_id: int, against: ProtocolData | None = None, version_data: ProtocolData | None = None
+) -> list[PreviewRow]:
+    """For each of the version's test patients: the published version's answer (or `against`'s) beside
+    this version's answer. Versions already read may be passed in (`version_data`, `against`)."""
+    if against is not None:
+        published_data = against
+    else:
+        version = ProtocolVersion.objects.get(pk=version_id)
+        published = (
+            ProtocolVersion.objects.published().filter(protocol_id=version.protocol_id).exclude(pk=version_id).first()
+        )
+        published_data = protocol_version_data(version_id=published.pk) if published else None
+    draft_data = version_data or protocol_version_data(version_id=version_id)
     rows = []
     for test_patient in protocol_test_patients(version_id=version_id):
         expectation = test_patient_expectation(test_patient)
@@ -702,12 +709,18 @@ def _comparison_base(version: ProtocolVersion) -> ProtocolVersion | None:
     return version.based_on if version.based_on_id else None
 
 
-def protocol_version_change_review(*, version_id: int) -> ChangeReview:
+def protocol_version_change_review(
+    *, version_id: int, new: ProtocolData | None = None, old: ProtocolData | None = None
+) -> ChangeReview:
+    """Versions already read may be passed in (`new`, and `old` for the version it was copied from)."""
     version = ProtocolVersion.objects.select_related("based_on").get(pk=version_id)
     base = _comparison_base(version)
     thresholds = plausibility_thresholds()
-    new = protocol_version_data(version_id=version_id)
-    old = protocol_version_data(version_id=base.pk) if base is not None else None
+    new = new or protocol_version_data(version_id=version_id)
+    if base is None:
+        old = None
+    elif old is None or old.version_id != base.pk:
+        old = protocol_version_data(version_id=base.pk)
     amounts = changed_amounts(old=old, new=new, thresholds=thresholds)
     expectations = [test_patient_expectation(p) for p in protocol_test_patients(version_id=version_id)]
     coverage = amount_coverage(old=old, new=new, amounts=amounts, expectations=expectations)
@@ -782,3 +795,42 @@ def protocol_worklist(*, user, can_approve: bool) -> Worklist:
         elif can_approve:
             review.append(entry)
     return Worklist(awaiting_your_review=review, awaiting_another_pharmacist=others, your_drafts=drafts)
+
+
+# --- The printable change record ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRecord:
+    """One document for the committee: what changed, why, how it was checked, and who signed."""
+
+    version: ProtocolVersion
+    compared_with: ProtocolVersion | None
+    governance: Governance
+    sections: list[SectionDiff] | None
+    review: ChangeReview
+    test_patients: list[PreviewRow]
+    decisions: list  # audit events, oldest first
+
+
+def protocol_version_change_record(*, version_id: int) -> ChangeRecord:
+    version = ProtocolVersion.objects.select_related(
+        "protocol__institution", "authored_by", "submitted_by", "approved_by", "based_on"
+    ).get(pk=version_id)
+    compared_with = version.based_on if version.based_on_id else protocol_version_default_comparison(version=version)
+    sections = (
+        protocol_version_diff(old_version_id=compared_with.pk, new_version_id=version.pk) if compared_with else None
+    )
+    events = audit_events_for(subject_type="protocol_version", subject_id=version.pk)
+    # Each version is read once (five queries), whatever the number of rows and test patients.
+    new = protocol_version_data(version_id=version.pk)
+    old = protocol_version_data(version_id=compared_with.pk) if compared_with else None
+    return ChangeRecord(
+        version=version,
+        compared_with=compared_with,
+        governance=version_governance(version=version),
+        sections=sections,
+        review=protocol_version_change_review(version_id=version.pk, new=new, old=old),
+        test_patients=protocol_version_preview(version_id=version.pk, against=old, version_data=new),
+        decisions=list(events.order_by("created_at", "id")),
+    )

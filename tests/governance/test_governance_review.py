@@ -436,3 +436,87 @@ def test_preview_shows_warnings_in_words_not_codes(pharmacist):
     )
     assert "above_reported_maximum" not in warnings
     assert warnings.startswith("warning: ")
+
+
+# --- Item 5: the draft as the bedside shows it, beside the published version -----------------------
+
+
+def _cap_lowered(author) -> ProtocolVersion:
+    """cnh draft: per-dose cap 100 -> 80 mg, with the 60 kg test patient updated (80 mg, 320 mg/day)."""
+    draft = _draft("cnh", author)
+    _save_step(logged_in(author), draft, max_single_dose_mg="80")
+    heavy = draft.test_patients.get(label__startswith="60 kg")
+    heavy.expected_per_dose_low_mg = heavy.expected_per_dose_high_mg = Decimal(80)
+    heavy.expected_per_day_low_mg = heavy.expected_per_day_high_mg = Decimal(320)
+    heavy.save()
+    return ProtocolVersion.objects.get(pk=draft.pk)
+
+
+def test_bedside_preview_puts_the_draft_beside_the_published_version(pharmacist, second_pharmacist, clinician):
+    draft = _cap_lowered(pharmacist)
+    heavy = draft.test_patients.get(label__startswith="60 kg")
+    url = reverse("protocol_version_preview", args=["cnh", draft.pk])
+
+    page = logged_in(second_pharmacist).get(url, {"patient": heavy.pk})
+    refused = logged_in(clinician).get(url)
+
+    assert page.status_code == 200
+    # 2 mg/kg x 60 kg = 120 mg: capped at 100 mg (published) and at 80 mg (draft).
+    assert [
+        (rec["protocol"]["version"], rec["steps"][0]["per_dose_mg"], rec["steps"][0]["order_text"])
+        for rec in (page.context["published_rec"], page.context["version_rec"])
+    ] == [
+        (1, {"low": 100, "high": 100}, "anakinra 100 mg IV every 6 hours (2 mg/kg/dose; max 100 mg/dose, 400 mg/day)"),
+        (2, {"low": 80, "high": 80}, "anakinra 80 mg IV every 6 hours (2 mg/kg/dose; max 80 mg/dose, 400 mg/day)"),
+    ]
+    html = page.content.decode()
+    assert html.count("100 mg/dose, 400 mg/day") >= 1 and "80 mg/dose, 400 mg/day" in html
+    assert refused.status_code == 403
+
+
+# --- Item 6: one printable change record ---------------------------------------------------------
+
+
+def test_change_record_has_everything_the_committee_signs(pharmacist, second_pharmacist, django_assert_num_queries):
+    draft = _cap_lowered(pharmacist)
+    protocol_version_submit(
+        version=draft, submitted_by=pharmacist, change_reason="Per-dose cap 80 mg.", expected_revision=None
+    )
+    protocol_version_approve(
+        version=draft,
+        approved_by=second_pharmacist,
+        password=factories.PASSWORD,
+        approval_note="Checked against the source.",
+        next_review=_next_year(),
+        expected_revision=None,
+    )
+    client = logged_in(second_pharmacist)
+    url = reverse("admin:protocols_protocolversion_change_record", args=[draft.pk])
+    client.get(url)  # warm the published catalog cache
+
+    # A fixed number: session, user, permissions and role; each version read once for the answers and once
+    # for the diff (with its test patients); the review's confirmations and thresholds; the decisions.
+    with django_assert_num_queries(34):
+        page = client.get(url)
+
+    html = page.content.decode()
+    record = page.context["record"]
+    assert (record.compared_with.number, record.version.number) == (1, 2)
+    assert [(s.title, [(r.key, r.state) for r in s.rows]) for s in record.sections] == [
+        ("Dosing steps", [("Initial dosing", "changed")]),
+        ("Test patients", [("60 kg, ICANS grade 4 after tocilizumab and steroids: per-dose cap", "changed")]),
+    ]
+    assert [(a.amount.label, a.amount.old, a.amount.new) for a in record.review.amounts] == [
+        ("maximum per dose", "100 mg/dose every 6 h", "80 mg/dose every 6 h")
+    ]
+    assert [e.action_words for e in record.decisions] == ["draft started", "submitted", "approved", "published"]
+    for text in (
+        "Per-dose cap 80 mg.",
+        "Checked against the source.",
+        pharmacist.get_full_name(),
+        second_pharmacist.get_full_name(),
+        "password re-entered at approval",
+        "Pharmacy and therapeutics committee chair",
+        "<td>maximum per dose (mg)</td><td>100</td><td>80</td>",
+    ):
+        assert text in html, text

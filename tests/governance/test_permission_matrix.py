@@ -63,6 +63,9 @@ BEDSIDE_SIGNED_IN = {
     "wizard_step": REDIRECT,  # a later step, with the earlier ones unanswered, goes back to the first of them
 }
 
+# Bedside-styled pages for pharmacists only (a draft shown as the bedside would show it).
+BEDSIDE_STAFF_ONLY = {"protocol_version_preview"}
+
 ALL = frozenset({"view", "add", "change", "delete"})
 # What each staff role may do per admin model. Clinicians are not staff: no admin page at all.
 RIGHTS = {
@@ -89,6 +92,7 @@ PAGE_NEEDS = {
     "password_change": "change",
     "start_draft": "start_draft",
     "diff": "view",
+    "change_record": "view",
     "submit": "change",
     "approve": "approve",
     "reject": "approve",
@@ -183,6 +187,7 @@ class Samples:
             "institution_slug": "cnh",
             "institution": "cnh",
             "service_id": next(iter(SERVICES)),
+            "version_id": self.versions[VersionStatus.PUBLISHED].pk,  # cnh's, like "slug"
         }
         if parameter not in values:
             pytest.fail(f"No sample value for <{parameter}> in URL {url_name!r}: add one to Samples.bedside_value.")
@@ -266,7 +271,11 @@ def expected(page: Page, role: str) -> str:
             return UNAUTHORIZED
         return "400" if page.method == "post" else OK  # an empty POST body is a validation error
     if page.kind == "bedside":
-        return LOGIN if role == "anonymous" else BEDSIDE_SIGNED_IN.get(page.key, OK)
+        if role == "anonymous":
+            return LOGIN
+        if page.key in BEDSIDE_STAFF_ONLY:
+            return OK if role in ("pharmacist", "superuser") else FORBIDDEN
+        return BEDSIDE_SIGNED_IN.get(page.key, OK)
     if role in ("anonymous", "clinician"):
         return LOGIN  # the admin is for staff only
     if page.kind == "admin-site":
