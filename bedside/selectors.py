@@ -17,7 +17,7 @@ from engine.present import protocol_summary_dict, recommendation_dict
 from engine.recommend import recommend
 from evidence.models import Reference, Study
 from protocols.models import Institution, ProtocolTestPatient, ProtocolVersion, VersionStatus
-from protocols.selectors import protocol_data_from_version, versions_with_content
+from protocols.selectors import protocol_data_from_version, published_protocols, versions_with_content
 
 
 def institution_choice_get(*, user: AbstractBaseUser) -> str | None:
@@ -165,3 +165,30 @@ def protocol_version_bedside_preview(
         version_answer=version_answer,
         published_answer=published_answer,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class NewerVersion:
+    institution_name: str
+    used_version: int
+    current_version: int
+    current_published_at: Any
+
+
+def assessment_newer_versions(*, assessment: Assessment) -> list[NewerVersion]:
+    """Centers whose published protocol is no longer the version a stored answer used (the answer itself is
+    never recomputed). Read from the cached published catalog: one primary-key query at most."""
+    current = {p.institution_slug: p for p in published_protocols()}
+    newer = []
+    for rec in assessment.recommendations:
+        now = current.get(rec["institution"]["slug"])
+        if now is not None and now.version_id != rec["protocol"]["id"]:
+            newer.append(
+                NewerVersion(
+                    institution_name=rec["institution"]["name"],
+                    used_version=rec["protocol"]["version"],
+                    current_version=now.version_number,
+                    current_published_at=now.published_at,
+                )
+            )
+    return newer

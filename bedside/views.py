@@ -23,6 +23,7 @@ from bedside.forms import EvidenceFilterForm, ToxicitiesForm
 from bedside.presentation import input_rows, present_recommendation, result_view, review_flag, toxicity_rows
 from bedside.selectors import (
     assessment_for_display,
+    assessment_newer_versions,
     grading_reference,
     institution_choice_get,
     institution_protocol_list,
@@ -245,7 +246,13 @@ def _assessment_or_404(assessment_id: Any):
 def assessment_result(request: HttpRequest, assessment_id: Any) -> HttpResponse:
     assessment = _assessment_or_404(assessment_id)
     view = result_view(assessment, requested_slug=request.GET.get("institution"))
-    return render(request, "assessments/result.html", {"assessment": assessment, "view": view, "nav_section": "wizard"})
+    context = {
+        "assessment": assessment,
+        "view": view,
+        "newer_versions": assessment_newer_versions(assessment=assessment),
+        "nav_section": "wizard",
+    }
+    return render(request, "assessments/result.html", context)
 
 
 @login_required
