@@ -277,7 +277,8 @@ class DraftOnlyInline:
         return super().has_delete_permission(request, obj) and self._draft(obj)
 
 
-class ProtocolCitationInline(DraftOnlyInline, admin.TabularInline):
+class ProtocolCitationInline(DraftOnlyInline, admin.StackedInline):
+    # Stacked, not tabular: a tabular row's inputs have no labels of their own (screen readers, axe).
     model = ProtocolCitation
     fields = ("reference", "locator", "position")
     extra = 0

@@ -53,6 +53,7 @@ from protocols.patient_checks import (
     answer_lines,
     expectation_check,
     patient_inputs_text,
+    range_text,
 )
 
 
@@ -500,15 +501,25 @@ STEP_FIELDS = (
     "notes",
 )
 VERSION_FIELDS = ("utilization", "indications_summary", "notes", "reported_car_target", "concentration_mg_per_ml")
-TEST_PATIENT_FIELDS = (
-    "expected_status",
-    "expected_step_name",
-    "expected_per_dose_low_mg",
-    "expected_per_dose_high_mg",
-    "expected_per_day_low_mg",
-    "expected_per_day_high_mg",
-    "arithmetic",
-)
+
+
+def _test_patient_values(test_patient: ProtocolTestPatient) -> dict[str, str]:
+    """A test patient as its reviewer reads it: the patient in words, the expected answer as ranges."""
+
+    def expected(low: Decimal | None, high: Decimal | None, unit: str) -> str:
+        return "-" if low is None or high is None else range_text(DoseRange(low, high), unit)
+
+    return {
+        "patient": patient_inputs_text(test_patient.inputs),
+        **_labelled(test_patient, ("expected_status", "expected_step_name")),
+        "expected per dose": expected(
+            test_patient.expected_per_dose_low_mg, test_patient.expected_per_dose_high_mg, "mg"
+        ),
+        "expected per day": expected(
+            test_patient.expected_per_day_low_mg, test_patient.expected_per_day_high_mg, "mg/day"
+        ),
+        **_labelled(test_patient, ("arithmetic",)),
+    }
 
 
 def protocol_version_snapshot(*, version_id: int) -> Snapshot:
@@ -525,10 +536,7 @@ def protocol_version_snapshot(*, version_id: int) -> Snapshot:
         values["citations"] = "; ".join(str(c.reference) for c in step.citations.all()) or "-"
         steps.append((step.name, values))
     citations = [(str(c.reference), {"locator": c.locator or "-"}) for c in version.citations.all()]
-    test_patients = [
-        (p.label, {"patient": patient_inputs_text(p.inputs), **_labelled(p, TEST_PATIENT_FIELDS)})
-        for p in protocol_test_patients(version_id=version_id)
-    ]
+    test_patients = [(p.label, _test_patient_values(p)) for p in protocol_test_patients(version_id=version_id)]
     return Snapshot(
         version=_labelled(version, VERSION_FIELDS),
         citations=citations,
