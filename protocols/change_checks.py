@@ -44,6 +44,7 @@ class ChangedAmount:
     per_day: Decimal | None  # the new amount as a most-per-day, in `per_day_unit`; None when absent
     per_day_unit: str
     threshold: Decimal | None
+    citation: str  # where the threshold comes from
     key: str  # the new amount with everything that gives it its meaning: a confirmation holds for this only
 
     @property
@@ -156,6 +157,7 @@ def step_changed_amounts(*, old: Step | None, new: Step, thresholds: Plausibilit
                 per_day=per_day,
                 per_day_unit=unit,
                 threshold=None if per_day is None else _threshold(unit, thresholds),
+                citation=thresholds.citation,
                 key=f"{new.name}|{field}|{'|'.join(_key_part(v) for v in signature)}",
             )
         )

@@ -25,7 +25,7 @@ from protocols.models import (
     ProtocolVersion,
     VersionStatus,
 )
-from protocols.selectors import dosing_step_unconfirmed_amounts, plausibility_thresholds
+from protocols.selectors import dosing_step_unconfirmed_amounts
 from protocols.services import MAX_REVIEW_YEARS, stale_revision_message, years_later
 
 VERSION_LABELS = {
@@ -186,12 +186,11 @@ class DosingStepForm(forms.ModelForm):
         self.unusual_amounts = dosing_step_unconfirmed_amounts(step=self.instance)
         if not self.unusual_amounts or self.cleaned_data.get("unusual_amount_reason", "").strip():
             return
-        thresholds = plausibility_thresholds()
         for amount in self.unusual_amounts:
             self.add_error(
                 amount.field,
                 f"{amount.new} is {amount.per_day_text}, above {amount.threshold_text}: the most any center in the "
-                f"letter reports ({thresholds.citation}). Check the unit (mg or mg/kg). If the amount is right, "
+                f"letter reports ({amount.citation}). Check the unit (mg or mg/kg). If the amount is right, "
                 f'say why in "{UNUSUAL_REASON_LABEL}" and save again.',
             )
 

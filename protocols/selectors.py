@@ -660,12 +660,14 @@ def institution_has_versions(*, institution_id: int) -> bool:
 LETTER_REFERENCE_KEY = "diorio-2022"
 
 
-def plausibility_thresholds() -> PlausibilityThresholds:
-    """The most any center in the letter reports (per kg per day, and per day), with the letter's citation.
+def plausibility_thresholds(*, version_id: int) -> PlausibilityThresholds:
+    """The most any center in the letter reports (per kg per day, and per day), with the letter's citation, as
+    they apply to a change: those of the approved version `version_id` (the version a draft was copied from),
+    never the draft's own, which the same change could edit.
 
-    The one place the plausibility check reads its thresholds. Issue 11 keeps them as data, editable under
-    two-person approval; until then they are read from where they live today, the engine's
-    `above_reported_maximum` rule (`engine.safety`), which cites the same letter.
+    The one place the plausibility check reads its thresholds. Issue 11 keeps them as data on each protocol
+    version (approved with it); until that lands, this reads them from where they live today, the engine's
+    `above_reported_maximum` rule (`engine.safety`), which cites the same letter, and `version_id` is unused.
     """
     letter = Reference.objects.filter(key=LETTER_REFERENCE_KEY).only("short_label").first()
     return PlausibilityThresholds(
@@ -723,7 +725,7 @@ def protocol_version_change_review(
     """Versions already read may be passed in (`new`, and `old` for the version it was copied from)."""
     version = ProtocolVersion.objects.select_related("based_on").get(pk=version_id)
     base = _comparison_base(version)
-    thresholds = plausibility_thresholds()
+    thresholds = plausibility_thresholds(version_id=base.pk if base is not None else version.pk)
     new = new or protocol_version_data(version_id=version_id)
     if base is None:
         old = None
@@ -757,7 +759,9 @@ def dosing_step_unconfirmed_amounts(*, step: DosingStep) -> list[ChangedAmount]:
         old_row = DosingStep.objects.filter(version_id=base.pk, name=step.name).first()
         old = step_data(old_row, with_citations=False) if old_row is not None else None
     amounts = step_changed_amounts(
-        old=old, new=step_data(step, with_citations=False), thresholds=plausibility_thresholds()
+        old=old,
+        new=step_data(step, with_citations=False),
+        thresholds=plausibility_thresholds(version_id=base.pk if base is not None else version.pk),
     )
     confirmed = set(version.amount_confirmations.values_list("amount_key", flat=True))
     return [a for a in amounts if a.above and a.key not in confirmed]
