@@ -46,7 +46,13 @@ def demo_accounts_create() -> list[tuple[str, str | None]]:
             continue
         password = secrets.token_urlsafe(12)
         user = user_model.objects.create_user(
-            username=username, password=password, first_name=first, last_name=last, is_staff=role == PHARMACIST
+            username=username,
+            password=password,
+            first_name=first,
+            last_name=last,
+            # Where governance notifications go (the console in development: make run).
+            email=f"{username}@example.org",
+            is_staff=role == PHARMACIST,
         )
         user.groups.add(Group.objects.get(name=role))
         made.append((username, password))

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -19,13 +20,15 @@ from pydantic import ValidationError
 
 from bedside import wizard
 from bedside.forms import EvidenceFilterForm, ToxicitiesForm
-from bedside.presentation import result_view, review_flag
+from bedside.presentation import input_rows, present_recommendation, result_view, review_flag, toxicity_rows
 from bedside.selectors import (
     assessment_for_display,
+    assessment_newer_versions,
     grading_reference,
     institution_choice_get,
     institution_protocol_list,
     protocol_detail,
+    protocol_version_bedside_preview,
     published_institution_choices,
     reference_list,
     study_list,
@@ -249,7 +252,13 @@ def _assessment_or_404(assessment_id: Any):
 def assessment_result(request: HttpRequest, assessment_id: Any) -> HttpResponse:
     assessment = _assessment_or_404(assessment_id)
     view = result_view(assessment, requested_slug=request.GET.get("institution"))
-    return render(request, "assessments/result.html", {"assessment": assessment, "view": view, "nav_section": "wizard"})
+    context = {
+        "assessment": assessment,
+        "view": view,
+        "newer_versions": assessment_newer_versions(assessment=assessment),
+        "nav_section": "wizard",
+    }
+    return render(request, "assessments/result.html", context)
 
 
 @login_required
@@ -302,3 +311,32 @@ def protocol_detail_view(request: HttpRequest, slug: str) -> HttpResponse:
         raise Http404("No such institution.")
     flag = review_flag(detail.current, today=timezone.localdate())
     return render(request, "bedside/protocol_detail.html", {"detail": detail, "flag": flag, "nav_section": "protocols"})
+
+
+@login_required
+@require_GET
+def protocol_version_preview(request: HttpRequest, slug: str, version_id: int) -> HttpResponse:
+    """A draft as the bedside shows it, beside the published version, with a test patient's answer on each:
+    for pharmacists reviewing a change (nothing is stored)."""
+    if not request.user.has_perm("protocols.view_protocolversion"):
+        raise PermissionDenied
+    preview = protocol_version_bedside_preview(
+        slug=slug, version_id=version_id, test_patient_id=request.GET.get("patient")
+    )
+    if preview is None:
+        raise Http404("No such version of this protocol.")
+    published_rec = present_recommendation(preview.published_answer) if preview.published_answer else None
+    if published_rec is not None:
+        # Both cards are the same center's: the published one's element ids get a suffix to stay unique.
+        published_rec["institution"] = {**published_rec["institution"], "slug": f"{preview.institution.slug}-published"}
+    context = {
+        "preview": preview,
+        "view": {
+            "inputs": input_rows(preview.patient_inputs) if preview.patient_inputs else [],
+            "toxicities": toxicity_rows(preview.patient_inputs, None) if preview.patient_inputs else [],
+        },
+        "version_rec": present_recommendation(preview.version_answer) if preview.version_answer else None,
+        "published_rec": published_rec,
+        "nav_section": "protocols",
+    }
+    return render(request, "bedside/protocol_version_preview.html", context)

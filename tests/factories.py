@@ -29,6 +29,9 @@ from protocols.models import (
     VersionStatus,
 )
 
+# Every factory user's password (approval is signed by entering it again).
+PASSWORD = "a-long-test-password"
+
 
 class UserFactory(factory.django.DjangoModelFactory):
     """`UserFactory(role="pharmacist")` adds the role's group (pharmacists are staff, for the admin)."""
@@ -41,7 +44,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     username = factory.Sequence(lambda n: f"user{n}")
     first_name = "Test"
     last_name = factory.Sequence(lambda n: f"User {n}")
-    password = factory.django.Password("a-long-test-password")
+    password = factory.django.Password(PASSWORD)
 
     @factory.post_generation
     def role(self, create, extracted, **kwargs):
@@ -265,7 +268,7 @@ class ProtocolTestPatientFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = ProtocolTestPatient
 
-    protocol = factory.SubFactory(ProtocolFactory)
+    version = factory.SubFactory(ProtocolVersionFactory)
     label = factory.Sequence(lambda n: f"test patient {n}")
     inputs = factory.LazyFunction(
         lambda: {

@@ -509,6 +509,29 @@ def test_print_page_stores_no_patient_identifier(clinician, clinician_client):
     assert re.findall(r"<input|<form", html[html.index('class="order-summary"') :]) == []
 
 
+# --- A stored answer and the versions in force since ------------------------------------------------
+
+
+def test_result_page_says_a_newer_version_is_in_force_without_changing_the_stored_answer(clinician, clinician_client):
+    assessment = _bedside_assessment(clinician)
+    stored = Assessment.objects.get(pk=assessment.pk).recommendations
+    before = _text(clinician_client.get(f"/assessments/{assessment.id}/"))
+    pharmacist = UserFactory(username="pub", role="pharmacist")
+    newer = protocol_version_draft_create(protocol=Protocol.objects.get(institution__slug="cnh"), author=pharmacist)
+    protocol_version_publish(version=newer, approved_by=pharmacist)
+
+    after = _text(clinician_client.get(f"/assessments/{assessment.id}/"))
+
+    assert "A newer protocol version is in force now" not in before
+    assert (
+        "A newer protocol version is in force now for Children's National Hospital. This stored answer is "
+        "unchanged: it was worked out under the versions named below. Children's National Hospital: this answer "
+        "used version 1; version 2 is in force since"
+    ) in after
+    assert Assessment.objects.get(pk=assessment.pk).recommendations == stored
+    assert after.count("Protocol version 1") >= 1 and "Protocol version 2" not in after
+
+
 # --- Query counts ----------------------------------------------------------------------------------
 
 
@@ -516,8 +539,10 @@ def test_print_page_stores_no_patient_identifier(clinician, clinician_client):
 def test_result_page_query_count_is_fixed(clinician, clinician_client, django_assert_num_queries, institution):
     # One center (an API assessment for one institution) or all six: the same queries.
     assessment = _api_assessment(clinician, institution) if institution else _bedside_assessment(clinician)
-    # session, user, assessment with its author, grading and literature
-    with django_assert_num_queries(3):
+    clinician_client.get(f"/assessments/{assessment.id}/")  # the published catalog is cached per process
+    # session, user, assessment with its author, grading and literature, the catalog revision (is a newer
+    # version in force?)
+    with django_assert_num_queries(4):
         assert clinician_client.get(f"/assessments/{assessment.id}/").status_code == 200
 
 
