@@ -374,6 +374,7 @@ def test_assessment_stores_no_patient_identifiers(db):
         "protocol_version_ids",
         "rules_revision",  # the engine's clinical rules it was computed under (engine.revisions)
         "bedside_grading",  # how each grade was reached (findings, never identifiers)
+        "bedside_literature",  # a published regimen worked out for the weight (never identifiers)
     }
 
 
