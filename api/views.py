@@ -109,4 +109,4 @@ def institutions_list(request: HttpRequest) -> ApiResponse:
 
 @api_methods("GET")
 def openapi(request: HttpRequest) -> ApiResponse:
-    return ApiResponse(openapi_document())
+    return ApiResponse(openapi_document(institution_slugs=(p.institution_slug for p in published_protocols())))

@@ -36,8 +36,8 @@ def post(client: Client, body) -> tuple[int, dict]:
     return response.status_code, response.json()
 
 
-@pytest.fixture(scope="module")
-def openapi() -> dict:
+@pytest.fixture
+def openapi(db) -> dict:
     return Client().get("/api/v1/openapi.json").json()
 
 
