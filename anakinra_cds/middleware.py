@@ -25,13 +25,14 @@ class ProbeMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if self.probes is None:
             self.probes = {reverse("healthz"): views.healthz, reverse("readyz"): views.readyz}
-        probe = self.probes.get(request.path_info)
+        probe = self.probes.get(request.path)
         return probe(request) if probe is not None else self.get_response(request)
 
 
 class ServiceErrorsMiddleware:
-    """413 for a body over DATA_UPLOAD_MAX_MEMORY_SIZE, refused by its Content-Length before anything reads
-    it; 503 when the database cannot be reached (connection refused, lost or timed out)."""
+    """413 for a body over DATA_UPLOAD_MAX_MEMORY_SIZE, refused by its Content-Length before anything reads it
+    (the app takes no file uploads, so the limit is the whole body's); 503 when the database cannot be reached
+    (connection refused, lost or timed out)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -51,8 +52,8 @@ class ServiceErrorsMiddleware:
 
 def _declared_too_large(request: HttpRequest) -> bool:
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-    if limit is None or request.content_type == "multipart/form-data":
-        return False  # Django counts a multipart body without its files
+    if limit is None:
+        return False
     try:
         return int(request.META.get("CONTENT_LENGTH") or 0) > limit
     except ValueError:

@@ -8,7 +8,7 @@ from django.db import Error as DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.cache import add_never_cache_headers
 from django.utils.log import log_response
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from anakinra_cds.health import database_check
 from anakinra_cds.service_errors import SERVICE_UNAVAILABLE, first_line
@@ -20,14 +20,14 @@ def _probe_response(data: dict, *, status: int = 200) -> HttpResponse:
     return response
 
 
-@require_GET
+@require_safe
 def healthz(request: HttpRequest) -> HttpResponse:
     """Liveness: the process answers HTTP. Never touches the database (a database outage must not get
     healthy app containers restarted). Also the trivial JSON view the HTTP benchmark compares against."""
     return _probe_response({"status": "ok"})
 
 
-@require_GET
+@require_safe
 def readyz(request: HttpRequest) -> HttpResponse:
     """Readiness: the database answers within DATABASE_CONNECT_TIMEOUT and READYZ_STATEMENT_TIMEOUT_MS."""
     try:

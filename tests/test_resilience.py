@@ -58,8 +58,11 @@ def test_probes_need_no_allowed_host_and_no_https(db, settings, path):
     assert response.status_code == 200
 
 
-def test_probes_refuse_other_methods(db, client):
-    assert (client.post("/healthz").status_code, client.post("/readyz").status_code) == (405, 405)
+def test_probes_answer_head_and_refuse_writes(db, client):
+    statuses = [
+        getattr(client, method)(path).status_code for method in ("head", "post") for path in ("/healthz", "/readyz")
+    ]
+    assert statuses == [200, 200, 405, 405]
 
 
 # --- 413 --------------------------------------------------------------------------------------------
