@@ -460,6 +460,89 @@ def test_openapi_document_describes_every_endpoint(openapi):
     )
 
 
+def test_openapi_request_schema_states_every_limit(openapi):
+    schemas = openapi["components"]["schemas"]
+    request = schemas["RecommendationRequest"]["properties"]
+    limits = {
+        name: {k: v for k, v in schema.items() if k in ("minimum", "maximum", "multipleOf")}
+        for name, schema in request.items()
+        if "minimum" in schema
+    }
+    optional = {
+        name: {k: v for k, v in schema["anyOf"][0].items() if k in ("minimum", "maximum", "multipleOf")}
+        for name, schema in request.items()
+        if "anyOf" in schema and "minimum" in schema["anyOf"][0]
+    }
+    assert (limits, optional) == (
+        {
+            "weight_kg": {"minimum": 1, "maximum": 150, "multipleOf": 0.001},
+            "age_years": {"minimum": 0, "maximum": 40, "multipleOf": 0.01},
+            "prior_tocilizumab_doses": {"minimum": 0, "maximum": 10},
+        },
+        {
+            "days_since_infusion": {"minimum": 0, "maximum": 365},
+            "creatinine_clearance_ml_min": {"minimum": 0, "maximum": 300, "multipleOf": 0.1},
+        },
+    )
+    assert schemas["ToxicityIn"]["properties"]["grade"] | {"description": None} == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 4,
+        "title": "Grade",
+        "description": None,
+    }
+    toxicities = request["toxicities"]
+    assert (toxicities["minItems"], toxicities["maxItems"], toxicities["allOf"]) == (
+        1,
+        3,
+        [
+            {
+                "contains": {"properties": {"type": {"const": kind}}, "required": ["type"]},
+                "minContains": 0,
+                "maxContains": 1,
+            }
+            for kind in ("CRS", "ICANS", "carHLH")
+        ],
+    )
+
+
+def test_openapi_schema_refuses_what_the_api_refuses(openapi):
+    # The stated limits are the API's: a schema validator refuses these bodies too.
+    refused = [
+        {**VALID, "toxicities": [{"type": "CRS", "grade": 1}, {"type": "CRS", "grade": 2}]},
+        {**VALID, "toxicities": [{"type": "CRS", "grade": 1}] * 4},
+        {**VALID, "age_years": 8.125},
+        {**VALID, "institution": "mayo"},
+        {**VALID, "prior_tocilizumab_doses": 11},
+    ]
+    outcomes = []
+    for body in refused:
+        try:
+            conforms(openapi, "RecommendationRequest", body)
+            outcomes.append("accepted")
+        except SchemaError:
+            outcomes.append("refused")
+    assert outcomes == ["refused"] * len(refused)
+
+
+def test_openapi_institution_enum_follows_the_published_protocols(client, pharmacist):
+    def enum() -> list[str]:
+        document = client.get("/api/v1/openapi.json").json()
+        return document["components"]["schemas"]["RecommendationRequest"]["properties"]["institution"]["anyOf"][0][
+            "enum"
+        ]
+
+    before = enum()
+    version = factories.ProtocolVersionFactory(protocol__institution__slug="newcenter")
+    factories.IndicationRuleFactory(version=version)
+    factories.DosingStepFactory(version=version)
+    protocol_version_publish(version=version, approved_by=pharmacist)
+    assert (before, enum()) == (
+        ["chop", "cnh", "musc", "nih", "seattle", "stjude"],
+        ["chop", "cnh", "musc", "newcenter", "nih", "seattle", "stjude"],
+    )
+
+
 @pytest.mark.parametrize(
     "body",
     [
