@@ -4,7 +4,8 @@ Rules kept here (CDS Hooks 2.0, "CDS Service Response"):
 - `summary` under 140 characters; `indicator` info, warning or critical;
 - `source.label` names the protocol and its version; `source.url` is the protocol's page;
 - `detail` is GitHub-flavored markdown: the inputs used, the arithmetic, the caps and the citations;
-- suggestions only with `selectionBehavior`, and each action with a `description`;
+- suggestions only with `selectionBehavior`, and each action with a `description`; a `delete` action
+  names its resource by `resourceId` (a relative reference), as CDS Hooks 2.0.1 asks;
 - one `absolute` link to the bedside wizard, pre-filled with what the EHR sent (never `appContext`);
 - optional fields are left out rather than sent empty or null.
 No card ever claims an indication: the EHR does not send the toxicity, grade or treatment history.
@@ -50,12 +51,22 @@ WEIGHT_CONFIRM_SUFFIX = "; confirm the weight is in kg"
 
 
 @dataclass(frozen=True, slots=True)
+class AllergyCheck:
+    """What the EHR's allergy list says about anakinra. A recorded allergy counts even when the list
+    could not be read in full; "none recorded" is said only of a list read in full."""
+
+    recorded: tuple[str, ...] = ()
+    # Why the list could not be checked in full ("no allergy data from the EHR", an error...), or None.
+    not_checked: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Facts:
     """What the EHR sent, as read. `None` means the EHR sent nothing for it."""
 
     weight: Weight | None
     age_years: int | None
-    allergies: list[str] | None
+    allergies: AllergyCheck
     # Why the weight may not be current ("weight from 2016-01-01", "weight undated"...), or None.
     weight_age: str | None = None
     # How many anakinra orders the EHR drafted together (order-select: selected or not).
@@ -107,7 +118,7 @@ def wizard_url(setting: CardSetting, facts: Facts) -> str:
         params["weight_kg"] = notation.plain_number(weight, notation.KG_QUANTUM)
     if facts.age_years is not None:
         params["age_years"] = str(facts.age_years)
-    if facts.allergies:
+    if facts.allergies.recorded:
         params["ecoli_protein_hypersensitivity"] = "true"
     if setting.protocol is not None:
         params["institution"] = setting.protocol.institution_slug
@@ -151,17 +162,24 @@ def _inputs_table(facts: Facts, draft: DraftReading | None, draft_ref: str) -> s
     if facts.weight is None:
         rows.append(("Weight", "not available", "no prefetch and no FHIR server access"))
     elif facts.weight.kg is None:
-        rows.append(("Weight", _md(facts.weight.problem), _md(facts.weight.source)))
+        source = "Observation LOINC 29463-7" if facts.weight.unreadable else facts.weight.source
+        rows.append(("Weight", _md(facts.weight.problem), _md(source)))
     else:
-        rows.append(("Weight", notation.weight(facts.weight.kg), _md(facts.weight.source)))
+        value = notation.weight(facts.weight.kg)
+        if facts.weight.conversion:
+            value += f" ({facts.weight.conversion})"
+        rows.append(("Weight", _md(value), _md(facts.weight.source)))
     age = f"{facts.age_years} years" if facts.age_years is not None else "not available"
     rows.append(("Age", age, "Patient.birthDate"))
     if draft is not None:
         rows.append(("Drafted order", _md(draft.description), _md(draft_ref)))
-    if facts.allergies is None:
-        allergy = "not checked: no allergy data from the EHR"
-    elif facts.allergies:
-        allergy = "recorded: " + ", ".join(_md(a) for a in facts.allergies)
+    allergies = facts.allergies
+    if allergies.recorded:
+        allergy = "recorded: " + ", ".join(_md(a) for a in allergies.recorded)
+        if allergies.not_checked:
+            allergy += f" (the rest of the list was not checked: {_md(allergies.not_checked)})"
+    elif allergies.not_checked:
+        allergy = f"not checked: {_md(allergies.not_checked)}"
     else:
         allergy = "none recorded for anakinra"
     rows.append(("Anakinra allergy", allergy, "AllergyIntolerance"))
@@ -318,21 +336,22 @@ def _summary_for(check: OrderCheck, draft: DraftReading, protocol: ProtocolData,
 
 
 ALLERGY_NOT_CHECKED = "anakinra allergy not checked"
+OTHER_ORDERS_KEPT = 'the other anakinra orders stay: to remove them, use the card "More than one anakinra order"'
 MORE_THAN_ONE = "more than one anakinra order"
 
 
 def _required_notes(facts: Facts) -> list[str]:
     """What every dose card summary must say when it applies (and what keeps it from being `info`)."""
     notes = [facts.weight_age] if facts.weight_age else []
-    if facts.allergies is None:
-        notes.append(ALLERGY_NOT_CHECKED)  # no allergy prefetch and no FHIR server to read it from
+    if facts.allergies.not_checked:
+        notes.append(ALLERGY_NOT_CHECKED)  # no allergy data, or a list that could not be read in full
     if facts.anakinra_orders > 1:
         notes.append(MORE_THAN_ONE)  # their sum is checked on its own card
     return notes
 
 
 def _with_allergy_note(summary: str, facts: Facts) -> str:
-    return f"{summary}; {ALLERGY_NOT_CHECKED}" if facts.allergies is None else summary
+    return f"{summary}; {ALLERGY_NOT_CHECKED}" if facts.allergies.not_checked else summary
 
 
 def weight_needs_confirming(weight_kg: Decimal) -> bool:
@@ -352,7 +371,7 @@ def _indicator(check: OrderCheck, facts: Facts) -> str:
 
 
 def _suggestions(
-    check: OrderCheck, draft: DraftReading, request: dict[str, Any], protocol: ProtocolData
+    check: OrderCheck, draft: DraftReading, request: dict[str, Any], protocol: ProtocolData, facts: Facts
 ) -> list[dict[str, Any]]:
     weight = notation.weight(check.weight_kg)
     follows = dict(
@@ -387,6 +406,7 @@ def _suggestions(
                             f"Change the drafted anakinra to {order}: {protocol_label(protocol)}, "
                             f"{correction.result.step.name}, for {weight}"
                             + (f"; {fhir.DISPENSE_NOT_RECALCULATED}" if fhir.dispense_quantity_dropped(request) else "")
+                            + (f"; {OTHER_ORDERS_KEPT}" if facts.anakinra_orders > 1 else "")
                         ),
                         "resource": resource,
                     }
@@ -426,7 +446,7 @@ def dose_card(
         findings.insert(
             0, f"The weight may not be current ({facts.weight_age}): confirm today's weight before ordering."
         )
-    suggestions = _suggestions(check, draft, request, protocol) if request.get("id") else []
+    suggestions = _suggestions(check, draft, request, protocol, facts) if request.get("id") else []
     if check.corrections and not request.get("id"):
         findings.append("The drafted order has no id, so no corrected order can be offered: change it by hand.")
     sections = [
@@ -452,7 +472,7 @@ def dose_card(
 
 
 def contraindication_card(*, facts: Facts, setting: CardSetting) -> dict[str, Any]:
-    recorded = ", ".join(_md(a) for a in facts.allergies or [])
+    recorded = ", ".join(_md(a) for a in facts.allergies.recorded)
     sections = [
         f"**{safety.HYPERSENSITIVITY.text}**",
         f"The EHR records an allergy to: {recorded}.",
@@ -503,21 +523,58 @@ def unchecked_card(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class DraftLine:
+    """One drafted anakinra order on the duplicates card."""
+
+    ref: str  # "MedicationRequest/<id>", or "(no id)" in it
+    reading: DraftReading
+    deletable: bool  # it has an id, so a `delete` action can name it
+
+
+def _keep_one_suggestions(lines: list[DraftLine]) -> list[dict[str, Any]]:
+    """One suggestion per draft: keep it, delete every other one. Offered only where every other draft
+    can be named (has an id): a suggestion that left a duplicate behind would not do what it says."""
+    suggestions = []
+    for kept in lines:
+        others = [line for line in lines if line is not kept]
+        if not all(line.deletable for line in others):
+            continue
+        removed = ", ".join(line.ref for line in others)
+        suggestions.append(
+            {
+                "label": f"Keep only {kept.ref} ({kept.reading.description}); remove {removed}",
+                "uuid": str(uuid.uuid4()),
+                "actions": [
+                    {
+                        "type": "delete",
+                        "description": f"Remove the drafted {line.ref} ({line.reading.description})",
+                        "resourceId": line.ref,
+                    }
+                    for line in others
+                ],
+            }
+        )
+    return suggestions
+
+
 def duplicates_card(
     *,
-    readings: list[tuple[str, DraftReading]],
+    lines: list[DraftLine],
     limits: Limits | None,
     weight_kg: Decimal | None,
     facts: Facts,
     setting: CardSetting,
 ) -> dict[str, Any]:
     """More than one anakinra order drafted: their readable per-day amounts added up and compared with
-    the protocol's most per day at this weight and its stated per-day cap. Never `info`."""
+    the protocol's most per day at this weight and its stated per-day cap, with a suggestion to keep
+    each one alone (deleting the others). Never `info`."""
+    readings = [(line.ref, line.reading) for line in lines]
     count = len(readings)
     per_day = [r.dose.top_per_day_mg for _, r in readings]
     readable = [p for p in per_day if p is not None]
     total = sum(readable, Decimal(0))
-    lines = [f"- {_md(ref)}: {_md(r.description)}" for ref, r in readings]
+    listed = [f"- {_md(ref)}: {_md(r.description)}" for ref, r in readings]
     findings = [
         f"{count} anakinra orders are drafted together. Added up, the per-day amounts that could be read give "
         f"{notation.amount(total, 'mg/day')}."
@@ -537,11 +594,15 @@ def duplicates_card(
         findings.append(f"The protocol's stated per-day cap: {cap}.")
     if over:
         findings.append("Together they are above " + " and ".join(over) + ".")
-    findings.append("Check that only one anakinra order is meant.")
+    suggestions = _keep_one_suggestions(lines)
+    findings.append(
+        "Check that only one anakinra order is meant"
+        + (": each suggestion keeps one order and removes the others." if suggestions else ".")
+    )
     sections = [
         "#### More than one anakinra order",
         "",
-        *lines,
+        *listed,
         "",
         "#### Check",
         "",
@@ -563,10 +624,14 @@ def duplicates_card(
             f"More than one anakinra order ({count}): together {day}; check only one is meant",
             "More than one anakinra order: check only one is meant",
         )
-    return _card(
+    card = _card(
         summary=_summary(*(_with_allergy_note(c, facts) for c in candidates)),
         indicator="critical" if over else "warning",
         detail=detail,
         setting=setting,
         facts=facts,
     )
+    if suggestions:
+        card["selectionBehavior"] = "at-most-one"
+        card["suggestions"] = suggestions
+    return card

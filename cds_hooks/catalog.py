@@ -19,9 +19,10 @@ PREFETCH = {
 }
 
 USAGE_REQUIREMENTS = (
-    "Anakinra MedicationRequests (named anakinra or Kineret) in FHIR R4. Needs the patient's body weight "
-    "(LOINC 29463-7) in kg, prefetched or readable with fhirAuthorization (otherwise HTTP 412). The EHR "
-    "is registered by its JWT issuer, with the institution protocol its orders are checked against."
+    "Anakinra MedicationRequests (named anakinra or Kineret, or carrying a medication code listed in the EHR's "
+    "registration) in FHIR R4. Needs the patient's body weight (LOINC 29463-7) in kg, g or [lb_av], "
+    "prefetched or readable with fhirAuthorization (otherwise HTTP 412). The EHR is registered by its JWT "
+    "issuer, with the institution protocol its orders are checked against (per tenant, when it sends one)."
 )
 
 

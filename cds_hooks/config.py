@@ -4,17 +4,30 @@
         "jwks_url": "https://ehr.example.org/.well-known/jwks.json",
         "jku": ["https://ehr.example.org/jwks"],
         "institution": "cnh",
-        "fhir_servers": ["https://ehr.example.org/fhir/r4"]}}'
+        "tenants": {"east-campus": {"institution": "chop"}},
+        "fhir_servers": ["https://ehr.example.org/fhir/r4"],
+        "medication_codes": [{"system": "https://formulary.example.org", "code": "ANAK-100"}]}}'
 
-Per issuer (the JWT `iss`, compared exactly):
+One registration per EHR, keyed by the JWT `iss` (compared exactly); every key is optional unless said.
+New kinds of setting (a SMART App Launch client, say) are new keys of this object, each checked here
+and listed in ALLOWED_KEYS, so an unknown or misspelt key always stops the start.
+
 - `jwks` (an inline JWK Set) or `jwks_url` (fetched and cached): where its public keys are;
 - `jku`: the JWK Set URLs this issuer may name in a token header. The allow-list is per issuer, so a
   key source trusted for one EHR can never sign for another. A token naming any other `jku` is refused;
 - `institution`: the slug of the protocol its orders are checked against (absent: none is checked);
+- `tenants`: for an EHR serving several hospitals, which send the JWT `tenant` claim: an object keyed by
+  tenant id, each an object with its own `institution` (absent or null: none is checked for that tenant).
+  A tenant not listed (or no tenant claim) gets the issuer's `institution`; leave that out so that an
+  unlisted tenant gets no protocol at all;
 - `fhir_servers`: the only FHIR base URLs the service may call with the access token the EHR sends.
   Absent or empty: none. The token is a bearer credential for patient data, so it is never sent to a
   server no one listed (a `fhirServer` in a request is the caller's claim, not a trusted setting);
   without a listed server the service answers as when no server is given (412 without a weight).
+  A search result's `next` page is read only from the same server;
+- `medication_codes`: the codes (`system` and `code`, as in a FHIR Coding) this EHR's formulary uses for
+  anakinra. An order (or allergy) carrying one is anakinra even without a name. None is built in: no
+  medication code has been verified for this service, so each site lists the ones it has checked.
 
 SITE_URL (settings; empty, or an absolute http(s) URL with no path, query or fragment, https unless
 DEBUG) is checked here too: it is the JWT audience and the base of every link sent to an EHR.
@@ -22,14 +35,21 @@ DEBUG) is checked here too: it is the JWT audience and the base of every link se
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-ALLOWED_KEYS = {"jwks", "jwks_url", "jku", "institution", "fhir_servers"}
+ALLOWED_KEYS = {"jwks", "jwks_url", "jku", "institution", "tenants", "fhir_servers", "medication_codes"}
+TENANT_KEYS = {"institution"}
+CODE_KEYS = {"system", "code", "display"}
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    institution: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,9 +60,17 @@ class Issuer:
     jku: tuple[str, ...]
     institution: str | None
     fhir_servers: tuple[str, ...]
+    tenants: dict[str, Tenant] = field(default_factory=dict)
+    # (system, code) pairs this EHR's formulary uses for anakinra.
+    medication_codes: frozenset[tuple[str, str]] = frozenset()
 
     def fhir_server_allowed(self, url: str) -> bool:
         return url.rstrip("/") in self.fhir_servers
+
+    def institution_for(self, tenant: str) -> str | None:
+        """The protocol slug for a call from `tenant` (the JWT claim; "" when absent)."""
+        listed = self.tenants.get(tenant) if tenant else None
+        return listed.institution if listed is not None else self.institution
 
 
 def _url(value: Any, where: str) -> str:
@@ -59,6 +87,51 @@ def _url_list(value: Any, where: str, *, strip_slash: bool = False) -> tuple[str
     return tuple(url.rstrip("/") if strip_slash else url for url in urls)
 
 
+def _slug(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ImproperlyConfigured(f"CDS_HOOKS_ISSUERS: {where} must be an institution slug.")
+    return value
+
+
+def _object(value: Any, where: str, allowed: set[str]) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ImproperlyConfigured(f"CDS_HOOKS_ISSUERS: {where} must be an object.")
+    unknown = set(value) - allowed
+    if unknown:
+        raise ImproperlyConfigured(f"CDS_HOOKS_ISSUERS: {where} has unknown keys {sorted(unknown)}.")
+    return value
+
+
+def _tenants(value: Any, where: str) -> dict[str, Tenant]:
+    if not isinstance(value, dict):
+        raise ImproperlyConfigured(f"CDS_HOOKS_ISSUERS: {where} must be an object keyed by tenant id.")
+    tenants = {}
+    for tenant_id, raw in value.items():
+        at = f"{where}[{tenant_id!r}]"
+        if not tenant_id:
+            raise ImproperlyConfigured(f"CDS_HOOKS_ISSUERS: {where} has an empty tenant id.")
+        raw = _object(raw, at, TENANT_KEYS)
+        institution = _slug(raw["institution"], f"{at}.institution") if raw.get("institution") is not None else None
+        tenants[tenant_id] = Tenant(institution=institution)
+    return tenants
+
+
+def _medication_codes(value: Any, where: str) -> frozenset[tuple[str, str]]:
+    if not isinstance(value, list):
+        raise ImproperlyConfigured(f"CDS_HOOKS_ISSUERS: {where} must be a list of {{system, code}} objects.")
+    codes = set()
+    for index, raw in enumerate(value):
+        at = f"{where}[{index}]"
+        raw = _object(raw, at, CODE_KEYS)
+        system, code = raw.get("system"), raw.get("code")
+        if not (isinstance(system, str) and ":" in system and isinstance(code, str) and code.strip()):
+            raise ImproperlyConfigured(
+                f"CDS_HOOKS_ISSUERS: {at} needs a `system` (a URI, as in a FHIR Coding) and a non-empty `code`."
+            )
+        codes.add((system, code))
+    return frozenset(codes)
+
+
 def _issuer(iss: str, raw: Any) -> Issuer:
     where = f"issuer {iss!r}"
     if not isinstance(raw, dict):
@@ -73,9 +146,7 @@ def _issuer(iss: str, raw: Any) -> Issuer:
     jku = _url_list(raw.get("jku", []), f"{where}.jku")
     if jwks is None and jwks_url is None and not jku:
         raise ImproperlyConfigured(f"CDS_HOOKS_ISSUERS: {where} needs jwks, jwks_url or jku.")
-    institution = raw.get("institution")
-    if institution is not None and (not isinstance(institution, str) or not institution):
-        raise ImproperlyConfigured(f"CDS_HOOKS_ISSUERS: {where}.institution must be an institution slug.")
+    institution = _slug(raw["institution"], f"{where}.institution") if raw.get("institution") is not None else None
     return Issuer(
         iss=iss,
         jwks=jwks,
@@ -83,6 +154,8 @@ def _issuer(iss: str, raw: Any) -> Issuer:
         jku=jku,
         institution=institution,
         fhir_servers=_url_list(raw.get("fhir_servers", []), f"{where}.fhir_servers", strip_slash=True),
+        tenants=_tenants(raw.get("tenants", {}), f"{where}.tenants"),
+        medication_codes=_medication_codes(raw.get("medication_codes", []), f"{where}.medication_codes"),
     )
 
 

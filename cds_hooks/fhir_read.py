@@ -1,10 +1,15 @@
 """Read what an EHR sends (FHIR R4 JSON, as parsed with Decimals): drafts, weight, age, allergies.
 
 Nothing here guesses. A value is used only when it is stated in a form that can be read without
-interpretation: a weight only as LOINC 29463-7 in UCUM `kg` (no unit conversion), a dose only in
-UCUM `g`, `mg` or `ug` (converted to mg exactly) or per kg of these, a route only as the SNOMED CT
-codes for IV and subcutaneous, a frequency only from `timing.repeat` in hours or days.
-Anything else is reported as not readable.
+interpretation: a weight only as LOINC 29463-7 in the UCUM units of FHIR's body-weight value set,
+`kg`, `g` or `[lb_av]` (converted exactly, then to the gram: `engine.weights`), a dose only in UCUM
+`g`, `mg` or `ug` (converted to mg exactly) or per kg of these, a route only as the SNOMED CT codes
+for IV and subcutaneous, a frequency only from `timing.repeat` in hours or days. Anything else is
+reported as not readable.
+
+Nor is an absence ever assumed: a search result that is an OperationOutcome (or holds an error one),
+or that says it holds more than was read (`total`, a `next` page not read), is reported as such
+(`SearchPage.problem`), never as "none recorded". A prefetch of `null` is "no data" (CDS Hooks).
 
 A drafted dose is the mg amount the order states (whatever its dose-rate `type`; a `calculated` one
 first): that is what is drawn up. An mg/kg amount gives the dose (times the weight) only when no mg
@@ -12,8 +17,9 @@ amount is stated; beside an mg amount it is passed on so the order check can see
 agree. Amounts of one unit that disagree by more than 0.1 mg are not chosen between.
 
 Anakinra is recognised by name ("anakinra", or the brand "Kineret") in the medication's text or
-coding display, never by a code: no medication code for anakinra has been verified for this
-service, so none is matched (or sent).
+coding display, or by a code the EHR's registration lists (`medication_codes`, system and code).
+No medication code is built in: none has been verified for this service, so none is matched
+unless a site lists it (and none is sent).
 """
 
 from __future__ import annotations
@@ -21,12 +27,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from engine import notation
 from engine.order_check import SAME_DOSE_TOLERANCE_MG, DraftDose
 from engine.vocabulary import Route
+from engine.weights import KG_PER_UNIT, WeightUnit, weight_kg
 
 LOINC = "http://loinc.org"
 LOINC_BODY_WEIGHT = "29463-7"
@@ -47,6 +54,14 @@ READ_LIMIT = Decimal("1E+9")
 # Intervals are shown to 0.01 h; a shorter one (under 36 seconds) is no schedule to read.
 MIN_INTERVAL_HOURS = Decimal("0.01")
 FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+# FHIR's body-weight units (ValueSet ucum-bodyweight), read exactly.
+BODY_WEIGHT_UNITS = {"kg": WeightUnit.KG, "g": WeightUnit.G, "[lb_av]": WeightUnit.LB}
+# (system, code) pairs an EHR's registration lists for anakinra (cds_hooks.config).
+MedicationCodes = frozenset[tuple[str, str]]
+NO_CODES: MedicationCodes = frozenset()
+OUTCOME_ERRORS = {"fatal", "error"}
+# An OperationOutcome's coded fields are shown; its free text (diagnostics) is not.
+OUTCOME_TOKEN = re.compile(r"^[a-z][a-z-]{0,39}$")
 
 
 def is_fhir_id(value: Any) -> bool:
@@ -63,6 +78,70 @@ def resources_in(value: Any) -> list[dict[str, Any]]:
     return [value] if "resourceType" in value else []
 
 
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    """One search result (a prefetch value, or a page read from the FHIR server), and whether it can be
+    trusted to be the whole answer. `problem` says why it cannot ("" when it can, `next_url` aside)."""
+
+    resources: list[dict[str, Any]]
+    problem: str
+    next_url: str | None = None
+    total: int | None = None
+    matches: int = 0
+
+
+def _outcome_words(outcomes: list[dict[str, Any]]) -> str:
+    issues = [i for o in outcomes for i in o.get("issue") or [] if isinstance(i, dict)]
+    words = [
+        " ".join(t for t in (i.get("severity"), i.get("code")) if isinstance(t, str) and OUTCOME_TOKEN.match(t))
+        for i in issues
+    ]
+    listed = ", ".join(w for w in words if w) or "no issue stated"
+    return f"the EHR sent an OperationOutcome ({listed}) instead of the data"
+
+
+def _is_error(outcome: dict[str, Any]) -> bool:
+    return any(isinstance(i, dict) and i.get("severity") in OUTCOME_ERRORS for i in outcome.get("issue") or [])
+
+
+def _next_url(bundle: dict[str, Any]) -> str | None:
+    for link in bundle.get("link") or []:
+        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
+            return link["url"] or None
+    return None
+
+
+def search_page(value: Any) -> SearchPage:
+    """What a prefetch value or a search response holds. An OperationOutcome, or a Bundle holding an
+    error one, is a failed read; so is anything that is not a FHIR resource. `null` is "no data"."""
+    if value is None:
+        return SearchPage(resources=[], problem="")
+    if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
+        return SearchPage(resources=[], problem="the EHR sent something that is not a FHIR resource")
+    if value["resourceType"] == "OperationOutcome":
+        return SearchPage(resources=[], problem=_outcome_words([value]))
+    if value["resourceType"] != "Bundle":
+        return SearchPage(resources=[value], problem="", matches=1)
+    entries = [e for e in value.get("entry") or [] if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+    outcomes = [e["resource"] for e in entries if e["resource"].get("resourceType") == "OperationOutcome"]
+    errors = [o for o in outcomes if _is_error(o)]
+    resources = [e["resource"] for e in entries if e["resource"].get("resourceType") != "OperationOutcome"]
+    matches = sum(
+        1
+        for e in entries
+        if e["resource"].get("resourceType") != "OperationOutcome"
+        and (e.get("search") or {}).get("mode", "match") == "match"
+    )
+    total = value.get("total")
+    return SearchPage(
+        resources=resources,
+        problem=_outcome_words(errors) if errors else "",
+        next_url=_next_url(value),
+        total=total if isinstance(total, int) and not isinstance(total, bool) and total >= 0 else None,
+        matches=matches,
+    )
+
+
 def _codings(concept: Any) -> list[dict[str, Any]]:
     if not isinstance(concept, dict):
         return []
@@ -71,6 +150,18 @@ def _codings(concept: Any) -> list[dict[str, Any]]:
 
 def _has_code(concept: Any, system: str, code: str) -> bool:
     return any(c.get("system") == system and c.get("code") == code for c in _codings(concept))
+
+
+def _has_listed_code(concept: Any, codes: MedicationCodes) -> bool:
+    return any((c.get("system"), c.get("code")) in codes for c in _codings(concept))
+
+
+def _listed_code_name(concept: Any, codes: MedicationCodes) -> str:
+    for coding in _codings(concept):
+        if (coding.get("system"), coding.get("code")) in codes:
+            display = coding.get("display")
+            return display if isinstance(display, str) and display else f"{coding['code']} ({coding['system']})"
+    return ""
 
 
 def _names(concept: Any) -> list[str]:
@@ -120,11 +211,36 @@ class Weight:
     kg: Decimal | None
     effective: str
     problem: str
+    # The value as recorded, when it was converted to kg ("44.092 [lb_av]").
+    stated: str = ""
+    # The weight could not be read at all (an error, an incomplete list): not the same as none recorded.
+    unreadable: bool = False
 
     @property
     def source(self) -> str:
         when = f", {self.effective}" if self.effective else ""
         return f"Observation LOINC {LOINC_BODY_WEIGHT}{when}"
+
+    @property
+    def conversion(self) -> str:
+        """How a weight recorded in another unit became kg ("" when it was recorded in kg)."""
+        if not self.stated or self.kg is None:
+            return ""
+        unit = self.stated.rsplit(" ", 1)[-1]
+        factor = notation.plain_decimal(KG_PER_UNIT[BODY_WEIGHT_UNITS[unit]])
+        return f"recorded as {self.stated}, converted exactly (1 {unit} = {factor} kg) and taken to the gram"
+
+
+def unreadable_weight(problem: str) -> Weight:
+    return Weight(kg=None, effective="", problem=f"The body weight could not be read: {problem}.", unreadable=True)
+
+
+def is_body_weight(resource: dict[str, Any]) -> bool:
+    return (
+        resource.get("resourceType") == "Observation"
+        and resource.get("status") in RESULT_STATUSES
+        and _has_code(resource.get("code"), LOINC, LOINC_BODY_WEIGHT)
+    )
 
 
 def _effective(observation: dict[str, Any]) -> str:
@@ -138,14 +254,9 @@ def _effective(observation: dict[str, Any]) -> str:
 
 
 def body_weight(resources: list[dict[str, Any]]) -> Weight:
-    """The latest body-weight Observation with a result; its value only if the unit is UCUM kg."""
-    candidates = [
-        r
-        for r in resources
-        if r.get("resourceType") == "Observation"
-        and r.get("status") in RESULT_STATUSES
-        and _has_code(r.get("code"), LOINC, LOINC_BODY_WEIGHT)
-    ]
+    """The latest body-weight Observation with a result; its value only in a UCUM body-weight unit
+    (kg, g, [lb_av]), converted exactly and taken to the gram."""
+    candidates = [r for r in resources if is_body_weight(r)]
     if not candidates:
         return Weight(kg=None, effective="", problem="No body weight (LOINC 29463-7) is recorded.")
     latest = max(candidates, key=lambda r: _when(_effective(r)))
@@ -154,17 +265,20 @@ def body_weight(resources: list[dict[str, Any]]) -> Weight:
     if not isinstance(quantity, dict):
         return Weight(kg=None, effective=effective, problem="The latest body weight has no value.")
     value = _decimal(quantity.get("value"))
-    if quantity.get("system") == UCUM and quantity.get("code") == "kg" and value is None:
+    code = quantity.get("code")
+    unit = BODY_WEIGHT_UNITS.get(code) if quantity.get("system") == UCUM and isinstance(code, str) else None
+    if unit is not None and value is None:
         return Weight(kg=None, effective=effective, problem="The latest body weight's value is not a usable number.")
-    if quantity.get("system") != UCUM or quantity.get("code") != "kg" or value is None:
-        unit = quantity.get("code") or quantity.get("unit") or "no unit"
+    if unit is None or value is None:
+        shown = code or quantity.get("unit") or "no unit"
         return Weight(
             kg=None,
             effective=effective,
-            problem=f"The latest body weight is not in UCUM kg (unit: {unit}); it is not converted.",
+            problem=f"The latest body weight is not in a UCUM body-weight unit (kg, g, [lb_av]; unit: {shown}).",
         )
     # To the gram, as the JSON API and the bedside wizard take it.
-    return Weight(kg=value.quantize(notation.KG_QUANTUM, rounding=ROUND_HALF_UP), effective=effective, problem="")
+    stated = "" if unit == WeightUnit.KG else f"{format(notation.plain_decimal(value), 'f')} {code}"
+    return Weight(kg=weight_kg(value, unit), effective=effective, problem="", stated=stated)
 
 
 def weight_age_problem(*, weight: Weight, born: date | None, now: datetime, max_age_days: int) -> str | None:
@@ -220,9 +334,16 @@ def _status_code(concept: Any) -> str | None:
     return None
 
 
-def anakinra_allergies(resources: list[dict[str, Any]]) -> list[str]:
-    """The names of current AllergyIntolerance records for anakinra (by name, see module docstring)."""
-    found = []
+@dataclass(frozen=True, slots=True)
+class AllergyFindings:
+    recorded: list[str]  # the names of current anakinra allergies
+    unidentified: int  # current allergy records naming no substance that can be read (none, or a bare code)
+
+
+def anakinra_allergies(resources: list[dict[str, Any]], *, codes: MedicationCodes = NO_CODES) -> AllergyFindings:
+    """Current AllergyIntolerance records for anakinra (by name or listed code, see module docstring), and
+    how many current records name nothing readable (any of them could be anakinra)."""
+    found, unidentified = [], 0
     for resource in resources:
         if resource.get("resourceType") != "AllergyIntolerance":
             continue
@@ -230,40 +351,59 @@ def anakinra_allergies(resources: list[dict[str, Any]]) -> list[str]:
             continue
         if _status_code(resource.get("verificationStatus")) in NOT_TRUE:
             continue
-        names = [n for n in _names(resource.get("code")) if ANAKINRA_NAMES.search(n)]
+        concept = resource.get("code")
+        names = [n for n in _names(concept) if ANAKINRA_NAMES.search(n)]
         if names:
             found.append(names[0])
-    return found
+        elif _has_listed_code(concept, codes):
+            found.append(_listed_code_name(concept, codes))
+        elif not _names(concept):
+            unidentified += 1
+    return AllergyFindings(recorded=found, unidentified=unidentified)
 
 
 # --- Drafted orders -------------------------------------------------------------------------------
 
 
-def _medication_names(request: dict[str, Any]) -> list[str]:
-    names = _names(request.get("medicationCodeableConcept"))
+def _medication_concepts(request: dict[str, Any]) -> list[Any]:
+    """The medication's CodeableConcepts: the request's own, and a contained Medication's code."""
+    concepts = [request.get("medicationCodeableConcept")]
     reference = request.get("medicationReference")
-    if isinstance(reference, dict):
-        if isinstance(reference.get("display"), str):
-            names.append(reference["display"])
-        target = reference.get("reference")
-        if isinstance(target, str) and target.startswith("#"):
-            for contained in request.get("contained") or []:
-                if isinstance(contained, dict) and contained.get("id") == target[1:]:
-                    names.extend(_names(contained.get("code")))
+    target = reference.get("reference") if isinstance(reference, dict) else None
+    if isinstance(target, str) and target.startswith("#"):
+        for contained in request.get("contained") or []:
+            if isinstance(contained, dict) and contained.get("id") == target[1:]:
+                concepts.append(contained.get("code"))
+    return concepts
+
+
+def _medication_names(request: dict[str, Any]) -> list[str]:
+    concepts = _medication_concepts(request)
+    names = _names(concepts[0])
+    reference = request.get("medicationReference")
+    if isinstance(reference, dict) and isinstance(reference.get("display"), str):
+        names.append(reference["display"])
+    for concept in concepts[1:]:
+        names.extend(_names(concept))
     return names
 
 
-def is_anakinra_request(resource: Any) -> bool:
+def is_anakinra_request(resource: Any, *, codes: MedicationCodes = NO_CODES) -> bool:
     return (
         isinstance(resource, dict)
         and resource.get("resourceType") == "MedicationRequest"
-        and any(ANAKINRA_NAMES.search(name) for name in _medication_names(resource))
+        and (
+            any(ANAKINRA_NAMES.search(name) for name in _medication_names(resource))
+            or any(_has_listed_code(concept, codes) for concept in _medication_concepts(resource))
+        )
     )
 
 
-def anakinra_drafts(draft_orders: Any, selections: list[str] | None) -> list[dict[str, Any]]:
+def anakinra_drafts(
+    draft_orders: Any, selections: list[str] | None, *, codes: MedicationCodes = NO_CODES
+) -> list[dict[str, Any]]:
     """Anakinra MedicationRequests in the draft orders; with `selections`, only the selected ones."""
-    return selected([r for r in resources_in(draft_orders) if is_anakinra_request(r)], selections)
+    return selected([r for r in resources_in(draft_orders) if is_anakinra_request(r, codes=codes)], selections)
 
 
 def selected(drafts: list[dict[str, Any]], selections: list[str] | None) -> list[dict[str, Any]]:
@@ -273,13 +413,15 @@ def selected(drafts: list[dict[str, Any]], selections: list[str] | None) -> list
     return [r for r in drafts if f"MedicationRequest/{r.get('id')}" in chosen]
 
 
-def unnamed_medication_requests(draft_orders: Any) -> list[dict[str, Any]]:
-    """MedicationRequests whose medication has no name to read here: a reference to a Medication that is
-    not contained and has no display, or a code with no text or display."""
+def unnamed_medication_requests(draft_orders: Any, *, codes: MedicationCodes = NO_CODES) -> list[dict[str, Any]]:
+    """MedicationRequests whose medication has no name to read here, nor a listed code: a reference to a
+    Medication that is not contained and has no display, or a code with no text or display."""
     return [
         r
         for r in resources_in(draft_orders)
-        if r.get("resourceType") == "MedicationRequest" and not _medication_names(r)
+        if r.get("resourceType") == "MedicationRequest"
+        and not _medication_names(r)
+        and not is_anakinra_request(r, codes=codes)
     ]
 
 
@@ -300,8 +442,12 @@ def medication_names(resource: Any) -> list[str]:
     return _names(resource.get("code"))
 
 
-def is_anakinra_medication(resource: Any) -> bool:
-    return any(ANAKINRA_NAMES.search(name) for name in medication_names(resource))
+def is_anakinra_medication(resource: Any, *, codes: MedicationCodes = NO_CODES) -> bool:
+    return any(ANAKINRA_NAMES.search(name) for name in medication_names(resource)) or (
+        isinstance(resource, dict)
+        and resource.get("resourceType") == "Medication"
+        and _has_listed_code(resource.get("code"), codes)
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -16,8 +17,9 @@ from django.utils import timezone
 from audit.services import audit_record
 from cds_hooks import cards as card_builders
 from cds_hooks.catalog import LOINC_WEIGHT_QUERY, WEIGHT_SEARCH_COUNT, CdsService
-from cds_hooks.fhir_client import FhirUnavailable, fhir_get
+from cds_hooks.fhir_client import FhirUnavailable, fhir_get, fhir_get_page
 from cds_hooks.fhir_read import (
+    MedicationCodes,
     age_years,
     anakinra_allergies,
     anakinra_drafts,
@@ -25,16 +27,18 @@ from cds_hooks.fhir_read import (
     body_weight,
     draft_reading,
     is_anakinra_medication,
+    is_body_weight,
     is_fhir_id,
     medication_names,
     medication_reference_id,
-    resources_in,
+    search_page,
     selected,
     unnamed_medication_requests,
+    unreadable_weight,
     weight_age_problem,
 )
 from cds_hooks.models import SeenJwtId
-from cds_hooks.schemas import FeedbackItem, HookRequest
+from cds_hooks.schemas import FeedbackItem, FeedbackRequest, HookRequest, feedback_entries
 from cds_hooks.selectors import CARD_SUBJECT, issued_card_details
 from engine import notation, safety
 from engine.order_check import order_check, protocol_limits, stated_caps_exceeded
@@ -44,14 +48,6 @@ if TYPE_CHECKING:
     from cds_hooks.auth import CdsClient
 
 logger = logging.getLogger(__name__)
-
-
-class FeedbackRejected(ValueError):
-    """Feedback on a card or suggestion this service never issued to this EHR: nothing is recorded."""
-
-    def __init__(self, errors: dict[str, list[str]]) -> None:
-        super().__init__("feedback rejected")
-        self.errors = errors
 
 
 # --- JWT replay store -------------------------------------------------------------------------------
@@ -83,6 +79,18 @@ class PreconditionFailed(Exception):
     """Required FHIR data is neither prefetched nor readable from the EHR's FHIR server."""
 
 
+# The most pages of one search read by following `next` links (the first page included): every page is
+# another call to the EHR within one hook call. A longer list is reported as not read in full.
+MAX_SEARCH_PAGES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    resources: list[dict[str, Any]]
+    # Why this is not known to be the whole answer ("" when it is).
+    problem: str
+
+
 @dataclass(frozen=True, slots=True)
 class _Reader:
     """Prefetched data, or a read from the EHR's FHIR server when the prefetch key is absent."""
@@ -91,9 +99,13 @@ class _Reader:
     server: str | None
     access_token: str | None
     patient_id: str
+    medication_codes: MedicationCodes
 
     def can_fetch(self) -> bool:
         return self.server is not None and self.access_token is not None and is_fhir_id(self.patient_id)
+
+    def available(self, key: str) -> bool:
+        return key in self.prefetch or self.can_fetch()
 
     def get(self, key: str, path: str, params: dict[str, str]) -> Any:
         """The prefetched value (null means "no data"), else a fetch; FhirUnavailable when neither works."""
@@ -104,6 +116,45 @@ class _Reader:
         assert self.server is not None and self.access_token is not None
         return fhir_get(base_url=self.server, path=path, params=params, access_token=self.access_token)
 
+    def search(
+        self,
+        key: str,
+        path: str,
+        params: dict[str, str],
+        *,
+        enough: Callable[[list[dict[str, Any]]], bool] = lambda resources: False,
+    ) -> SearchResult:
+        """Every page of a search (prefetched or read), following `next` links on the allowed FHIR server
+        only, at most MAX_SEARCH_PAGES, until `enough` holds. FhirUnavailable when the first page cannot
+        be had at all; a later failure, an error outcome or a short list is the result's `problem`."""
+        page = search_page(self.get(key, path, params))
+        resources, matches, total = list(page.resources), page.matches, page.total
+        number = 1
+        while not page.problem and page.next_url is not None and not enough(resources):
+            if number == MAX_SEARCH_PAGES:
+                pages = MAX_SEARCH_PAGES
+                return SearchResult(resources, f"it has more than {pages} pages; only the first {pages} were read")
+            if not self.can_fetch():
+                return SearchResult(resources, "it has more pages, and no allowed FHIR server to read them from")
+            assert self.server is not None and self.access_token is not None
+            number += 1
+            try:
+                page = search_page(
+                    fhir_get_page(url=page.next_url, base_url=self.server, access_token=self.access_token, page=number)
+                )
+            except FhirUnavailable as error:
+                return SearchResult(resources, f"a later page could not be read ({error})")
+            resources.extend(page.resources)
+            matches += page.matches
+        if page.problem:
+            return SearchResult(resources, page.problem)
+        if enough(resources):
+            return SearchResult(resources, "")
+        if total is not None and matches < total:
+            sent = f"{matches} {'was' if matches == 1 else 'were'} sent"
+            return SearchResult(resources, f"its total is {total} entries, but {sent}")
+        return SearchResult(resources, "")
+
 
 def _reader(request: HookRequest, client: CdsClient) -> _Reader:
     server = request.fhirServer
@@ -111,7 +162,11 @@ def _reader(request: HookRequest, client: CdsClient) -> _Reader:
     if server is not None and not client.issuer.fhir_server_allowed(server):
         server = None
     return _Reader(
-        prefetch=request.prefetch or {}, server=server, access_token=token, patient_id=request.context.patientId
+        prefetch=request.prefetch or {},
+        server=server,
+        access_token=token,
+        patient_id=request.context.patientId,
+        medication_codes=client.issuer.medication_codes,
     )
 
 
@@ -119,7 +174,7 @@ def _referenced_anakinra(draft_orders: Any, reader: _Reader) -> list[dict[str, A
     """Drafts naming no medication: a `Medication/{id}` reference is read from the EHR's FHIR server
     when it is allowed. What still cannot be identified gets no card; only their count is logged."""
     found, unidentified = [], 0
-    for request in unnamed_medication_requests(draft_orders):
+    for request in unnamed_medication_requests(draft_orders, codes=reader.medication_codes):
         medication_id = medication_reference_id(request)
         medication = None
         if medication_id is not None and reader.can_fetch():
@@ -133,7 +188,7 @@ def _referenced_anakinra(draft_orders: Any, reader: _Reader) -> list[dict[str, A
                 )
             except FhirUnavailable:
                 medication = None
-        if is_anakinra_medication(medication):
+        if is_anakinra_medication(medication, codes=reader.medication_codes):
             found.append(request)
         elif not medication_names(medication):
             unidentified += 1
@@ -145,32 +200,48 @@ def _referenced_anakinra(draft_orders: Any, reader: _Reader) -> list[dict[str, A
     return found
 
 
+def _allergy_check(reader: _Reader) -> card_builders.AllergyCheck:
+    """Anakinra allergies from the whole allergy list; a list that could not be read in full is "not
+    checked" (with why), never "none recorded"."""
+    if not reader.available("allergies"):
+        return card_builders.AllergyCheck(not_checked="no allergy data from the EHR")
+    try:
+        result = reader.search("allergies", "AllergyIntolerance", {"patient": reader.patient_id})
+    except FhirUnavailable as error:
+        return card_builders.AllergyCheck(not_checked=f"the allergy list could not be read ({error})")
+    findings = anakinra_allergies(result.resources, codes=reader.medication_codes)
+    not_checked = None
+    if result.problem:
+        not_checked = f"the allergy list could not be read in full: {result.problem}"
+    elif findings.unidentified:
+        not_checked = f"{findings.unidentified} current allergy record(s) name no substance that can be read"
+    return card_builders.AllergyCheck(recorded=tuple(findings.recorded), not_checked=not_checked)
+
+
 def _facts(reader: _Reader) -> card_builders.Facts:
     """What the EHR sent. Without a weight the dose cannot be checked: 412, unless an anakinra allergy
     is recorded, which is answered (contraindicated) whatever the weight."""
     patient_id = reader.patient_id
-    try:
-        allergies: list[str] | None = anakinra_allergies(
-            resources_in(reader.get("allergies", "AllergyIntolerance", {"patient": patient_id}))
-        )
-    except FhirUnavailable:
-        allergies = None
+    allergies = _allergy_check(reader)
     try:
         patient_data = reader.get("patient", f"Patient/{patient_id}", {})
     except FhirUnavailable:
         patient_data = None
     age = age_years(patient_data, today=timezone.localdate())
     try:
-        weight_data = reader.get(
+        # Sorted newest first: once a page holds a body weight, later pages are not read.
+        weight_result = reader.search(
             "weight",
             "Observation",
             {"patient": patient_id, "code": LOINC_WEIGHT_QUERY, "_sort": "-date", "_count": WEIGHT_SEARCH_COUNT},
+            enough=lambda resources: any(is_body_weight(r) for r in resources),
         )
     except FhirUnavailable as error:
-        if allergies:
+        if allergies.recorded:
             return card_builders.Facts(weight=None, age_years=age, allergies=allergies)
         raise PreconditionFailed(str(error)) from None
-    weight = body_weight(resources_in(weight_data))
+    problem = weight_result.problem
+    weight = unreadable_weight(problem) if problem else body_weight(weight_result.resources)
     weight_age = weight_age_problem(
         weight=weight,
         born=birth_date(patient_data),
@@ -181,7 +252,7 @@ def _facts(reader: _Reader) -> card_builders.Facts:
 
 
 def _setting(client: CdsClient, base_url: str) -> card_builders.CardSetting:
-    slug = client.issuer.institution
+    slug = client.issuer.institution_for(client.tenant)
     protocols = published_protocols(institution_slug=slug) if slug else ()
     return card_builders.CardSetting(
         base_url=base_url, protocol=protocols[0] if protocols else None, institution_slug=slug
@@ -221,7 +292,11 @@ def _draft_card(request: dict[str, Any], facts: card_builders.Facts, setting: ca
         if weight is None:
             assert facts.weight is not None
             reason = facts.weight.problem + " Enter the weight in kg in the bedside wizard."
-            summary = "No usable weight in kg from the EHR: the anakinra dose was not checked"
+            summary = (
+                "The weight could not be read from the EHR: the anakinra dose was not checked"
+                if facts.weight.unreadable
+                else "No usable weight in kg from the EHR: the anakinra dose was not checked"
+            )
         else:
             reason = (
                 f"The weight from the EHR, {notation.weight(weight)}, is outside "
@@ -252,11 +327,16 @@ def _duplicates_card(
     drafts: list[dict[str, Any]], facts: card_builders.Facts, setting: card_builders.CardSetting
 ) -> dict[str, Any]:
     weight = _usable_weight(facts)
-    readings = [(f"MedicationRequest/{d.get('id', '(no id)')}", draft_reading(d, weight_kg=weight)) for d in drafts]
+    lines = [
+        card_builders.DraftLine(
+            ref=f"MedicationRequest/{d.get('id', '(no id)')}",
+            reading=draft_reading(d, weight_kg=weight),
+            deletable=is_fhir_id(d.get("id")),
+        )
+        for d in drafts
+    ]
     limits = protocol_limits(protocol=setting.protocol, weight_kg=weight) if setting.protocol is not None else None
-    return card_builders.duplicates_card(
-        readings=readings, limits=limits, weight_kg=weight, facts=facts, setting=setting
-    )
+    return card_builders.duplicates_card(lines=lines, limits=limits, weight_kg=weight, facts=facts, setting=setting)
 
 
 def _issued_record(*, cards: list[dict], service: CdsService, request: HookRequest, client: CdsClient) -> None:
@@ -291,15 +371,15 @@ def hook_response_create(
     selections = request.context.selections if service.hook == "order-select" else None
     reader = _reader(request, client)
     # Every anakinra draft, selected or not, counts towards what would be given in a day.
-    every_draft = anakinra_drafts(request.context.draftOrders, None) + _referenced_anakinra(
-        request.context.draftOrders, reader
-    )
+    every_draft = anakinra_drafts(
+        request.context.draftOrders, None, codes=client.issuer.medication_codes
+    ) + _referenced_anakinra(request.context.draftOrders, reader)
     drafts = selected(every_draft, selections)
     if not drafts:
         return {"cards": []}
     facts = _facts(reader)
     setting = _setting(client, base_url)
-    if facts.allergies:
+    if facts.allergies.recorded:
         cards = [card_builders.contraindication_card(facts=facts, setting=setting)]
     else:
         # Beside another anakinra order no card is `info`, and each says so.
@@ -314,31 +394,44 @@ def hook_response_create(
 # --- Feedback ---------------------------------------------------------------------------------------
 
 
-def _feedback_problems(*, service: CdsService, items: list[FeedbackItem], client: CdsClient) -> dict[str, list[str]]:
-    """Each entry must name a card this service issued to this issuer; accepted suggestions must be its own."""
-    errors: dict[str, list[str]] = {}
-    for index, item in enumerate(items):
-        issued = issued_card_details(card_uuid=item.card, service_id=service.id, issuer=client.issuer.iss)
-        if issued is None:
-            errors[f"feedback.{index}.card"] = [f"No card {item.card!r} was issued by this service to this EHR."]
-            continue
-        offered = {s.get("uuid") for s in issued.get("suggestions") or []}
-        unknown = [s.id for s in item.acceptedSuggestions or [] if s.id not in offered]
-        if unknown:
-            errors[f"feedback.{index}.acceptedSuggestions"] = [
+@dataclass(frozen=True, slots=True)
+class FeedbackOutcome:
+    recorded: list[int]  # the indexes, in the request, of the entries recorded
+    errors: dict[str, list[str]]  # why each of the others was not, keyed "feedback.<index>.<field>"
+
+
+def _feedback_problems(
+    *, service: CdsService, index: int, item: FeedbackItem, client: CdsClient
+) -> dict[str, list[str]]:
+    """An entry must name a card this service issued to this issuer; accepted suggestions must be its own."""
+    issued = issued_card_details(card_uuid=item.card, service_id=service.id, issuer=client.issuer.iss)
+    if issued is None:
+        return {f"feedback.{index}.card": [f"No card {item.card!r} was issued by this service to this EHR."]}
+    offered = {s.get("uuid") for s in issued.get("suggestions") or []}
+    unknown = [s.id for s in item.acceptedSuggestions or [] if s.id not in offered]
+    if unknown:
+        return {
+            f"feedback.{index}.acceptedSuggestions": [
                 f"Card {item.card!r} offered no suggestion {', '.join(repr(u) for u in unknown)}."
             ]
-    return errors
+        }
+    return {}
 
 
 @transaction.atomic
-def feedback_record(*, service: CdsService, items: list[FeedbackItem], client: CdsClient) -> int:
-    """One audit event per feedback entry: accepted suggestions, or the override and its reason.
-    Raises FeedbackRejected, recording nothing, when an entry names a card or suggestion never issued."""
-    errors = _feedback_problems(service=service, items=items, client=client)
-    if errors:
-        raise FeedbackRejected(errors)
-    for item in items:
+def feedback_record(*, service: CdsService, request: FeedbackRequest, client: CdsClient) -> FeedbackOutcome:
+    """One audit event per valid feedback entry: accepted suggestions, or the override and its reason.
+    An invalid entry (malformed, null or empty values, a card or suggestion never issued) is not recorded,
+    and the others still are (CDS Hooks lets a client send feedback on many cards at once); the outcome
+    says which were not, and why."""
+    entries, errors = feedback_entries(request)
+    recorded: list[int] = []
+    for index, item in entries:
+        problems = _feedback_problems(service=service, index=index, item=item, client=client)
+        if problems:
+            errors.update(problems)
+            continue
+        recorded.append(index)
         reason_parts = []
         override: dict[str, Any] | None = None
         if item.overrideReason is not None:
@@ -367,4 +460,10 @@ def feedback_record(*, service: CdsService, items: list[FeedbackItem], client: C
                 "outcome_timestamp": item.outcomeTimestamp.isoformat(),
             },
         )
-    return len(items)
+    # Every key is "feedback.<index>...": the problems in the order of the entries.
+    ordered = dict(sorted(errors.items(), key=lambda item: int(item[0].split(".")[1])))
+    if recorded and errors:
+        # Counts only: a client sending bad feedback should be visible to whoever runs the service.
+        refused = len(request.feedback) - len(recorded)
+        logger.warning("CDS Hooks feedback: %d entries recorded, %d refused", len(recorded), refused)
+    return FeedbackOutcome(recorded=recorded, errors=ordered)

@@ -17,7 +17,7 @@ from api.responses import ApiResponse, error_response
 from cds_hooks.auth import InvalidToken, cds_client_verify
 from cds_hooks.catalog import SERVICES, CdsService, discovery_document
 from cds_hooks.schemas import FeedbackRequest, HookRequest, errors_of
-from cds_hooks.services import FeedbackRejected, PreconditionFailed, feedback_record, hook_response_create
+from cds_hooks.services import PreconditionFailed, feedback_record, hook_response_create
 
 CORS_METHODS = "GET, POST, OPTIONS"
 CORS_HEADERS = "Authorization, Content-Type"
@@ -144,8 +144,9 @@ def feedback(request: HttpRequest, service_id: str) -> HttpResponse:
     if isinstance(parsed, HttpResponse):
         return parsed
     cds_service, feedback_request = parsed
-    try:
-        feedback_record(service=cds_service, items=feedback_request.feedback, client=request.cds_client)
-    except FeedbackRejected as error:
-        return error_response(error.errors)
+    outcome = feedback_record(service=cds_service, request=feedback_request, client=request.cds_client)
+    if not outcome.recorded:
+        return error_response(outcome.errors)  # nothing recorded
+    if outcome.errors:
+        return ApiResponse({"recorded": outcome.recorded, "errors": outcome.errors})
     return HttpResponse(status=200)

@@ -56,17 +56,28 @@ def rsa_key(kid: str = "rsa-1") -> SigningKey:
     return SigningKey(private=rsa.generate_private_key(public_exponent=65537, key_size=2048), kid=kid, alg="RS384")
 
 
-def claims(*, aud: str, iss: str = ISSUER, lifetime: int = 60, iat: int | None = None, jti: str | None = None) -> dict:
+def claims(
+    *,
+    aud: str,
+    iss: str = ISSUER,
+    lifetime: int = 60,
+    iat: int | None = None,
+    jti: str | None = None,
+    tenant: str | None = "tenant-1",
+) -> dict:
+    """The EHR's JWT claims; `tenant` None leaves the (optional) claim out."""
     issued = int(time.time()) if iat is None else iat
-    return {
+    payload = {
         "iss": iss,
         "sub": CLIENT_ID,
         "aud": aud,
         "exp": issued + lifetime,
         "iat": issued,
         "jti": jti or str(uuid.uuid4()),
-        "tenant": "tenant-1",
     }
+    if tenant is not None:
+        payload["tenant"] = tenant
+    return payload
 
 
 def sign(key: SigningKey, payload: dict, **headers: Any) -> str:

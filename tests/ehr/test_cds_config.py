@@ -58,6 +58,102 @@ def test_issuer_listed_fhir_servers_are_the_only_ones(settings):
     assert issuer.fhir_server_allowed("https://fhir.example.org/r4") is False
 
 
+def test_issuer_medication_codes_are_read_as_system_and_code_pairs(settings):
+    settings.CDS_HOOKS_ISSUERS = {
+        "https://ehr.example.org": {
+            "jwks": JWKS,
+            "medication_codes": [
+                {"system": "https://formulary.example.org", "code": "ANAK-100", "display": "anakinra 100 mg"},
+                {"system": "urn:oid:1.2.3.4", "code": "77"},
+            ],
+        }
+    }
+
+    issuer = issuers()["https://ehr.example.org"]
+
+    assert issuer.medication_codes == frozenset(
+        {("https://formulary.example.org", "ANAK-100"), ("urn:oid:1.2.3.4", "77")}
+    )
+
+
+def test_issuer_without_medication_codes_recognises_none(settings):
+    settings.CDS_HOOKS_ISSUERS = {"https://ehr.example.org": {"jwks": JWKS}}
+
+    assert issuers()["https://ehr.example.org"].medication_codes == frozenset()
+
+
+def test_issuer_tenants_map_to_institutions_with_the_issuer_institution_for_the_rest(settings):
+    settings.CDS_HOOKS_ISSUERS = {
+        "https://ehr.example.org": {
+            "jwks": JWKS,
+            "institution": "cnh",
+            "tenants": {"east": {"institution": "chop"}, "closed-ward": {}, "paused": {"institution": None}},
+        }
+    }
+
+    issuer = issuers()["https://ehr.example.org"]
+
+    assert [issuer.institution_for(t) for t in ("east", "closed-ward", "paused", "west", "")] == [
+        "chop",
+        None,
+        None,
+        "cnh",
+        "cnh",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (
+            {"medication_codes": {"system": "https://f", "code": "1"}},
+            "CDS_HOOKS_ISSUERS: issuer 'https://a'.medication_codes must be a list of {system, code} objects.",
+        ),
+        (
+            {"medication_codes": [{"system": "https://f", "code": ""}]},
+            "CDS_HOOKS_ISSUERS: issuer 'https://a'.medication_codes[0] needs a `system` (a URI, as in a FHIR Coding) "
+            "and a non-empty `code`.",
+        ),
+        (
+            {"medication_codes": [{"code": "1"}]},
+            "CDS_HOOKS_ISSUERS: issuer 'https://a'.medication_codes[0] needs a `system` (a URI, as in a FHIR Coding) "
+            "and a non-empty `code`.",
+        ),
+        (
+            {"medication_codes": [{"system": "https://f", "code": "1", "version": "2"}]},
+            "CDS_HOOKS_ISSUERS: issuer 'https://a'.medication_codes[0] has unknown keys ['version'].",
+        ),
+        (
+            {"tenants": ["east"]},
+            "CDS_HOOKS_ISSUERS: issuer 'https://a'.tenants must be an object keyed by tenant id.",
+        ),
+        (
+            {"tenants": {"east": "chop"}},
+            "CDS_HOOKS_ISSUERS: issuer 'https://a'.tenants['east'] must be an object.",
+        ),
+        (
+            {"tenants": {"east": {"institution": ""}}},
+            "CDS_HOOKS_ISSUERS: issuer 'https://a'.tenants['east'].institution must be an institution slug.",
+        ),
+        (
+            {"tenants": {"east": {"instituton": "chop"}}},
+            "CDS_HOOKS_ISSUERS: issuer 'https://a'.tenants['east'] has unknown keys ['instituton'].",
+        ),
+        (
+            {"tenants": {"": {"institution": "chop"}}},
+            "CDS_HOOKS_ISSUERS: issuer 'https://a'.tenants has an empty tenant id.",
+        ),
+    ],
+)
+def test_issuer_codes_and_tenants_malformed_refuse_with_a_clear_message(settings, raw, message):
+    settings.CDS_HOOKS_ISSUERS = {"https://a": {"jwks": JWKS, **raw}}
+
+    with pytest.raises(ImproperlyConfigured) as error:
+        issuers()
+
+    assert str(error.value) == message
+
+
 @pytest.mark.parametrize(
     ("raw", "message"),
     [

@@ -127,7 +127,7 @@ def test_order_sign_two_small_anakinra_drafts_within_the_maximum_are_a_warning(e
 
 
 @pytest.mark.parametrize(
-    "weight", [None, weight_bundle(Decimal("44"), code="[lb_av]"), weight_bundle(Decimal("400"))], ids=str
+    "weight", [None, weight_bundle(Decimal("44"), code="[oz_av]"), weight_bundle(Decimal("400"))], ids=str
 )
 def test_no_usable_weight_dose_above_the_stated_per_dose_cap_is_critical(ehr, weight):
     prefetch = full_prefetch()

@@ -70,6 +70,12 @@ def test_discovery_lists_both_order_services_with_their_prefetch(ehr):
         "allergies": "AllergyIntolerance?patient={{context.patientId}}",
     }
     assert document["services"][1]["prefetch"] == PREFETCH
+    assert document["services"][0]["usageRequirements"] == (
+        "Anakinra MedicationRequests (named anakinra or Kineret, or carrying a medication code listed in the EHR's "
+        "registration) in FHIR R4. Needs the patient's body weight (LOINC 29463-7) in kg, g or [lb_av], "
+        "prefetched or readable with fhirAuthorization (otherwise HTTP 412). The EHR is registered by its JWT "
+        "issuer, with the institution protocol its orders are checked against (per tenant, when it sends one)."
+    )
 
 
 # --- Dose checks ----------------------------------------------------------------------------------------
@@ -507,8 +513,8 @@ def test_fhir_server_not_in_the_issuers_list_gets_no_request(ehr, settings, fake
     assert fake_ehr_server.requests == []
 
 
-def test_weight_in_pounds_is_not_converted_and_the_dose_is_not_checked(ehr):
-    body = hook_body(prefetch=full_prefetch(weight_bundle(Decimal("44"), code="[lb_av]")))
+def test_weight_in_a_unit_outside_the_body_weight_units_is_not_converted_and_the_dose_is_not_checked(ehr):
+    body = hook_body(prefetch=full_prefetch(weight_bundle(Decimal("705"), code="[oz_av]")))
 
     card = only_card(ehr.post(ORDER_SELECT_PATH, body))
 
@@ -516,7 +522,10 @@ def test_weight_in_pounds_is_not_converted_and_the_dose_is_not_checked(ehr):
     assert card["summary"] == "No usable weight in kg from the EHR: the anakinra dose was not checked"
     assert "suggestions" not in card
     assert card["links"][0]["url"] == "http://testserver/start/?age_years=8&institution=cnh"
-    assert "The latest body weight is not in UCUM kg (unit: \\[lb\\_av\\]); it is not converted." in card["detail"]
+    assert (
+        "The latest body weight is not in a UCUM body-weight unit (kg, g, \\[lb\\_av\\]; unit: \\[oz\\_av\\])."
+        in card["detail"]
+    )
 
 
 def test_weight_prefetched_as_null_means_no_weight_recorded_not_412(ehr):

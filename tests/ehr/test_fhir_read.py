@@ -5,7 +5,18 @@ from decimal import Decimal
 
 import pytest
 
-from cds_hooks.fhir_read import age_years, anakinra_allergies, anakinra_drafts, body_weight, draft_reading, resources_in
+from cds_hooks.fhir_client import page_url_on_server
+from cds_hooks.fhir_read import (
+    AllergyFindings,
+    SearchPage,
+    age_years,
+    anakinra_allergies,
+    anakinra_drafts,
+    body_weight,
+    draft_reading,
+    resources_in,
+    search_page,
+)
 from engine.vocabulary import Route
 from tests.ehr_support import SC, allergy_bundle, anakinra_draft, dose_rate, other_draft, weight_bundle
 
@@ -32,17 +43,41 @@ def test_body_weight_is_taken_to_the_gram():
     assert body_weight(resources_in(weight_bundle(Decimal("20.12351")))).kg == Decimal("20.124")
 
 
-def test_body_weight_in_pounds_is_not_converted():
-    weight = body_weight(resources_in(weight_bundle(Decimal("44"), code="[lb_av]")))
+def test_body_weight_in_pounds_is_converted_exactly_to_the_gram():
+    weight = body_weight(resources_in(weight_bundle(Decimal("44.092"), code="[lb_av]")))
+
+    # 44.092 x 0.45359237 = 19.99979477804 kg
+    assert (weight.kg, weight.stated, weight.problem) == (Decimal("20.000"), "44.092 [lb_av]", "")
+    assert weight.conversion == (
+        "recorded as 44.092 [lb_av], converted exactly (1 [lb_av] = 0.45359237 kg) and taken to the gram"
+    )
+
+
+def test_body_weight_in_grams_is_converted_to_kg():
+    weight = body_weight(resources_in(weight_bundle(Decimal("20000"), code="g")))
+
+    assert (weight.kg, weight.stated) == (Decimal("20.000"), "20000 g")
+
+
+def test_body_weight_in_kg_states_no_conversion():
+    weight = body_weight(resources_in(weight_bundle(Decimal("20"))))
+
+    assert (weight.kg, weight.stated, weight.conversion) == (Decimal("20.000"), "", "")
+
+
+def test_body_weight_in_another_unit_is_not_converted():
+    weight = body_weight(resources_in(weight_bundle(Decimal("705"), code="[oz_av]")))
 
     assert weight.kg is None
-    assert weight.problem == "The latest body weight is not in UCUM kg (unit: [lb_av]); it is not converted."
+    assert weight.problem == (
+        "The latest body weight is not in a UCUM body-weight unit (kg, g, [lb_av]; unit: [oz_av])."
+    )
 
 
-def test_body_weight_latest_in_pounds_hides_an_older_kg_value():
+def test_body_weight_latest_in_another_unit_hides_an_older_kg_value():
     resources = [
         _observation(Decimal("20"), when="2026-01-01"),
-        _observation(Decimal("44"), when="2026-11-01", code="g"),
+        _observation(Decimal("705"), when="2026-11-01", code="[oz_av]"),
     ]
 
     assert body_weight(resources).kg is None
@@ -78,7 +113,7 @@ def test_anakinra_allergies_by_name_and_not_refuted_or_resolved():
     entries[2]["resource"]["verificationStatus"] = {"coding": [{"code": "refuted"}]}
     entries[3]["resource"]["clinicalStatus"] = {"coding": [{"code": "resolved"}]}
 
-    assert anakinra_allergies(resources_in(bundle)) == ["Kineret (anakinra)"]
+    assert anakinra_allergies(resources_in(bundle)) == AllergyFindings(recorded=["Kineret (anakinra)"], unidentified=0)
 
 
 def test_anakinra_drafts_selected_only_for_order_select():
@@ -275,3 +310,78 @@ def test_draft_reading_second_dosage_and_range_high_count_for_the_highest_dose()
     assert reading.dose.highest_per_day_mg == Decimal("8000")
     assert (ranged_reading.dose.per_dose_mg, ranged_reading.dose.highest_per_dose_mg) == (None, Decimal("3000"))
     assert "The draft states a dose range: a range is not one dose, so it is not matched." in ranged_reading.dose.unread
+
+
+# --- Search results: an error or a short list is never an absence ---------------------------------------------
+
+
+def test_search_page_null_is_no_data():
+    assert search_page(None) == SearchPage(resources=[], problem="")
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (
+            {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout"}]},
+            "the EHR sent an OperationOutcome (error timeout) instead of the data",
+        ),
+        (
+            {"resourceType": "OperationOutcome", "issue": [{"severity": "warning", "code": "Free <b>text</b>"}]},
+            "the EHR sent an OperationOutcome (warning) instead of the data",
+        ),
+        (
+            {"resourceType": "OperationOutcome"},
+            "the EHR sent an OperationOutcome (no issue stated) instead of the data",
+        ),
+        ("AllergyIntolerance", "the EHR sent something that is not a FHIR resource"),
+        ({"entry": []}, "the EHR sent something that is not a FHIR resource"),
+    ],
+)
+def test_search_page_error_or_not_fhir_is_a_problem(value, problem):
+    assert search_page(value) == SearchPage(resources=[], problem=problem)
+
+
+def test_search_page_counts_matches_and_reads_total_and_next():
+    included = {"resource": {"resourceType": "Patient"}, "search": {"mode": "include"}}
+    bundle = allergy_bundle("penicillin", "latex") | {
+        "total": 7,
+        "link": [{"relation": "self", "url": "https://a/x"}, {"relation": "next", "url": "https://a/x?page=2"}],
+    }
+    bundle["entry"].append(included)
+
+    page = search_page(bundle)
+
+    assert (len(page.resources), page.problem, page.next_url, page.total, page.matches) == (
+        3,
+        "",
+        "https://a/x?page=2",
+        7,
+        2,
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            "https://ehr.example.org/fhir/r4/AllergyIntolerance?page=2",
+            "https://ehr.example.org/fhir/r4/AllergyIntolerance?page=2",
+        ),
+        ("https://ehr.example.org/fhir/r4?_getpages=abc", "https://ehr.example.org/fhir/r4?_getpages=abc"),
+        ("AllergyIntolerance?page=2", "https://ehr.example.org/fhir/r4/AllergyIntolerance?page=2"),
+        ("https://ehr.example.org/fhir/r4/x#frag", "https://ehr.example.org/fhir/r4/x"),
+        ("https://ehr.example.org/fhir/r4x/AllergyIntolerance", None),
+        ("https://ehr.example.org/other", None),
+        ("http://ehr.example.org/fhir/r4/AllergyIntolerance", None),
+        ("https://ehr.example.org:8443/fhir/r4/AllergyIntolerance", None),
+        ("https://ehr.example.org.evil.org/fhir/r4/AllergyIntolerance", None),
+        ("https://user@ehr.example.org/fhir/r4/AllergyIntolerance", None),
+        ("https://ehr.example.org/fhir/r4/../admin", None),
+        ("https://ehr.example.org/fhir/r4/%2e%2e/admin", None),
+        ("//evil.example.org/fhir/r4/x", None),
+        ("https://[bad/fhir/r4", None),
+    ],
+)
+def test_page_url_on_server_only_under_the_allowed_base(url, expected):
+    assert page_url_on_server(url, "https://ehr.example.org/fhir/r4") == expected
