@@ -1,7 +1,8 @@
 # Shared by scripts/fault_drill.sh and scripts/restore_drill.sh (sourced, not run): a throw-away PostgreSQL
 # cluster made with pg_createcluster (as root, like CI), the app's role and database in it, and the app under
 # gunicorn. Never touches any other cluster. Settings (environment):
-#   DRILL_PG_VERSION (15), DRILL_PG_PORT (5441), DRILL_APP_PORT (8150), DRILL_CLUSTER (anakinra_drill)
+#   DRILL_PG_VERSION (15), DRILL_PG_PORT (5441), DRILL_APP_PORT (8150), DRILL_CLUSTER (anakinra_drill);
+#   the app's workers and threads as in production: GUNICORN_WORKERS (2), GUNICORN_THREADS (8)
 
 PG_VERSION="${DRILL_PG_VERSION:-15}"
 PG_PORT="${DRILL_PG_PORT:-5441}"
@@ -57,9 +58,9 @@ print(api_token_create(user=user, name='drill')[1])" | tail -n 1 > "$WORK/api_ke
 }
 
 app_start() {
-  say "Starting gunicorn on 127.0.0.1:$APP_PORT (log: $WORK/app.log)"
-  "$PY" -m gunicorn anakinra_cds.wsgi:application --bind "127.0.0.1:$APP_PORT" --workers "${DRILL_WORKERS:-2}" \
-    --timeout 30 >"$WORK/app.log" 2>&1 &
+  say "Starting gunicorn as in the container (deploy/gunicorn.conf.py) on 127.0.0.1:$APP_PORT (log: $WORK/app.log)"
+  "$PY" -m gunicorn -c deploy/gunicorn.conf.py --bind "127.0.0.1:$APP_PORT" --access-logfile /dev/null \
+    anakinra_cds.wsgi:application >"$WORK/app.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 1 100); do
     curl -fsS -o /dev/null "http://127.0.0.1:$APP_PORT/healthz" 2>/dev/null && return 0
