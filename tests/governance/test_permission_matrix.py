@@ -51,6 +51,7 @@ PUBLIC = {
     "api_openapi": {role: OK for role in ROLES},
     "api_not_found": {role: NOT_FOUND for role in ROLES},  # any other path under /api/v1/: a JSON 404
     "healthz": {role: OK for role in ROLES},
+    "readyz": {role: OK for role in ROLES},
     "admin:login": {"anonymous": OK, "clinician": OK, "pharmacist": REDIRECT, "superuser": REDIRECT},
     # Non-staff visitors are sent to the admin index (and from there to log in); logout is POST only.
     "admin:logout": {"anonymous": REDIRECT, "clinician": REDIRECT, "pharmacist": METHOD, "superuser": METHOD},
