@@ -11,7 +11,9 @@ only** (a session begun by a launch from a registered EHR, `smart.session.SMART_
   that appends it. `Secure` needs https, or localhost, which browsers treat as a secure context;
 - replaces the Content-Security-Policy's `frame-ancestors 'none'` by that EHR's registered `ehr_origins`
   (nothing else in the policy changes) and drops `X-Frame-Options`, which has no way to name an origin.
-  A registration without `ehr_origins` is never framed: the app opens in a window of its own.
+  A registration without `ehr_origins` is never framed: the app opens in a window of its own. The
+  launch pages themselves (`/smart/...`) may be framed by every registered EHR even before a session
+  names one, so that a launch that fails (an expired or foreign sign-in) says why inside the frame.
 
 Every other response is left exactly as Django made it (SameSite=Lax cookies, `frame-ancestors 'none'`,
 `X-Frame-Options: DENY`). It sits above the session, CSRF, clickjacking and CSP middleware in
@@ -29,9 +31,10 @@ from django.http import HttpRequest, HttpResponse
 from django.middleware.csp import get_nonce
 from django.utils.csp import CSP, build_policy
 
-from smart.selectors import is_smart_session, smart_session_registration
+from smart.selectors import is_smart_session, smart_issuers, smart_session_registration
 
 FRAME_ANCESTORS = "frame-ancestors"
+LAUNCH_PAGES = {"smart_launch", "smart_standalone", "smart_callback"}
 
 
 class PartitionedMorsel(Morsel):
@@ -70,7 +73,8 @@ class SmartEmbeddingMiddleware:
         response = self.get_response(request)
         session = getattr(request, "session", None)
         smart_now = session is not None and is_smart_session(session=session)
-        if not (smart_now or getattr(request, "_smart_session_before", False)):
+        launch_page = request.resolver_match is not None and request.resolver_match.url_name in LAUNCH_PAGES
+        if not (smart_now or launch_page or getattr(request, "_smart_session_before", False)):
             return response
         for name in (settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME):
             if name in response.cookies:
@@ -78,6 +82,9 @@ class SmartEmbeddingMiddleware:
         registration = smart_session_registration(session=session) if smart_now else None
         if registration is not None:
             _frame_policy(request, response, registration.ehr_origins)
+        elif launch_page:
+            origins = dict.fromkeys(o for i in smart_issuers() if i.smart is not None for o in i.smart.ehr_origins)
+            _frame_policy(request, response, tuple(origins))
         return response
 
     def process_view(self, request: HttpRequest, view_func: Any, view_args: Any, view_kwargs: Any) -> None:
