@@ -122,10 +122,10 @@ def allergy_reading(*, findings: AllergyFindings | None, problem: str, read_at: 
         return Reading(field, ALLERGY_QUESTION, "true", "Yes", note, Status.FILLED)
     if findings.unidentified:
         count = findings.unidentified
-        records = "record names" if count == 1 else "records name"
+        records = "record" if count == 1 else "records"
         note = (
-            f"The EHR's allergy list (read {when}) has {count} current {records} no substance that can be read: "
-            "any could be anakinra. Answer it yourself."
+            f"The EHR's allergy list (read {when}) has {count} current {records} naming no substance that can be "
+            "read: any could be anakinra. Answer it yourself."
         )
         return Reading(field, ALLERGY_QUESTION, "", "", note, Status.ASK)
     ecoli = [name for name in findings.others if ECOLI_NAMES.search(name)]

@@ -90,7 +90,7 @@ class EhrUser:
 @dataclass(frozen=True)
 class LaunchContext:
     user: EhrUser
-    patient: str
+    patient: str | None  # None: an EHR that gives no patient context
     app_context: str | None = None
     tenant: str | None = None
     need_patient_banner: bool = True
@@ -273,7 +273,8 @@ class _AuthorizationServer(AuthorizationServer):
     def save_token(self, token: dict[str, Any], request: HttpRequest) -> None:
         context: LaunchContext = request.authorization_code.context
         # SMART launch context beside the token (SMART App Launch, "Launch context arrives with your access_token").
-        token["patient"] = context.patient
+        if context.patient is not None:
+            token["patient"] = context.patient
         token["need_patient_banner"] = context.need_patient_banner
         if context.app_context is not None:
             token["appContext"] = context.app_context
@@ -283,7 +284,7 @@ class _AuthorizationServer(AuthorizationServer):
             access_token=token["access_token"],
             client_id=request.client.client_id,
             scope=token["scope"],
-            patient=context.patient,
+            patient=context.patient or "",
             issued_at=time.time(),
             expires_in=token["expires_in"],
         )
@@ -351,6 +352,7 @@ class TestEhr:
         self.fhir_failures: dict[str, int] = {}  # resource type -> HTTP status to answer instead
         self.seen: list[dict[str, Any]] = []
         self.signing_key = RSAKey.generate_key(2048, parameters={"kid": "ehr-id-token-1", "use": "sig", "alg": "RS256"})
+        self.published_key: RSAKey | None = None  # what /auth/jwks publishes instead (a key swap), when set
         self.server = _AuthorizationServer(self)
         self.server.register_grant(SmartCodeGrant, [S256Only(required=True), SmartOpenIDCode(self)])
         self.resources = ResourceProtector()
@@ -398,7 +400,7 @@ class TestEhr:
         if path == "/auth/.well-known/openid-configuration":
             return 200, {**self._smart_configuration(), "subject_types_supported": ["public"]}, []
         if path == "/auth/jwks":
-            return 200, {"keys": [self.signing_key.as_dict(private=False)]}, []
+            return 200, {"keys": [(self.published_key or self.signing_key).as_dict(private=False)]}, []
         if path == "/auth/authorize":
             return self._authorize(request)
         if path == "/auth/token" and request.method == "POST":
