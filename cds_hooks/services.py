@@ -218,7 +218,10 @@ def _setting(client: CdsClient, base_url: str) -> card_builders.CardSetting:
     slug = client.issuer.institution_for(client.tenant)
     protocols = published_protocols(institution_slug=slug) if slug else ()
     return card_builders.CardSetting(
-        base_url=base_url, protocol=protocols[0] if protocols else None, institution_slug=slug
+        base_url=base_url,
+        protocol=protocols[0] if protocols else None,
+        institution_slug=slug,
+        smart_launch=client.issuer.smart is not None,
     )
 
 

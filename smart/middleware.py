@@ -29,6 +29,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csp import get_nonce
+from django.utils.cache import patch_vary_headers
 from django.utils.csp import CSP, build_policy
 
 from smart.selectors import is_smart_session, smart_issuers, smart_session_registration
@@ -65,6 +66,12 @@ def _frame_policy(request: HttpRequest, response: HttpResponse, origins: tuple[s
         del response.headers["X-Frame-Options"]
 
 
+def _may_hold_a_session(request: HttpRequest) -> bool:
+    """The request's session has data: it came with a session cookie, or the view used the session."""
+    session = getattr(request, "session", None)
+    return session is not None and (session.accessed or settings.SESSION_COOKIE_NAME in request.COOKIES)
+
+
 class SmartEmbeddingMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -72,13 +79,15 @@ class SmartEmbeddingMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         session = getattr(request, "session", None)
-        smart_now = session is not None and is_smart_session(session=session)
+        smart_now = _may_hold_a_session(request) and is_smart_session(session=session)
         launch_page = request.resolver_match is not None and request.resolver_match.url_name in LAUNCH_PAGES
         if not (smart_now or launch_page or getattr(request, "_smart_session_before", False)):
             return response
         for name in (settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME):
             if name in response.cookies:
                 response.cookies[name] = partitioned(response.cookies[name])
+        if smart_now:
+            patch_vary_headers(response, ("Cookie",))  # its headers depend on the session
         registration = smart_session_registration(session=session) if smart_now else None
         if registration is not None:
             _frame_policy(request, response, registration.ehr_origins)
@@ -89,6 +98,11 @@ class SmartEmbeddingMiddleware:
 
     def process_view(self, request: HttpRequest, view_func: Any, view_args: Any, view_kwargs: Any) -> None:
         # Whether the request came in a SMART session, before the view (logout) can flush it: the cookie
-        # that deletes it must be partitioned too.
+        # that deletes it must be partitioned too. Only a request with a session cookie can be in one;
+        # for any other, looking must not mark the session as used (which would add Vary: Cookie).
         session = getattr(request, "session", None)
-        request._smart_session_before = session is not None and is_smart_session(session=session)  # type: ignore[attr-defined]
+        if session is None or settings.SESSION_COOKIE_NAME not in request.COOKIES:
+            return
+        accessed = session.accessed
+        request._smart_session_before = is_smart_session(session=session)  # type: ignore[attr-defined]
+        session.accessed = accessed or request._smart_session_before  # type: ignore[attr-defined]
