@@ -1,8 +1,8 @@
 """SMART launch writes: start an authorization, finish it (token, ID token, the local account, the EHR's
 data into the wizard), and end the patient context.
 
-Every launch that reaches the callback is audited (`smart.launch`, or `smart.launch_refused` with why):
-the user, the registration, the time. Never the patient: the patient id, the tokens and what was read
+Every launch from a registered EHR is audited (`smart.launch`, or `smart.launch_refused` with why): the
+user, the registration, the time. Never the patient: the patient id, the tokens and what was read
 live only in the session (`smart.session`).
 """
 
@@ -303,19 +303,21 @@ class LaunchDone:
     readings: tuple[prefill.Reading, ...]
 
 
-def _refused(*, pending: PendingAuthorization, reason: str) -> None:
+def _refusal_audit(*, registration: str, fhir_server: str, ehr_launch: bool, reason: str) -> None:
+    # No user is signed in yet: the EHR's registration is the actor.
     audit_record(
         action="smart.launch_refused",
         subject_type=AUDIT_SUBJECT,
-        subject_id=pending.registration[:64],
-        actor_label=pending.registration[:200],
+        subject_id=registration[:64],
+        actor_label=registration[:200],
         reason=reason,
-        details={
-            "registration": pending.registration,
-            "fhir_server": pending.fhir_server,
-            "ehr_launch": pending.ehr_launch,
-        },
+        details={"registration": registration, "fhir_server": fhir_server, "ehr_launch": ehr_launch},
     )
+
+
+def launch_refused_record(*, issuer: Issuer, fhir_server: str, ehr_launch: bool, reason: str) -> None:
+    """Audit a launch from a registered EHR that stopped before the EHR was asked (discovery failed)."""
+    _refusal_audit(registration=issuer.iss, fhir_server=fhir_server, ehr_launch=ehr_launch, reason=reason)
 
 
 def pending_authorization_pop(*, session: SessionBase, state: str) -> PendingAuthorization | None:
@@ -339,7 +341,12 @@ def launch_complete(
     try:
         return _launch_complete(request=request, pending=pending, code=code, error=error, redirect_uri=redirect_uri)
     except LaunchFailed as failure:
-        _refused(pending=pending, reason=str(failure))
+        _refusal_audit(
+            registration=pending.registration,
+            fhir_server=pending.fhir_server,
+            ehr_launch=pending.ehr_launch,
+            reason=str(failure),
+        )
         raise
 
 

@@ -15,7 +15,13 @@ from django.views.decorators.http import require_GET
 from cds_hooks.config import Issuer
 from smart.oauth import LaunchFailed
 from smart.selectors import smart_issuer_for_server, smart_issuers
-from smart.services import launch_begin, launch_complete, pending_authorization_pop, smart_session_mark
+from smart.services import (
+    launch_begin,
+    launch_complete,
+    launch_refused_record,
+    pending_authorization_pop,
+    smart_session_mark,
+)
 
 # A launch parameter is an opaque handle; anything longer than this is not one.
 MAX_PARAMETER = 2000
@@ -42,6 +48,9 @@ def _begin(request: HttpRequest, *, issuer: Issuer, fhir_server: str, launch: st
             redirect_uri=_redirect_uri(request),
         )
     except LaunchFailed as failure:
+        launch_refused_record(
+            issuer=issuer, fhir_server=fhir_server, ehr_launch=launch is not None, reason=str(failure)
+        )
         return _failed(request, str(failure), status=502)
     return redirect(url)
 

@@ -17,10 +17,13 @@ from __future__ import annotations
 from http.cookies import Morsel
 
 import pytest
+from django.contrib.sessions.backends.db import SessionStore
 
 from audit.models import AuditEvent
+from smart.session import PATIENT_KEY, SMART_KEY
 from tests.e2e import wizard
 from tests.e2e.conftest import CHROMIUM, axe_violations, e2e_db, screenshot
+from tests.ehr_support import ISSUER
 from tests.smart_ehr import start_ehr
 from tests.smart_support import CLIENT_ID, PATIENT_ID, ehr_context, patient_record, registration
 
@@ -152,6 +155,10 @@ def test_smart_ehr_launch_in_a_window_prefills_the_wizard_through_to_the_printou
     _assert_ehr_saw_a_smart_launch(test_ehr, live_server)
     (event,) = AuditEvent.objects.filter(action="smart.launch")
     assert PATIENT_ID not in str(event.details)
+    # The result is stored: the patient id and the token left the session with it.
+    (cookie,) = [c for c in page.context.cookies(live_server.url) if c["name"] == "sessionid"]
+    session = SessionStore(session_key=cookie["value"]).load()
+    assert (PATIENT_KEY in session, session[SMART_KEY]) == (False, {"registration": ISSUER})
 
 
 def test_smart_ehr_launch_inside_the_ehr_frame_with_third_party_cookies_blocked(

@@ -421,6 +421,25 @@ def test_smart_launch_from_an_unregistered_ehr_calls_nothing(client, smart_ehr):
     assert smart_ehr.seen == []
 
 
+def test_smart_launch_whose_ehr_cannot_be_reached_says_so_and_is_audited(client, settings):
+    unreachable = {"client_id": CLIENT_ID, "client_type": "public", "user_mapping": "create"}
+    settings.CDS_HOOKS_ISSUERS = {ISSUER: {"smart": {**unreachable, "fhir_servers": ["http://127.0.0.1:9/fhir"]}}}
+
+    response = client.get("/smart/launch", {"iss": "http://127.0.0.1:9/fhir", "launch": "x"})
+
+    assert (response.status_code, _refusal(response)) == (
+        502,
+        "The EHR&#x27;s SMART configuration could not be reached (ConnectionError).",
+    )
+    assert list(AuditEvent.objects.values_list("action", "actor_label", "details")) == [
+        (
+            "smart.launch_refused",
+            ISSUER,
+            {"registration": ISSUER, "fhir_server": "http://127.0.0.1:9/fhir", "ehr_launch": True},
+        )
+    ]
+
+
 def test_smart_ehr_launch_without_launch_context_is_refused(client, smart_ehr):
     response = client.get("/smart/launch", {"iss": smart_ehr.fhir_base})
 
