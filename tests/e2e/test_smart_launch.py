@@ -188,7 +188,7 @@ def test_smart_ehr_launch_inside_the_ehr_frame_with_third_party_cookies_blocked(
         "sessionid": ("None", True, True),
         "csrftoken": ("None", True, True),
     }
-    assert errors == []
+    assert errors == [], "\n".join(errors)
     _assert_ehr_saw_a_smart_launch(test_ehr, live_server)
 
 
