@@ -45,4 +45,6 @@ def patient_context_get(*, session: SessionBase, now: float | None = None) -> Pa
     if not isinstance(data, dict):
         return None
     context = PatientContext.from_session(data)
-    return context if context.expires_at > (time.time() if now is None else now) else None
+    if context is None or context.expires_at <= (time.time() if now is None else now):
+        return None
+    return context

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,7 +43,7 @@ from cds_hooks.smart_config import SmartRegistration, UserMapping
 from smart import oauth, prefill
 from smart.models import EhrUserLink
 from smart.oauth import LaunchFailed
-from smart.selectors import is_smart_session, smart_issuer_get
+from smart.selectors import is_smart_session, patient_context_get, smart_issuer_get
 from smart.session import (
     CONTEXT_MAX_SECONDS,
     PATIENT_KEY,
@@ -266,18 +266,20 @@ def _readings(*, data: _EhrData, issuer: Issuer, tenant: str, now: datetime) -> 
     return readings
 
 
-def _wizard_fill(*, session: SessionBase, readings: list[prefill.Reading]) -> list[prefill.Reading]:
-    """A new patient in the wizard with the filled-in readings, through the same checks as a /start/ link;
-    a value the wizard refuses is shown with why and left for the clinician."""
+def _wizard_fill(*, session: SessionBase, readings: list[prefill.Reading], new_patient: bool) -> list[prefill.Reading]:
+    """The filled-in readings into the wizard (a new patient, or over the same patient's answers when read
+    again), through the same checks as a /start/ link; a value the wizard refuses is shown with why and
+    left for the clinician."""
     institutions = frozenset(slug for slug, _ in published_institution_choices())
     filled = {r.field: r.answer for r in readings if r.status == prefill.Status.FILLED}
     checked = wizard.prefill_from_query(filled, institutions)
     refused = {problem.split(":", 1)[0]: problem.split(":", 1)[1].strip() for problem in checked.invalid}
     answers = wizard.WizardAnswers(session)
-    answers.reset()
+    if new_patient:
+        answers.reset()
     for step in wizard.STEPS:
         if step.slug in checked.answers:
-            answers.save_step(step, checked.answers[step.slug])
+            answers.save_step(step, {**answers.for_step(step), **checked.answers[step.slug]})
     return [
         prefill.Reading(
             r.field,
@@ -329,7 +331,7 @@ def pending_authorization_pop(*, session: SessionBase, state: str) -> PendingAut
     if not isinstance(data, dict):
         return None
     found = PendingAuthorization.from_session(data)
-    return found if time.time() - found.created_at < PENDING_MAX_SECONDS else None
+    return found if found is not None and time.time() - found.created_at < PENDING_MAX_SECONDS else None
 
 
 def launch_complete(
@@ -393,7 +395,9 @@ def _launch_complete(
         observation_category=category,
     )
     readings = _wizard_fill(
-        session=request.session, readings=_readings(data=data, issuer=issuer, tenant=token.tenant, now=now)
+        session=request.session,
+        readings=_readings(data=data, issuer=issuer, tenant=token.tenant, now=now),
+        new_patient=True,
     )
     lifetime = (
         min(CONTEXT_MAX_SECONDS, token.expires_in) if token.expires_in and token.expires_in > 0 else CONTEXT_MAX_SECONDS
@@ -415,6 +419,8 @@ def _launch_complete(
         show_banner=token.need_patient_banner,
         draft_order=draft_order_from_app_context(token.app_context) or "",
         notes=notes,
+        tenant=token.tenant,
+        observation_category=category or "",
     )
     request.session[SMART_KEY] = {"registration": issuer.iss}
     request.session[PATIENT_KEY] = context.as_session()
@@ -436,6 +442,28 @@ def _launch_complete(
         },
     )
     return LaunchDone(user=user, created=created, readings=tuple(readings))
+
+
+def patient_context_reread(*, session: SessionBase, now: datetime) -> PatientContext | None:
+    """Read the EHR again for the launch's patient (a weight just recorded, say), with the launch's token,
+    while it lasts; the values read replace those answers in the wizard. None when the context has ended."""
+    context = patient_context_get(session=session, now=now.timestamp())
+    issuer = smart_issuer_get(iss=context.registration) if context is not None else None
+    if context is None or issuer is None:
+        patient_context_drop(session=session)
+        return None
+    data = _ehr_read(
+        fhir_server=context.fhir_server,
+        access_token=context.access_token,
+        patient=context.patient,
+        observation_category=context.observation_category or None,
+    )
+    readings = _wizard_fill(
+        session=session, readings=_readings(data=data, issuer=issuer, tenant=context.tenant, now=now), new_patient=False
+    )
+    refreshed = replace(context, readings=tuple(readings), notes=())
+    session[PATIENT_KEY] = refreshed.as_session()
+    return refreshed
 
 
 def patient_context_drop(*, session: SessionBase) -> bool:

@@ -40,8 +40,11 @@ class PendingAuthorization:
     created_at: float
 
     @classmethod
-    def from_session(cls, data: dict[str, Any]) -> PendingAuthorization:
-        return cls(**data)
+    def from_session(cls, data: dict[str, Any]) -> PendingAuthorization | None:
+        try:
+            return cls(**data)
+        except TypeError:
+            return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,8 @@ class PatientContext:
     show_banner: bool = True
     draft_order: str = ""
     notes: tuple[str, ...] = field(default=())
+    tenant: str = ""  # the token's `tenant` (which institution's protocol), for reading again
+    observation_category: str = ""  # the Observation category the launch's scope allows ("" when unrestricted)
 
     def as_session(self) -> dict[str, Any]:
         data = asdict(self)
@@ -66,6 +71,10 @@ class PatientContext:
         return data
 
     @classmethod
-    def from_session(cls, data: dict[str, Any]) -> PatientContext:
-        readings = tuple(Reading(**{**r, "status": Status(r["status"])}) for r in data.get("readings", []))
-        return cls(**{**data, "readings": readings, "notes": tuple(data.get("notes", ()))})
+    def from_session(cls, data: dict[str, Any]) -> PatientContext | None:
+        """The context as stored; None for anything else (a session from another version of the app)."""
+        try:
+            readings = tuple(Reading(**{**r, "status": Status(r["status"])}) for r in data.get("readings", []))
+            return cls(**{**data, "readings": readings, "notes": tuple(data.get("notes", ()))})
+        except (TypeError, ValueError, KeyError):
+            return None

@@ -7,10 +7,13 @@ A launch that cannot go on shows why (and what to do), never a 500.
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
 
 from cds_hooks.config import Issuer
 from smart.oauth import LaunchFailed
@@ -19,6 +22,7 @@ from smart.services import (
     launch_begin,
     launch_complete,
     launch_refused_record,
+    patient_context_reread,
     pending_authorization_pop,
     smart_session_mark,
 )
@@ -113,4 +117,19 @@ def callback(request: HttpRequest) -> HttpResponse:
         )
     except LaunchFailed as failure:
         return _failed(request, str(failure), status=400)
+    return redirect("home")
+
+
+@login_required
+@require_POST
+def reread(request: HttpRequest) -> HttpResponse:
+    """Read the EHR again for the launch's patient (a weight recorded since, say), while the launch lasts."""
+    if patient_context_reread(session=request.session, now=timezone.now()) is None:
+        messages.warning(
+            request,
+            "The EHR launch has ended (after 60 minutes, or once the result was stored): open the app from the EHR "
+            "again.",
+        )
+    else:
+        messages.info(request, "Read again from the EHR: check every value.")
     return redirect("home")

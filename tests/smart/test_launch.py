@@ -38,6 +38,7 @@ from tests.smart_support import (
     path_and_query,
     patient_record,
     registration,
+    weight_observation,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
@@ -553,3 +554,51 @@ def test_smart_launch_records_no_patient_in_any_table(client, smart_ehr):
     assert (PATIENT_ID in dumped, token in dumped, "Okafor" in dumped) == (False, False, False)
     assert AuditEvent.objects.filter(action="smart.launch").count() == 1
     assert Group.objects.get(name=CLINICIAN).user_set.count() == 1
+
+
+# --- Reading the EHR again -------------------------------------------------------------------------------
+
+
+def test_smart_read_again_takes_a_weight_recorded_since_and_keeps_the_other_answers(client, smart_ehr):
+    smart_ehr.patient_add(patient_record(weight_days_ago=10))
+    _launch(client, smart_ehr)
+    assert _readings(client)["weight_kg"][:2] == ("ask", "")
+    smart_ehr.patients[PATIENT_ID].observations.append(weight_observation(Decimal("21.4"), days_ago=0, obs_id="w2"))
+
+    response = client.post("/smart/reread")
+
+    assert response["Location"] == "/"
+    status, answer, note = _readings(client)["weight_kg"]
+    assert (status, answer, note.endswith(" (today): the latest body weight.")) == ("filled", "21.4", True)
+    answers = client.session[SESSION_KEY]["answers"]
+    assert (answers["patient"]["weight_kg"], answers["patient"]["age_years"], answers["institution"]) == (
+        "21.4",
+        "8",
+        {"institution": "cnh"},
+    )
+    assert len(smart_ehr.seen_at("/fhir/Observation")) == 2
+
+
+def test_smart_read_again_after_the_launch_ended_reads_nothing_and_says_so(client, smart_ehr):
+    _launch(client, smart_ehr)
+    client.post("/wizard/reset/")
+    reads = len(smart_ehr.seen)
+
+    response = client.post("/smart/reread", follow=True)
+
+    assert [str(m) for m in response.context["messages"]] == [
+        "Answers cleared: start the new patient below.",
+        "The EHR launch has ended (after 60 minutes, or once the result was stored): open the app from the EHR again.",
+    ]
+    assert len(smart_ehr.seen) == reads
+
+
+def test_smart_value_changed_by_the_clinician_is_no_longer_labelled_as_the_ehrs(client, smart_ehr):
+    _launch(client, smart_ehr)
+
+    typed = {**client.session[SESSION_KEY]["answers"]["patient"], "weight_kg": "21"}
+    client.post("/", {**typed, "action": "next"})
+    page = client.get("/").content.decode()
+
+    assert page.count("filled in, then changed by you</span>") == 1
+    assert page.count('class="badge text-bg-success">filled in</span>') == 3
