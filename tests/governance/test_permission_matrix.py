@@ -58,7 +58,13 @@ PUBLIC = {
 
 # SMART launch pages: public (the launch signs the user in); without their parameters, a launch or a callback
 # is refused with a page saying why, and the standalone launch lists the registered EHRs.
-SMART_PAGES = {"smart_launch": "400", "smart_standalone": OK, "smart_callback": "400"}
+# Reading the EHR again is a signed-in POST.
+SMART_PAGES = {
+    "smart_launch": {role: "400" for role in ROLES},
+    "smart_standalone": {role: OK for role in ROLES},
+    "smart_callback": {role: "400" for role in ROLES},
+    "smart_reread": {"anonymous": LOGIN, "clinician": METHOD, "pharmacist": METHOD, "superuser": METHOD},
+}
 
 # Bedside pages that do something other than show a page to a signed-in user.
 BEDSIDE_SIGNED_IN = {
@@ -261,7 +267,7 @@ def expected(page: Page, role: str) -> str:
     if page.kind == "cds":
         return UNAUTHORIZED
     if page.kind == "smart":
-        return SMART_PAGES[page.key]
+        return SMART_PAGES[page.key][role]
     if page.kind == "api":
         if role == "anonymous":
             return UNAUTHORIZED
