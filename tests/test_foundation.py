@@ -137,7 +137,7 @@ def test_compose_file_is_accepted_by_docker_compose():
     if compose is None and shutil.which("docker-compose"):
         compose = ["docker-compose"]
     assert compose, "Neither `docker compose` nor `docker-compose` is installed (.ci/run installs docker-compose)."
-    env = _clean_env(SECRET_KEY="s", POSTGRES_PASSWORD="p", ALLOWED_HOSTS="cds.example.org")
+    env = _clean_env(SECRET_KEY="s", POSTGRES_PASSWORD="p", ALLOWED_HOSTS="cds.example.org", APP_HOST="cds.example.org")
     result = run([*compose, "-f", "docker-compose.yml", "config", "--quiet"], env)
     assert (result.returncode, result.stderr) == (0, "")
     # And it refuses to run without the secrets, which are never in the file.
