@@ -1,5 +1,6 @@
 # Anakinra CDS. Two commands do everything from a fresh clone:
-#   make run    virtualenv, pinned dependencies, migrate, clinical data, demo accounts, serve :8000 (SQLite)
+#   make run    virtualenv, pinned dependencies, migrate, clinical data, demo accounts, serve :8000 (SQLite);
+#               another port: make run PORT=8001
 #   make test   the whole suite against PostgreSQL (DATABASE_URL, else 127.0.0.1:5432)
 
 SHELL := /bin/bash
@@ -13,16 +14,18 @@ PYTHON ?= $(shell for c in "pyenv which python$(PYTHON_VERSION)" "command -v pyt
 	"ls -d $$HOME/.pyenv/versions/$(PYTHON_VERSION)*/bin/python$(PYTHON_VERSION)"; do \
 	p=$$(eval $$c 2>/dev/null | tail -n 1) && [ -n "$$p" ] && echo $$p && break; done)
 RUN_ENV := DEBUG=true SECRET_KEY_FILE=$(LOCAL)/secret_key
+PORT ?= 8000
 TEST_ENV := DATABASE_URL=$${DATABASE_URL:-postgres://anakinra@127.0.0.1:5432/anakinra}
 
-.PHONY: help run test setup venv bench lint check-data clean
+.PHONY: help run test setup venv bench lint check-data clean reset-password
 
 help:
-	@echo "make run    set everything up and serve http://127.0.0.1:8000 (embedded SQLite)"
+	@echo "make run    set everything up and serve http://127.0.0.1:8000 (embedded SQLite; PORT=8001 for another port)"
 	@echo "make test   run the whole test suite against PostgreSQL"
 	@echo "make bench  benchmarks (engine, POST and CDS Hooks against /healthz, bedside pages, 1 and 2 instances"
 	@echo "            behind HAProxy; needs wrk and haproxy; BENCH_ARGS=\"--rounds 5\"); the scale drill: scripts/scale_drill.sh"
 	@echo "make lint   ruff"
+	@echo "make reset-password ACCOUNT=clinician   a new password for a demo account (shown once)"
 
 # One virtualenv with the pinned dev lock (a superset of requirements.lock), rebuilt when the lock changes.
 $(VENV)/.installed: requirements-dev.lock
@@ -42,12 +45,17 @@ $(LOCAL)/secret_key:
 setup: venv $(LOCAL)/secret_key
 	@$(RUN_ENV) $(PY) manage.py migrate --noinput -v 0
 	@$(RUN_ENV) $(PY) manage.py load_clinical_data
-	@echo "Demo accounts (passwords are shown once, when an account is made):"
+	@echo "Demo accounts (passwords are shown once, when an account is made; lost one? make reset-password ACCOUNT=<name>):"
 	@$(RUN_ENV) $(PY) manage.py create_demo_accounts
 
 run: setup
-	@echo "Serving http://127.0.0.1:8000 (Ctrl-C to stop)"
-	@$(RUN_ENV) $(PY) manage.py runserver 127.0.0.1:8000
+	@echo "Serving http://127.0.0.1:$(PORT) (Ctrl-C to stop)"
+	@$(RUN_ENV) $(PY) manage.py runserver 127.0.0.1:$(PORT)
+
+# A lost demo password cannot be shown again (only its hash is stored): this sets a new one and prints it.
+reset-password: venv $(LOCAL)/secret_key
+	@test -n "$(ACCOUNT)" || { echo "Name the account: make reset-password ACCOUNT=clinician (or pharmacist1, pharmacist2)"; exit 1; }
+	@$(RUN_ENV) $(PY) manage.py create_demo_accounts --reset "$(ACCOUNT)"
 
 test: venv
 	@$(TEST_ENV) $(PY) scripts/check_postgres.py

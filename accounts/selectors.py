@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connections, router
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import LoginFailure, login_username_hash, token_hash
@@ -67,3 +68,12 @@ def login_locked_until(*, username: str, now: datetime | None = None) -> datetim
     )
     oldest_counted = recent[limit - 1 : limit].first()
     return None if oldest_counted is None else oldest_counted + window
+
+
+def users_with_permission(*, permission: str) -> QuerySet:
+    """Active users holding `app_label.codename` through a group, directly, or as superusers (one query)."""
+    app_label, codename = permission.split(".", 1)
+    held = Q(groups__permissions__content_type__app_label=app_label, groups__permissions__codename=codename) | Q(
+        user_permissions__content_type__app_label=app_label, user_permissions__codename=codename
+    )
+    return get_user_model().objects.filter(held | Q(is_superuser=True), is_active=True).distinct()

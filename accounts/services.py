@@ -46,11 +46,36 @@ def demo_accounts_create() -> list[tuple[str, str | None]]:
             continue
         password = secrets.token_urlsafe(12)
         user = user_model.objects.create_user(
-            username=username, password=password, first_name=first, last_name=last, is_staff=role == PHARMACIST
+            username=username,
+            password=password,
+            first_name=first,
+            last_name=last,
+            # Where governance notifications go (the console in development: make run).
+            email=f"{username}@example.org",
+            is_staff=role == PHARMACIST,
         )
         user.groups.add(Group.objects.get(name=role))
         made.append((username, password))
     return made
+
+
+class NotADemoAccount(ValueError):
+    """Only the demo accounts' passwords are reset this way; real accounts use `manage.py changepassword`."""
+
+
+@transaction.atomic
+def demo_account_password_reset(*, username: str) -> str:
+    """A new generated password for a demo account (shown once by the caller), and any log-in pause lifted."""
+    if username not in {account[0] for account in DEMO_ACCOUNTS}:
+        raise NotADemoAccount(f"{username!r} is not a demo account ({', '.join(a[0] for a in DEMO_ACCOUNTS)}).")
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise NotADemoAccount(f"{username!r} does not exist yet: `make run` (or create_demo_accounts) makes it.")
+    password = secrets.token_urlsafe(12)
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    login_failures_clear(username=username)
+    return password
 
 
 def login_failure_record(*, username: str, now: datetime | None = None) -> LoginFailure:

@@ -2,7 +2,7 @@
 
 A revert would write an old row back without drafts, two-person approval or test patients, so the
 history form is view-only (POST refused), and the history list uses a template without inline
-style (our CSP allows none).
+style (our CSP allows none), in plain words: labels, names, minutes, whole values.
 """
 
 from __future__ import annotations
@@ -13,6 +13,16 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.http import Http404, HttpResponseRedirect
 from simple_history.admin import SimpleHistoryAdmin
+from simple_history.template_utils import HistoricalRecordContextHelper
+
+from anakinra_cds.history_words import delta_words
+
+
+class PlainWordsHistoryHelper(HistoricalRecordContextHelper):
+    """simple_history's change list in plain words (see anakinra_cds.history_words)."""
+
+    def context_for_delta_changes(self, delta):
+        return [{"field": label, "old": old, "new": new} for label, old, new in delta_words(self.model, delta)]
 
 
 class NulSafeChangelist:
@@ -41,6 +51,9 @@ class HistoryAdmin(NulSafeChangelist, SimpleHistoryAdmin):
     def history_view(self, request, object_id, extra_context=None):
         self.history_pk(object_id)
         return super().history_view(request, object_id, extra_context)
+
+    def get_historical_record_context_helper(self, request, historical_record):
+        return PlainWordsHistoryHelper(self.model, historical_record)
 
     def revert_disabled(self, request, obj=None) -> bool:
         return True

@@ -192,6 +192,30 @@ CDS_HOOKS_HTTP_TIMEOUT_SECONDS = env_int("CDS_HOOKS_HTTP_TIMEOUT_SECONDS", 3, mi
 # warning. An operational default, not a clinical number from the protocols: set it per site.
 CDS_HOOKS_WEIGHT_MAX_AGE_DAYS = env_int("CDS_HOOKS_WEIGHT_MAX_AGE_DAYS", 7, minimum=1)
 
+# --- Mail: governance notifications (a protocol version submitted for approval) ------------------
+# Development (DEBUG=true, make run) prints each message on the console; anything else sends by SMTP
+# unless EMAIL_BACKEND says otherwise. A message that cannot be sent never undoes the submission: it is
+# logged and audited, and the version is on each reviewer's admin worklist anyway.
+EMAIL_BACKEND_PATH = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
+SMTP_OPTIONS = {
+    "host": env_str("EMAIL_HOST", "localhost"),
+    "port": env_int("EMAIL_PORT", 25, minimum=1),
+    "username": env_str("EMAIL_HOST_USER", ""),
+    "password": env_secret("EMAIL_HOST_PASSWORD", required=False) or "",
+    "use_tls": env_bool("EMAIL_USE_TLS", False),
+    "timeout": env_int("EMAIL_TIMEOUT_SECONDS", 10, minimum=1),
+}
+MAILERS = {
+    "default": {
+        "BACKEND": EMAIL_BACKEND_PATH,
+        "OPTIONS": SMTP_OPTIONS if EMAIL_BACKEND_PATH.endswith(".smtp.EmailBackend") else {},
+    }
+}
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "anakinra-cds@localhost")
+
 # --- Protocol governance (accounts, protocols admin) -------------------------------------------
 # Log-in throttle (site and admin): after LOGIN_FAILURE_LIMIT failures for one username within
 # LOGIN_FAILURE_WINDOW_SECONDS, that username is paused until the oldest failure ages out.

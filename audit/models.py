@@ -42,7 +42,7 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         who = self.actor or self.actor_label or "system"
-        return f"{self.created_at:%Y-%m-%d %H:%M} {who}: {self.action} {self.subject_type} {self.subject_id}"
+        return f"{self.created_at:%Y-%m-%d %H:%M} {who}: {self.action_words} ({self.subject_words})"
 
     def save(self, *args, **kwargs):
         if self.pk is not None:
@@ -51,3 +51,19 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("Audit events are append-only.")
+
+    @property
+    def action_words(self) -> str:
+        """The decision in words: "protocol_version.draft_started" -> "draft started"."""
+        return self.action.rsplit(".", 1)[-1].replace("_", " ")
+
+    @property
+    def subject_words(self) -> str:
+        """What the decision was about, by name: the label recorded with it, else the protocol and version
+        number it names, else its kind and id."""
+        details = self.details or {}
+        if details.get("subject"):
+            return str(details["subject"])
+        if "protocol" in details and "version" in details:
+            return f"protocol {details['protocol']} v{details['version']}"
+        return f"{self.subject_type.replace('_', ' ')} {self.subject_id}"

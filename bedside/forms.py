@@ -2,7 +2,8 @@
 `engine.grading`, everything else in services and selectors.
 
 Every input is a text box or a radio group (never a browser number box, which would throw away what the
-user typed), and every safety question needs an explicit answer: a missing answer is never a silent "no".
+user typed), and every safety question needs an explicit answer: a missing answer is never a silent "no"
+("No, none of these" is one explicit answer to all four).
 """
 
 from __future__ import annotations
@@ -12,9 +13,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from crispy_forms.bootstrap import InlineRadios
-from crispy_forms.helper import FormHelper
-from crispy_forms.layout import Field, Fieldset, Layout
 from django import forms
 
 from engine import grading, notation
@@ -102,15 +100,35 @@ def _range_messages(low: int, high: int, unit: str = "") -> dict[str, str]:
     return {"min_value": message, "max_value": message, "invalid": PLAIN_NUMBER_MESSAGE}
 
 
-def _helper(*layout: Any) -> FormHelper:
-    helper = FormHelper()
-    helper.form_tag = False
-    helper.disable_csrf = True
-    helper.layout = Layout(*layout)
-    return helper
+# --- Step 1: the patient and prior treatment --------------------------------------------------------
+
+SAFETY_QUESTIONS = (
+    "ecoli_protein_hypersensitivity",
+    "active_infection",
+    "concurrent_tnf_blocker",
+    "thrombocytopenia_or_coagulopathy",
+)
+NONE_APPLY, SOME_APPLY = "none", "some"
 
 
-# --- Step 1: the patient ----------------------------------------------------------------------------
+class RequiredWhenItApplies:
+    """A question the form requires only when it applies (the form's clean() says when and adds the
+    message). Marked required on the page, so the marker is there whenever the question is shown."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(required=True, **kwargs)  # type: ignore[call-arg]
+
+    def validate(self, value: Any) -> None:
+        if value not in self.empty_values:  # type: ignore[attr-defined]
+            super().validate(value)  # type: ignore[misc]
+
+
+class ConditionalYesNoField(RequiredWhenItApplies, YesNoField):
+    pass
+
+
+class ConditionalChoiceField(RequiredWhenItApplies, forms.ChoiceField):
+    pass
 
 
 class PatientForm(forms.Form):
@@ -134,11 +152,45 @@ class PatientForm(forms.Form):
         widget=_decimal_input(),
         error_messages={**_range_messages(0, 40, "years"), "max_decimal_places": "Use at most 2 decimal places."},
     )
+    prior_tocilizumab_doses = PlainIntegerField(
+        label="Tocilizumab doses given so far",
+        min_value=0,
+        max_value=10,
+        help_text="0 if none.",
+        widget=_whole_input(),
+        error_messages={**_range_messages(0, 10, "doses"), "invalid": "Enter a whole number of doses."},
+    )
+    prior_steroids = YesNoField(label="Steroids given, or starting now")
+    safety_screen = ConditionalChoiceField(
+        label=(
+            "Does any of these apply now: hypersensitivity to E. coli-derived proteins or anakinra, an active "
+            "infection, a TNF blocker, thrombocytopenia or coagulopathy?"
+        ),
+        choices=[(NONE_APPLY, "No, none of these"), (SOME_APPLY, "Yes, one or more: answer each below")],
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose “No, none of these”, or “Yes” and answer each question."},
+    )
+    ecoli_protein_hypersensitivity = ConditionalYesNoField(
+        label="Known hypersensitivity to E. coli-derived proteins or any component of anakinra"
+    )
+    active_infection = ConditionalYesNoField(label="Active infection")
+    concurrent_tnf_blocker = ConditionalYesNoField(label="Taking a TNF blocker (for example etanercept)")
+    thrombocytopenia_or_coagulopathy = ConditionalYesNoField(label="Thrombocytopenia or coagulopathy")
+    institution = forms.ChoiceField(
+        label="Your center: whose protocol to show first",
+        widget=forms.RadioSelect,
+        help_text="Every other center's answer follows it.",
+        error_messages={
+            "required": "Choose your center.",
+            "invalid_choice": "Choose one of the listed centers.",
+        },
+    )
     car_target = forms.ChoiceField(
         label="CAR T-cell target",
-        choices=[(t.value, "Other" if t == CarTarget.OTHER else t.value) for t in CarTarget],
+        required=False,
+        choices=[(t.value, "Other, or not known" if t == CarTarget.OTHER else t.value) for t in CarTarget],
         widget=forms.RadioSelect,
-        error_messages={"required": "Choose the CAR target."},
+        help_text="Optional: left blank, it is recorded as other or not known.",
     )
     days_since_infusion = PlainIntegerField(
         label="Days since CAR T-cell infusion",
@@ -149,14 +201,6 @@ class PatientForm(forms.Form):
         widget=_whole_input(),
         error_messages={**_range_messages(0, 365, "days"), "invalid": "Enter a whole number of days."},
     )
-    fever = YesNoField(label="Fever of 38.0 °C or more now", allow_unknown=True)
-    hypotension = YesNoField(label="Hypotension now", allow_unknown=True)
-    thrombocytopenia_or_coagulopathy = YesNoField(label="Thrombocytopenia or coagulopathy")
-    concurrent_tnf_blocker = YesNoField(label="Taking a TNF blocker (for example etanercept)")
-    ecoli_protein_hypersensitivity = YesNoField(
-        label="Known hypersensitivity to E. coli-derived proteins or any component of anakinra"
-    )
-    active_infection = YesNoField(label="Active infection")
     creatinine_clearance_ml_min = PlainDecimalField(
         label="Creatinine clearance (mL/min)",
         required=False,
@@ -169,63 +213,49 @@ class PatientForm(forms.Form):
         error_messages={**_range_messages(0, 300, "mL/min"), "max_decimal_places": "Use at most 1 decimal place."},
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, institutions: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.helper = _helper(
-            Fieldset(
-                "Patient",
-                Field("weight_kg", wrapper_class="field-narrow"),
-                Field("age_years", wrapper_class="field-narrow"),
-                InlineRadios("car_target"),
-                Field("days_since_infusion", wrapper_class="field-narrow"),
-            ),
-            Fieldset("Now", InlineRadios("fever"), InlineRadios("hypotension")),
-            Fieldset(
-                "Safety",
-                InlineRadios("ecoli_protein_hypersensitivity"),
-                InlineRadios("active_infection"),
-                InlineRadios("concurrent_tnf_blocker"),
-                InlineRadios("thrombocytopenia_or_coagulopathy"),
-                Field("creatinine_clearance_ml_min", wrapper_class="field-narrow"),
-            ),
-        )
+        self.fields["institution"].choices = institutions
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        screen = cleaned.get("safety_screen")
+        answers = {name: cleaned.get(name) for name in SAFETY_QUESTIONS if name not in self.errors}
+        if screen == NONE_APPLY:
+            for name, value in answers.items():
+                if value is True:
+                    self.add_error(
+                        name, "You answered “No, none of these” above: change this to No, or change that answer."
+                    )
+                elif value is None:
+                    cleaned[name] = False  # "none of these" answers every question: No
+        elif screen == SOME_APPLY:
+            for name, value in answers.items():
+                if value is None:
+                    self.add_error(name, "Choose an answer.")
+            if len(answers) == len(SAFETY_QUESTIONS) and all(value is False for value in answers.values()):
+                self.add_error(
+                    "safety_screen",
+                    "Each question is answered No: choose “No, none of these”, or answer Yes where one applies.",
+                )
+        elif any(value is None for value in answers.values()):
+            # Every question answered one by one is an answer too (a link or an older page may do that).
+            self.add_error("safety_screen", self.fields["safety_screen"].error_messages["required"])
+        return cleaned
+
+    @property
+    def safety_details_answered(self) -> bool:
+        return any(self[name].value() for name in SAFETY_QUESTIONS)
 
 
-# --- Step 2: prior treatment ------------------------------------------------------------------------
-
-
-class TreatmentForm(forms.Form):
-    prior_tocilizumab_doses = PlainIntegerField(
-        label="Tocilizumab doses given so far",
-        min_value=0,
-        max_value=10,
-        help_text="0 if none.",
-        widget=_whole_input(),
-        error_messages={**_range_messages(0, 10, "doses"), "invalid": "Enter a whole number of doses."},
-    )
-    prior_steroids = YesNoField(label="Steroids given, or starting now")
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.helper = _helper(
-            Fieldset(
-                "Prior treatment",
-                Field("prior_tocilizumab_doses", wrapper_class="field-narrow"),
-                InlineRadios("prior_steroids"),
-            )
-        )
-
-
-# --- Step 3: toxicities and grades ------------------------------------------------------------------
+# --- Step 2: toxicities and grades ------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class GradingContext:
-    """What the grading helpers need from the earlier steps."""
+    """What the grading helpers need from the first step."""
 
     age_years: Decimal
-    fever: bool | None
-    hypotension: bool | None
     tocilizumab_doses: int
     steroids_given_or_starting: bool | None
 
@@ -235,9 +265,9 @@ class GradingContext:
 
     @property
     def asks_about_antipyretics_or_steroids(self) -> bool:
-        """Only without fever and before tocilizumab does "already given" decide whether CRS can be graded.
-        The treatment step's "steroids given, or starting now" cannot: starting now is not yet given."""
-        return self.fever is not True and self.tocilizumab_doses == 0
+        """Only before tocilizumab (and without fever) does "already given" decide whether CRS can be graded.
+        The first step's "steroids given, or starting now" cannot: starting now is not yet given."""
+        return self.tocilizumab_doses == 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,10 +323,39 @@ OXYGEN_WORDS = {
 CHOOSE_ONE = "Choose one to calculate the grade."
 
 
+# The fields that belong to each toxicity: "Calculate grade" checks one toxicity's fields and no other's.
+TOXICITY_FIELDS = {
+    Toxicity.CRS: (
+        "fever",
+        "hypotension",
+        "crs_grade",
+        "crs_hypotension",
+        "crs_oxygen",
+        "crs_antipyretics_or_steroids_given",
+        "crs_oxygen_flow_l_min",
+    ),
+    Toxicity.ICANS: (
+        "icans_grade",
+        "icans_developmental_delay",
+        "icans_ice_score",
+        "icans_capd_total",
+        "icans_unable_to_perform",
+        "icans_consciousness",
+        "icans_seizure",
+        "icans_motor",
+        "icans_raised_icp",
+    ),
+    Toxicity.CARHLH: ("carhlh_grade", "late_onset_isolated"),
+}
+
+
 class ToxicitiesForm(forms.Form):
+    fever = YesNoField(label="Fever of 38.0 °C or more now", allow_unknown=True, required=False)
+    hypotension = YesNoField(label="Hypotension now", allow_unknown=True, required=False)
     crs_grade = forms.ChoiceField(
         label="CRS grade",
         choices=_grade_choices(calculate=True),
+        initial=ABSENT,
         widget=forms.RadioSelect,
         error_messages={"required": "Choose a grade, Not present, or Calculate."},
     )
@@ -327,6 +386,7 @@ class ToxicitiesForm(forms.Form):
     icans_grade = forms.ChoiceField(
         label="ICANS grade",
         choices=_grade_choices(calculate=True),
+        initial=ABSENT,
         widget=forms.RadioSelect,
         error_messages={"required": "Choose a grade, Not present, or Calculate."},
     )
@@ -365,21 +425,34 @@ class ToxicitiesForm(forms.Form):
     carhlh_grade = forms.ChoiceField(
         label="carHLH severity (clinician-entered; not an ASTCT grade)",
         choices=_grade_choices(calculate=False, words=CARHLH_SEVERITY_WORDS),
+        initial=ABSENT,
         widget=forms.RadioSelect,
         error_messages={"required": "Choose a severity, or Not present."},
     )
-    late_onset_isolated = YesNoField(
-        label="Late, isolated onset (carHLH arising late, without active CRS)", allow_unknown=True, required=False
+    late_onset_isolated = ConditionalYesNoField(
+        label="Late, isolated onset (carHLH arising late, without active CRS)",
+        allow_unknown=True,
+        help_text="Needed with carHLH; Not recorded is an answer.",
     )
 
-    def __init__(self, *args: Any, context: GradingContext, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, context: GradingContext, only: Toxicity | None = None, **kwargs: Any) -> None:
+        """`only`: grade that one toxicity and check nothing else ("Calculate grade")."""
         super().__init__(*args, **kwargs)
         self.context = context
+        self.only = only
         self.outcomes: dict[Toxicity, GradeOutcome] = {}
 
     @property
     def outcomes_by_name(self) -> dict[str, GradeOutcome]:
         return {t.value: o for t, o in self.outcomes.items()}
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        if self.only is not None and self._errors is not None:
+            # Only the toxicity being calculated: another one's answers are not asked for yet.
+            keep = TOXICITY_FIELDS[self.only]
+            for name in [name for name in self._errors if name not in keep]:
+                del self._errors[name]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -388,10 +461,10 @@ class ToxicitiesForm(forms.Form):
             Toxicity.ICANS: cleaned.get("icans_grade"),
             Toxicity.CARHLH: cleaned.get("carhlh_grade"),
         }
-        if all(choice == ABSENT for choice in choices.values()):
+        if self.only is None and all(choice == ABSENT for choice in choices.values()):
             raise forms.ValidationError("Mark at least one toxicity as present, with a grade.")
         for toxicity, choice in choices.items():
-            if choice in (None, ABSENT):
+            if choice in (None, ABSENT) or self.only not in (None, toxicity):
                 continue
             if choice != CALCULATE:
                 self.outcomes[toxicity] = GradeOutcome(toxicity=toxicity, grade=int(choice), method="picked")
@@ -421,19 +494,21 @@ class ToxicitiesForm(forms.Form):
                 "crs_oxygen_flow_l_min", "A flow is only used with a nasal cannula; clear it or change Oxygen."
             )
             return
-        recorded = self.context.hypotension
+        recorded = cleaned.get("hypotension")
         if recorded is False and hypotension != grading.Hypotension.NONE:
-            self.add_error("crs_hypotension", "The Patient step says no hypotension now: correct one of the two.")
+            self.add_error("crs_hypotension", "“Hypotension now” above says No: correct one of the two.")
             return
         if recorded is True and hypotension == grading.Hypotension.NONE:
-            self.add_error("crs_hypotension", "The Patient step says hypotension now: choose how it is treated.")
+            self.add_error("crs_hypotension", "“Hypotension now” above says Yes: choose how it is treated.")
             return
         try:
+            fever = cleaned.get("fever")
             result = grading.crs_grade(
-                fever=self.context.fever,
+                fever=fever,
                 tocilizumab_given=self.context.tocilizumab_doses > 0,
                 # A tick left over from before the question applied (say, fever now recorded) is ignored.
                 antipyretics_or_steroids_given=self.context.asks_about_antipyretics_or_steroids
+                and fever is not True
                 and bool(cleaned.get("crs_antipyretics_or_steroids_given")),
                 hypotension=hypotension,
                 oxygen=oxygen,
@@ -483,26 +558,6 @@ class ToxicitiesForm(forms.Form):
         if self.cleaned_data.get("carhlh_grade") in (None, ABSENT):
             return None
         return self.cleaned_data.get("late_onset_isolated")
-
-
-# --- Step 4: institution ----------------------------------------------------------------------------
-
-
-class InstitutionForm(forms.Form):
-    institution = forms.ChoiceField(
-        label="Institution whose protocol to show first",
-        widget=forms.RadioSelect,
-        help_text="Every other center's answer is shown beside it.",
-        error_messages={
-            "required": "Choose an institution.",
-            "invalid_choice": "Choose one of the listed institutions.",
-        },
-    )
-
-    def __init__(self, *args: Any, institutions: list[tuple[str, str]], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["institution"].choices = institutions
-        self.helper = _helper("institution")
 
 
 # --- Reading pages ----------------------------------------------------------------------------------

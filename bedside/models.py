@@ -43,3 +43,24 @@ class AssessmentGrading(models.Model):
 
     def __str__(self) -> str:
         return f"Grading of {self.assessment_id}"
+
+
+class AssessmentLiterature(models.Model):
+    """Published regimens shown beside a wizard assessment's protocols: a center's own trial from the
+    letter's Table 2 (evidence.Study with a regimen), worked out for the assessment's weight when it was made,
+    so the result and printout read it back unchanged. Literature for discussion with pharmacy, never an
+    order; the API, CDS Hooks and FHIR answers carry protocol steps alone and never this."""
+
+    assessment = models.OneToOneField(
+        "assessments.Assessment", on_delete=models.CASCADE, related_name="bedside_literature"
+    )
+    # [{"institution": "nih", "study_key": "...", "study_label": "...", "dose_basis": "mg/kg/dose",
+    #   "amount": {"low", "high"}, "interval_hours": 12, "routes": ["SC"], "weight_kg": ..., "per_dose_mg": {...},
+    #   "per_day_mg": {...}, "doses_per_day": 2, "arithmetic": ["..."], "references": ["..."]}]
+    regimens = models.JSONField(encoder=DecimalJSONEncoder, decoder=DecimalJSONDecoder)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=~Q(regimens=[]), name="literature_has_regimens")]
+
+    def __str__(self) -> str:
+        return f"Literature shown with {self.assessment_id}"

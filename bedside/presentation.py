@@ -21,6 +21,15 @@ STATUS_WORDS = {
     "not_indicated": ("Not indicated by this protocol", "status-not-indicated"),
     "contraindicated": ("Contraindicated: do not give", "status-contraindicated"),
 }
+# The status in a page title or a list, and a symbol that keeps it readable without colour (printed in
+# black and white, or by someone who cannot tell the colours apart); the words always say it too.
+STATUS_SHORT = {
+    "indicated": "Indicated",
+    "consider": "May be considered",
+    "not_indicated": "Not indicated",
+    "contraindicated": "Contraindicated",
+}
+STATUS_SYMBOLS = {"indicated": "✓", "consider": "?", "not_indicated": "○", "contraindicated": "✕"}
 # Beside an order line whose center does not recommend it as it stands: a not_indicated center's amounts are
 # shown for comparison only and must never read as an order; a consider center's are an option, not an order.
 ORDER_QUALIFIERS = {
@@ -58,19 +67,23 @@ def yes_no(value: bool | None) -> str:
     return {True: "Yes", False: "No"}.get(value, "Not recorded")  # type: ignore[arg-type]
 
 
-def approval_text(protocol: dict[str, Any], *, locally_approved: bool) -> str:
-    """Who approved a version: "checked and approved by <name>" only for a local approver; a version loaded
-    from the reviewed data file shows that file's own statement (stored as `approved_by`) as a sentence, with
-    no prefix."""
+def approval_text(rec: dict[str, Any]) -> str:
+    """Where a version comes from and whether a local pharmacist approved it, plainly and calmly.
+
+    A version a pharmacist here approved names them. A version loaded from the reviewed data file names
+    the published letter it transcribes (its protocol's first citation, the letter's Table 1) and says
+    that no local pharmacist has approved it yet: a fact to know, not an alarm."""
+    protocol = rec["protocol"]
     approver = protocol.get("approved_by") or ""
-    if locally_approved and approver:
-        return f"checked and approved by {approver}"
-    return _sentence(approver or "Approval not recorded")
+    if protocol.get("approved_locally") and approver:
+        return f"Approved for local use by {approver}."
+    citations = rec.get("citations") or []
+    source = f"From the published letter: {_sentence(citations[0]['label'])} " if citations else ""
+    return f"{source}Not yet approved by a local pharmacist."
 
 
 def present_recommendation(rec: dict[str, Any]) -> dict[str, Any]:
     """One stored recommendation plus the words the templates show."""
-    locally_approved = bool(rec["protocol"].get("approved_locally"))
     status_text, status_class = STATUS_WORDS[rec["status"]]
     groups = []
     for severity, heading in SEVERITY_HEADINGS:
@@ -82,11 +95,19 @@ def present_recommendation(rec: dict[str, Any]) -> dict[str, Any]:
     return {
         **rec,
         "status_text": status_text,
+        "status_short": STATUS_SHORT[rec["status"]],
+        "status_symbol": STATUS_SYMBOLS[rec["status"]],
         "status_class": status_class,
         "order_qualifier": ORDER_QUALIFIERS.get(rec["status"], ""),
-        "locally_approved": locally_approved,
-        "approval_text": approval_text(rec["protocol"], locally_approved=locally_approved),
+        # Amounts read as an option only where the center recommends the step; a not_indicated center's
+        # are shown on request, labelled; a contraindicated center has none.
+        "amounts_on_request": rec["status"] == "not_indicated" and bool(rec["steps"]),
+        "locally_approved": bool(rec["protocol"].get("approved_locally")),
+        "approval_text": approval_text(rec),
         "warning_groups": groups,
+        # Warnings and critical messages sit with the order lines; information follows the details.
+        "urgent_groups": [g for g in groups if g["severity"] != "info"],
+        "info_groups": [g for g in groups if g["severity"] == "info"],
         "key_warnings": key_warnings,
         "published_at": published_at,
         "steps": [present_step(step) for step in rec["steps"]],
@@ -95,7 +116,8 @@ def present_recommendation(rec: dict[str, Any]) -> dict[str, Any]:
 
 def present_step(step: dict[str, Any]) -> dict[str, Any]:
     """One stored step plus the words the templates show: a route choice for the printout ("IV / subcut",
-    circled by hand) and whether the day's amount is a most ("up to every N hours")."""
+    circled by hand) and whether the day's amount is a most (a most-often interval: "no more often than
+    every N hours")."""
     routes = tuple(Route(r) for r in step["routes"])
     route_choice = " / ".join(notation.ROUTE_WORDS[r] for r in routes) if len(routes) > 1 else ""
     order_text = step["order_text"]
@@ -119,6 +141,7 @@ class ResultView:
     chosen_slug: str | None
     inputs: list[tuple[str, str]]
     toxicities: list[dict[str, str]]
+    patient_summary: str  # "CRS grade 3 · 20 kg · 8 years": what the answer is for, at a glance
 
 
 def chosen_slug_for(assessment_inputs: dict[str, Any], requested: str | None, slugs: list[str]) -> str | None:
@@ -137,9 +160,11 @@ def toxicity_rows(inputs: dict[str, Any], grading: list[dict[str, Any]] | None) 
         kind, grade = item["type"], item["grade"]
         if kind == "carHLH":
             label = f"carHLH clinician-entered severity {grade} ({CARHLH_SEVERITY_WORDS[grade]})"
+            short = f"carHLH severity {grade}"
             basis = "Clinician-entered: carHLH has no consensus definition and no ASTCT grade."
         else:
             label = f"{kind} grade {grade} (ASTCT)"
+            short = f"{kind} grade {grade}"
             record = by_type.get(kind)
             if record is None:
                 basis = "Grade as sent."
@@ -149,7 +174,7 @@ def toxicity_rows(inputs: dict[str, Any], grading: list[dict[str, Any]] | None) 
                 basis = " ".join([basis, *record.get("notes", [])])
             else:
                 basis = "Picked by the clinician."
-        rows.append({"type": kind, "label": label, "basis": basis})
+        rows.append({"type": kind, "label": label, "short": short, "basis": basis})
     return rows
 
 
@@ -164,7 +189,10 @@ def input_rows(inputs: dict[str, Any]) -> list[tuple[str, str]]:
         ("Age", age),
         ("Tocilizumab doses given", str(inputs["prior_tocilizumab_doses"])),
         ("Steroids given or starting", yes_no(inputs["prior_steroids"])),
-        ("CAR T-cell target", "Other" if inputs.get("car_target") == "other" else str(inputs.get("car_target"))),
+        (
+            "CAR T-cell target",
+            "Other, or not known" if inputs.get("car_target") == "other" else str(inputs.get("car_target")),
+        ),
         ("Days since infusion", "Not recorded" if days is None else str(days)),
         ("Fever now", yes_no(inputs.get("fever"))),
         ("Hypotension now", yes_no(inputs.get("hypotension"))),
@@ -180,17 +208,57 @@ def input_rows(inputs: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
+def present_literature(regimen: dict[str, Any]) -> dict[str, Any]:
+    """A stored literature regimen in words: what the study used, and its arithmetic for this weight."""
+    interval = regimen["interval_hours"]
+    return {
+        **regimen,
+        "amount_text": notation.amount_range(
+            as_decimal(regimen["amount"]["low"]),
+            as_decimal(regimen["amount"]["high"]),
+            regimen["dose_basis"],
+            Decimal("0.001"),
+        ),
+        "interval_text": f"{notation.interval_text(interval)} ({notation.doses_a_day_text(24 // interval)})",
+        "routes_text": notation.routes_text(tuple(Route(r) for r in regimen["routes"])),
+        "weight_text": notation.amount(as_decimal(regimen["weight_kg"]), "kg", Decimal("0.001")),
+    }
+
+
+def literature_shown(rec: dict[str, Any], regimens: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A center's own published regimen, once on its card, where its protocol states no frequency for a step
+    it recommends (so the prescriber has something concrete to discuss with pharmacy)."""
+    if rec["status"] not in ("indicated", "consider"):
+        return []
+    if not any(step.get("interval_hours") is None for step in rec["steps"]):
+        return []
+    slug = rec["institution"]["slug"]
+    return [present_literature(r) for r in regimens if r["institution"] == slug]
+
+
 def result_view(assessment: Any, *, requested_slug: str | None = None) -> ResultView:
-    recommendations = [present_recommendation(rec) for rec in assessment.recommendations]
+    literature = getattr(assessment, "bedside_literature", None)
+    regimens = literature.regimens if literature is not None else []
+    recommendations = [
+        {**present_recommendation(rec), "literature": literature_shown(rec, regimens)}
+        for rec in assessment.recommendations
+    ]
     slugs = [rec["institution"]["slug"] for rec in recommendations]
     chosen_slug = chosen_slug_for(assessment.inputs, requested_slug, slugs)
     grading = getattr(assessment, "bedside_grading", None)
+    toxicities = toxicity_rows(assessment.inputs, grading.toxicities if grading else None)
+    summary = [
+        *(row["short"] for row in toxicities),
+        notation.amount(as_decimal(assessment.inputs["weight_kg"]), "kg", Decimal("0.001")),
+        notation.amount(as_decimal(assessment.inputs["age_years"]), "years", Decimal("0.01")),
+    ]
     return ResultView(
         chosen=next((r for r in recommendations if r["institution"]["slug"] == chosen_slug), None),
         others=[r for r in recommendations if r["institution"]["slug"] != chosen_slug],
         chosen_slug=chosen_slug,
         inputs=input_rows(assessment.inputs),
-        toxicities=toxicity_rows(assessment.inputs, grading.toxicities if grading else None),
+        toxicities=toxicities,
+        patient_summary=" · ".join(summary),
     )
 
 

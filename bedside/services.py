@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -10,8 +11,12 @@ from django.utils import timezone
 
 from assessments.models import Assessment
 from assessments.services import assessment_create
-from bedside.models import AssessmentGrading, InstitutionChoice
+from bedside.models import AssessmentGrading, AssessmentLiterature, InstitutionChoice
+from bedside.selectors import literature_regimen_studies
+from engine import notation
 from engine.inputs import RecommendationRequest
+from engine.literature import LiteratureRegimen, literature_amounts
+from engine.vocabulary import DoseBasis, Route
 from protocols.models import Institution
 from protocols.selectors import published_protocols
 
@@ -55,5 +60,44 @@ def bedside_assessment_create(
     grading = AssessmentGrading(assessment=assessment, toxicities=gradings)
     grading.full_clean()
     grading.save()
+    regimens = literature_regimens_for(
+        institution_slugs=[p.institution_slug for p in protocols], weight_kg=request.weight_kg
+    )
+    if regimens:
+        literature = AssessmentLiterature(assessment=assessment, regimens=regimens)
+        literature.full_clean()
+        literature.save()
     institution_choice_remember(user=user, institution_slug=request.institution)
     return assessment
+
+
+def literature_regimens_for(*, institution_slugs: list[str], weight_kg: Decimal) -> list[dict[str, Any]]:
+    """Each published regimen linked to one of these protocols, worked out for this weight by the engine."""
+    regimens = []
+    for study in literature_regimen_studies(institution_slugs=institution_slugs):
+        regimen = LiteratureRegimen(
+            dose_basis=DoseBasis(study.regimen_dose_basis),
+            amount_low=study.regimen_amount_low,
+            amount_high=study.regimen_amount_high,
+            interval_hours=study.regimen_interval_hours,
+            routes=tuple(Route(r) for r in study.regimen_routes),
+        )
+        amounts = literature_amounts(regimen=regimen, weight_kg=weight_kg)
+        regimens.append(
+            {
+                "institution": study.regimen_protocol.institution.slug,
+                "study_key": study.key,
+                "study_label": study.label,
+                "references": [reference.short_label for reference in study.references.all()],
+                "dose_basis": regimen.dose_basis.value,
+                "amount": {"low": regimen.amount_low, "high": regimen.amount_high},
+                "interval_hours": regimen.interval_hours,
+                "routes": [route.value for route in regimen.routes],
+                "weight_kg": notation.plain_decimal(weight_kg),
+                "per_dose_mg": {"low": amounts.per_dose_mg.low, "high": amounts.per_dose_mg.high},
+                "per_day_mg": {"low": amounts.per_day_mg.low, "high": amounts.per_day_mg.high},
+                "doses_per_day": amounts.doses_per_day,
+                "arithmetic": list(amounts.arithmetic),
+            }
+        )
+    return regimens

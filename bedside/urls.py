@@ -10,4 +10,9 @@ urlpatterns = [
     path("evidence/", views.evidence_list, name="evidence_list"),
     path("protocols/", views.protocol_list, name="protocol_list"),
     path("protocols/<slug:slug>/", views.protocol_detail_view, name="protocol_detail"),
+    path(
+        "protocols/<slug:slug>/versions/<int:version_id>/preview/",
+        views.protocol_version_preview,
+        name="protocol_version_preview",
+    ),
 ]

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -19,13 +20,15 @@ from pydantic import ValidationError
 
 from bedside import wizard
 from bedside.forms import EvidenceFilterForm, ToxicitiesForm
-from bedside.presentation import input_rows, result_view, review_flag
+from bedside.presentation import input_rows, present_recommendation, result_view, review_flag, toxicity_rows
 from bedside.selectors import (
     assessment_for_display,
+    assessment_newer_versions,
     grading_reference,
     institution_choice_get,
     institution_protocol_list,
     protocol_detail,
+    protocol_version_bedside_preview,
     published_institution_choices,
     reference_list,
     study_list,
@@ -33,6 +36,7 @@ from bedside.selectors import (
 from bedside.services import UnknownInstitution, bedside_assessment_create
 from bedside.wizard import STEPS, StepState, WizardAnswers
 from engine.inputs import RecommendationRequest, validation_errors
+from engine.vocabulary import Toxicity
 
 # --- The wizard -------------------------------------------------------------------------------------
 
@@ -63,16 +67,6 @@ def _nav(states: list[StepState], current: wizard.Step) -> list[dict[str, Any]]:
     return items
 
 
-def _review(states: list[StepState]) -> dict[str, Any] | None:
-    """The answers so far in plain words, for the last step."""
-    patient, treatment, toxicities = (states[wizard.step_index(s)] for s in wizard.STEPS[:3])
-    if not (patient.complete and treatment.complete and toxicities.complete):
-        return None
-    data = wizard.clinical_answers(states)
-    outcomes = wizard.toxicity_outcomes(states)
-    return {"inputs": input_rows(data), "outcomes": outcomes}
-
-
 def _render_step(
     request: HttpRequest, step: wizard.Step, form: Any, states: list[StepState], answers: WizardAnswers
 ) -> HttpResponse:
@@ -87,10 +81,10 @@ def _render_step(
     }
     if isinstance(form, ToxicitiesForm):
         context["grading"] = form.context
-        context["outcomes"] = form.outcomes_by_name if form.is_bound and not form.errors else {}
+        # A grade is shown once its own answers validate, whatever the other toxicities still lack.
+        context["outcomes"] = form.outcomes_by_name if form.is_bound else {}
+        context["calculated"] = form.only.value if form.only is not None else ""
         context["grading_source"] = grading_reference()
-    if step is wizard.INSTITUTION:
-        context["review"] = _review(states)
     return render(request, step.template, context)
 
 
@@ -100,8 +94,8 @@ def _step_form(step: wizard.Step, state: StepState, states: list[StepState], req
         return state.form
     kwargs = _form_kwargs(step, states)
     stored = WizardAnswers(request.session).for_step(step)
-    initial = dict(stored)
-    if step is wizard.INSTITUTION and not initial.get("institution"):
+    initial = {name: value for name, value in stored.items() if value != ""}
+    if step is wizard.PATIENT and not initial.get("institution"):
         initial["institution"] = institution_choice_get(user=request.user) or ""
     return step.form_class(initial=initial, **kwargs)
 
@@ -135,12 +129,25 @@ def _wizard_step(request: HttpRequest, step: wizard.Step) -> HttpResponse:
     if action == "back" and index > 0:
         return _redirect_to(STEPS[index - 1])
 
+    calculate = _toxicity_to_calculate(request.POST.get("calculate", ""))
+    if step is wizard.TOXICITIES and calculate is not None:
+        # One toxicity's grade only: the page lands on it (the button's address ends in its anchor).
+        form = ToxicitiesForm(data=answers.for_step(step), only=calculate, **_form_kwargs(step, states))
+        form.is_valid()
+        return _render_step(request, step, form, states, answers)
     form = states[index].form or step.form_class(data=answers.for_step(step), **_form_kwargs(step, states))
-    if action == "calculate" or not form.is_valid():
+    if not form.is_valid():
         return _render_step(request, step, form, states, answers)
     if step is STEPS[-1]:
         return _finish(request, answers, states)
     return _redirect_to(STEPS[index + 1])
+
+
+def _toxicity_to_calculate(value: str) -> Toxicity | None:
+    try:
+        return Toxicity(value)
+    except ValueError:
+        return None
 
 
 def _finish(request: HttpRequest, answers: WizardAnswers, states: list[StepState]) -> HttpResponse:
@@ -161,7 +168,7 @@ def _finish(request: HttpRequest, answers: WizardAnswers, states: list[StepState
         assessment = bedside_assessment_create(request=parsed, gradings=gradings, user=request.user)
     except UnknownInstitution:
         messages.error(request, "That institution has no published protocol now: choose another.")
-        return _redirect_to(wizard.INSTITUTION)
+        return _redirect_to(wizard.PATIENT)
     answers.mark_finished(str(assessment.id))
     return redirect("assessment_result", assessment_id=assessment.id)
 
@@ -175,6 +182,8 @@ def wizard_home(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def wizard_step(request: HttpRequest, slug: str) -> HttpResponse:
+    if slug in wizard.FORMER_STEPS:
+        return _redirect_to(wizard.FORMER_STEPS[slug])
     step = wizard.STEPS_BY_SLUG.get(slug)
     if step is None:
         raise Http404("No such step.")
@@ -243,7 +252,13 @@ def _assessment_or_404(assessment_id: Any):
 def assessment_result(request: HttpRequest, assessment_id: Any) -> HttpResponse:
     assessment = _assessment_or_404(assessment_id)
     view = result_view(assessment, requested_slug=request.GET.get("institution"))
-    return render(request, "assessments/result.html", {"assessment": assessment, "view": view, "nav_section": "wizard"})
+    context = {
+        "assessment": assessment,
+        "view": view,
+        "newer_versions": assessment_newer_versions(assessment=assessment),
+        "nav_section": "wizard",
+    }
+    return render(request, "assessments/result.html", context)
 
 
 @login_required
@@ -296,3 +311,32 @@ def protocol_detail_view(request: HttpRequest, slug: str) -> HttpResponse:
         raise Http404("No such institution.")
     flag = review_flag(detail.current, today=timezone.localdate())
     return render(request, "bedside/protocol_detail.html", {"detail": detail, "flag": flag, "nav_section": "protocols"})
+
+
+@login_required
+@require_GET
+def protocol_version_preview(request: HttpRequest, slug: str, version_id: int) -> HttpResponse:
+    """A draft as the bedside shows it, beside the published version, with a test patient's answer on each:
+    for pharmacists reviewing a change (nothing is stored)."""
+    if not request.user.has_perm("protocols.view_protocolversion"):
+        raise PermissionDenied
+    preview = protocol_version_bedside_preview(
+        slug=slug, version_id=version_id, test_patient_id=request.GET.get("patient")
+    )
+    if preview is None:
+        raise Http404("No such version of this protocol.")
+    published_rec = present_recommendation(preview.published_answer) if preview.published_answer else None
+    if published_rec is not None:
+        # Both cards are the same center's: the published one's element ids get a suffix to stay unique.
+        published_rec["institution"] = {**published_rec["institution"], "slug": f"{preview.institution.slug}-published"}
+    context = {
+        "preview": preview,
+        "view": {
+            "inputs": input_rows(preview.patient_inputs) if preview.patient_inputs else [],
+            "toxicities": toxicity_rows(preview.patient_inputs, None) if preview.patient_inputs else [],
+        },
+        "version_rec": present_recommendation(preview.version_answer) if preview.version_answer else None,
+        "published_rec": published_rec,
+        "nav_section": "protocols",
+    }
+    return render(request, "bedside/protocol_version_preview.html", context)

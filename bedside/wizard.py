@@ -22,13 +22,11 @@ from bedside.forms import (
     TRUE,
     GradeOutcome,
     GradingContext,
-    InstitutionForm,
     PatientForm,
     ToxicitiesForm,
-    TreatmentForm,
     YesNoField,
 )
-from engine.vocabulary import Toxicity
+from engine.vocabulary import CarTarget, Toxicity
 
 SESSION_KEY = "bedside_wizard"
 # Sent (with `session`) when the wizard's patient ends: its answers are reset for a new patient, or its
@@ -45,12 +43,12 @@ class Step:
     template: str
 
 
-PATIENT = Step("patient", "Patient", PatientForm, "bedside/wizard/patient.html")
-TREATMENT = Step("treatment", "Prior treatment", TreatmentForm, "bedside/wizard/treatment.html")
+PATIENT = Step("patient", "Patient and treatment", PatientForm, "bedside/wizard/patient.html")
 TOXICITIES = Step("toxicities", "Toxicities and grades", ToxicitiesForm, "bedside/wizard/toxicities.html")
-INSTITUTION = Step("institution", "Institution and review", InstitutionForm, "bedside/wizard/institution.html")
-STEPS: tuple[Step, ...] = (PATIENT, TREATMENT, TOXICITIES, INSTITUTION)
+STEPS: tuple[Step, ...] = (PATIENT, TOXICITIES)
 STEPS_BY_SLUG = {step.slug: step for step in STEPS}
+# Steps of the earlier four-step wizard, now part of these (a bookmark or an open tab still lands).
+FORMER_STEPS = {"treatment": PATIENT, "institution": PATIENT}
 
 
 def step_index(step: Step) -> int:
@@ -66,6 +64,23 @@ class WizardAnswers:
     def __init__(self, session: SessionBase) -> None:
         self.session = session
         self.data: dict[str, Any] = session.get(SESSION_KEY) or {"answers": {}}
+        self._merge_former_steps()
+
+    def _merge_former_steps(self) -> None:
+        """Answers kept by the earlier four-step wizard move to the step that asks them now, so an
+        assessment in progress during an upgrade loses nothing."""
+        answers = self.data["answers"]
+        if not any(slug in answers for slug in FORMER_STEPS):
+            return
+        patient = answers.setdefault(PATIENT.slug, {})
+        for slug in FORMER_STEPS:
+            for name, value in answers.pop(slug, {}).items():
+                patient.setdefault(name, value)
+        toxicities = answers.setdefault(TOXICITIES.slug, {})
+        for name in ("fever", "hypotension"):
+            if name in patient:
+                toxicities.setdefault(name, patient.pop(name))
+        self._store()
 
     def for_step(self, step: Step) -> dict[str, str]:
         return dict(self.data["answers"].get(step.slug, {}))
@@ -114,13 +129,11 @@ class StepState:
     form: forms.Form | None  # bound to the stored answers; None when an earlier step is incomplete
 
 
-def grading_context(patient: dict[str, Any], treatment: dict[str, Any]) -> GradingContext:
+def grading_context(patient: dict[str, Any]) -> GradingContext:
     return GradingContext(
         age_years=patient["age_years"],
-        fever=patient["fever"],
-        hypotension=patient["hypotension"],
-        tocilizumab_doses=treatment["prior_tocilizumab_doses"],
-        steroids_given_or_starting=treatment["prior_steroids"],
+        tocilizumab_doses=patient["prior_tocilizumab_doses"],
+        steroids_given_or_starting=patient["prior_steroids"],
     )
 
 
@@ -129,12 +142,10 @@ def form_kwargs_for(
 ) -> dict[str, Any] | None:
     """Extra form arguments a step needs from earlier steps; None when they are not complete yet."""
     if step is TOXICITIES:
-        if PATIENT.slug not in cleaned_before or TREATMENT.slug not in cleaned_before:
+        if PATIENT.slug not in cleaned_before:
             return None
-        return {"context": grading_context(cleaned_before[PATIENT.slug], cleaned_before[TREATMENT.slug])}
-    if step is INSTITUTION:
-        return {"institutions": institutions()}
-    return {}
+        return {"context": grading_context(cleaned_before[PATIENT.slug])}
+    return {"institutions": institutions()}
 
 
 def evaluate(answers: WizardAnswers, institutions: Callable[[], list[tuple[str, str]]]) -> list[StepState]:
@@ -169,21 +180,21 @@ def toxicity_outcomes(states: list[StepState]) -> list[GradeOutcome]:
 
 
 def clinical_answers(states: list[StepState]) -> dict[str, Any]:
-    """The first three steps' answers in the request's shape (Decimals, ints and booleans)."""
+    """Every clinical answer in the request's shape (Decimals, ints and booleans)."""
     patient = states[step_index(PATIENT)].cleaned
-    treatment = states[step_index(TREATMENT)].cleaned
     toxicities_form = states[step_index(TOXICITIES)].form
-    assert patient and treatment and isinstance(toxicities_form, ToxicitiesForm)
+    assert patient and isinstance(toxicities_form, ToxicitiesForm)
+    toxicities = toxicities_form.cleaned_data
     return {
         "weight_kg": patient["weight_kg"],
         "age_years": patient["age_years"],
         "toxicities": [{"type": o.toxicity.value, "grade": o.grade} for o in toxicity_outcomes(states)],
-        "prior_tocilizumab_doses": treatment["prior_tocilizumab_doses"],
-        "prior_steroids": treatment["prior_steroids"],
-        "car_target": patient["car_target"],
+        "prior_tocilizumab_doses": patient["prior_tocilizumab_doses"],
+        "prior_steroids": patient["prior_steroids"],
+        "car_target": patient["car_target"] or CarTarget.OTHER.value,
         "days_since_infusion": patient["days_since_infusion"],
-        "fever": patient["fever"],
-        "hypotension": patient["hypotension"],
+        "fever": toxicities["fever"],
+        "hypotension": toxicities["hypotension"],
         "late_onset_isolated": toxicities_form.late_onset_answer,
         "thrombocytopenia_or_coagulopathy": patient["thrombocytopenia_or_coagulopathy"],
         "concurrent_tnf_blocker": patient["concurrent_tnf_blocker"],
@@ -195,9 +206,9 @@ def clinical_answers(states: list[StepState]) -> dict[str, Any]:
 
 def recommendation_request_data(states: list[StepState]) -> dict[str, Any]:
     """Every answer as a RecommendationRequest body."""
-    institution = states[step_index(INSTITUTION)].cleaned
-    assert institution is not None
-    return {**clinical_answers(states), "institution": institution["institution"]}
+    patient = states[step_index(PATIENT)].cleaned
+    assert patient is not None
+    return {**clinical_answers(states), "institution": patient["institution"]}
 
 
 # Which step asks for each request field (to send the user back to the right place).
@@ -206,23 +217,20 @@ FIELD_STEPS = {
         (
             "weight_kg",
             "age_years",
+            "prior_tocilizumab_doses",
+            "prior_steroids",
             "car_target",
             "days_since_infusion",
-            "fever",
-            "hypotension",
             "thrombocytopenia_or_coagulopathy",
             "concurrent_tnf_blocker",
             "ecoli_protein_hypersensitivity",
             "active_infection",
             "creatinine_clearance_ml_min",
+            "institution",
         ),
         PATIENT,
     ),
-    "prior_tocilizumab_doses": TREATMENT,
-    "prior_steroids": TREATMENT,
-    "toxicities": TOXICITIES,
-    "late_onset_isolated": TOXICITIES,
-    "institution": INSTITUTION,
+    **dict.fromkeys(("toxicities", "fever", "hypotension", "late_onset_isolated"), TOXICITIES),
 }
 
 
@@ -258,7 +266,7 @@ def prefill_from_query(query: Mapping[str, str], institution_slugs: frozenset[st
         value = value.strip()
         if name == "institution":
             if value in institution_slugs:
-                answers.setdefault(INSTITUTION.slug, {})["institution"] = value
+                answers.setdefault(PATIENT.slug, {})["institution"] = value
                 used.append(name)
             else:
                 invalid.append(f"{name}: no published protocol for {value!r}")

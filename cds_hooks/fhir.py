@@ -7,7 +7,7 @@ What is expressed, and how (R4; codes and systems as the FHIR specification name
 - one Dosage per step and route: a step offering IV or subcut gives one MedicationRequest per route,
   so every order names exactly one route (SNOMED CT 47625008 intravenous, 34206005 subcutaneous);
 - `timing.repeat` = once every `interval_hours` h, only when the protocol states an interval (with
-  `asNeededBoolean` when the interval is a most-often, "up to every 6 hours"). Where it states none,
+  `asNeededBoolean` when the interval is a most-often, "no more often than every 6 hours"). Where it states none,
   there is no timing and no per-dose amount: the text says "frequency not specified by this protocol
   - confirm with pharmacy", and only the per-day maximum is expressed;
 - `doseAndRate`: `calculated` = the mg dose after rounding and caps, listed first, then `ordered` =

@@ -71,11 +71,30 @@ def routes_text(routes: tuple[Route, ...]) -> str:
     return " or ".join(ROUTE_WORDS[r] for r in routes)
 
 
+def doses_a_day_text(count: int) -> str:
+    return "1 dose a day" if count == 1 else f"{count} doses a day"
+
+
+def _every(interval_hours: int) -> str:
+    return "every 1 hour" if interval_hours == 1 else f"every {interval_hours} hours"
+
+
+def minimum_interval_text(interval_hours: int) -> str:
+    """A most-often interval on its own: "no more often than every 6 hours"."""
+    return f"no more often than {_every(interval_hours)}"
+
+
 def interval_text(interval_hours: int | None, *, is_maximum: bool = False) -> str:
+    """A schedule ("every 6 hours"), or a most-often interval said so that it cannot be read as a
+    schedule or as "whenever needed": "no more often than every 6 hours, at most 4 doses a day"."""
     if interval_hours is None:
         return ""
-    words = "every 1 hour" if interval_hours == 1 else f"every {interval_hours} hours"
-    return f"up to {words}" if is_maximum else words
+    if not is_maximum:
+        return _every(interval_hours)
+    text = minimum_interval_text(interval_hours)
+    if interval_hours > 0 and 24 % interval_hours == 0:
+        text += f", at most {doses_a_day_text(24 // interval_hours)}"
+    return text
 
 
 def percent(value: Decimal) -> str:

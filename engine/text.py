@@ -109,7 +109,11 @@ def arithmetic(result: StepResult) -> tuple[str, ...]:
         lines.append(f"{basis} x {weight} = {calc_day}" if step.dose_basis.per_kg else f"{basis}: {calc_day}")
         if count is not None:
             calc = notation.amount_range(low.calculated_per_dose_mg, high.calculated_per_dose_mg, "mg per dose")  # type: ignore[arg-type]
-            interval = notation.interval_text(step.interval_hours, is_maximum=step.interval_is_maximum)
+            interval = (
+                notation.minimum_interval_text(step.interval_hours)  # type: ignore[arg-type]
+                if step.interval_is_maximum
+                else notation.interval_text(step.interval_hours)
+            )
             lines.append(f"divided into {count} doses ({interval}) = {calc}")
     for bound in _bounds(result):
         note = _rounding_note(bound, step)
@@ -122,10 +126,10 @@ def arithmetic(result: StepResult) -> tuple[str, ...]:
     if count is not None:
         ordered = notation.amount_range(result.per_dose_mg.low, result.per_dose_mg.high, "mg")  # type: ignore[union-attr]
         per_day = notation.amount_range(result.per_day_mg.low, result.per_day_mg.high, "mg/day")
-        doses = "1 dose a day" if count == 1 else f"{count} doses a day"
+        doses = notation.doses_a_day_text(count)
         if step.interval_is_maximum:
-            # "Up to every N hours" caps how often, it is not a schedule: the day's amount is a most.
-            interval = notation.interval_text(step.interval_hours, is_maximum=True)
+            # A most-often interval caps how often, it is not a schedule: the day's amount is a most.
+            interval = notation.minimum_interval_text(step.interval_hours)  # type: ignore[arg-type]
             lines.append(f"at most {doses} ({interval}) x {ordered} = at most {per_day}")
         else:
             lines.append(f"{doses} x {ordered} = {per_day}")

@@ -3,9 +3,12 @@
 import re
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
+
+from engine.vocabulary import INTERVAL_HOURS_CHOICES, DoseBasis, Route
 
 
 class Reference(models.Model):
@@ -103,6 +106,47 @@ class Study(models.Model):
     addresses_carhlh = models.BooleanField("carHLH", default=False)
     references = models.ManyToManyField(Reference, related_name="studies")
 
+    # The regimen the study used, as data (never parsed from dose_as_reported). Linked to the protocol of
+    # the center whose own trial it is, it is worked out for the patient's weight on that center's result
+    # and printout as literature, never as an order line.
+    regimen_protocol = models.ForeignKey(
+        "protocols.Protocol",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="literature_regimens",
+        verbose_name="show the regimen with the protocol of",
+        help_text="The center whose own published trial this is; leave empty to show no regimen.",
+    )
+    regimen_dose_basis = models.CharField(
+        "regimen dose basis", max_length=12, blank=True, choices=[(b.value, b.value) for b in DoseBasis]
+    )
+    regimen_amount_low = models.DecimalField(
+        "regimen amount, low (in its basis unit)",
+        max_digits=8,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+    )
+    regimen_amount_high = models.DecimalField(
+        "regimen amount, high (in its basis unit)",
+        max_digits=8,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+    )
+    regimen_interval_hours = models.PositiveSmallIntegerField(
+        "regimen interval (hours)",
+        null=True,
+        blank=True,
+        choices=[(h, f"every {h} h") for h in INTERVAL_HOURS_CHOICES],
+        help_text="Twice daily is every 12 h.",
+    )
+    regimen_route_iv = models.BooleanField("regimen route IV", default=False)
+    regimen_route_sc = models.BooleanField("regimen route subcut", default=False)
+
     history = HistoricalRecords(m2m_fields=[references])
 
     class Meta:
@@ -114,6 +158,31 @@ class Study(models.Model):
                 name="study_addresses_a_toxicity",
             ),
             models.CheckConstraint(condition=Q(population__in=["pediatric", "adult"]), name="study_population_known"),
+            # A regimen is all there (protocol, basis, amounts low <= high, interval, a route) or not at all.
+            models.CheckConstraint(
+                condition=(
+                    Q(
+                        regimen_protocol__isnull=True,
+                        regimen_dose_basis="",
+                        regimen_amount_low__isnull=True,
+                        regimen_amount_high__isnull=True,
+                        regimen_interval_hours__isnull=True,
+                        regimen_route_iv=False,
+                        regimen_route_sc=False,
+                    )
+                    | (
+                        Q(
+                            regimen_protocol__isnull=False,
+                            regimen_dose_basis__in=[b.value for b in DoseBasis],
+                            regimen_amount_low__gt=0,
+                            regimen_amount_high__gte=models.F("regimen_amount_low"),
+                            regimen_interval_hours__in=INTERVAL_HOURS_CHOICES,
+                        )
+                        & (Q(regimen_route_iv=True) | Q(regimen_route_sc=True))
+                    )
+                ),
+                name="study_regimen_complete_or_absent",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -125,8 +194,41 @@ class Study(models.Model):
             errors["addresses_crs"] = "Choose at least one toxicity the study addresses (CRS, ICANS or carHLH)."
         if self.population and self.population not in self.Population.values:
             errors["population"] = "The population must be pediatric or adult."
+        self._clean_regimen(errors)
         if errors:
             raise ValidationError(errors)
+
+    def _clean_regimen(self, errors: dict[str, str]) -> None:
+        given = {
+            "regimen_protocol": self.regimen_protocol_id is not None,
+            "regimen_dose_basis": bool(self.regimen_dose_basis),
+            "regimen_amount_low": self.regimen_amount_low is not None,
+            "regimen_amount_high": self.regimen_amount_high is not None,
+            "regimen_interval_hours": self.regimen_interval_hours is not None,
+            "regimen_route_sc": self.regimen_route_iv or self.regimen_route_sc,
+        }
+        if not any(given.values()):
+            return
+        for name, present in given.items():
+            if not present:
+                errors[name] = (
+                    "Choose at least one route for the regimen, or clear the regimen."
+                    if name == "regimen_route_sc"
+                    else "A regimen needs every field (protocol, basis, amounts, interval, route), or none."
+                )
+        low, high = self.regimen_amount_low, self.regimen_amount_high
+        if low is not None and low <= 0:
+            errors["regimen_amount_low"] = "The regimen amount must be above 0."
+        if low is not None and high is not None and high < low:
+            errors["regimen_amount_high"] = "The high amount must not be below the low amount."
+
+    @property
+    def has_regimen(self) -> bool:
+        return self.regimen_protocol_id is not None and bool(self.regimen_dose_basis)
+
+    @property
+    def regimen_routes(self) -> tuple[str, ...]:
+        return tuple(r.value for r, on in ((Route.IV, self.regimen_route_iv), (Route.SC, self.regimen_route_sc)) if on)
 
     @property
     def toxicities(self) -> tuple[str, ...]:

@@ -21,6 +21,7 @@ from audit.selectors import audit_events_for
 from engine.data import DoseRange
 from protocols.forms import (
     ApproveForm,
+    DeleteDraftForm,
     DosingStepForm,
     IndicationRuleForm,
     ProtocolTestPatientForm,
@@ -39,25 +40,29 @@ from protocols.models import (
     ProtocolVersion,
     VersionStatus,
 )
-from protocols.patient_checks import range_text
+from protocols.patient_checks import patient_inputs_text, range_text
 from protocols.selectors import (
     ReviewState,
     institution_has_versions,
     protocol_test_patient_runs,
+    protocol_version_change_record,
+    protocol_version_change_review,
     protocol_version_default_comparison,
     protocol_version_diff,
     protocol_version_editor_ids,
     protocol_version_preview,
     protocol_version_row_history,
     protocols_with_governance,
-    published_test_patient_outcomes,
     review_state,
+    test_patient_outcomes,
     version_governance,
 )
 from protocols.services import (
     APPROVE_PERMISSION,
     SUBJECT,
     GovernanceError,
+    SignatureRefused,
+    dosing_step_amounts_confirm,
     dosing_step_citations_set,
     protocol_version_approve,
     protocol_version_draft_create,
@@ -198,7 +203,7 @@ class ProtocolAdmin(HistoryAdmin):
                 "governance": version_governance(version=published) if published else None,
                 "open_version": protocol.open_versions[0] if protocol.open_versions else None,
                 "can_start_draft": self._can_start_draft(request, protocol),
-                "test_patient_count": ProtocolTestPatient.objects.filter(protocol=protocol).count(),
+                "test_patient_count": published.test_patients.count() if published else 0,
             }
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -272,7 +277,8 @@ class DraftOnlyInline:
         return super().has_delete_permission(request, obj) and self._draft(obj)
 
 
-class ProtocolCitationInline(DraftOnlyInline, admin.TabularInline):
+class ProtocolCitationInline(DraftOnlyInline, admin.StackedInline):
+    # Stacked, not tabular: a tabular row's inputs have no labels of their own (screen readers, axe).
     model = ProtocolCitation
     fields = ("reference", "locator", "position")
     extra = 0
@@ -328,7 +334,14 @@ class DosingStepInline(DraftOnlyInline, admin.StackedInline):
             },
         ),
         ("Duration, taper and notes", {"fields": ("duration_text", "taper_text", "notes", "cited_references")}),
+        ("Unusual amounts", {"fields": ("unusual_amount_reason",)}),
     ]
+
+    def get_fieldsets(self, request, obj=None):
+        # The confirmation is asked of authors only (a read-only version has nothing to confirm).
+        if obj is not None and not self.has_change_permission(request, obj):
+            return self.fieldsets[:-1]
+        return self.fieldsets
 
     @admin.display(description="step citations")
     def cited_references(self, obj):
@@ -351,6 +364,8 @@ class ProtocolVersionAdmin(HistoryAdmin):
     )
     list_filter = ("status", "protocol")
     list_select_related = ("protocol__institution", "authored_by", "submitted_by", "approved_by")
+    # No bulk delete: a draft is deleted on its own page, with a reason for the audit.
+    actions = None
     object_history_template = "admin/protocols/protocolversion/object_history.html"
     governance_fields = (
         "number",
@@ -397,18 +412,22 @@ class ProtocolVersionAdmin(HistoryAdmin):
     def has_delete_permission(self, request, obj=None):
         return super().has_delete_permission(request, obj) and (obj is None or obj.status == VersionStatus.DRAFT)
 
-    def get_deleted_objects(self, objs, request):
-        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
-        # Only drafts are deleted: anything else selected blocks the whole bulk delete, with the reason.
-        locked = [f"{v} - only drafts can be deleted" for v in objs if v.status != VersionStatus.DRAFT]
-        return deleted, model_count, perms_needed, [*locked, *protected]
-
-    def delete_model(self, request, obj):
-        protocol_version_draft_delete(version=obj, deleted_by=request.user)
-
-    def delete_queryset(self, request, queryset):
-        for version in queryset:
-            protocol_version_draft_delete(version=version, deleted_by=request.user)
+    def delete_view(self, request, object_id, extra_context=None):
+        version = self._version(request, object_id)
+        if not self.has_delete_permission(request, version):
+            raise PermissionDenied
+        form = DeleteDraftForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                protocol_version_draft_delete(
+                    version=version, deleted_by=request.user, reason=form.cleaned_data["reason"]
+                )
+            except GovernanceError as error:
+                form.add_error(None, str(error))
+            else:
+                messages.success(request, f"{version.protocol} v{version.number} (draft) deleted.")
+                return HttpResponseRedirect(reverse("admin:protocols_protocol_change", args=[version.protocol_id]))
+        return self._action_page(request, version, form, "delete", f"Delete {version}", preview_rows=None)
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -422,18 +441,26 @@ class ProtocolVersionAdmin(HistoryAdmin):
             return
         for step_form in formset.forms:
             deleted = step_form in formset.deleted_forms
-            if deleted or step_form.instance.pk is None or "cited_references" not in step_form.changed_data:
+            if deleted or step_form.instance.pk is None:
                 continue
-            dosing_step_citations_set(
-                step=step_form.instance, references=step_form.cleaned_data["cited_references"], actor=request.user
-            )
+            if "cited_references" in step_form.changed_data:
+                dosing_step_citations_set(
+                    step=step_form.instance, references=step_form.cleaned_data["cited_references"], actor=request.user
+                )
+            if step_form.unusual_amounts:
+                dosing_step_amounts_confirm(
+                    step=step_form.instance,
+                    amounts=step_form.unusual_amounts,
+                    reason=step_form.cleaned_data["unusual_amount_reason"],
+                    actor=request.user,
+                )
 
     # --- pages --------------------------------------------------------------------------------
 
     def get_urls(self):
         def route(suffix: str, view):
             return path(
-                f"<path:object_id>/{suffix}/",
+                f"<path:object_id>/{suffix.replace('_', '-')}/",
                 self.admin_site.admin_view(view),
                 name=f"protocols_protocolversion_{suffix}",
             )
@@ -443,6 +470,7 @@ class ProtocolVersionAdmin(HistoryAdmin):
             route("approve", self.approve_view),
             route("reject", self.reject_view),
             route("diff", self.diff_view),
+            route("change_record", self.change_record_view),
             *super().get_urls(),
         ]
 
@@ -473,10 +501,15 @@ class ProtocolVersionAdmin(HistoryAdmin):
         extra_context = extra_context or {}
         if version is not None and self.has_view_or_change_permission(request, version):
             open_ = version.status in (VersionStatus.DRAFT, VersionStatus.SUBMITTED)
+            reviewable = self._reviewable(request, version)
             extra_context |= {
                 "governance": version_governance(version=version),
+                "change_review": protocol_version_change_review(version_id=version.pk) if open_ else None,
+                "own_work": reviewable and request.user.pk in protocol_version_editor_ids(version=version),
                 "can_submit": self.has_change_permission(request, version),
-                "can_review": self._reviewable(request, version),
+                "can_edit_test_patients": self.has_change_permission(request, version)
+                and request.user.has_perm("protocols.change_protocoltestpatient"),
+                "can_review": reviewable,
                 "preview_rows": protocol_version_preview(version_id=version.pk) if open_ else None,
                 "audit_events": audit_events_for(subject_type=SUBJECT, subject_id=version.pk)[:20],
             }
@@ -496,9 +529,10 @@ class ProtocolVersionAdmin(HistoryAdmin):
             "form": form,
             "action": action,
             "governance": version_governance(version=version),
-            "preview_rows": protocol_version_preview(version_id=version.pk),
             **extra,
         }
+        if "preview_rows" not in context:
+            context["preview_rows"] = protocol_version_preview(version_id=version.pk)
         return TemplateResponse(request, "admin/protocols/governance_action.html", context)
 
     def _done(self, request, version, message: str):
@@ -509,8 +543,11 @@ class ProtocolVersionAdmin(HistoryAdmin):
         version = self._version(request, object_id)
         if not self.has_change_permission(request, version):
             raise PermissionDenied
+        review = protocol_version_change_review(version_id=version.pk)
         form = SubmitForm(
-            request.POST or None, initial={"revision": version.edit_revision, "change_reason": version.change_reason}
+            request.POST or None,
+            initial={"revision": version.edit_revision, "change_reason": version.change_reason},
+            uncovered=bool(review.uncovered),
         )
         if request.method == "POST" and form.is_valid():
             try:
@@ -519,12 +556,15 @@ class ProtocolVersionAdmin(HistoryAdmin):
                     submitted_by=request.user,
                     change_reason=form.cleaned_data["change_reason"],
                     expected_revision=form.cleaned_data["revision"],
+                    coverage_note=form.cleaned_data.get("coverage_note", ""),
                 )
             except GovernanceError as error:
                 form.add_error(None, str(error))
             else:
                 return self._done(request, version, f"{version.protocol} v{version.number} submitted for approval.")
-        return self._action_page(request, version, form, "submit", f"Submit {version} for approval")
+        return self._action_page(
+            request, version, form, "submit", f"Submit {version} for approval", change_review=review
+        )
 
     def approve_view(self, request, object_id):
         version = self._version(request, object_id)
@@ -536,10 +576,13 @@ class ProtocolVersionAdmin(HistoryAdmin):
                 protocol_version_approve(
                     version=version,
                     approved_by=request.user,
+                    password=form.cleaned_data["password"],
                     approval_note=form.cleaned_data["approval_note"],
                     next_review=form.cleaned_data["next_review"],
                     expected_revision=form.cleaned_data["revision"],
                 )
+            except SignatureRefused as error:
+                form.add_error("password", str(error))
             except GovernanceError as error:
                 form.add_error(None, str(error))
             else:
@@ -554,6 +597,7 @@ class ProtocolVersionAdmin(HistoryAdmin):
             "approve",
             f"Approve and publish {version}",
             own_work=own_work,
+            change_review=protocol_version_change_review(version_id=version.pk),
             **self._diff_against_previous(version),
         )
 
@@ -585,6 +629,16 @@ class ProtocolVersionAdmin(HistoryAdmin):
             "diff_sections": protocol_version_diff(old_version_id=other.pk, new_version_id=version.pk),
         }
 
+    def change_record_view(self, request, object_id):
+        """One printable document for the pharmacy and therapeutics committee."""
+        version = self._version(request, object_id)
+        context = {
+            "record": protocol_version_change_record(version_id=version.pk),
+            "printed_at": timezone.now(),
+            "printed_by": request.user,
+        }
+        return TemplateResponse(request, "admin/protocols/protocolversion/change_record.html", context)
+
     def diff_view(self, request, object_id):
         version = self._version(request, object_id)
         versions = list(ProtocolVersion.objects.filter(protocol_id=version.protocol_id).order_by("-number"))
@@ -614,13 +668,48 @@ class ProtocolVersionAdmin(HistoryAdmin):
 
 @admin.register(ProtocolTestPatient)
 class ProtocolTestPatientAdmin(HistoryAdmin):
+    """Test patients belong to a version: added to and edited in a draft, read-only once published."""
+
     form = ProtocolTestPatientForm
-    list_display = ("label", "protocol", "expected_status", "expected_step_name", "expected_amounts", "on_published")
-    list_filter = ("protocol",)
-    list_select_related = ("protocol__institution",)
+    list_display = ("label", "version_label", "expected_status", "expected_step_name", "expected_amounts", "outcome")
+    list_filter = ("version__protocol", "version__status")
+    list_select_related = ("version__protocol__institution",)
     search_fields = ("label", "expected_step_name")
     fieldsets = [
-        (None, {"fields": ("protocol", "label", "inputs")}),
+        (None, {"fields": ("version", "label")}),
+        (
+            "Patient (the bedside's questions)",
+            {
+                "fields": (
+                    ("weight_kg", "age_years"),
+                    "car_target",
+                    "days_since_infusion",
+                    ("fever", "hypotension"),
+                )
+            },
+        ),
+        (
+            "Toxicities and treatment",
+            {
+                "fields": (
+                    ("crs_grade", "icans_grade", "carhlh_grade"),
+                    "late_onset_isolated",
+                    ("prior_tocilizumab_doses", "prior_steroids"),
+                )
+            },
+        ),
+        (
+            "Safety",
+            {
+                "fields": (
+                    "ecoli_protein_hypersensitivity",
+                    "active_infection",
+                    "concurrent_tnf_blocker",
+                    "thrombocytopenia_or_coagulopathy",
+                    "creatinine_clearance_ml_min",
+                )
+            },
+        ),
         (
             "Expected answer",
             {
@@ -635,6 +724,37 @@ class ProtocolTestPatientAdmin(HistoryAdmin):
         ),
     ]
 
+    @staticmethod
+    def _in_draft(obj) -> bool:
+        return obj is None or obj.version.status == VersionStatus.DRAFT
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self._in_draft(obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self._in_draft(obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("version", "patient") if obj is not None else ()
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is not None and not self.has_change_permission(request, obj):
+            # Read-only: the stored answers as words instead of the form's questions.
+            return [
+                (None, {"fields": ("version", "label", "patient")}),
+                self.fieldsets[-1],
+            ]
+        return self.fieldsets
+
+    @admin.display(description="patient")
+    def patient(self, obj):
+        return patient_inputs_text(obj.inputs)
+
+    @admin.display(description="version", ordering="version__protocol__institution__name")
+    def version_label(self, obj):
+        version = obj.version
+        return f"{version.protocol.institution.short_name} v{version.number} ({version.get_status_display().lower()})"
+
     @admin.display(description="expected amounts")
     def expected_amounts(self, obj):
         if not obj.expected_step_name:
@@ -647,9 +767,9 @@ class ProtocolTestPatientAdmin(HistoryAdmin):
         day = range_text(DoseRange(obj.expected_per_day_low_mg, obj.expected_per_day_high_mg), "mg/day")
         return f"{dose}; {day}"
 
-    @admin.display(description="on the published version")
-    def on_published(self, obj):
-        outcome = getattr(obj, "published_outcome", None)
+    @admin.display(description="on its version")
+    def outcome(self, obj):
+        outcome = getattr(obj, "own_outcome", None)
         if outcome is None:
             return "-"
         if outcome.passed:
@@ -658,10 +778,10 @@ class ProtocolTestPatientAdmin(HistoryAdmin):
 
     def get_changelist_instance(self, request):
         changelist = super().get_changelist_instance(request)
-        # One run of the engine per row on the cached published catalog (no query per row).
-        outcomes = published_test_patient_outcomes(test_patients=changelist.result_list)
+        # One engine run per row; each version read once (published ones from the cached catalog).
+        outcomes = test_patient_outcomes(test_patients=changelist.result_list)
         for test_patient in changelist.result_list:
-            test_patient.published_outcome = outcomes[test_patient.pk]
+            test_patient.own_outcome = outcomes[test_patient.pk]
         return changelist
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -670,3 +790,15 @@ class ProtocolTestPatientAdmin(HistoryAdmin):
         if test_patient is not None:
             extra_context["runs"] = protocol_test_patient_runs(test_patient=test_patient)
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def _back_to_version(self, request, obj, response):
+        # Test patients are edited as part of their draft: back to the draft's page after saving.
+        if "_continue" in request.POST or "_addanother" in request.POST:
+            return response
+        return HttpResponseRedirect(reverse("admin:protocols_protocolversion_change", args=[obj.version_id]))
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return self._back_to_version(request, obj, super().response_add(request, obj, post_url_continue))
+
+    def response_change(self, request, obj):
+        return self._back_to_version(request, obj, super().response_change(request, obj))

@@ -1,8 +1,9 @@
 """Version-to-version differences, from two plain snapshots (no Django here).
 
-A snapshot is the version's own fields plus its citations, rules and steps, each as an ordered
-mapping of label -> display text. Rows are paired by a key: citations by reference, steps by
-name, rules by their place in the list, so a renamed step shows as one removed and one added.
+A snapshot is the version's own fields plus its citations, rules, steps and test patients, each as an
+ordered mapping of label -> display text. Rows are paired by a key: citations by reference, steps by
+name, test patients by label, rules by their place in the list, so a renamed step shows as one removed
+and one added.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ class Snapshot:
     citations: list[tuple[str, Fields]] = field(default_factory=list)
     rules: list[tuple[str, Fields]] = field(default_factory=list)
     steps: list[tuple[str, Fields]] = field(default_factory=list)
+    test_patients: list[tuple[str, Fields]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,7 @@ def snapshot_diff(old: Snapshot, new: Snapshot) -> list[SectionDiff]:
         ("Citations", old.citations, new.citations),
         ("Indication rules", old.rules, new.rules),
         ("Dosing steps", old.steps, new.steps),
+        ("Test patients", old.test_patients, new.test_patients),
     ):
         rows = _rows_diff(old_rows, new_rows)
         if rows:

@@ -9,9 +9,23 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from pydantic import ValidationError as PydanticValidationError
 
+from engine import notation
+from engine.grading import CARHLH_SEVERITY_WORDS
+from engine.inputs import RecommendationRequest, validation_errors
+from engine.vocabulary import CarTarget, Toxicity
 from evidence.models import Reference
-from protocols.models import DosingStep, IndicationRule, Protocol, ProtocolTestPatient, ProtocolVersion
+from protocols.change_checks import ChangedAmount
+from protocols.models import (
+    DosingStep,
+    IndicationRule,
+    Protocol,
+    ProtocolTestPatient,
+    ProtocolVersion,
+    VersionStatus,
+)
+from protocols.selectors import dosing_step_unconfirmed_amounts
 from protocols.services import MAX_REVIEW_YEARS, stale_revision_message, years_later
 
 VERSION_LABELS = {
@@ -131,7 +145,19 @@ class IndicationRuleForm(forms.ModelForm):
         labels = RULE_LABELS
 
 
+UNUSUAL_REASON_LABEL = "Reason for an amount above what the letter reports"
+
+
 class DosingStepForm(forms.ModelForm):
+    unusual_amount_reason = forms.CharField(
+        label=UNUSUAL_REASON_LABEL,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=(
+            "Only when a changed amount is above the most any center in the letter reports (the save says so): "
+            "why it is right. Kept in the audit and shown to the approving pharmacist."
+        ),
+    )
     cited_references = forms.ModelMultipleChoiceField(
         queryset=Reference.objects.all(),
         required=False,
@@ -149,17 +175,108 @@ class DosingStepForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.unusual_amounts: list[ChangedAmount] = []
         if self.instance.pk is not None:
             self.fields["cited_references"].initial = [c.reference_id for c in self.instance.citations.all()]
 
+    def _post_clean(self) -> None:
+        super()._post_clean()  # the instance now holds the posted values
+        if self.errors or not self.has_changed() or self.instance.version_id is None:
+            return
+        self.unusual_amounts = dosing_step_unconfirmed_amounts(step=self.instance)
+        if not self.unusual_amounts or self.cleaned_data.get("unusual_amount_reason", "").strip():
+            return
+        for amount in self.unusual_amounts:
+            self.add_error(
+                amount.field,
+                f"{amount.new} is {amount.per_day_text}, above {amount.threshold_text}: the most any center in the "
+                f"letter reports ({amount.citation}). Check the unit (mg or mg/kg). If the amount is right, "
+                f'say why in "{UNUSUAL_REASON_LABEL}" and save again.',
+            )
+
+
+YES, NO, NOT_RECORDED = "yes", "no", ""
+YES_NO = [(YES, "Yes"), (NO, "No")]
+YES_NO_UNKNOWN = [(NOT_RECORDED, "Not recorded"), *YES_NO]
+NOT_PRESENT = ""
+
+
+def _yes_no_field(label: str, *, allow_unknown: bool = False) -> forms.ChoiceField:
+    return forms.ChoiceField(
+        label=label, choices=YES_NO_UNKNOWN if allow_unknown else YES_NO, required=not allow_unknown
+    )
+
+
+def _grade_field(label: str, words: dict[int, str] | None = None) -> forms.TypedChoiceField:
+    grades = [(g, f"{g} {words[g]}" if words else f"Grade {g}") for g in (1, 2, 3, 4)]
+    return forms.TypedChoiceField(
+        label=label, choices=[(NOT_PRESENT, "Not present"), *grades], coerce=int, empty_value=None, required=False
+    )
+
+
+# The bedside's questions, as one form: the test patient's `inputs` are built from these (API request fields).
+PATIENT_FIELDS = (
+    "weight_kg",
+    "age_years",
+    "car_target",
+    "days_since_infusion",
+    "fever",
+    "hypotension",
+    "prior_tocilizumab_doses",
+    "prior_steroids",
+    "late_onset_isolated",
+    "thrombocytopenia_or_coagulopathy",
+    "concurrent_tnf_blocker",
+    "ecoli_protein_hypersensitivity",
+    "active_infection",
+    "creatinine_clearance_ml_min",
+)
+GRADE_FIELDS = {"crs_grade": Toxicity.CRS, "icans_grade": Toxicity.ICANS, "carhlh_grade": Toxicity.CARHLH}
+FLAG_FIELDS = (
+    "thrombocytopenia_or_coagulopathy",
+    "concurrent_tnf_blocker",
+    "ecoli_protein_hypersensitivity",
+    "active_infection",
+)
+OPTIONAL_FLAGS = ("fever", "hypotension", "late_onset_isolated")
+
 
 class ProtocolTestPatientForm(forms.ModelForm):
+    """A test patient, asked with the bedside's questions instead of raw JSON."""
+
+    weight_kg = FiniteDecimalField(label="Weight (kg)", max_digits=6, decimal_places=3, help_text="1 to 150 kg.")
+    age_years = FiniteDecimalField(label="Age (years)", max_digits=4, decimal_places=2, help_text="0 to 40 years.")
+    car_target = forms.ChoiceField(
+        label="CAR T-cell target",
+        choices=[(t.value, "Other" if t == CarTarget.OTHER else t.value) for t in CarTarget],
+        initial=CarTarget.OTHER.value,
+    )
+    days_since_infusion = forms.IntegerField(label="Days since CAR T-cell infusion", required=False)
+    fever = _yes_no_field("Fever of 38.0 °C or more now", allow_unknown=True)
+    hypotension = _yes_no_field("Hypotension now", allow_unknown=True)
+    crs_grade = _grade_field("CRS grade (ASTCT)")
+    icans_grade = _grade_field("ICANS grade (ASTCT)")
+    carhlh_grade = _grade_field("carHLH severity (clinician-entered)", CARHLH_SEVERITY_WORDS)
+    late_onset_isolated = _yes_no_field(
+        "Late, isolated onset (carHLH arising late, without active CRS)", allow_unknown=True
+    )
+    prior_tocilizumab_doses = forms.IntegerField(label="Tocilizumab doses given so far", help_text="0 if none.")
+    prior_steroids = _yes_no_field("Steroids given, or starting now")
+    thrombocytopenia_or_coagulopathy = _yes_no_field("Thrombocytopenia or coagulopathy")
+    concurrent_tnf_blocker = _yes_no_field("Taking a TNF blocker (for example etanercept)")
+    ecoli_protein_hypersensitivity = _yes_no_field(
+        "Known hypersensitivity to E. coli-derived proteins or any component of anakinra"
+    )
+    active_infection = _yes_no_field("Active infection")
+    creatinine_clearance_ml_min = FiniteDecimalField(
+        label="Creatinine clearance (mL/min)", required=False, max_digits=5, decimal_places=1
+    )
+
     class Meta:
         model = ProtocolTestPatient
         fields = [
-            "protocol",
+            "version",
             "label",
-            "inputs",
             "expected_status",
             "expected_step_name",
             "expected_per_dose_low_mg",
@@ -168,8 +285,110 @@ class ProtocolTestPatientForm(forms.ModelForm):
             "expected_per_day_high_mg",
             "arithmetic",
         ]
-        widgets = {"inputs": forms.Textarea(attrs={"rows": 4}), "arithmetic": forms.Textarea(attrs={"rows": 3})}
+        widgets = {"arithmetic": forms.Textarea(attrs={"rows": 3})}
         field_classes = _finite_decimals(ProtocolTestPatient)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if "version" in self.fields:
+            # Test patients are added to and edited in a draft only; published versions are frozen.
+            self.fields["version"].queryset = ProtocolVersion.objects.filter(status=VersionStatus.DRAFT).select_related(
+                "protocol"
+            )
+            self.fields["version"].help_text = "The draft this patient belongs to (published versions are frozen)."
+        for name, value in patient_form_initial(self.instance.inputs).items():
+            self.fields[name].initial = value
+        for name in FLAG_FIELDS:
+            self.fields[name].initial = self.fields[name].initial or NO
+
+    def clean(self):
+        cleaned_data = super().clean()
+        if any(name in self.errors for name in (*PATIENT_FIELDS, *GRADE_FIELDS)):
+            return cleaned_data
+        inputs = patient_form_inputs(cleaned_data)
+        problems = validation_problems(inputs)
+        for field, messages in problems.items():
+            for message in messages:
+                self.add_error(field if field in self.fields else None, message)
+        if not problems:
+            self.instance.inputs = inputs
+        return cleaned_data
+
+
+def _yes_no_value(value: bool | None) -> str:
+    return {True: YES, False: NO}.get(value, NOT_RECORDED)  # type: ignore[arg-type]
+
+
+def patient_form_initial(inputs: dict | None) -> dict[str, object]:
+    """The form's answers for stored inputs (API request fields)."""
+    if not inputs:
+        return {}
+    initial: dict[str, object] = {
+        name: inputs.get(name)
+        for name in ("weight_kg", "age_years", "days_since_infusion", "prior_tocilizumab_doses")
+        if name in inputs
+    }
+    initial["car_target"] = inputs.get("car_target") or CarTarget.OTHER.value
+    if inputs.get("creatinine_clearance_ml_min") is not None:
+        initial["creatinine_clearance_ml_min"] = inputs["creatinine_clearance_ml_min"]
+    for name in (*OPTIONAL_FLAGS, *FLAG_FIELDS, "prior_steroids"):
+        if name in inputs:
+            initial[name] = _yes_no_value(inputs[name])
+    grades = {item.get("type"): item.get("grade") for item in inputs.get("toxicities", []) if isinstance(item, dict)}
+    for name, toxicity in GRADE_FIELDS.items():
+        initial[name] = grades.get(toxicity.value, NOT_PRESENT)
+    return initial
+
+
+def patient_form_inputs(cleaned_data: dict) -> dict[str, object]:
+    """API request fields from the form's answers: what is required always, the rest only when answered
+    (so a stored patient reads as its author wrote it)."""
+    inputs: dict[str, object] = {
+        "weight_kg": notation.plain_decimal(cleaned_data["weight_kg"]),
+        "age_years": notation.plain_decimal(cleaned_data["age_years"]),
+        "toxicities": [
+            {"type": toxicity.value, "grade": cleaned_data[name]}
+            for name, toxicity in GRADE_FIELDS.items()
+            if cleaned_data.get(name) is not None
+        ],
+        "prior_tocilizumab_doses": cleaned_data["prior_tocilizumab_doses"],
+        "prior_steroids": cleaned_data["prior_steroids"] == YES,
+    }
+    if cleaned_data.get("car_target") and cleaned_data["car_target"] != CarTarget.OTHER.value:
+        inputs["car_target"] = cleaned_data["car_target"]
+    if cleaned_data.get("days_since_infusion") is not None:
+        inputs["days_since_infusion"] = cleaned_data["days_since_infusion"]
+    for name in OPTIONAL_FLAGS:
+        if cleaned_data.get(name) in (YES, NO):
+            inputs[name] = cleaned_data[name] == YES
+    for name in FLAG_FIELDS:
+        if cleaned_data.get(name) == YES:
+            inputs[name] = True
+    if cleaned_data.get("creatinine_clearance_ml_min") is not None:
+        inputs["creatinine_clearance_ml_min"] = notation.plain_decimal(cleaned_data["creatinine_clearance_ml_min"])
+    return inputs
+
+
+def validation_problems(inputs: dict) -> dict[str, list[str]]:
+    """The API's own checks, keyed by the form field to fix ("toxicities" go on the CRS grade)."""
+    try:
+        RecommendationRequest.model_validate(inputs)
+    except PydanticValidationError as error:
+        problems = validation_errors(error)
+        if "toxicities" in problems:
+            problems["crs_grade"] = [
+                "Mark at least one toxicity as present, with a grade."
+                if "must list 1 to 3 toxicities" in message
+                else message
+                for message in problems.pop("toxicities")
+            ]
+        return {field: [_sentence(message) for message in messages] for field, messages in problems.items()}
+    return {}
+
+
+def _sentence(message: str) -> str:
+    message = f"{message[:1].upper()}{message[1:]}"
+    return message if message.endswith(".") else f"{message}."
 
 
 class _RevisionForm(forms.Form):
@@ -182,6 +401,20 @@ class SubmitForm(_RevisionForm):
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text="What changed and why, with its source. Shown to the approving pharmacist and kept in the audit.",
     )
+    coverage_note = forms.CharField(
+        label="Why no test patient exercises a changed amount",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=(
+            "Needed only when some changed amount changes no test patient's answer (listed above): add a test "
+            "patient that reaches it, or say here why not."
+        ),
+    )
+
+    def __init__(self, *args, uncovered: bool = True, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if not uncovered:
+            del self.fields["coverage_note"]
 
 
 def _default_next_review() -> date:
@@ -189,6 +422,12 @@ def _default_next_review() -> date:
 
 
 class ApproveForm(_RevisionForm):
+    password = forms.CharField(
+        label="Your password (electronic signature)",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text="Approving signs this version with your name: enter your own password again. It is not stored.",
+    )
     approval_note = forms.CharField(
         label="Approval note",
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -199,6 +438,8 @@ class ApproveForm(_RevisionForm):
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         help_text=f"When this version must be reviewed again: after today and at most {MAX_REVIEW_YEARS} years ahead.",
     )
+
+    field_order = ["revision", "approval_note", "next_review", "password"]
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -218,4 +459,12 @@ class StartDraftForm(forms.Form):
         label="Why a new version (optional)",
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
+class DeleteDraftForm(forms.Form):
+    reason = forms.CharField(
+        label="Why the draft is deleted",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Kept in the audit with your name. The draft, its rows and its test patients go; history stays.",
     )

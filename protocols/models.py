@@ -25,6 +25,12 @@ from engine.inputs import RecommendationRequest, validation_errors
 from engine.vocabulary import INTERVAL_HOURS_CHOICES, CarTarget, DoseBasis, Status, StepKind, Toxicity
 
 
+def protocol_history() -> HistoricalRecords:
+    """Field-level history whose change reason is kept whole (simple_history's default keeps 100 characters,
+    and a longer reason was refused by the database)."""
+    return HistoricalRecords(history_change_reason_field=models.TextField(null=True))
+
+
 def user_display(user) -> str:
     """A person as every governance page names them: full name, else username; "" for nobody."""
     return "" if user is None else (user.get_full_name() or user.get_username())
@@ -41,7 +47,7 @@ class Institution(models.Model):
     location = models.CharField(max_length=120, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    history = HistoricalRecords()
+    history = protocol_history()
 
     class Meta:
         ordering = ["name"]
@@ -59,7 +65,7 @@ class Protocol(models.Model):
     institution = models.OneToOneField(Institution, on_delete=models.PROTECT, related_name="protocol")
     title = models.CharField(max_length=200)
 
-    history = HistoricalRecords()
+    history = protocol_history()
 
     class Meta:
         ordering = ["institution__name"]
@@ -126,6 +132,10 @@ class ProtocolVersion(models.Model):
 
     # Governance.
     change_reason = models.TextField(blank=True)
+    coverage_note = models.TextField(
+        blank=True,
+        help_text="The author's reason why no test patient's answer changes with some changed amount.",
+    )
     authored_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -160,7 +170,7 @@ class ProtocolVersion(models.Model):
     edit_revision = models.PositiveIntegerField(default=0, help_text="Bumped on every save; refuses lost updates.")
 
     objects = ProtocolVersionQuerySet.as_manager()
-    history = HistoricalRecords()
+    history = protocol_history()
 
     class Meta:
         ordering = ["protocol__institution__name", "-number"]
@@ -344,7 +354,7 @@ class ProtocolCitation(VersionChild):
     locator = models.CharField(max_length=60, blank=True, help_text='Where in the source, e.g. "Table 1".')
     position = models.PositiveSmallIntegerField(default=0)
 
-    history = HistoricalRecords()
+    history = protocol_history()
 
     class Meta:
         ordering = ["position", "id"]
@@ -380,7 +390,7 @@ class IndicationRule(VersionChild, ToxicityFlags):
     )
     first_line_summary = models.CharField(max_length=300, blank=True)
 
-    history = HistoricalRecords()
+    history = protocol_history()
 
     class Meta:
         ordering = ["position", "id"]
@@ -481,7 +491,7 @@ class DosingStep(VersionChild, ToxicityFlags):
     taper_text = models.TextField("taper", blank=True)
     notes = models.TextField(blank=True)
 
-    history = HistoricalRecords()
+    history = protocol_history()
 
     class Meta:
         ordering = ["position", "id"]
@@ -686,7 +696,7 @@ class StepCitation(VersionChild):
     reference = models.ForeignKey("evidence.Reference", on_delete=models.PROTECT, related_name="+")
     position = models.PositiveSmallIntegerField(default=0)
 
-    history = HistoricalRecords()
+    history = protocol_history()
 
     class Meta:
         ordering = ["position", "id"]
@@ -701,16 +711,40 @@ class StepCitation(VersionChild):
         return DosingStep.objects.filter(pk=self.step_id).values_list("version_id", flat=True).first()
 
 
-class ProtocolTestPatient(models.Model):
-    """An example patient a pharmacist keeps on a protocol, with the answer the protocol must give.
+class AmountConfirmation(VersionChild):
+    """The author's confirmation, with a reason, of an amount changed in a draft that lies above what the
+    letter reports (protocols.change_checks). It holds for that amount as confirmed (`amount_key`): changed
+    again, it must be confirmed again. It belongs to its version and is frozen with it."""
 
-    `inputs` are exactly the API's request fields (validated by `api.schemas.RecommendationRequest`,
-    without `institution`: the patient belongs to this protocol). A named step's ordered per-dose and
-    per-day amounts are checked exactly, as ranges; a blank per-dose range expects none (no interval).
-    A version cannot be published while any of its protocol's test patients fails on it.
+    version = models.ForeignKey(ProtocolVersion, on_delete=models.CASCADE, related_name="amount_confirmations")
+    step_name = models.CharField(max_length=120)
+    field = models.CharField(max_length=40)
+    amount_key = models.CharField(max_length=400)
+    amount_text = models.CharField(max_length=400, help_text="What was confirmed, in words, with its per-day amount.")
+    reason = models.TextField()
+    confirmed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    confirmed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["confirmed_at", "id"]
+        constraints = [models.CheckConstraint(condition=~Q(reason=""), name="amount_confirmation_has_reason")]
+
+    def __str__(self) -> str:
+        return f"{self.step_name}: {self.amount_text}"
+
+
+class ProtocolTestPatient(VersionChild):
+    """An example patient a pharmacist keeps on a protocol version, with the answer that version must give.
+
+    Test patients belong to their version like its steps: copied into a draft, edited there, shown in the
+    diff, approved with it and frozen when it is published. `inputs` are exactly the API's request fields
+    (validated by `engine.inputs.RecommendationRequest`, without `institution`: the patient belongs to this
+    protocol). A named step's ordered per-dose and per-day amounts are checked exactly, as ranges; a blank
+    per-dose range expects none (no interval). A version cannot be submitted or published while any of its
+    test patients fails on it.
     """
 
-    protocol = models.ForeignKey(Protocol, on_delete=models.CASCADE, related_name="test_patients")
+    version = models.ForeignKey(ProtocolVersion, on_delete=models.CASCADE, related_name="test_patients")
     label = models.CharField(max_length=200, help_text='What this patient checks, e.g. "60 kg: per-dose cap".')
     inputs = models.JSONField(
         "patient inputs (API request fields, JSON)",
@@ -750,12 +784,12 @@ class ProtocolTestPatient(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    history = HistoricalRecords()
+    history = protocol_history()
 
     class Meta:
-        ordering = ["protocol__institution__name", "label"]
+        ordering = ["label", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["protocol", "label"], name="test_patient_label_unique"),
+            models.UniqueConstraint(fields=["version", "label"], name="test_patient_label_unique_in_version"),
             models.CheckConstraint(
                 condition=Q(expected_status__in=[s.value for s in Status]), name="test_patient_status_known"
             ),
@@ -779,7 +813,7 @@ class ProtocolTestPatient(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.protocol.institution.slug}: {self.label}"
+        return self.label
 
     def clean(self) -> None:
         errors: dict[str, str | list[str]] = {}
@@ -802,10 +836,6 @@ class ProtocolTestPatient(models.Model):
         _range_problem(errors, "expected_per_dose_low_mg", dose, "per-dose")
         if errors:
             raise ValidationError(errors)
-
-    @property
-    def has_amounts(self) -> bool:
-        return bool(self.expected_step_name)
 
     def patient_inputs(self) -> PatientInputs:
         return RecommendationRequest.model_validate(self.inputs).to_patient()

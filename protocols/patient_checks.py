@@ -8,6 +8,7 @@ expected ones (a missing per-dose range is expected when the step states no inte
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from engine import notation
 from engine.data import DoseRange, PatientInputs, ProtocolData, Recommendation, StepResult
@@ -39,6 +40,20 @@ class CheckOutcome:
     @property
     def checked_step(self) -> StepResult | None:
         return step_named(self.recommendation, self.expectation.step_name)
+
+
+def answer_lines(recommendation: Recommendation | None) -> dict[str, str]:
+    """An answer as labelled lines in words (status, each step's amounts and order, each warning's text)."""
+    if recommendation is None:
+        return {}
+    lines = {"Status": recommendation.status.value.replace("_", " ")}
+    for result in recommendation.steps:
+        name = result.step.name
+        lines[f"{name}: per dose"] = range_text(result.per_dose_mg)
+        lines[f"{name}: per day"] = range_text(result.per_day_mg, "mg/day")
+        lines[f"{name}: order"] = result.order_text
+    lines["Warnings"] = "\n".join(f"{w.severity.value}: {w.text}" for w in recommendation.warnings) or "none"
+    return lines
 
 
 def range_text(value: DoseRange | None, unit: str = "mg") -> str:
@@ -84,3 +99,47 @@ def expectation_check(*, expectation: PatientExpectation, protocol: ProtocolData
                     f"got {range_text(step.per_day_mg, 'mg/day')}"
                 )
     return CheckOutcome(expectation=expectation, recommendation=recommendation, problems=tuple(problems))
+
+
+_FLAG_WORDS = (
+    ("thrombocytopenia_or_coagulopathy", "thrombocytopenia or coagulopathy"),
+    ("concurrent_tnf_blocker", "TNF blocker"),
+    ("ecoli_protein_hypersensitivity", "E. coli-protein hypersensitivity"),
+    ("active_infection", "active infection"),
+)
+
+
+def _yes_no(value: object) -> str:
+    return "yes" if value else "no"
+
+
+def patient_inputs_text(inputs: dict) -> str:
+    """A test patient's inputs (API request fields) in a clinician's words, for diffs and change records."""
+    weight = inputs.get("weight_kg")
+    age = inputs.get("age_years")
+    parts = [
+        f"{notation.plain_number(Decimal(weight), Decimal('0.001'))} kg" if weight is not None else "no weight",
+        f"{notation.plain_number(Decimal(age), Decimal('0.01'))} years" if age is not None else "no age",
+    ]
+    for item in inputs.get("toxicities", []):
+        word = "severity" if item.get("type") == "carHLH" else "grade"
+        parts.append(f"{item.get('type')} {word} {item.get('grade')}")
+    parts.append(f"tocilizumab doses {inputs.get('prior_tocilizumab_doses')}")
+    parts.append(f"steroids {_yes_no(inputs.get('prior_steroids'))}")
+    if inputs.get("car_target") not in (None, "other"):
+        parts.append(f"{inputs['car_target']} CAR T")
+    if inputs.get("days_since_infusion") is not None:
+        parts.append(f"day {inputs['days_since_infusion']} after infusion")
+    for name, word in (
+        ("fever", "fever"),
+        ("hypotension", "hypotension"),
+        ("late_onset_isolated", "late, isolated onset"),
+    ):
+        if inputs.get(name) is not None:
+            parts.append(f"{word} {_yes_no(inputs[name])}")
+    parts += [word for name, word in _FLAG_WORDS if inputs.get(name)]
+    if inputs.get("creatinine_clearance_ml_min") is not None:
+        parts.append(
+            f"creatinine clearance {notation.amount(Decimal(inputs['creatinine_clearance_ml_min']), 'mL/min')}"
+        )
+    return "; ".join(parts)

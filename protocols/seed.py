@@ -1,11 +1,12 @@
 """Load the reviewed seed data file into the database, idempotently and without overwriting edits.
 
-Per protocol: a new institution gets version 1, published. A protocol whose every version came
-from this loader is left alone when the file entry is unchanged, and gets a new published
-version when it changed. A protocol that anyone has edited since (any version not made by the
+Per protocol: a new institution gets version 1, published, with the file's test patients for it. A
+protocol whose every version came from this loader is left alone when the file entry and its test
+patients are unchanged, and gets a new published version when either changed (test patients belong to
+their version, like its steps). A protocol that anyone has edited since (any version not made by the
 loader, draft or published) is never touched: the report says so instead.
 
-Every other record (reference, study, institution, protocol title, test patient) is checked against
+Every other record (reference, study, institution, protocol title) is checked against
 the loader's ledger (evidence.LoadedRecord): updated from the file only while it still equals what
 the loader last wrote, otherwise kept and reported by name; created when missing.
 """
@@ -39,9 +40,8 @@ from protocols.models import (
     StepCitation,
     VersionStatus,
 )
-from protocols.patient_checks import expectation_check
 from protocols.seed_schema import PatientCheckEntry, ProtocolEntry, ReferenceEntry, SeedFile, StudyEntry
-from protocols.selectors import published_protocols_load, test_patient_expectation
+from protocols.selectors import protocol_test_patients_check, published_protocols_load
 from protocols.services import protocol_version_publish
 
 SEED_PATH = Path(__file__).resolve().parent / "data" / "clinical_data.toml"
@@ -229,7 +229,7 @@ def _load_references(seed: SeedFile, ledger: _Ledger, report: LoadReport) -> dic
 
 
 def _study_values(entry: StudyEntry, order: int) -> dict[str, Any]:
-    values = entry.model_dump(exclude={"key", "toxicities", "references"})
+    values = entry.model_dump(exclude={"key", "toxicities", "references", "regimen"})
     values["n_patients"] = entry.n_patients
     values["table_order"] = order
     values["addresses_crs"] = "CRS" in entry.toxicities
@@ -238,8 +238,51 @@ def _study_values(entry: StudyEntry, order: int) -> dict[str, Any]:
     return values
 
 
-def _load_studies(seed: SeedFile, references: dict[str, Reference], ledger: _Ledger, report: LoadReport) -> None:
-    existing = {s.key: s for s in Study.objects.prefetch_related("references")}
+NO_REGIMEN: dict[str, Any] = {
+    "regimen_protocol": None,
+    "regimen_dose_basis": "",
+    "regimen_amount_low": None,
+    "regimen_amount_high": None,
+    "regimen_interval_hours": None,
+    "regimen_route_iv": False,
+    "regimen_route_sc": False,
+}
+
+
+def _regimen_values(entry: StudyEntry, protocols: dict[str, Protocol]) -> dict[str, Any]:
+    regimen = entry.regimen
+    if regimen is None:
+        return dict(NO_REGIMEN)
+    return {
+        "regimen_protocol": protocols[regimen.protocol],
+        "regimen_dose_basis": regimen.dose_basis.value,
+        "regimen_amount_low": regimen.amount_low,
+        "regimen_amount_high": regimen.amount_high,
+        "regimen_interval_hours": regimen.interval_hours,
+        "regimen_route_iv": "IV" in regimen.routes,
+        "regimen_route_sc": "SC" in regimen.routes,
+    }
+
+
+def _regimen_fingerprint(values: dict[str, Any]) -> dict[str, Any]:
+    """A regimen as the ledger sees it: nothing at all when there is none (so studies loaded before
+    regimens existed still match what was loaded), the protocol by its institution's slug."""
+    if values == NO_REGIMEN:
+        return {}
+    protocol = values["regimen_protocol"]
+    return {**values, "regimen_protocol": protocol.institution.slug if protocol is not None else None}
+
+
+def _load_studies(
+    seed: SeedFile,
+    references: dict[str, Reference],
+    protocols: dict[str, Protocol],
+    ledger: _Ledger,
+    report: LoadReport,
+) -> None:
+    existing = {
+        s.key: s for s in Study.objects.select_related("regimen_protocol__institution").prefetch_related("references")
+    }
     tally = _Tally("studies")
 
     def writer(study: Study, values: dict[str, Any], reference_keys: list[str]) -> Callable[[], None]:
@@ -251,17 +294,22 @@ def _load_studies(seed: SeedFile, references: dict[str, Reference], ledger: _Led
 
     for order, entry in enumerate(seed.studies, start=1):
         values = _study_values(entry, order)
+        regimen = _regimen_values(entry, protocols)
         study = existing.get(entry.key)
         current = None
         if study is not None:
-            current = _fields(study, values) | {"references": sorted(r.key for r in study.references.all())}
+            current = (
+                _fields(study, values)
+                | _regimen_fingerprint(_fields(study, NO_REGIMEN))
+                | {"references": sorted(r.key for r in study.references.all())}
+            )
         _reconcile(
             kind=LoadedRecord.Kind.STUDY,
             key=entry.key,
             name=f"study {entry.key}",
             current=current,
-            wanted=values | {"references": sorted(entry.references)},
-            write=writer(study or Study(key=entry.key), values, entry.references),
+            wanted=values | _regimen_fingerprint(regimen) | {"references": sorted(entry.references)},
+            write=writer(study or Study(key=entry.key), values | regimen, entry.references),
             ledger=ledger,
             tally=tally,
             report=report,
@@ -270,7 +318,12 @@ def _load_studies(seed: SeedFile, references: dict[str, Reference], ledger: _Led
 
 
 def _create_version(
-    protocol: Protocol, entry: ProtocolEntry, number: int, fingerprint: str, references: dict[str, Reference]
+    protocol: Protocol,
+    entry: ProtocolEntry,
+    number: int,
+    fingerprint: str,
+    references: dict[str, Reference],
+    test_patients: list[PatientCheckEntry],
 ) -> ProtocolVersion:
     version = ProtocolVersion(
         protocol=protocol,
@@ -343,6 +396,9 @@ def _create_version(
             citation = StepCitation(step=step, reference=references[key], position=position)
             citation.full_clean()
             citation.save()
+    for patient_entry in test_patients:
+        test_patient = ProtocolTestPatient(version=version, label=patient_entry.label)
+        _save(test_patient, _test_patient_values(patient_entry))
     return version
 
 
@@ -380,9 +436,16 @@ def _load_institution(
 
 
 def _load_protocol(
-    entry: ProtocolEntry, protocol: Protocol, seed: SeedFile, references: dict[str, Reference], report: LoadReport
+    entry: ProtocolEntry,
+    protocol: Protocol,
+    seed: SeedFile,
+    references: dict[str, Reference],
+    ledger: _Ledger,
+    report: LoadReport,
+    patients_tally: _Tally,
 ) -> None:
-    """The protocol's content, as versions: each version the loader made carries its entry's fingerprint."""
+    """The protocol's content and test patients, as versions: each version the loader made carries its
+    entry's fingerprint, and its test patients are the file's for that protocol."""
     fingerprint = protocol_fingerprint(entry)
     versions = list(protocol.versions.order_by("number"))
     edited = [v for v in versions if not v.source_fingerprint]
@@ -395,16 +458,67 @@ def _load_protocol(
         report.refused.append(f"protocol {entry.slug}")
         report.say(message)
         return
+    patients = [t for t in seed.test_patients if t.protocol == entry.slug]
+    wanted = {t.label: content_fingerprint(_test_patient_values(t)) for t in patients}
     latest = versions[-1] if versions else None
+    current = _test_patient_fingerprints(latest) if latest is not None else {}
     if latest is not None and latest.source_fingerprint == fingerprint and latest.status == VersionStatus.PUBLISHED:
-        report.say(f"{entry.slug}: unchanged (version {latest.number})")
-        return
+        if current == wanted:
+            for label, patient_fingerprint in wanted.items():
+                ledger.remember(LoadedRecord.Kind.TEST_PATIENT, f"{entry.slug}/{label}", patient_fingerprint)
+            patients_tally.unchanged += len(wanted)
+            report.say(f"{entry.slug}: unchanged (version {latest.number})")
+            return
+        if not _test_patients_as_loaded(entry.slug, current, ledger):
+            patients_tally.kept += len(set(current.items()) ^ set(wanted.items()))
+            report.refused.append(f"test patients of {entry.slug}")
+            report.say(
+                f"{entry.slug}: test patients NOT overwritten - edited since they were loaded (version "
+                f"{latest.number}); the file's test patients were not applied"
+            )
+            return
     number = (latest.number + 1) if latest else 1
-    version = _create_version(protocol, entry, number, fingerprint, references)
+    version = _create_version(protocol, entry, number, fingerprint, references, patients)
+    _check_test_patients(version, entry.slug)
     protocol_version_publish(version=version, approved_by=None, approval_source=seed.approval_source)
+    for label, patient_fingerprint in wanted.items():
+        ledger.remember(LoadedRecord.Kind.TEST_PATIENT, f"{entry.slug}/{label}", patient_fingerprint)
+        if label not in current:
+            patients_tally.created += 1
+        elif current[label] != patient_fingerprint:
+            patients_tally.updated += 1
+        else:
+            patients_tally.unchanged += 1
     report.writes += 1
     action = "created" if number == 1 else "updated from the data file:"
     report.say(f"{entry.slug}: {action} version {number}, published")
+
+
+def _test_patient_fingerprints(version: ProtocolVersion) -> dict[str, str]:
+    return {tp.label: content_fingerprint(_fields(tp, TEST_PATIENT_FIELDS)) for tp in version.test_patients.all()}
+
+
+def _test_patients_as_loaded(slug: str, current: dict[str, str], ledger: _Ledger) -> bool:
+    """Whether a version's test patients are exactly what the loader last wrote for this protocol."""
+    prefix = f"{slug}/"
+    recorded = {
+        key[len(prefix) :]: row.fingerprint
+        for (kind, key), row in ledger.rows.items()
+        if kind == LoadedRecord.Kind.TEST_PATIENT and key.startswith(prefix)
+    }
+    return recorded == current
+
+
+TEST_PATIENT_FIELDS = (
+    "inputs",
+    "expected_status",
+    "expected_step_name",
+    "expected_per_dose_low_mg",
+    "expected_per_dose_high_mg",
+    "expected_per_day_low_mg",
+    "expected_per_day_high_mg",
+    "arithmetic",
+)
 
 
 def _test_patient_values(entry: PatientCheckEntry) -> dict[str, Any]:
@@ -422,45 +536,13 @@ def _test_patient_values(entry: PatientCheckEntry) -> dict[str, Any]:
     }
 
 
-def _load_test_patients(seed: SeedFile, ledger: _Ledger, report: LoadReport) -> list[ProtocolTestPatient]:
-    """The file's test patients, by protocol and label; returns those written (to be checked)."""
-    protocols = {p.institution.slug: p for p in Protocol.objects.select_related("institution")}
-    existing = {
-        (t.protocol.institution.slug, t.label): t
-        for t in ProtocolTestPatient.objects.select_related("protocol__institution")
-    }
-    tally = _Tally("test patients")
-    written = []
-    for entry in seed.test_patients:
-        values = _test_patient_values(entry)
-        test_patient = existing.get((entry.protocol, entry.label)) or ProtocolTestPatient(
-            protocol=protocols[entry.protocol], label=entry.label
-        )
-        if _reconcile(
-            kind=LoadedRecord.Kind.TEST_PATIENT,
-            key=f"{entry.protocol}/{entry.label}",
-            name=f"test patient {entry.protocol}: {entry.label}",
-            current=_fields(test_patient, values) if test_patient.pk else None,
-            wanted=values,
-            write=lambda test_patient=test_patient, values=values: _save(test_patient, values),
-            ledger=ledger,
-            tally=tally,
-            report=report,
-        ):
-            written.append(test_patient)
-    report.say(tally.line())
-    return written
-
-
-def _check_test_patients(created: list[ProtocolTestPatient], protocols) -> None:
-    """New test patients must pass on the published versions they were written for."""
-    by_slug = {p.institution_slug: p for p in protocols}
-    problems = []
-    for test_patient in created:
-        outcome = expectation_check(
-            expectation=test_patient_expectation(test_patient), protocol=by_slug[test_patient.protocol.institution.slug]
-        )
-        problems += [f"{test_patient}: {problem}" for problem in outcome.problems]
+def _check_test_patients(version: ProtocolVersion, slug: str) -> None:
+    """A loaded version's test patients must pass on it before it is published."""
+    problems = [
+        f"{slug}: {outcome.expectation.label}: {problem}"
+        for outcome in protocol_test_patients_check(version_id=version.pk)
+        for problem in outcome.problems
+    ]
     if problems:
         raise SeedFileError("test patients fail on the published protocols: " + "; ".join(problems))
 
@@ -486,18 +568,20 @@ def clinical_data_load(*, path: Path = SEED_PATH, check_only: bool = False) -> L
     with transaction.atomic():
         ledger = _Ledger.read()
         references = _load_references(seed, ledger, report)
-        _load_studies(seed, references, ledger, report)
         tallies = {"institutions": _Tally("institutions"), "protocol titles": _Tally("protocol titles")}
+        patients_tally = _Tally("test patients")
+        protocols: dict[str, Protocol] = {}
         for entry in seed.protocols:
             protocol = _load_institution(entry, ledger, report, tallies)
-            _load_protocol(entry, protocol, seed, references, report)
-        report.lines += [tally.line() for tally in tallies.values()]
-        written_test_patients = _load_test_patients(seed, ledger, report)
+            _load_protocol(entry, protocol, seed, references, ledger, report, patients_tally)
+            protocols[entry.slug] = protocol
+        # After the protocols: a study's regimen names the protocol it is shown with.
+        _load_studies(seed, references, protocols, ledger, report)
+        report.lines += [tally.line() for tally in (*tallies.values(), patients_tally)]
         # Every loaded protocol must run through the engine, at every grade, before anything is committed.
         protocols = published_protocols_load()
         for patient in _smoke_patients():
             recommend_all(protocols=protocols, patient=patient)
-        _check_test_patients(written_test_patients, protocols)
         if check_only:
             transaction.set_rollback(True)
     return report

@@ -106,6 +106,23 @@ class ReferenceEntry(_Strict):
     note: Text = ""
 
 
+class RegimenEntry(_Strict):
+    """The regimen a study used, as data: shown with `protocol`'s answer as literature, never as an order."""
+
+    protocol: Key
+    dose_basis: DoseBasis
+    amount_low: Positive
+    amount_high: Positive
+    interval_hours: Literal[INTERVAL_HOURS_CHOICES]  # type: ignore[valid-type]
+    routes: list[Route] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RegimenEntry:
+        if self.amount_low > self.amount_high:
+            raise ValueError("regimen: amount_low is above amount_high")
+        return self
+
+
 class StudyEntry(_Strict):
     key: Key
     label: Text = Field(min_length=1)
@@ -120,6 +137,7 @@ class StudyEntry(_Strict):
     response: Text = Field(min_length=1)
     toxicities: list[Toxicity] = Field(min_length=1)
     references: list[Key] = Field(min_length=1)
+    regimen: RegimenEntry | None = None
 
 
 class PatientCheckEntry(_Strict):
@@ -179,6 +197,11 @@ class SeedFile(_Strict):
         for study in self.studies:
             problems += [f"study {study.key}: unknown reference {k}" for k in study.references if k not in known]
         slugs = {p.slug for p in self.protocols}
+        problems += [
+            f"study {s.key}: regimen for unknown protocol {s.regimen.protocol}"
+            for s in self.studies
+            if s.regimen is not None and s.regimen.protocol not in slugs
+        ]
         labels = [(t.protocol, t.label) for t in self.test_patients]
         problems += [
             f"test patient {t.label!r}: unknown protocol {t.protocol}"

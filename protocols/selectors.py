@@ -19,13 +19,23 @@ from django.db import connection
 from django.db.models import Prefetch, QuerySet, Subquery
 from django.utils import timezone
 
-from engine import notation
-from engine.data import Citation, DoseRange, ProtocolData, Recommendation, Rule, Step
+from anakinra_cds.history_words import delta_words, person_words
+from audit.selectors import audit_events_for
+from engine import notation, safety
+from engine.data import Citation, DoseRange, ProtocolData, Rule, Step
 from engine.vocabulary import CarTarget, DoseBasis, Route, Status, StepKind, Toxicity
 from evidence.models import Reference
+from protocols.change_checks import (
+    ChangedAmount,
+    PlausibilityThresholds,
+    amount_coverage,
+    changed_amounts,
+    step_changed_amounts,
+)
 from protocols.diff import SectionDiff, Snapshot, snapshot_diff
 from protocols.models import (
     OPEN_STATUSES,
+    AmountConfirmation,
     CatalogRevision,
     DosingStep,
     IndicationRule,
@@ -37,7 +47,14 @@ from protocols.models import (
     VersionStatus,
     user_display,
 )
-from protocols.patient_checks import CheckOutcome, PatientExpectation, expectation_check, range_text
+from protocols.patient_checks import (
+    CheckOutcome,
+    PatientExpectation,
+    answer_lines,
+    expectation_check,
+    patient_inputs_text,
+    range_text,
+)
 
 
 def _citation(reference: Reference, locator: str = "") -> Citation:
@@ -53,6 +70,33 @@ def _citation(reference: Reference, locator: str = "") -> Citation:
 
 def _toxicities(row) -> frozenset[Toxicity]:
     return frozenset(Toxicity(t) for t in row.toxicities)
+
+
+def step_data(step: DosingStep, *, with_citations: bool = True) -> Step:
+    """One dosing step as engine data (citations prefetched, or left out for a step not saved yet)."""
+    return Step(
+        kind=StepKind(step.kind),
+        name=step.name,
+        toxicities=_toxicities(step),
+        dose_basis=DoseBasis(step.dose_basis),
+        amount_low=step.amount_low,
+        amount_high=step.amount_high,
+        routes=tuple(Route(r) for r in step.routes),
+        min_grade=step.min_grade,
+        max_grade=step.max_grade,
+        interval_hours=step.interval_hours,
+        interval_is_maximum=step.interval_is_maximum,
+        max_single_dose_mg=step.max_single_dose_mg,
+        max_daily_dose_mg=step.max_daily_dose_mg,
+        escalation_ceiling_amount=step.escalation_ceiling_amount,
+        escalation_ceiling_basis=DoseBasis(step.escalation_ceiling_basis) if step.escalation_ceiling_basis else None,
+        rounding_increment_mg=step.rounding_increment_mg,
+        rounding_tolerance_percent=step.rounding_tolerance_percent,
+        duration=step.duration_text,
+        taper=step.taper_text,
+        notes=step.notes,
+        citations=tuple(_citation(c.reference) for c in step.citations.all()) if with_citations else (),
+    )
 
 
 def protocol_data_from_version(version: ProtocolVersion) -> ProtocolData:
@@ -71,34 +115,7 @@ def protocol_data_from_version(version: ProtocolVersion) -> ProtocolData:
         )
         for rule in version.rules.all()
     )
-    steps = tuple(
-        Step(
-            kind=StepKind(step.kind),
-            name=step.name,
-            toxicities=_toxicities(step),
-            dose_basis=DoseBasis(step.dose_basis),
-            amount_low=step.amount_low,
-            amount_high=step.amount_high,
-            routes=tuple(Route(r) for r in step.routes),
-            min_grade=step.min_grade,
-            max_grade=step.max_grade,
-            interval_hours=step.interval_hours,
-            interval_is_maximum=step.interval_is_maximum,
-            max_single_dose_mg=step.max_single_dose_mg,
-            max_daily_dose_mg=step.max_daily_dose_mg,
-            escalation_ceiling_amount=step.escalation_ceiling_amount,
-            escalation_ceiling_basis=DoseBasis(step.escalation_ceiling_basis)
-            if step.escalation_ceiling_basis
-            else None,
-            rounding_increment_mg=step.rounding_increment_mg,
-            rounding_tolerance_percent=step.rounding_tolerance_percent,
-            duration=step.duration_text,
-            taper=step.taper_text,
-            notes=step.notes,
-            citations=tuple(_citation(c.reference) for c in step.citations.all()),
-        )
-        for step in version.steps.all()
-    )
+    steps = tuple(step_data(step) for step in version.steps.all())
     return ProtocolData(
         institution_slug=institution.slug,
         institution_name=institution.name,
@@ -190,10 +207,6 @@ def published_protocols(*, institution_slug: str | None = None) -> tuple[Protoco
     return tuple(p for p in protocols if p.institution_slug == institution_slug)
 
 
-def published_institution_slugs() -> frozenset[str]:
-    return frozenset(p.institution_slug for p in published_protocols())
-
-
 # --- Governance: test patients, previews, editors, history, diffs -------------------------------
 
 
@@ -212,34 +225,29 @@ def test_patient_expectation(test_patient: ProtocolTestPatient) -> PatientExpect
     )
 
 
-def protocol_test_patients(*, protocol_id: int) -> list[ProtocolTestPatient]:
-    return list(ProtocolTestPatient.objects.filter(protocol_id=protocol_id).order_by("label", "pk"))
+def protocol_test_patients(*, version_id: int) -> list[ProtocolTestPatient]:
+    return list(ProtocolTestPatient.objects.filter(version_id=version_id).order_by("label", "pk"))
 
 
 def protocol_test_patients_check(*, version_id: int) -> list[CheckOutcome]:
-    """Every test patient of the version's protocol, run on that version (draft or not)."""
+    """Every test patient of the version, run on that version (draft or not)."""
     data = protocol_version_data(version_id=version_id)
-    protocol_id = ProtocolVersion.objects.filter(pk=version_id).values_list("protocol_id", flat=True).get()
     return [
         expectation_check(expectation=test_patient_expectation(p), protocol=data)
-        for p in protocol_test_patients(protocol_id=protocol_id)
+        for p in protocol_test_patients(version_id=version_id)
     ]
 
 
-def published_test_patient_outcomes(*, test_patients: Iterable[ProtocolTestPatient]) -> dict[int, CheckOutcome | None]:
-    """Each test patient on its protocol's published version (None when nothing is published).
-
-    Uses the cached published catalog: no query per patient (admin list views).
-    """
-    by_slug = {p.institution_slug: p for p in published_protocols()}
-    outcomes: dict[int, CheckOutcome | None] = {}
+def test_patient_outcomes(*, test_patients: Iterable[ProtocolTestPatient]) -> dict[int, CheckOutcome]:
+    """Each test patient on its own version. Published versions come from the cached catalog; any other
+    version is read once, however many of its patients are listed (admin list views)."""
+    loaded: dict[int, ProtocolData] = {p.version_id: p for p in published_protocols()}
+    outcomes: dict[int, CheckOutcome] = {}
     for test_patient in test_patients:
-        protocol = by_slug.get(test_patient.protocol.institution.slug)
-        outcomes[test_patient.pk] = (
-            None
-            if protocol is None
-            else expectation_check(expectation=test_patient_expectation(test_patient), protocol=protocol)
-        )
+        data = loaded.get(test_patient.version_id)
+        if data is None:
+            data = loaded[test_patient.version_id] = protocol_version_data(version_id=test_patient.version_id)
+        outcomes[test_patient.pk] = expectation_check(expectation=test_patient_expectation(test_patient), protocol=data)
     return outcomes
 
 
@@ -260,45 +268,49 @@ class PreviewRow:
     draft: CheckOutcome
     published: CheckOutcome | None
     lines: tuple[PreviewLine, ...]
+    test_patient_id: int | None = None
+    patient_text: str = ""
 
     @property
     def changed(self) -> bool:
         return any(line.changed for line in self.lines)
 
 
-def _answer_lines(recommendation: Recommendation | None) -> dict[str, str]:
-    if recommendation is None:
-        return {}
-    lines = {"Status": recommendation.status.value.replace("_", " ")}
-    for result in recommendation.steps:
-        name = result.step.name
-        lines[f"{name}: per dose"] = range_text(result.per_dose_mg)
-        lines[f"{name}: per day"] = range_text(result.per_day_mg, "mg/day")
-        lines[f"{name}: order"] = result.order_text
-    lines["Warnings"] = ", ".join(w.code for w in recommendation.warnings) or "none"
-    return lines
-
-
-def protocol_version_preview(*, version_id: int) -> list[PreviewRow]:
-    """For each test patient: the published version's answer beside this version's answer."""
-    version = ProtocolVersion.objects.get(pk=version_id)
-    published = (
-        ProtocolVersion.objects.published().filter(protocol_id=version.protocol_id).exclude(pk=version_id).first()
-    )
-    draft_data = protocol_version_data(version_id=version_id)
-    published_data = protocol_version_data(version_id=published.pk) if published else None
+def protocol_version_preview(
+    *, version_id: int, against: ProtocolData | None = None, version_data: ProtocolData | None = None
+) -> list[PreviewRow]:
+    """For each of the version's test patients: the published version's answer (or `against`'s) beside
+    this version's answer. Versions already read may be passed in (`version_data`, `against`)."""
+    if against is not None:
+        published_data = against
+    else:
+        version = ProtocolVersion.objects.get(pk=version_id)
+        published = (
+            ProtocolVersion.objects.published().filter(protocol_id=version.protocol_id).exclude(pk=version_id).first()
+        )
+        published_data = protocol_version_data(version_id=published.pk) if published else None
+    draft_data = version_data or protocol_version_data(version_id=version_id)
     rows = []
-    for test_patient in protocol_test_patients(protocol_id=version.protocol_id):
+    for test_patient in protocol_test_patients(version_id=version_id):
         expectation = test_patient_expectation(test_patient)
         draft = expectation_check(expectation=expectation, protocol=draft_data)
         old = expectation_check(expectation=expectation, protocol=published_data) if published_data else None
-        old_lines = _answer_lines(old.recommendation if old else None)
-        new_lines = _answer_lines(draft.recommendation)
+        old_lines = answer_lines(old.recommendation if old else None)
+        new_lines = answer_lines(draft.recommendation)
         lines = tuple(
             PreviewLine(what=what, published=old_lines.get(what, "not given"), draft=new_lines.get(what, "not given"))
             for what in dict.fromkeys([*old_lines, *new_lines])
         )
-        rows.append(PreviewRow(label=test_patient.label, draft=draft, published=old, lines=lines))
+        rows.append(
+            PreviewRow(
+                label=test_patient.label,
+                draft=draft,
+                published=old,
+                lines=lines,
+                test_patient_id=test_patient.pk,
+                patient_text=patient_inputs_text(test_patient.inputs),
+            )
+        )
     return rows
 
 
@@ -318,7 +330,8 @@ def _history_user_ids(history_queryset) -> set[int]:
 
 def protocol_version_editor_ids(*, version: ProtocolVersion) -> set[int]:
     """Everyone who wrote this version's content: its author, its submitter, and anyone whose edit
-    of it, or of its rules, steps or citations, is in the history. Reviewing (reject) is not editing."""
+    of it, or of its rules, steps, citations or test patients, is in the history. Reviewing (reject) is
+    not editing."""
     ids = {version.authored_by_id, version.submitted_by_id}
     previous = None
     for record in ProtocolVersion.history.filter(id=version.pk).order_by("history_date", "history_id"):
@@ -333,6 +346,7 @@ def protocol_version_editor_ids(*, version: ProtocolVersion) -> set[int]:
     ids |= _history_user_ids(DosingStep.history.filter(version_id=version.pk))
     ids |= _history_user_ids(ProtocolCitation.history.filter(version_id=version.pk))
     ids |= _history_user_ids(StepCitation.history.filter(step_id__in=Subquery(step_ids)))
+    ids |= _history_user_ids(ProtocolTestPatient.history.filter(version_id=version.pk))
     ids.discard(None)
     return ids
 
@@ -349,10 +363,6 @@ class RowHistoryEntry:
     changes: tuple[tuple[str, str, str], ...]
 
 
-def _user_label(user) -> str:
-    return user_display(user) or "the system (data file loader)"
-
-
 def _history_entries(records, table: str, label) -> list[RowHistoryEntry]:
     entries = []
     previous_by_id: dict[int, object] = {}
@@ -360,12 +370,12 @@ def _history_entries(records, table: str, label) -> list[RowHistoryEntry]:
         previous = previous_by_id.get(record.id)
         changes: tuple[tuple[str, str, str], ...] = ()
         if previous is not None:
-            delta = record.diff_against(previous)
-            changes = tuple((c.field, _text(c.old), _text(c.new)) for c in delta.changes)
+            delta = record.diff_against(previous, foreign_keys_are_objs=True)
+            changes = tuple(delta_words(record.instance_type, delta))
         entries.append(
             RowHistoryEntry(
                 when=record.history_date,
-                who=_user_label(record.history_user),
+                who=person_words(record.history_user),
                 table=table,
                 row=label(record),
                 action=record.get_history_type_display().lower(),
@@ -387,7 +397,7 @@ def _text(value) -> str:
 
 
 def protocol_version_row_history(*, version_id: int) -> list[RowHistoryEntry]:
-    """Field-level history of a version's rules, steps and citations (who, when, what), newest first.
+    """Field-level history of a version's rules, steps, citations and test patients (who, when, what), newest first.
     A fixed number of queries: one per table, plus the references and step names for labels."""
     steps = list(
         DosingStep.history.filter(version_id=version_id)
@@ -400,6 +410,7 @@ def protocol_version_row_history(*, version_id: int) -> list[RowHistoryEntry]:
     step_citations = list(StepCitation.history.filter(step_id__in=list(step_names)).select_related("history_user"))
     reference_ids = {r.reference_id for r in citations} | {r.reference_id for r in step_citations}
     references = Reference.objects.in_bulk(reference_ids)
+    test_patients = ProtocolTestPatient.history.filter(version_id=version_id).select_related("history_user")
 
     def reference_label(record) -> str:
         reference = references.get(record.reference_id)
@@ -417,6 +428,7 @@ def protocol_version_row_history(*, version_id: int) -> list[RowHistoryEntry]:
             "Step citation",
             lambda r: f"{step_names.get(r.step_id, 'step')}: {reference_label(r)}",
         )
+        + _history_entries(ordered(test_patients), "Test patient", lambda r: r.label)
     )
     return sorted(entries, key=lambda e: e.when, reverse=True)
 
@@ -438,12 +450,13 @@ def protocol_version_last_change(*, version_id: int) -> LastChange | None:
             DosingStep.history.filter(version_id=version_id),
             ProtocolCitation.history.filter(version_id=version_id),
             StepCitation.history.filter(step_id__in=Subquery(step_ids)),
+            ProtocolTestPatient.history.filter(version_id=version_id),
         )
     ]
     newest = max((c for c in candidates if c is not None), key=lambda c: c.history_date, default=None)
     if newest is None:
         return None
-    return LastChange(when=newest.history_date, who=_user_label(newest.history_user))
+    return LastChange(when=newest.history_date, who=person_words(newest.history_user))
 
 
 def _display(instance, name: str) -> str:
@@ -490,8 +503,27 @@ STEP_FIELDS = (
 VERSION_FIELDS = ("utilization", "indications_summary", "notes", "reported_car_target", "concentration_mg_per_ml")
 
 
+def _test_patient_values(test_patient: ProtocolTestPatient) -> dict[str, str]:
+    """A test patient as its reviewer reads it: the patient in words, the expected answer as ranges."""
+
+    def expected(low: Decimal | None, high: Decimal | None, unit: str) -> str:
+        return "-" if low is None or high is None else range_text(DoseRange(low, high), unit)
+
+    return {
+        "patient": patient_inputs_text(test_patient.inputs),
+        **_labelled(test_patient, ("expected_status", "expected_step_name")),
+        "expected per dose": expected(
+            test_patient.expected_per_dose_low_mg, test_patient.expected_per_dose_high_mg, "mg"
+        ),
+        "expected per day": expected(
+            test_patient.expected_per_day_low_mg, test_patient.expected_per_day_high_mg, "mg/day"
+        ),
+        **_labelled(test_patient, ("arithmetic",)),
+    }
+
+
 def protocol_version_snapshot(*, version_id: int) -> Snapshot:
-    """A version's content as labelled text, for diffs (five queries)."""
+    """A version's content as labelled text, for diffs (six queries)."""
     version = versions_with_content(ProtocolVersion.objects.filter(pk=version_id)).get()
     rules = []
     for number, rule in enumerate(version.rules.all(), start=1):
@@ -504,7 +536,14 @@ def protocol_version_snapshot(*, version_id: int) -> Snapshot:
         values["citations"] = "; ".join(str(c.reference) for c in step.citations.all()) or "-"
         steps.append((step.name, values))
     citations = [(str(c.reference), {"locator": c.locator or "-"}) for c in version.citations.all()]
-    return Snapshot(version=_labelled(version, VERSION_FIELDS), citations=citations, rules=rules, steps=steps)
+    test_patients = [(p.label, _test_patient_values(p)) for p in protocol_test_patients(version_id=version_id)]
+    return Snapshot(
+        version=_labelled(version, VERSION_FIELDS),
+        citations=citations,
+        rules=rules,
+        steps=steps,
+        test_patients=test_patients,
+    )
 
 
 def protocol_version_diff(*, old_version_id: int, new_version_id: int) -> list[SectionDiff]:
@@ -543,6 +582,7 @@ class Governance:
     next_review: date | None
     review_state: str
     change_reason: str
+    coverage_note: str = ""
 
 
 def version_governance(*, version: ProtocolVersion, today: date | None = None) -> Governance:
@@ -560,6 +600,7 @@ def version_governance(*, version: ProtocolVersion, today: date | None = None) -
         next_review=version.next_review,
         review_state=review_state(next_review=version.next_review, today=today),
         change_reason=version.change_reason,
+        coverage_note=version.coverage_note,
     )
 
 
@@ -591,22 +632,217 @@ def protocol_version_default_comparison(*, version: ProtocolVersion) -> Protocol
 
 
 def protocol_test_patient_runs(*, test_patient: ProtocolTestPatient) -> list[tuple[ProtocolVersion, CheckOutcome]]:
-    """One test patient on each of its protocol's live and open versions, newest first."""
-    runs = []
-    versions = ProtocolVersion.objects.filter(
-        protocol_id=test_patient.protocol_id,
-        status__in=(VersionStatus.PUBLISHED, *OPEN_STATUSES),
-    ).order_by("-number")
-    for version in versions:
-        outcome = next(
-            o
-            for o in protocol_test_patients_check(version_id=version.pk)
-            if o.expectation.test_patient_id == test_patient.pk
-        )
-        runs.append((version, outcome))
-    return runs
+    """One test patient on its own version and, when that is not the live one, on the published version."""
+    versions = [test_patient.version]
+    published = (
+        ProtocolVersion.objects.published()
+        .filter(protocol_id=test_patient.version.protocol_id)
+        .exclude(pk=test_patient.version_id)
+        .first()
+    )
+    if published is not None:
+        versions.append(published)
+    expectation = test_patient_expectation(test_patient)
+    return [
+        (version, expectation_check(expectation=expectation, protocol=protocol_version_data(version_id=version.pk)))
+        for version in versions
+    ]
 
 
 def institution_has_versions(*, institution_id: int) -> bool:
     """Once a protocol version exists, the institution's slug is a public identifier."""
     return ProtocolVersion.objects.filter(protocol__institution_id=institution_id).exists()
+
+
+# --- The reviewed change: plausibility of changed amounts and their coverage by test patients ---------
+
+# The letter (Diorio et al. 2022), whose Table 1 the plausibility thresholds come from.
+LETTER_REFERENCE_KEY = "diorio-2022"
+
+
+def plausibility_thresholds(*, version_id: int) -> PlausibilityThresholds:
+    """The most any center in the letter reports (per kg per day, and per day), with the letter's citation, as
+    they apply to a change: those of the approved version `version_id` (the version a draft was copied from),
+    never the draft's own, which the same change could edit.
+
+    The one place the plausibility check reads its thresholds. Issue 11 keeps them as data on each protocol
+    version (approved with it); until that lands, this reads them from where they live today, the engine's
+    `above_reported_maximum` rule (`engine.safety`), which cites the same letter, and `version_id` is unused.
+    """
+    letter = Reference.objects.filter(key=LETTER_REFERENCE_KEY).only("short_label").first()
+    return PlausibilityThresholds(
+        mg_per_kg_per_day=safety.REPORTED_MAX_MG_PER_KG_PER_DAY,
+        mg_per_day=safety.REPORTED_MAX_MG_PER_DAY,
+        citation=letter.short_label if letter else "the published letter",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AmountReview:
+    amount: ChangedAmount
+    covered_by: tuple[str, ...]  # labels of the test patients whose answers this amount changes
+    confirmation: AmountConfirmation | None
+
+    @property
+    def flagged(self) -> bool:
+        return self.amount.above
+
+    @property
+    def confirmed(self) -> bool:
+        return self.confirmation is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeReview:
+    """What a version changes in the amounts given, against the version it was copied from."""
+
+    compared_with: ProtocolVersion | None
+    thresholds: PlausibilityThresholds
+    amounts: tuple[AmountReview, ...]
+
+    @property
+    def flagged(self) -> list[AmountReview]:
+        return [a for a in self.amounts if a.flagged]
+
+    @property
+    def unconfirmed(self) -> list[AmountReview]:
+        return [a for a in self.amounts if a.flagged and not a.confirmed]
+
+    @property
+    def uncovered(self) -> list[AmountReview]:
+        return [a for a in self.amounts if not a.covered_by]
+
+
+def _comparison_base(version: ProtocolVersion) -> ProtocolVersion | None:
+    """What a version's changes are measured from: the version it was copied from; a new protocol's first
+    version has none (every amount is new)."""
+    return version.based_on if version.based_on_id else None
+
+
+def protocol_version_change_review(
+    *, version_id: int, new: ProtocolData | None = None, old: ProtocolData | None = None
+) -> ChangeReview:
+    """Versions already read may be passed in (`new`, and `old` for the version it was copied from)."""
+    version = ProtocolVersion.objects.select_related("based_on").get(pk=version_id)
+    base = _comparison_base(version)
+    thresholds = plausibility_thresholds(version_id=base.pk if base is not None else version.pk)
+    new = new or protocol_version_data(version_id=version_id)
+    if base is None:
+        old = None
+    elif old is None or old.version_id != base.pk:
+        old = protocol_version_data(version_id=base.pk)
+    amounts = changed_amounts(old=old, new=new, thresholds=thresholds)
+    expectations = [test_patient_expectation(p) for p in protocol_test_patients(version_id=version_id)]
+    coverage = amount_coverage(old=old, new=new, amounts=amounts, expectations=expectations)
+    confirmations = {c.amount_key: c for c in version.amount_confirmations.select_related("confirmed_by")}
+    return ChangeReview(
+        compared_with=base,
+        thresholds=thresholds,
+        amounts=tuple(
+            AmountReview(
+                amount=c.amount,
+                covered_by=c.test_patient_labels,
+                confirmation=confirmations.get(c.amount.key) if c.amount.above else None,
+            )
+            for c in coverage
+        ),
+    )
+
+
+def dosing_step_unconfirmed_amounts(*, step: DosingStep) -> list[ChangedAmount]:
+    """The amounts of a draft's step, as it stands in a form (not saved yet), that differ from the version
+    the draft was copied from, lie above what the letter reports, and are not confirmed yet."""
+    version = ProtocolVersion.objects.select_related("based_on").get(pk=step.version_id)
+    base = _comparison_base(version)
+    old = None
+    if base is not None:
+        old_row = DosingStep.objects.filter(version_id=base.pk, name=step.name).first()
+        old = step_data(old_row, with_citations=False) if old_row is not None else None
+    amounts = step_changed_amounts(
+        old=old,
+        new=step_data(step, with_citations=False),
+        thresholds=plausibility_thresholds(version_id=base.pk if base is not None else version.pk),
+    )
+    confirmed = set(version.amount_confirmations.values_list("amount_key", flat=True))
+    return [a for a in amounts if a.above and a.key not in confirmed]
+
+
+# --- A pharmacist's worklist (admin home) ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WorklistEntry:
+    version: ProtocolVersion
+    governance: Governance
+
+
+@dataclass(frozen=True, slots=True)
+class Worklist:
+    awaiting_your_review: list[WorklistEntry]  # submitted by others: yours to approve or return
+    awaiting_another_pharmacist: list[WorklistEntry]  # versions you wrote or edited, submitted
+    your_drafts: list[WorklistEntry]
+
+    @property
+    def empty(self) -> bool:
+        return not (self.awaiting_your_review or self.awaiting_another_pharmacist or self.your_drafts)
+
+
+def protocol_worklist(*, user, can_approve: bool) -> Worklist:
+    """What awaits this pharmacist: submitted versions they may review (not their own work), their own
+    submitted versions, and the drafts they started. Open versions are at most one per protocol."""
+    people = ("protocol__institution", "authored_by", "submitted_by", "approved_by")
+    open_versions = list(
+        ProtocolVersion.objects.filter(status__in=OPEN_STATUSES)
+        .select_related(*people)
+        .order_by("submitted_at", "protocol__institution__name")
+    )
+    review, others, drafts = [], [], []
+    for version in open_versions:
+        entry = WorklistEntry(version=version, governance=version_governance(version=version))
+        if version.status == VersionStatus.DRAFT:
+            if version.authored_by_id == user.pk:
+                drafts.append(entry)
+        elif user.pk in protocol_version_editor_ids(version=version):
+            others.append(entry)
+        elif can_approve:
+            review.append(entry)
+    return Worklist(awaiting_your_review=review, awaiting_another_pharmacist=others, your_drafts=drafts)
+
+
+# --- The printable change record ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRecord:
+    """One document for the committee: what changed, why, how it was checked, and who signed."""
+
+    version: ProtocolVersion
+    compared_with: ProtocolVersion | None
+    governance: Governance
+    sections: list[SectionDiff] | None
+    review: ChangeReview
+    test_patients: list[PreviewRow]
+    decisions: list  # audit events, oldest first
+
+
+def protocol_version_change_record(*, version_id: int) -> ChangeRecord:
+    version = ProtocolVersion.objects.select_related(
+        "protocol__institution", "authored_by", "submitted_by", "approved_by", "based_on"
+    ).get(pk=version_id)
+    compared_with = version.based_on if version.based_on_id else protocol_version_default_comparison(version=version)
+    sections = (
+        protocol_version_diff(old_version_id=compared_with.pk, new_version_id=version.pk) if compared_with else None
+    )
+    events = audit_events_for(subject_type="protocol_version", subject_id=version.pk)
+    # Each version is read once (five queries), whatever the number of rows and test patients.
+    new = protocol_version_data(version_id=version.pk)
+    old = protocol_version_data(version_id=compared_with.pk) if compared_with else None
+    return ChangeRecord(
+        version=version,
+        compared_with=compared_with,
+        governance=version_governance(version=version),
+        sections=sections,
+        review=protocol_version_change_review(version_id=version.pk, new=new, old=old),
+        test_patients=protocol_version_preview(version_id=version.pk, against=old, version_data=new),
+        decisions=list(events.order_by("created_at", "id")),
+    )

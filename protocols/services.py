@@ -6,25 +6,34 @@ The governance workflow, each step one transaction with an audit event:
                                       ^                      |                  (vN retired)
                                       +-------reject---------+
 
-Two-person rule: whoever wrote any of a version's content cannot approve it. A version is
-published only when every test patient of its protocol passes on it, and only in the revision
-the approver looked at.
+Two-person rule: whoever wrote any of a version's content (test patients included) cannot approve
+it. A version is published only when every one of its test patients passes on it, and only in the
+revision the approver looked at.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.mail import EmailMessage, mailers
 from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 
+from accounts.selectors import login_locked_until, users_with_permission
+from accounts.services import login_failure_record
 from audit.services import audit_record
 from evidence.models import Reference
+from protocols.change_checks import ChangedAmount
 from protocols.models import (
     OPEN_STATUSES,
+    AmountConfirmation,
     DosingStep,
     Protocol,
     ProtocolCitation,
@@ -35,10 +44,14 @@ from protocols.models import (
 )
 from protocols.patient_checks import CheckOutcome
 from protocols.selectors import (
+    ChangeReview,
     protocol_test_patients_check,
+    protocol_version_change_review,
     protocol_version_editor_ids,
     protocol_version_last_change,
 )
+
+logger = logging.getLogger(__name__)
 
 SUBJECT = "protocol_version"
 APPROVE_PERMISSION = "protocols.approve_protocolversion"
@@ -55,6 +68,10 @@ class AlreadyPublished(GovernanceError, ValueError):
 
 class StaleRevision(GovernanceError):
     """The version changed after the acting pharmacist loaded it."""
+
+
+class SignatureRefused(GovernanceError):
+    """Approval refused: the approver's password, re-entered as a signature, was wrong (or is paused)."""
 
 
 class FailingTestPatients(GovernanceError):
@@ -89,7 +106,12 @@ def _version_audit(
         subject_id=subject_id if subject_id is not None else version.pk,
         actor=actor,
         reason=reason,
-        details={"protocol": version.protocol.institution.slug, "version": version.number, **details},
+        details={
+            "protocol": version.protocol.institution.slug,
+            "version": version.number,
+            "subject": f"{version.protocol} v{version.number}",
+            **details,
+        },
     )
 
 
@@ -139,7 +161,8 @@ def _check_test_patients(version: ProtocolVersion, doing: str) -> list[CheckOutc
     outcomes = protocol_test_patients_check(version_id=version.pk)
     if not outcomes:
         raise FailingTestPatients(
-            f"Cannot {doing}: {version.protocol} has no test patients. Add at least one, with its expected answer.",
+            f"Cannot {doing}: v{version.number} of {version.protocol} has no test patients. "
+            "Add at least one, with its expected answer.",
             outcomes,
         )
     failing = [o for o in outcomes if not o.passed]
@@ -236,11 +259,17 @@ def _copy_rows(source: ProtocolVersion, draft: ProtocolVersion, actor: AbstractB
         _save(step, actor=actor)
         for citation in cited:
             _save(StepCitation(step=step, reference_id=citation.reference_id, position=citation.position), actor=actor)
+    for test_patient in source.test_patients.all():
+        test_patient.pk = test_patient.id = None
+        test_patient._state.adding = True
+        test_patient.version = draft
+        _save(test_patient, actor=actor)
 
 
 @transaction.atomic
 def protocol_version_draft_create(*, protocol: Protocol, author: AbstractBaseUser, reason: str = "") -> ProtocolVersion:
-    """A new draft: a full copy of the published version (fields, rules, steps, citations)."""
+    """A new draft: a full copy of the published version (fields, rules, steps, citations, test patients).
+    The author's reason for starting it becomes the draft's change reason, to be completed before submitting."""
     # Under the protocol lock, a second pharmacist starting at the same moment waits, then sees this draft.
     _protocol_locked(protocol_id=protocol.pk)
     open_version = ProtocolVersion.objects.filter(protocol=protocol, status__in=OPEN_STATUSES).first()
@@ -253,7 +282,7 @@ def protocol_version_draft_create(*, protocol: Protocol, author: AbstractBaseUse
     source = (
         ProtocolVersion.objects.published()
         .filter(protocol=protocol)
-        .prefetch_related("citations", "rules", "steps__citations")
+        .prefetch_related("citations", "rules", "steps__citations", "test_patients")
         .first()
     )
     if source is None:
@@ -270,6 +299,7 @@ def protocol_version_draft_create(*, protocol: Protocol, author: AbstractBaseUse
         concentration_mg_per_ml=source.concentration_mg_per_ml,
         authored_by=author,
         based_on=source,
+        change_reason=reason.strip(),
     )
     reason = reason.strip() or f"Draft started from version {source.number}."
     _save(draft, actor=author, reason=reason)
@@ -296,39 +326,167 @@ def protocol_version_first_create(*, version: ProtocolVersion, author: AbstractB
     return version
 
 
+def _amount_details(review: ChangeReview) -> dict[str, Any]:
+    """The changed amounts as the audit keeps them: flagged ones with their confirmations, uncovered ones."""
+    return {
+        "amounts_above_letter": [
+            {
+                "step": a.amount.step_name,
+                "amount": a.amount.label,
+                "value": a.amount.new,
+                "per_day": a.amount.per_day_text,
+                "threshold": a.amount.threshold_text,
+                "confirmed_by": user_display(a.confirmation.confirmed_by) if a.confirmation else "",
+                "reason": a.confirmation.reason if a.confirmation else "",
+            }
+            for a in review.flagged
+        ],
+        "amounts_no_test_patient_exercises": [f"{a.amount.step_name}: {a.amount.label}" for a in review.uncovered],
+    }
+
+
 @transaction.atomic
 def protocol_version_submit(
-    *, version: ProtocolVersion, submitted_by: AbstractBaseUser, change_reason: str, expected_revision: int | None
+    *,
+    version: ProtocolVersion,
+    submitted_by: AbstractBaseUser,
+    change_reason: str,
+    expected_revision: int | None,
+    coverage_note: str = "",
 ) -> ProtocolVersion:
-    """Send a draft for approval, with what changed and why. Its test patients must already pass."""
+    """Send a draft for approval, with what changed and why. Its test patients must already pass, every
+    changed amount above what the letter reports must be confirmed, and a changed amount that no test
+    patient's answer depends on needs a coverage note (why not). The other pharmacists are told by email."""
     version = _locked(version)
     _check_status(version, VersionStatus.DRAFT, "submit")
     _check_revision(version, expected_revision)
     change_reason = change_reason.strip()
+    coverage_note = coverage_note.strip()
     if not change_reason:
         raise GovernanceError("Say what changed and why (the change reason) before submitting.")
     _check_content(version)
     _check_test_patients(version, "submit for approval")
+    review = protocol_version_change_review(version_id=version.pk)
+    if review.unconfirmed:
+        listed = "; ".join(f"{a.amount.step_name}: {a.amount.label} {a.amount.new}" for a in review.unconfirmed)
+        raise GovernanceError(
+            f"Cannot submit: {len(review.unconfirmed)} changed amount(s) above what the letter reports are not "
+            f"confirmed ({listed}). Correct them, or confirm each with a reason on the draft's page."
+        )
+    if review.uncovered and not coverage_note:
+        listed = "; ".join(f"{a.amount.step_name}: {a.amount.label}" for a in review.uncovered)
+        raise GovernanceError(
+            f"No test patient's answer changes with {listed}. Add a test patient that exercises each, "
+            "or say in the coverage note why not."
+        )
     version.status = VersionStatus.SUBMITTED
     version.submitted_by = submitted_by
     version.submitted_at = timezone.now()
     version.change_reason = change_reason
+    version.coverage_note = coverage_note if review.uncovered else ""
     _save(version, actor=submitted_by, reason=f"submitted for approval: {change_reason}")
-    _version_audit(action="submitted", version=version, actor=submitted_by, reason=change_reason)
+    reviewers = _reviewers_to_notify(version)
+    _version_audit(
+        action="submitted",
+        version=version,
+        actor=submitted_by,
+        reason=change_reason,
+        coverage_note=version.coverage_note,
+        notified=[user_display(u) for u in reviewers],
+        **_amount_details(review),
+    )
+    transaction.on_commit(lambda: _notify_reviewers(version=version, reviewers=reviewers, review=review))
     return version
 
 
-@transaction.atomic
+def _reviewers_to_notify(version: ProtocolVersion) -> list[AbstractBaseUser]:
+    """Every other pharmacist who may approve this version (not its editors), with an email address."""
+    editors = protocol_version_editor_ids(version=version)
+    return [
+        user
+        for user in users_with_permission(permission=APPROVE_PERMISSION).exclude(email="").order_by("last_name")
+        if user.pk not in editors
+    ]
+
+
+def _notify_reviewers(*, version: ProtocolVersion, reviewers: list[AbstractBaseUser], review: ChangeReview) -> None:
+    """One email per reviewer, after the submission is committed. A mail failure never undoes the
+    submission: it is logged and audited, and the version is on every reviewer's admin worklist anyway."""
+    if not reviewers:
+        return
+    path = reverse("admin:protocols_protocolversion_approve", args=[version.pk])
+    link = f"{settings.SITE_URL}{path}" if settings.SITE_URL else path
+    body = render_to_string(
+        "admin/protocols/email/submitted.txt",
+        {"version": version, "submitter": user_display(version.submitted_by), "review": review, "link": link},
+    )
+    subject = f"Awaiting your approval: {version.protocol} v{version.number}"
+    messages = [EmailMessage(subject=subject, body=body, to=[user.email]) for user in reviewers]
+    try:
+        mailers.default.send_messages(messages)
+    except Exception as error:  # SMTP down or refused: the submission stands
+        logger.exception("Could not email the reviewers of %s", version)
+        _version_audit(
+            action="notification_failed",
+            version=version,
+            actor=version.submitted_by,
+            reason=f"{type(error).__name__}: {error}",
+            recipients=[user_display(u) for u in reviewers],
+        )
+
+
+def _signature_check(*, version: ProtocolVersion, user: AbstractBaseUser, password: str) -> None:
+    """Approval is signed by re-entering one's password. A wrong password is audited and counts towards the
+    log-in throttle (so a session left open cannot be used to guess it)."""
+    username = user.get_username()
+    if login_locked_until(username=username) is not None:
+        raise SignatureRefused(
+            "Too many wrong passwords for this account: approval (and log-in) is paused for a while. "
+            "Nothing was approved."
+        )
+    if user.check_password(password):
+        return
+    with transaction.atomic():
+        login_failure_record(username=username)
+        _version_audit(action="signature_refused", version=version, actor=user, reason="Wrong password at approval.")
+    raise SignatureRefused(
+        "That is not your password. Approval is signed with your own password; nothing was approved."
+    )
+
+
 def protocol_version_approve(
+    *,
+    version: ProtocolVersion,
+    approved_by: AbstractBaseUser,
+    password: str,
+    approval_note: str,
+    next_review: date,
+    expected_revision: int | None,
+    today: date | None = None,
+) -> ProtocolVersion:
+    """A second pharmacist approves a submitted version, signing with their password; it is published at
+    once (the old one retired)."""
+    _signature_check(version=version, user=approved_by, password=password)
+    return _approve(
+        version=version,
+        approved_by=approved_by,
+        approval_note=approval_note,
+        next_review=next_review,
+        expected_revision=expected_revision,
+        today=today,
+    )
+
+
+@transaction.atomic
+def _approve(
     *,
     version: ProtocolVersion,
     approved_by: AbstractBaseUser,
     approval_note: str,
     next_review: date,
     expected_revision: int | None,
-    today: date | None = None,
+    today: date | None,
 ) -> ProtocolVersion:
-    """A second pharmacist approves a submitted version, which is published at once (old one retired)."""
     version = _locked(version)
     _check_status(version, VersionStatus.SUBMITTED, "approve")
     _check_revision(version, expected_revision)
@@ -349,6 +507,7 @@ def protocol_version_approve(
             f"({MAX_REVIEW_YEARS} years)."
         )
     outcomes = _check_test_patients(version, "publish")
+    review = protocol_version_change_review(version_id=version.pk)
     retired = ProtocolVersion.objects.published().filter(protocol_id=version.protocol_id).first()
     version.next_review = next_review
     version._change_reason = f"approved and published: {approval_note}"
@@ -358,7 +517,15 @@ def protocol_version_approve(
         "test_patients_passed": len(outcomes),
         "retired_version": retired.number if retired else None,
     }
-    _version_audit(action="approved", version=version, actor=approved_by, reason=approval_note, **details)
+    _version_audit(
+        action="approved",
+        version=version,
+        actor=approved_by,
+        reason=approval_note,
+        signature="password re-entered at approval",
+        **details,
+        **_amount_details(review),
+    )
     _version_audit(action="published", version=version, actor=approved_by, reason=version.change_reason, **details)
     return version
 
@@ -385,14 +552,18 @@ def protocol_version_reject(
 
 
 @transaction.atomic
-def protocol_version_draft_delete(*, version: ProtocolVersion, deleted_by: AbstractBaseUser) -> None:
-    """Delete a draft (with its rows); only drafts can go, and the deletion is audited."""
+def protocol_version_draft_delete(*, version: ProtocolVersion, deleted_by: AbstractBaseUser, reason: str) -> None:
+    """Delete a draft (with its rows), saying why; only drafts can go, and the deletion is audited."""
+    reason = reason.strip()
+    if not reason:
+        raise GovernanceError("Say why the draft is deleted (kept in the audit).")
     version = _locked(version)
     _check_status(version, VersionStatus.DRAFT, "delete")
     version_id = version.pk
     version._history_user = deleted_by
+    version._change_reason = f"draft deleted: {reason}"
     version.delete()  # the instance keeps its number and protocol for the audit event
-    _version_audit(action="draft_deleted", version=version, actor=deleted_by, subject_id=version_id)
+    _version_audit(action="draft_deleted", version=version, actor=deleted_by, reason=reason, subject_id=version_id)
 
 
 @transaction.atomic
@@ -411,3 +582,41 @@ def dosing_step_citations_set(*, step: DosingStep, references: Iterable[Referenc
         elif citation.position != position:
             citation.position = position
             _save(citation, actor=actor)
+
+
+@transaction.atomic
+def dosing_step_amounts_confirm(
+    *, step: DosingStep, amounts: Iterable[ChangedAmount], reason: str, actor: AbstractBaseUser
+) -> list[AmountConfirmation]:
+    """The author confirms, with a reason, amounts of a draft's step above what the letter reports."""
+    reason = reason.strip()
+    if not reason:
+        raise GovernanceError("Give the reason for an amount above what the letter reports.")
+    version = _locked(step.version)
+    _check_status(version, VersionStatus.DRAFT, "confirm an amount of")
+    confirmations = []
+    for amount in amounts:
+        confirmation = AmountConfirmation(
+            version=version,
+            step_name=amount.step_name,
+            field=amount.field,
+            amount_key=amount.key,
+            amount_text=f"{amount.new} = {amount.per_day_text}, above {amount.threshold_text}",
+            reason=reason,
+            confirmed_by=actor,
+        )
+        confirmation.full_clean()
+        confirmation.save()
+        confirmations.append(confirmation)
+        _version_audit(
+            action="amount_confirmed",
+            version=version,
+            actor=actor,
+            reason=reason,
+            step=amount.step_name,
+            amount=amount.label,
+            value=amount.new,
+            per_day=amount.per_day_text,
+            threshold=amount.threshold_text,
+        )
+    return confirmations

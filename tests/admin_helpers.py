@@ -56,3 +56,37 @@ def logged_in(user) -> Client:
     client = Client()
     client.force_login(user)
     return client
+
+
+def patient_form_data(version, **overrides) -> dict[str, Any]:
+    """A complete test patient form for `version` (admin add page): a 20 kg CRS grade 3 patient after one
+    tocilizumab dose and steroids, expecting only "indicated"; `overrides` replace any posted field."""
+    data = {
+        "version": str(version.pk),
+        "label": "20 kg probe",
+        "weight_kg": "20",
+        "age_years": "8",
+        "car_target": "other",
+        "days_since_infusion": "",
+        "fever": "",
+        "hypotension": "",
+        "crs_grade": "3",
+        "icans_grade": "",
+        "carhlh_grade": "",
+        "late_onset_isolated": "",
+        "prior_tocilizumab_doses": "1",
+        "prior_steroids": "yes",
+        "thrombocytopenia_or_coagulopathy": "no",
+        "concurrent_tnf_blocker": "no",
+        "ecoli_protein_hypersensitivity": "no",
+        "active_infection": "no",
+        "creatinine_clearance_ml_min": "",
+        "expected_status": "indicated",
+        "expected_step_name": "",
+        "expected_per_dose_low_mg": "",
+        "expected_per_dose_high_mg": "",
+        "expected_per_day_low_mg": "",
+        "expected_per_day_high_mg": "",
+        "arithmetic": "",
+    }
+    return data | {key: str(value) for key, value in overrides.items()}

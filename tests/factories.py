@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts.models import ApiToken, LoginFailure, login_username_hash, token_hash
 from assessments.models import Assessment
 from audit.models import AuditEvent
-from bedside.models import AssessmentGrading, InstitutionChoice
+from bedside.models import AssessmentGrading, AssessmentLiterature, InstitutionChoice
 from cds_hooks.models import SeenJwtId
 from engine.inputs import RecommendationRequest
 from evidence.models import Reference, Study
@@ -30,6 +30,9 @@ from protocols.models import (
 )
 from smart.models import EhrUserLink
 
+# Every factory user's password (approval is signed by entering it again).
+PASSWORD = "a-long-test-password"
+
 
 class UserFactory(factory.django.DjangoModelFactory):
     """`UserFactory(role="pharmacist")` adds the role's group (pharmacists are staff, for the admin)."""
@@ -42,7 +45,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     username = factory.Sequence(lambda n: f"user{n}")
     first_name = "Test"
     last_name = factory.Sequence(lambda n: f"User {n}")
-    password = factory.django.Password("a-long-test-password")
+    password = factory.django.Password(PASSWORD)
 
     @factory.post_generation
     def role(self, create, extracted, **kwargs):
@@ -229,13 +232,44 @@ class AssessmentGradingFactory(factory.django.DjangoModelFactory):
     )
 
 
+class AssessmentLiteratureFactory(factory.django.DjangoModelFactory):
+    """nih's own trial (Table 2) worked out for 12 kg, as the wizard stores it."""
+
+    class Meta:
+        model = AssessmentLiterature
+
+    assessment = factory.SubFactory(AssessmentFactory, source=Assessment.Source.BEDSIDE)
+    regimens = factory.LazyFunction(
+        lambda: [
+            {
+                "institution": "nih",
+                "study_key": "lichtenstein-shah",
+                "study_label": "Lichtenstein et al; Shah et al",
+                "references": ["Lichtenstein DA, et al. Blood 2021", "Shah NN, et al. J Clin Oncol 2020"],
+                "dose_basis": "mg/kg/dose",
+                "amount": {"low": Decimal("2.5"), "high": Decimal("4")},
+                "interval_hours": 12,
+                "routes": ["SC"],
+                "weight_kg": Decimal("12"),
+                "per_dose_mg": {"low": Decimal("30"), "high": Decimal("48")},
+                "per_day_mg": {"low": Decimal("60"), "high": Decimal("96")},
+                "doses_per_day": 2,
+                "arithmetic": [
+                    "2.5 to 4 mg/kg/dose x 12 kg = 30 to 48 mg per dose",
+                    "2 doses a day x 30 to 48 mg = 60 to 96 mg/day",
+                ],
+            }
+        ]
+    )
+
+
 class ProtocolTestPatientFactory(factory.django.DjangoModelFactory):
     """A 20 kg CRS grade 3 patient after tocilizumab and steroids; the expected answer is the caller's."""
 
     class Meta:
         model = ProtocolTestPatient
 
-    protocol = factory.SubFactory(ProtocolFactory)
+    version = factory.SubFactory(ProtocolVersionFactory)
     label = factory.Sequence(lambda n: f"test patient {n}")
     inputs = factory.LazyFunction(
         lambda: {

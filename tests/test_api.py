@@ -343,6 +343,7 @@ def test_assessment_stores_no_patient_identifiers(db):
         "recommendations",
         "protocol_version_ids",
         "bedside_grading",  # how each grade was reached (findings, never identifiers)
+        "bedside_literature",  # a published regimen worked out for the weight (never identifiers)
     }
 
 

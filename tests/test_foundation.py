@@ -131,18 +131,58 @@ def test_env_example_lists_every_variable_the_settings_read():
 # --- Deployment files and the test database check ------------------------------------------------
 
 
+COMPOSE_SCHEMA = ROOT / "tests" / "vendor" / "compose-spec" / "compose-spec.json"
+
+
+def _compose_command() -> list[str] | None:
+    """`docker compose` (the plugin), else `docker-compose`, else None: neither is installed."""
+    if shutil.which("docker") and run(["docker", "compose", "version"], _clean_env()).returncode == 0:
+        return ["docker", "compose"]
+    return ["docker-compose"] if shutil.which("docker-compose") else None
+
+
+def _required_variables(text: str) -> set[str]:
+    """Variables the file interpolates as ${NAME:?message}: compose refuses to run without them."""
+    import re
+
+    return set(re.findall(r"\$\{([A-Z0-9_]+):\?[^}]*\}", text))
+
+
 @pytest.mark.integration
-def test_compose_file_is_accepted_by_docker_compose():
-    compose = ["docker", "compose"] if run(["docker", "compose", "version"], _clean_env()).returncode == 0 else None
-    if compose is None and shutil.which("docker-compose"):
-        compose = ["docker-compose"]
-    assert compose, "Neither `docker compose` nor `docker-compose` is installed (.ci/run installs docker-compose)."
-    env = _clean_env(SECRET_KEY="s", POSTGRES_PASSWORD="p", ALLOWED_HOSTS="cds.example.org", APP_HOST="cds.example.org")
-    result = run([*compose, "-f", "docker-compose.yml", "config", "--quiet"], env)
-    assert (result.returncode, result.stderr) == (0, "")
-    # And it refuses to run without the secrets, which are never in the file.
-    missing = run([*compose, "-f", "docker-compose.yml", "config", "--quiet"], _clean_env())
-    assert missing.returncode != 0
+def test_compose_file_is_valid_and_needs_its_secrets_from_the_environment():
+    """The compose specification's own JSON schema (vendored, Apache-2.0) checks the file on any machine;
+    where Docker's compose is installed, its `config` runs too (it also checks interpolation)."""
+    import jsonschema
+    import yaml
+
+    text = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+    validator = jsonschema.Draft7Validator(json.loads(COMPOSE_SCHEMA.read_text(encoding="utf-8")))
+    assert [error.message for error in validator.iter_errors(yaml.safe_load(text))] == []
+    assert _required_variables(text) == {"SECRET_KEY", "POSTGRES_PASSWORD", "ALLOWED_HOSTS", "APP_HOST"}
+
+    compose = _compose_command()
+    if compose is not None:
+        env = _clean_env(
+            SECRET_KEY="s", POSTGRES_PASSWORD="p", ALLOWED_HOSTS="cds.example.org", APP_HOST="cds.example.org"
+        )
+        result = run([*compose, "-f", "docker-compose.yml", "config", "--quiet"], env)
+        assert (result.returncode, result.stderr) == (0, "")
+        # And it refuses to run without the secrets, which are never in the file.
+        missing = run([*compose, "-f", "docker-compose.yml", "config", "--quiet"], _clean_env())
+        assert missing.returncode != 0
+
+
+@pytest.mark.unit
+def test_compose_schema_refuses_a_misspelt_key():
+    import jsonschema
+    import yaml
+
+    validator = jsonschema.Draft7Validator(json.loads(COMPOSE_SCHEMA.read_text(encoding="utf-8")))
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    compose["services"]["app"]["enviroment"] = {"DEBUG": "false"}
+    assert [error.message for error in validator.iter_errors(compose)] == [
+        "'enviroment' does not match any of the regexes: '^x-'"
+    ]
 
 
 @pytest.mark.unit

@@ -106,12 +106,15 @@ def test_seattle_icans3_with_steroids_is_indicated_up_to_every_6h(db):
     assert result["status"] == "indicated"
     # 2 x 30 = 60 mg; up to every 6 h -> up to 240 mg/day
     assert doses(result) == [("initial", rng(60), rng(240), 6, ["IV"], [])]
-    assert step["order_text"] == "anakinra 60 mg IV up to every 6 hours (2 mg/kg/dose; max 100 mg/dose, 400 mg/day)"
+    assert step["order_text"] == (
+        "anakinra 60 mg IV no more often than every 6 hours, at most 4 doses a day "
+        "(2 mg/kg/dose; max 100 mg/dose, 400 mg/day)"
+    )
     assert step["interval_is_maximum"] is True
     # "Up to every 6 hours" is a most, so the day's amount is a most too, in the API's words as on the page.
     assert step["arithmetic"] == [
         "2 mg/kg/dose x 30 kg = 60 mg per dose",
-        "at most 4 doses a day (up to every 6 hours) x 60 mg = at most 240 mg/day",
+        "at most 4 doses a day (no more often than every 6 hours) x 60 mg = at most 240 mg/day",
     ]
 
 

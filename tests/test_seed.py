@@ -16,7 +16,6 @@ from protocols.models import (
     IndicationRule,
     Institution,
     Protocol,
-    ProtocolTestPatient,
     ProtocolVersion,
     VersionStatus,
 )
@@ -324,9 +323,22 @@ def _edited_seed(tmp_path, old: str, new: str):
     return path
 
 
+# The cnh per-dose cap lowered in the file, with the test patient that pins it (its answer changes with it).
+CNH_CAP = ("max_single_dose_mg = 100\n", "max_single_dose_mg = 90\n")
+CNH_CAP_PATIENT = (
+    'per_dose_mg = [100, 100]\nper_day_mg = [400, 400]\narithmetic = "2 mg/kg/dose x 60 kg',
+    'per_dose_mg = [90, 90]\nper_day_mg = [360, 360]\narithmetic = "2 mg/kg/dose x 60 kg',
+)
+
+
+def _cap_lowered_seed(tmp_path):
+    path = _edited_seed(tmp_path, *CNH_CAP)
+    path.write_text(path.read_text(encoding="utf-8").replace(*CNH_CAP_PATIENT, 1), encoding="utf-8")
+    return path
+
+
 def test_loader_publishes_new_version_when_file_changes_and_nothing_was_edited(db, tmp_path):
-    path = _edited_seed(tmp_path, "max_single_dose_mg = 100\n", "max_single_dose_mg = 90\n")
-    report = clinical_data_load(path=path)
+    report = clinical_data_load(path=_cap_lowered_seed(tmp_path))
     cnh_versions = list(
         ProtocolVersion.objects.filter(protocol__institution__slug="cnh")
         .order_by("number")
@@ -335,12 +347,21 @@ def test_loader_publishes_new_version_when_file_changes_and_nothing_was_edited(d
     assert cnh_versions == [(1, "retired"), (2, "published")]
     assert _published("cnh").steps.get().max_single_dose_mg == D(90)
     assert "cnh: updated from the data file: version 2, published" in report.lines
+    heavy = _published("cnh").test_patients.get(label__startswith="60 kg")
+    assert (heavy.expected_per_dose_low_mg, heavy.expected_per_day_low_mg) == (D(90), D(360))
+
+
+def test_loader_refuses_a_protocol_change_its_test_patients_fail_on(db, tmp_path):
+    with pytest.raises(SeedFileError, match="Initial dosing, per dose: expected 100 mg, got 90 mg"):
+        clinical_data_load(path=_edited_seed(tmp_path, *CNH_CAP))
+
+    assert _published("cnh").number == 1
 
 
 def test_loader_check_validates_without_writing(db, tmp_path):
     # A file that changes a protocol, a reference, a study, an institution and a test patient.
-    path = _edited_seed(tmp_path, "max_single_dose_mg = 100\n", "max_single_dose_mg = 90\n")
-    for old, new in [FILE_CHANGES[kind] for kind in KINDS]:
+    path = _cap_lowered_seed(tmp_path)
+    for old, new in FILE_CHANGES.values():
         path.write_text(path.read_text(encoding="utf-8").replace(old, new, 1), encoding="utf-8")
     LoadedRecord.objects.filter(kind="reference", natural_key="ref-21").delete()  # a ledger row to re-create
     Reference.objects.filter(key="ref-43").delete()  # a missing record to create
@@ -387,18 +408,13 @@ FILE_CHANGES = {
     ),
     "test patient": ('arithmetic = "10 mg/kg/day x 38 kg', 'arithmetic = "Checked: 10 mg/kg/day x 38 kg'),
 }
-KINDS = sorted(FILE_CHANGES)
-TP_LABEL = "38 kg, carHLH grade 3: rounded to the nearest vial"
+# Test patients belong to protocol versions: tests/governance/test_seed_test_patients.py loads their changes.
+KINDS = sorted(set(FILE_CHANGES) - {"test patient"})
 RECORDS = {
     "reference": ("reference ref-20", lambda: Reference.objects.get(key="ref-20"), "pages"),
     "study": ("study hines", lambda: Study.objects.get(key="hines"), "dose_as_reported"),
     "institution": ("institution cnh", lambda: Institution.objects.get(slug="cnh"), "location"),
     "protocol title": ("protocol title cnh", lambda: Protocol.objects.get(institution__slug="cnh"), "title"),
-    "test patient": (
-        f"test patient stjude: {TP_LABEL}",
-        lambda: ProtocolTestPatient.objects.get(label=TP_LABEL),
-        "arithmetic",
-    ),
 }
 UPDATED = {
     "reference": "701-708",
@@ -411,7 +427,6 @@ KIND_LINES = {
     "study": "studies: 0 created, {} updated, 8 unchanged",
     "institution": "institutions: 0 created, {} updated, 5 unchanged",
     "protocol title": "protocol titles: 0 created, {} updated, 5 unchanged",
-    "test patient": "test patients: 0 created, {} updated, 15 unchanged",
 }
 
 
@@ -428,7 +443,7 @@ def _value(kind: str) -> str:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_loader_updates_record_untouched_since_loaded_when_file_changes(db, tmp_path, kind):
-    expected = UPDATED.get(kind, f"Checked: {_value(kind)}")  # the test patient's arithmetic gains a prefix
+    expected = UPDATED[kind]
     old, new = FILE_CHANGES[kind]
     report = clinical_data_load(path=_edited_seed(tmp_path, old, new))
     assert report.refused == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import timedelta
 from decimal import Decimal
@@ -10,6 +11,7 @@ from html import unescape
 import pytest
 from django.utils import timezone
 
+from anakinra_cds import jsonutil
 from assessments.models import Assessment
 from assessments.services import assessment_create
 from bedside.services import bedside_assessment_create
@@ -94,15 +96,60 @@ def _publish_new_cnh_version(pharmacist, *, amount: Decimal, next_review=None):
 # --- Result page -----------------------------------------------------------------------------------
 
 
-def test_result_page_shows_the_chosen_center_first_with_the_arithmetic(clinician, clinician_client):
+def _chosen(text: str) -> str:
+    """The chosen center's whole answer (answer card and details), as visible text."""
+    return text[text.index("anakinra for ") : text.index("Every other center")]
+
+
+def _answer_card(text: str) -> str:
+    """The answer card alone: from what it is for to its actions."""
+    return text[text.index("anakinra for ") : text.index("Printable summary Change answers")]
+
+
+def test_result_page_answer_card_comes_first_with_status_order_line_and_source(clinician, clinician_client):
     assessment = _bedside_assessment(clinician)
     text = _text(clinician_client.get(f"/assessments/{assessment.id}/"))
-    chosen = text[text.index("Your center: Children's National Hospital") : text.index("Every other center")]
-    assert "Indicated by this protocol" in chosen
-    assert "anakinra 40 mg IV every 6 hours (2 mg/kg/dose; max 100 mg/dose, 400 mg/day)" in chosen
-    assert "2 mg/kg/dose x 20 kg = 40 mg per dose 4 doses a day x 40 mg = 160 mg/day" in chosen
-    assert "Route IV Interval every 6 hours Caps max 100 mg per dose; max 400 mg per day (not reached)" in chosen
-    assert "Volume per dose" in chosen and "0.27 mL at 150 mg/mL" in chosen
+    card = _answer_card(text)
+    assert re.fullmatch(
+        r"anakinra for CRS grade 3 · 20 kg · 8 years Children's National Hospital ✓ Indicated by this protocol "
+        r"Initial dosing \(initial\) anakinra 40 mg IV every 6 hours \(2 mg/kg/dose; max 100 mg/dose, 400 mg/day\) "
+        r"Per dose 40 mg Per day 160 mg/day Volume per dose 0\.27 mL at 150 mg/mL "
+        r"Protocol version 1 \(in this app since \d+ \w+ \d{4}\)\. From the published letter: Diorio C, Vatsayan A, "
+        r"et al\. Blood Adv 2022 \(Table 1\)\. Not yet approved by a local pharmacist\. ",
+        card,
+    ), card
+    # The card is the first thing in the page's main content.
+    assert text.index("Log out") + len("Log out ") == text.index("anakinra for ")
+
+
+def test_result_page_details_follow_with_the_reason_and_the_arithmetic(clinician, clinician_client):
+    assessment = _bedside_assessment(clinician)
+    chosen = _chosen(_text(clinician_client.get(f"/assessments/{assessment.id}/")))
+    details = chosen[chosen.index("How this answer was reached") :]
+    assert details.startswith(
+        "How this answer was reached CRS grade 3 with tocilizumab given (1 dose) and steroids given or starting: "
+        "third-line use, after tocilizumab and steroids Initial dosing (initial) "
+        "2 mg/kg/dose x 20 kg = 40 mg per dose 4 doses a day x 40 mg = 160 mg/day "
+        "Caps max 100 mg per dose; max 400 mg per day (not reached) Duration Days to 2 weeks, including the taper."
+    )
+
+
+def test_result_page_title_names_the_status_and_the_center(clinician, clinician_client):
+    assessment = _bedside_assessment(clinician, ecoli_protein_hypersensitivity=True)
+    html = clinician_client.get(f"/assessments/{assessment.id}/").content.decode()
+    title = re.search(r"<title>([^<]+)</title>", html).group(1)
+    assert unescape(title) == ("Contraindicated: Children's National Hospital - anakinra recommendation - Anakinra CDS")
+
+
+def test_result_page_heading_takes_focus_and_the_status_is_a_status_region(clinician, clinician_client):
+    assessment = _bedside_assessment(clinician)
+    html = clinician_client.get(f"/assessments/{assessment.id}/").content.decode()
+    assert re.search(
+        r'<h1 class="answer-center" id="answer-heading" tabindex="-1" autofocus data-focus-on-load '
+        r'aria-describedby="answer-status">Children&#x27;s National Hospital</h1>\s*<div role="status">\s*'
+        r'<p class="status status-indicated" id="answer-status">',
+        html,
+    )
 
 
 def _volumes(html: str) -> list[str]:
@@ -125,18 +172,28 @@ def test_print_page_offers_a_circle_one_route_choice_never_iv_or_subcut(clinicia
     assessment = _bedside_assessment(clinician, institution="chop", toxicities=SEVERE_CRS_AND_ICANS)
     text = _text(clinician_client.get(f"/assessments/{assessment.id}/print/"))
     assert "anakinra 40 mg/day IV / subcut (circle one) (2 mg/kg/day;" in text
-    assert "Route (circle one) IV / subcut Interval" in text
+    assert "Route (circle one) IV / subcut Caps" in text
     assert "IV or subcut" not in text
 
 
-def test_print_page_keeps_up_to_intervals_as_a_maximum_never_a_schedule(clinician, clinician_client):
+def test_print_page_says_a_most_often_interval_as_a_maximum_never_a_schedule(clinician, clinician_client):
     assessment = _bedside_assessment(clinician, institution="seattle", toxicities=SEVERE_CRS_AND_ICANS)
     text = _text(clinician_client.get(f"/assessments/{assessment.id}/print/"))
-    assert "anakinra 40 mg IV up to every 6 hours (2 mg/kg/dose;" in text
-    assert "40 mg up to 160 mg/day" in text  # the per-dose and per-day cells
-    assert "at most 4 doses a day (up to every 6 hours) x 40 mg = at most 160 mg/day" in text
-    assert "Interval up to every 6 hours" in text
-    assert (" 4 doses a day x" in text, "every 6 hours Caps" in text) == (False, True)
+    assert (
+        "anakinra 40 mg IV no more often than every 6 hours, at most 4 doses a day (2 mg/kg/dose; "
+        "max 100 mg/dose, 400 mg/day) 40 mg at most 160 mg/day"
+    ) in text
+    assert "at most 4 doses a day (no more often than every 6 hours) x 40 mg = at most 160 mg/day" in text
+    assert ("up to every" in text, " 4 doses a day x" in text) == (False, False)
+
+
+def test_result_page_says_a_most_often_interval_as_a_maximum(clinician, clinician_client):
+    assessment = _bedside_assessment(clinician, institution="seattle", toxicities=SEVERE_CRS_AND_ICANS)
+    card = _answer_card(_text(clinician_client.get(f"/assessments/{assessment.id}/")))
+    assert (
+        "anakinra 40 mg IV no more often than every 6 hours, at most 4 doses a day (2 mg/kg/dose; max 100 mg/dose, "
+        "400 mg/day) Per dose 40 mg Per day at most 160 mg/day"
+    ) in card
 
 
 def test_print_page_states_caps_plainly_from_the_data(clinician, clinician_client):
@@ -144,40 +201,37 @@ def test_print_page_states_caps_plainly_from_the_data(clinician, clinician_clien
     assert "Caps max 100 mg per dose; max 400 mg per day (not reached)" in text
 
 
-def test_print_page_prints_the_approval_line_beside_the_version(clinician, clinician_client):
+def test_print_page_says_where_the_protocol_comes_from_and_that_no_local_pharmacist_approved_it(
+    clinician, clinician_client
+):
     text = _text(clinician_client.get(f"/assessments/{_bedside_assessment(clinician).id}/print/"))
-    published = re.search(r"Protocol version 1; published (\d+ \w+ \d{4} \d\d:\d\d UTC)\. ", text)
-    assert published is not None
-    assert text[published.end() :].startswith(
-        "Not locally approved: loaded from the reviewed data file (Diorio et al., Blood Adv 2022, Table 1)."
+    assert re.search(
+        r"Protocol version 1 \(in this app since \d+ \w+ \d{4} \d\d:\d\d UTC\)\. From the published letter: "
+        r"Diorio C, Vatsayan A, et al\. Blood Adv 2022 \(Table 1\)\. Not yet approved by a local pharmacist\. ",
+        text,
     )
-    assert "approved by Not locally approved" not in text
+    assert "Not locally approved" not in text
 
 
 def test_print_page_names_the_pharmacist_who_approved_a_new_version(clinician, pharmacist, clinician_client):
     _publish_new_cnh_version(pharmacist, amount=Decimal("3"))
     text = _text(clinician_client.get(f"/assessments/{_bedside_assessment(clinician).id}/print/"))
-    assert f"Protocol version 2: checked and approved by {pharmacist.get_full_name()}; published " in text
-
-
-def test_result_page_says_not_locally_approved_with_no_approved_by_prefix(clinician, clinician_client):
-    text = _text(clinician_client.get(f"/assessments/{_bedside_assessment(clinician).id}/"))
-    chosen = text[text.index("Your center: Children's National Hospital") : text.index("Every other center")]
     assert re.search(
-        r"Protocol version 1, published \d+ \w+ \d{4}\. Not locally approved: loaded from the reviewed data file "
-        r"\(Diorio et al\., Blood Adv 2022, Table 1\)\. Indicated by this protocol",
-        chosen,
+        rf"Protocol version 2 \(in this app since \d+ \w+ \d{{4}} \d\d:\d\d UTC\)\. "
+        rf"Approved for local use by {pharmacist.get_full_name()}\. ",
+        text,
     )
-    assert "approved by Not locally approved" not in text
 
 
 def test_result_page_names_the_pharmacist_who_approved_a_new_version(clinician, pharmacist, clinician_client):
     _publish_new_cnh_version(pharmacist, amount=Decimal("3"))
-    text = _text(clinician_client.get(f"/assessments/{_bedside_assessment(clinician).id}/"))
+    card = _answer_card(_text(clinician_client.get(f"/assessments/{_bedside_assessment(clinician).id}/")))
     assert re.search(
-        rf"Protocol version 2, published \d+ \w+ \d{{4}}; checked and approved by {pharmacist.get_full_name()}\. ",
-        text,
+        rf"Protocol version 2 \(in this app since \d+ \w+ \d{{4}}\)\. "
+        rf"Approved for local use by {pharmacist.get_full_name()}\. $",
+        card,
     )
+    assert "published letter" not in card
 
 
 def test_print_page_shows_the_concentration_and_the_small_volume_note(clinician, clinician_client):
@@ -211,52 +265,52 @@ def _compare_rows(html: str) -> dict[str, str]:
     return {re.search(r'#center-([a-z]+)"', c).group(1): _visible(c) for c in chunks}
 
 
-def test_result_page_compare_row_of_a_not_indicated_center_names_the_reason_not_an_order(clinician, clinician_client):
+def test_result_page_compare_row_of_a_not_indicated_center_shows_amounts_only_on_request(clinician, clinician_client):
     assessment = _bedside_assessment(clinician, institution="seattle", **ICANS_3_BEFORE_TOCILIZUMAB)
-    cnh = _compare_rows(clinician_client.get(f"/assessments/{assessment.id}/").content.decode())["cnh"]
+    html = clinician_client.get(f"/assessments/{assessment.id}/").content.decode()
+    cnh = _compare_rows(html)["cnh"]
     assert cnh == (
-        "Children's National Hospital v1 Not indicated by this protocol "
+        "Children's National Hospital v1 ○ Not indicated by this protocol "
         "ICANS grade 3: third-line use, after tocilizumab and steroids; needs prior tocilizumab and steroids "
         "given or starting; tocilizumab not yet given "
-        "Initial dosing Only if the criteria were met - not indicated now: "
+        "Amounts only if the criteria were met (not an order) Initial dosing "
         "anakinra 90 mg IV every 6 hours (2 mg/kg/dose; max 100 mg/dose, 400 mg/day) "
-        "only if the criteria were met: 90 mg only if the criteria were met: 360 mg/day "
-        "only if the criteria were met: 0.6 mL at 150 mg/mL none"
+        "Per dose: 90 mg; per day: 360 mg/day; 0.6 mL at 150 mg/mL none"
     )
+    # The amounts sit in a closed disclosure: shown only when asked for.
+    row = html[html.index('href="#center-cnh"') : html.index('href="#center-musc"')]
+    assert re.findall(r"<details[^>]*>", row) == ['<details class="amounts-on-request">']
+    assert row.index("<summary>Amounts only if the criteria were met (not an order)</summary>") < row.index("90 mg")
 
 
 def test_result_page_compare_row_of_a_consider_center_says_may_be_considered(clinician, clinician_client):
     assessment = _bedside_assessment(clinician)
     seattle = _compare_rows(clinician_client.get(f"/assessments/{assessment.id}/").content.decode())["seattle"]
     assert "May be considered under this protocol" in seattle
-    assert "May be considered: anakinra 40 mg IV up to every 6 hours" in seattle
-    assert "only if the criteria were met" not in seattle
+    assert "May be considered: anakinra 40 mg IV no more often than every 6 hours" in seattle
+    assert "only if the criteria were met" not in seattle.lower()
 
 
 def test_result_page_indicated_center_has_no_qualifier(clinician, clinician_client):
-    text = _text(clinician_client.get(f"/assessments/{_bedside_assessment(clinician).id}/"))
-    chosen = text[text.index("Your center: Children's National Hospital") : text.index("Every other center")]
-    assert ("Only if the criteria" in chosen, "May be considered" in chosen) == (False, False)
-    assert "Volume per dose Initial dosing (initial) anakinra 40 mg IV every 6 hours" in chosen
+    card = _answer_card(_text(clinician_client.get(f"/assessments/{_bedside_assessment(clinician).id}/")))
+    assert ("Only if the criteria" in card, "May be considered" in card, "<details" in card) == (False, False, False)
 
 
-def test_result_page_chosen_card_of_a_not_indicated_center_says_its_amounts_are_no_order(clinician, clinician_client):
+def test_result_page_chosen_card_of_a_not_indicated_center_shows_its_amounts_only_on_request(
+    clinician, clinician_client
+):
     assessment = _bedside_assessment(clinician, **ICANS_3_BEFORE_TOCILIZUMAB)
-    text = _text(clinician_client.get(f"/assessments/{assessment.id}/"))
-    chosen = text[text.index("Your center: Children's National Hospital") : text.index("Every other center")]
-    assert (
-        "Not indicated by this protocol ICANS grade 3: third-line use, after tocilizumab and steroids; "
-        "needs prior tocilizumab and steroids given or starting; tocilizumab not yet given"
-    ) in chosen
-    assert (
-        "Only if the criteria were met - not indicated now. These amounts are shown for comparison only; "
-        "they are not an order."
-    ) in chosen
-    assert (
-        "Initial dosing (initial) Only if the criteria were met - not indicated now: anakinra 90 mg IV every 6 hours "
-        "(2 mg/kg/dose; max 100 mg/dose, 400 mg/day) only if the criteria were met: 90 mg "
-        "only if the criteria were met: 360 mg/day"
-    ) in chosen
+    html = clinician_client.get(f"/assessments/{assessment.id}/").content.decode()
+    card = _answer_card(_visible(html))
+    assert card.startswith(
+        "anakinra for ICANS grade 3 · 45 kg · 8 years Children's National Hospital ○ Not indicated by this protocol "
+        "ICANS grade 3: third-line use, after tocilizumab and steroids; needs prior tocilizumab and steroids given "
+        "or starting; tocilizumab not yet given Amounts only if the criteria were met (not an order) "
+        "Only if the criteria were met - not indicated now. For comparison only; not an order. "
+        "Initial dosing (initial) Only if the criteria were met - not indicated now: anakinra 90 mg IV every 6 hours"
+    )
+    answer = html[html.index('class="answer-card') : html.index('class="answer-details"')]
+    assert re.findall(r"<details[^>]*>", answer) == ['<details class="amounts-on-request">']
 
 
 def test_print_page_of_a_not_indicated_center_heads_its_amounts_as_no_order(clinician, clinician_client):
@@ -267,12 +321,27 @@ def test_print_page_of_a_not_indicated_center_heads_its_amounts_as_no_order(clin
     assert "Only if the criteria were met - not indicated now: anakinra 90 mg IV every 6 hours" in text
 
 
-def test_result_page_groups_warnings_by_severity(clinician, clinician_client):
+def test_result_page_puts_warnings_in_the_answer_card_and_information_after(clinician, clinician_client):
     assessment = _bedside_assessment(clinician, institution="musc", active_infection=True)
     html = clinician_client.get(f"/assessments/{assessment.id}/").content.decode()
-    card = html[html.index('id="center-musc"') :]
-    headings = re.findall(r'<h4 class="warning-heading">([^<]+)</h4>', card[: card.index("</article>")])
-    assert headings == ["Warnings", "For information"]
+    card = html[html.index('class="answer-card') : html.index('class="answer-details"')]
+    details = html[html.index('class="answer-details"') : html.index('id="compare-heading"')]
+    heading = r'<p class="warning-heading"><span class="warning-symbol" aria-hidden="true">.</span> ([^<]+)</p>'
+    assert (re.findall(heading, card), re.findall(heading, details)) == (["Warnings"], ["For information"])
+    # Right under the order lines: the last order comes before the warning.
+    assert card.rindex('class="order"') < card.index("warning-warning")
+
+
+def test_result_page_puts_the_st_jude_rounding_warning_under_its_order_line(clinician, clinician_client):
+    assessment = _bedside_assessment(
+        clinician,
+        institution="stjude",
+        weight_kg=Decimal("36.4"),
+        toxicities=[{"type": "carHLH", "grade": 3}],
+        late_onset_isolated=False,
+    )
+    card = _answer_card(_text(clinician_client.get(f"/assessments/{assessment.id}/")))
+    assert card.index("anakinra 100 mg IV or subcut every 6 hours") < card.index("! Warnings Up to 400 mg/day")
 
 
 def test_result_page_shows_inputs_grading_basis_and_intended_use(clinician, clinician_client):
@@ -301,8 +370,8 @@ def test_result_page_links_each_source_by_doi_and_pubmed(clinician, clinician_cl
         clinician, institution="stjude", toxicities=[{"type": "carHLH", "grade": 3}], late_onset_isolated=False
     )
     html = clinician_client.get(f"/assessments/{assessment.id}/").content.decode()
-    card = html[html.index('id="center-stjude"') : html.index("</article>", html.index('id="center-stjude"'))]
-    assert re.findall(r'<a (?:class="ident" )?href="([^"]+)"', card) == [
+    chosen = html[html.index('id="center-stjude"') : html.index('id="compare-heading"')]
+    assert re.findall(r'<a (?:class="ident" )?href="([^"]+)"', chosen) == [
         "https://doi.org/10.1182/bloodadvances.2022006983",
         "https://doi.org/10.1111/bjh.17662",
         "https://pubmed.ncbi.nlm.nih.gov/34263927/",
@@ -312,13 +381,14 @@ def test_result_page_links_each_source_by_doi_and_pubmed(clinician, clinician_cl
 def test_result_page_institution_parameter_puts_that_center_first(clinician, clinician_client):
     assessment = _bedside_assessment(clinician)
     text = _text(clinician_client.get(f"/assessments/{assessment.id}/?institution=musc"))
-    assert "Your center: Medical University of South Carolina" in text
+    assert _answer_card(text).startswith("anakinra for CRS grade 3 · 20 kg · 8 years Medical University of South")
 
 
 def test_result_page_for_an_api_assessment_without_institution_lists_every_center(clinician, clinician_client):
     assessment = _api_assessment(clinician, institution=None)
     response = clinician_client.get(f"/assessments/{assessment.id}/")
     assert (response.context["view"].chosen, len(response.context["view"].others)) == (None, 6)
+    assert "Anakinra: every center's answer" in _text(response)
 
 
 def test_result_page_unknown_assessment_is_404(clinician_client):
@@ -328,9 +398,60 @@ def test_result_page_unknown_assessment_is_404(clinician_client):
 def test_result_page_contraindicated_shows_no_dose(clinician, clinician_client):
     assessment = _bedside_assessment(clinician, ecoli_protein_hypersensitivity=True)
     text = _text(clinician_client.get(f"/assessments/{assessment.id}/"))
-    assert "Contraindicated: do not give" in text
+    assert _answer_card(text).startswith(
+        "anakinra for CRS grade 3 · 20 kg · 8 years Children's National Hospital ✕ Contraindicated: do not give "
+    )
     assert "No dose is given: anakinra is contraindicated for this patient." in text
     assert " mg IV every" not in text
+
+
+# --- Literature beside a protocol (nih: Table 2's own trial) -----------------------------------------
+
+NIH_SEVERE_CARHLH_12_KG = {
+    "weight_kg": Decimal("12"),
+    "age_years": Decimal("3"),
+    "toxicities": [{"type": "carHLH", "grade": 3}],
+    "late_onset_isolated": False,
+}
+NIH_LITERATURE = (
+    "Literature, not an order: this center's own published trial, to discuss with pharmacy (the protocol states "
+    "no frequency) Lichtenstein et al; Shah et al (the letter's Table 2) gave 2.5 to 4 mg/kg/dose every 12 hours "
+    "(2 doses a day), subcut. For 12 kg: 2.5 to 4 mg/kg/dose x 12 kg = 30 to 48 mg per dose; "
+    "2 doses a day x 30 to 48 mg = 60 to 96 mg/day."
+)
+
+
+def test_result_page_shows_nihs_trial_regimen_once_as_literature(clinician, clinician_client):
+    assessment = _bedside_assessment(clinician, institution="nih", **NIH_SEVERE_CARHLH_12_KG)
+    html = clinician_client.get(f"/assessments/{assessment.id}/").content.decode()
+    text = _visible(html)
+    assert (text.count(NIH_LITERATURE), text.count("Literature, not an order")) == (1, 1)
+    # In the details, never among the order lines.
+    assert html.index('class="answer-details"') < html.index('class="literature"')
+    assert "30 to 48 mg" not in _answer_card(text)
+
+
+def test_print_page_shows_nihs_trial_regimen_as_literature(clinician, clinician_client):
+    assessment = _bedside_assessment(clinician, institution="nih", **NIH_SEVERE_CARHLH_12_KG)
+    text = _text(clinician_client.get(f"/assessments/{assessment.id}/print/"))
+    assert text.count(NIH_LITERATURE) == 1
+
+
+def test_result_page_shows_no_literature_where_the_protocol_states_a_frequency(clinician, clinician_client):
+    assessment = _bedside_assessment(clinician, **NIH_SEVERE_CARHLH_12_KG)  # cnh first; nih in the comparison
+    text = _text(clinician_client.get(f"/assessments/{assessment.id}/"))
+    assert text.count("Literature, not an order") == 1  # nih's full card, among the other centers
+    assert "Literature, not an order" not in _chosen(text)
+
+
+def test_api_answer_carries_protocol_steps_and_no_literature(clinician, token_client):
+    response = token_client.post(
+        "/api/v1/recommendations",
+        data=jsonutil.dumps({**NIH_SEVERE_CARHLH_12_KG, "prior_tocilizumab_doses": 0, "prior_steroids": True}),
+        content_type="application/json",
+    )
+    body = response.content.decode()
+    assert (response.status_code, "Lichtenstein et al; Shah et al" in body, "30 to 48" in body) == (200, False, False)
 
 
 # --- Print page ------------------------------------------------------------------------------------
@@ -339,16 +460,32 @@ def test_result_page_contraindicated_shows_no_dose(clinician, clinician_client):
 def test_print_page_has_write_in_lines_signatures_and_the_basis(clinician, clinician_client):
     assessment = _bedside_assessment(clinician)
     text = _text(clinician_client.get(f"/assessments/{assessment.id}/print/"))
-    assert "Write by hand; never stored by this app. Patient name Record number Date of birth" in text
+    assert "Patient details are written by hand, never stored. Patient name Record number Date of birth" in text
     assert (
-        "Weight used 20 kg Toxicities and grades CRS grade 3 (ASTCT) Center Children's National Hospital "
+        "Weight used 20 kg Age 8 years Toxicities and grades CRS grade 3 (ASTCT) Center Children's National Hospital "
         "Protocol version 1" in text
     )
-    assert "Not locally approved: loaded from the reviewed data file (Diorio et al., Blood Adv 2022, Table 1)." in text
     assert "anakinra 40 mg IV every 6 hours (2 mg/kg/dose; max 100 mg/dose, 400 mg/day)" in text
     assert "Taper Taper over 3 days to 1 week" in text
     assert f"Assessment {assessment.id}" in text
     assert "Prescriber Date, time Pharmacist Date, time" in text
+
+
+def test_print_page_keeps_the_status_as_a_symbol_and_words(clinician, clinician_client):
+    assessment = _bedside_assessment(clinician, institution="seattle")
+    html = clinician_client.get(f"/assessments/{assessment.id}/print/").content.decode()
+    assert re.search(
+        r'<p class="status status-consider"><span class="status-symbol" aria-hidden="true">\?</span> '
+        r'<span class="status-label">May be considered under this protocol</span></p>',
+        html,
+    )
+
+
+def test_print_page_headings_go_down_one_level_at_a_time(clinician, clinician_client):
+    assessment = _bedside_assessment(clinician)
+    html = clinician_client.get(f"/assessments/{assessment.id}/print/").content.decode()
+    levels = [int(level) for level in re.findall(r"<h([1-6])\b", html)]
+    assert (levels[0], all(b - a <= 1 for a, b in itertools.pairwise(levels))) == (1, True), levels
 
 
 def test_print_page_uses_safe_notation(clinician, clinician_client):
@@ -363,13 +500,36 @@ def test_print_page_uses_safe_notation(clinician, clinician_client):
 def test_print_page_without_a_chosen_center_offers_the_choice(clinician, clinician_client):
     assessment = _api_assessment(clinician, institution=None)
     text = _text(clinician_client.get(f"/assessments/{assessment.id}/print/"))
-    assert "Choose the center to print" in text and "Write by hand" not in text
+    assert "Choose the center to print" in text and "Patient name" not in text
 
 
 def test_print_page_stores_no_patient_identifier(clinician, clinician_client):
     assessment = _bedside_assessment(clinician)
     html = clinician_client.get(f"/assessments/{assessment.id}/print/").content.decode()
     assert re.findall(r"<input|<form", html[html.index('class="order-summary"') :]) == []
+
+
+# --- A stored answer and the versions in force since ------------------------------------------------
+
+
+def test_result_page_says_a_newer_version_is_in_force_without_changing_the_stored_answer(clinician, clinician_client):
+    assessment = _bedside_assessment(clinician)
+    stored = Assessment.objects.get(pk=assessment.pk).recommendations
+    before = _text(clinician_client.get(f"/assessments/{assessment.id}/"))
+    pharmacist = UserFactory(username="pub", role="pharmacist")
+    newer = protocol_version_draft_create(protocol=Protocol.objects.get(institution__slug="cnh"), author=pharmacist)
+    protocol_version_publish(version=newer, approved_by=pharmacist)
+
+    after = _text(clinician_client.get(f"/assessments/{assessment.id}/"))
+
+    assert "A newer protocol version is in force now" not in before
+    assert (
+        "A newer protocol version is in force now for Children's National Hospital. This stored answer is "
+        "unchanged: it was worked out under the versions named below. Children's National Hospital: this answer "
+        "used version 1; version 2 is in force since"
+    ) in after
+    assert Assessment.objects.get(pk=assessment.pk).recommendations == stored
+    assert after.count("Protocol version 1") >= 1 and "Protocol version 2" not in after
 
 
 # --- Query counts ----------------------------------------------------------------------------------
@@ -379,8 +539,10 @@ def test_print_page_stores_no_patient_identifier(clinician, clinician_client):
 def test_result_page_query_count_is_fixed(clinician, clinician_client, django_assert_num_queries, institution):
     # One center (an API assessment for one institution) or all six: the same queries.
     assessment = _api_assessment(clinician, institution) if institution else _bedside_assessment(clinician)
-    # session, user, assessment with its grading and author, which of its versions a local user approved
-    with django_assert_num_queries(3):
+    clinician_client.get(f"/assessments/{assessment.id}/")  # the published catalog is cached per process
+    # session, user, assessment with its author, grading and literature, the catalog revision (is a newer
+    # version in force?)
+    with django_assert_num_queries(4):
         assert clinician_client.get(f"/assessments/{assessment.id}/").status_code == 200
 
 

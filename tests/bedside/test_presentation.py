@@ -62,7 +62,14 @@ def test_routes_words_say_subcut_not_sc():
     ("step", "text"),
     [
         ({"interval_hours": 6, "interval_is_maximum": False}, "every 6 hours"),
-        ({"interval_hours": 6, "interval_is_maximum": True}, "up to every 6 hours"),
+        (
+            {"interval_hours": 6, "interval_is_maximum": True},
+            "no more often than every 6 hours, at most 4 doses a day",
+        ),
+        (
+            {"interval_hours": 24, "interval_is_maximum": True},
+            "no more often than every 24 hours, at most 1 dose a day",
+        ),
         (
             {"interval_hours": None, "interval_is_maximum": False},
             "not specified by this protocol - confirm with pharmacy",
@@ -99,11 +106,22 @@ def test_toxicity_rows_say_how_each_grade_was_reached():
         {"type": "ICANS", "grade": 1, "method": "picked", "set_by": []},
     ]
     assert presentation.toxicity_rows(inputs, grading) == [
-        {"type": "CRS", "label": "CRS grade 2 (ASTCT)", "basis": "Calculated from findings; set by: blow-by oxygen."},
-        {"type": "ICANS", "label": "ICANS grade 1 (ASTCT)", "basis": "Picked by the clinician."},
+        {
+            "type": "CRS",
+            "label": "CRS grade 2 (ASTCT)",
+            "short": "CRS grade 2",
+            "basis": "Calculated from findings; set by: blow-by oxygen.",
+        },
+        {
+            "type": "ICANS",
+            "label": "ICANS grade 1 (ASTCT)",
+            "short": "ICANS grade 1",
+            "basis": "Picked by the clinician.",
+        },
         {
             "type": "carHLH",
             "label": "carHLH clinician-entered severity 3 (severe)",
+            "short": "carHLH severity 3",
             "basis": ("Clinician-entered: carHLH has no consensus definition and no ASTCT grade."),
         },
     ]
@@ -142,6 +160,25 @@ def test_present_recommendation_groups_warnings_and_names_the_status():
         ["Warnings", "For information"],
         ["active infection"],
     )
+    assert ([g["heading"] for g in shown["urgent_groups"]], [g["heading"] for g in shown["info_groups"]]) == (
+        ["Warnings"],
+        ["For information"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "short", "symbol"),
+    [
+        ("indicated", "Indicated", "✓"),
+        ("consider", "May be considered", "?"),
+        ("not_indicated", "Not indicated", "○"),
+        ("contraindicated", "Contraindicated", "✕"),
+    ],
+)
+def test_present_recommendation_keeps_a_word_and_a_symbol_for_every_status(status, short, symbol):
+    rec = {"status": status, "protocol": {"version": 1}, "steps": [], "warnings": []}
+    shown = presentation.present_recommendation(rec)
+    assert (shown["status_short"], shown["status_symbol"], shown["amounts_on_request"]) == (short, symbol, False)
 
 
 @pytest.mark.parametrize(
@@ -164,9 +201,12 @@ def test_prefill_reads_api_named_parameters():
     )
     assert (prefill.answers, prefill.invalid, prefill.unknown) == (
         {
-            "patient": {"weight_kg": "12.5", "active_infection": "false"},
-            "treatment": {"prior_steroids": "true"},
-            "institution": {"institution": "cnh"},
+            "patient": {
+                "weight_kg": "12.5",
+                "prior_steroids": "true",
+                "active_infection": "false",
+                "institution": "cnh",
+            },
         },
         (),
         (),
@@ -205,16 +245,76 @@ def test_reference_text_has_no_double_periods_or_dangling_separators(fields, tex
     assert (result, ".." in result, " ," in result) == (expected, False, False)
 
 
+LETTER = {"label": "Diorio C, Vatsayan A, et al. Blood Adv 2022 (Table 1)", "doi": "10.1182/x"}
+
+
 @pytest.mark.parametrize(
-    ("approved_by", "locally_approved", "shown"),
+    ("approved_by", "locally_approved", "citations", "shown"),
     [
-        ("Ana Pharmacist", True, "checked and approved by Ana Pharmacist"),
-        ("Loaded from the reviewed data file", False, "Loaded from the reviewed data file."),
-        ("Loaded from the reviewed data file.", False, "Loaded from the reviewed data file."),
-        ("", False, "Approval not recorded."),
-        (None, True, "Approval not recorded."),
+        ("Ana Pharmacist", True, [LETTER], "Approved for local use by Ana Pharmacist."),
+        (
+            "Not locally approved: loaded from the reviewed data file (Diorio et al., Blood Adv 2022, Table 1)",
+            False,
+            [LETTER, {"label": "Dreyzin A, et al. 2021"}],
+            "From the published letter: Diorio C, Vatsayan A, et al. Blood Adv 2022 (Table 1). "
+            "Not yet approved by a local pharmacist.",
+        ),
+        ("", False, [], "Not yet approved by a local pharmacist."),
+        (None, True, [], "Not yet approved by a local pharmacist."),
     ],
 )
-def test_approval_text_prefixes_only_a_local_approver(approved_by, locally_approved, shown):
-    protocol = {"id": 1, "version": 1, "published_at": None, "approved_by": approved_by}
-    assert presentation.approval_text(protocol, locally_approved=locally_approved) == shown
+def test_approval_text_says_the_source_and_whether_a_local_pharmacist_approved(
+    approved_by, locally_approved, citations, shown
+):
+    rec = {
+        "protocol": {"id": 1, "version": 1, "published_at": None, "approved_by": approved_by},
+        "citations": citations,
+    }
+    rec["protocol"]["approved_locally"] = locally_approved
+    assert presentation.approval_text(rec) == shown
+
+
+NIH_REGIMEN = {
+    "institution": "nih",
+    "study_key": "lichtenstein-shah",
+    "study_label": "Lichtenstein et al; Shah et al",
+    "references": [],
+    "dose_basis": "mg/kg/dose",
+    "amount": {"low": Decimal("2.5"), "high": Decimal("4")},
+    "interval_hours": 12,
+    "routes": ["SC"],
+    "weight_kg": Decimal("12"),
+    "per_dose_mg": {"low": Decimal("30"), "high": Decimal("48")},
+    "per_day_mg": {"low": Decimal("60"), "high": Decimal("96")},
+    "doses_per_day": 2,
+    "arithmetic": ["2.5 to 4 mg/kg/dose x 12 kg = 30 to 48 mg per dose"],
+}
+
+
+def _nih(status: str, interval_hours: int | None) -> dict:
+    return {"institution": {"slug": "nih"}, "status": status, "steps": [{"interval_hours": interval_hours}]}
+
+
+@pytest.mark.parametrize(
+    ("rec", "shown"),
+    [
+        (_nih("indicated", None), 1),
+        (_nih("consider", None), 1),
+        (_nih("not_indicated", None), 0),
+        (_nih("contraindicated", None), 0),
+        (_nih("indicated", 12), 0),  # the protocol states a frequency: nothing to fill in
+        ({**_nih("indicated", None), "institution": {"slug": "cnh"}}, 0),  # another center's trial
+    ],
+)
+def test_literature_shown_only_with_its_own_center_where_the_protocol_states_no_frequency(rec, shown):
+    assert len(presentation.literature_shown(rec, [NIH_REGIMEN])) == shown
+
+
+def test_present_literature_says_the_regimen_in_safe_notation():
+    words = presentation.present_literature(NIH_REGIMEN)
+    assert (words["amount_text"], words["interval_text"], words["routes_text"], words["weight_text"]) == (
+        "2.5 to 4 mg/kg/dose",
+        "every 12 hours (2 doses a day)",
+        "subcut",
+        "12 kg",
+    )

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 
 from anakinra_cds import jsonutil
 from assessments.models import Assessment
-from bedside.models import AssessmentGrading, InstitutionChoice
+from bedside.models import AssessmentGrading, AssessmentLiterature, InstitutionChoice
 from bedside.services import institution_choice_remember
 from evidence.models import Reference
 from protocols.models import Institution
@@ -24,14 +24,12 @@ pytestmark = pytest.mark.integration
 PATIENT = {
     "weight_kg": "20",
     "age_years": "8",
+    "prior_tocilizumab_doses": "1",
+    "prior_steroids": "true",
+    "safety_screen": "none",
+    "institution": "cnh",
     "car_target": "CD19",
     "days_since_infusion": "",
-    "fever": "true",
-    "hypotension": "true",
-    "thrombocytopenia_or_coagulopathy": "false",
-    "concurrent_tnf_blocker": "false",
-    "ecoli_protein_hypersensitivity": "false",
-    "active_infection": "false",
     "creatinine_clearance_ml_min": "",
 }
 PLAIN_NUMBER_MESSAGE = "Enter a number using the digits 0-9 and at most one decimal point (for example 20.5)."
@@ -41,8 +39,15 @@ NOT_PLAIN_NUMBERS = [
     *("1e2", "2E1", "+20", "-20", "NaN", "Infinity", "inf", "0x14", "1_0", "2 0", "20..5", "."),
     *("\u0662\u0660", "\uff12\uff10"),
 ]
-TREATMENT = {"prior_tocilizumab_doses": "1", "prior_steroids": "true"}
+SAFETY_QUESTIONS = (
+    "ecoli_protein_hypersensitivity",
+    "active_infection",
+    "concurrent_tnf_blocker",
+    "thrombocytopenia_or_coagulopathy",
+)
 CRS_CALCULATED_GRADE_3 = {
+    "fever": "true",
+    "hypotension": "true",
     "crs_grade": "calculate",
     "crs_hypotension": "one_vasopressor",
     "crs_oxygen": "none",
@@ -55,15 +60,18 @@ def _post(client: Client, url: str, data: dict, action: str = "next"):
     return client.post(url, {**data, "action": action})
 
 
-def _complete_up_to_toxicities(client: Client, patient: dict | None = None, treatment: dict | None = None) -> None:
+def _calculate(client: Client, data: dict, toxicity: str = "CRS"):
+    """Press a toxicity's "Calculate grade" button."""
+    return client.post("/wizard/toxicities/", {**data, "calculate": toxicity})
+
+
+def _complete_patient(client: Client, patient: dict | None = None) -> None:
     assert _post(client, "/", patient or PATIENT).status_code == 302
-    assert _post(client, "/wizard/treatment/", treatment or TREATMENT).status_code == 302
 
 
 def _complete_all(client: Client, toxicities: dict | None = None, institution: str = "cnh"):
-    _complete_up_to_toxicities(client)
-    assert _post(client, "/wizard/toxicities/", toxicities or CRS_CALCULATED_GRADE_3).status_code == 302
-    return _post(client, "/wizard/institution/", {"institution": institution})
+    _complete_patient(client, {**PATIENT, "institution": institution})
+    return _post(client, "/wizard/toxicities/", toxicities or CRS_CALCULATED_GRADE_3)
 
 
 def _errors(response) -> dict[str, list[str]]:
@@ -75,6 +83,10 @@ def _messages(response) -> list[str]:
     return [str(m) for m in get_messages(response.wsgi_request)]
 
 
+def _text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
 # --- Login -------------------------------------------------------------------------------------------
 
 
@@ -82,9 +94,7 @@ def _messages(response) -> list[str]:
     "path",
     [
         "/",
-        "/wizard/treatment/",
         "/wizard/toxicities/",
-        "/wizard/institution/",
         "/start/?weight_kg=20",
         "/evidence/",
         "/protocols/",
@@ -113,12 +123,17 @@ def test_wizard_reset_requires_login(client, db):
     assert client.post("/wizard/reset/")["Location"] == "/accounts/login/?next=/wizard/reset/"
 
 
-# --- Step 1: patient -------------------------------------------------------------------------------
+# --- Step 1: patient and treatment -----------------------------------------------------------------
 
 
 def test_wizard_home_is_the_patient_step(clinician_client):
     response = clinician_client.get("/")
     assert (response.status_code, response.context["step"].slug) == (200, "patient")
+
+
+def test_wizard_has_two_steps_and_then_the_recommendation(clinician_client):
+    nav = clinician_client.get("/").context["nav"]
+    assert [item["step"].title for item in nav] == ["Patient and treatment", "Toxicities and grades"]
 
 
 @pytest.mark.parametrize(
@@ -130,12 +145,16 @@ def test_wizard_home_is_the_patient_step(clinician_client):
         ("weight_kg", "20.1234", "Use at most 3 decimal places."),
         ("weight_kg", "", "This field is required."),
         ("age_years", "41", "Enter a value from 0 to 40 years."),
+        ("prior_tocilizumab_doses", "11", "Enter a value from 0 to 10 doses."),
+        ("prior_tocilizumab_doses", "1.5", "Enter a whole number of doses."),
+        ("prior_steroids", "", "Choose an answer."),
         ("days_since_infusion", "400", "Enter a value from 0 to 365 days."),
         ("days_since_infusion", "2.5", "Enter a whole number of days."),
         ("creatinine_clearance_ml_min", "301", "Enter a value from 0 to 300 mL/min."),
-        ("ecoli_protein_hypersensitivity", "", "Choose an answer."),
-        ("fever", "maybe", "Select a valid choice. maybe is not one of the available choices."),
-        ("car_target", "", "Choose the CAR target."),
+        ("safety_screen", "", "Choose “No, none of these”, or “Yes” and answer each question."),
+        ("institution", "", "Choose your center."),
+        ("institution", "nowhere", "Choose one of the listed centers."),
+        ("car_target", "CD99", "Select a valid choice. CD99 is not one of the available choices."),
     ],
 )
 def test_patient_step_validates_next_to_the_field_and_keeps_what_was_typed(clinician_client, field, typed, message):
@@ -145,10 +164,15 @@ def test_patient_step_validates_next_to_the_field_and_keeps_what_was_typed(clini
 
 
 @pytest.mark.parametrize("typed", NOT_PLAIN_NUMBERS)
-@pytest.mark.parametrize("field", ["weight_kg", "age_years", "days_since_infusion", "creatinine_clearance_ml_min"])
+@pytest.mark.parametrize(
+    "field", ["weight_kg", "age_years", "prior_tocilizumab_doses", "days_since_infusion", "creatinine_clearance_ml_min"]
+)
 def test_patient_step_numbers_must_be_plain_decimals_and_stay_as_typed(clinician_client, field, typed):
     response = _post(clinician_client, "/", {**PATIENT, field: typed})
-    expected = "Enter a whole number of days." if field == "days_since_infusion" else PLAIN_NUMBER_MESSAGE
+    expected = {
+        "days_since_infusion": "Enter a whole number of days.",
+        "prior_tocilizumab_doses": "Enter a whole number of doses.",
+    }.get(field, PLAIN_NUMBER_MESSAGE)
     assert (response.status_code, _errors(response)) == (200, {field: [expected]})
     assert response.context["form"][field].value() == typed
 
@@ -163,10 +187,8 @@ def test_patient_step_decimal_comma_gets_its_own_message(clinician_client):
     [(" 20 ", Decimal("20")), ("20.0000", Decimal("20")), ("20.5000", Decimal("20.5")), ("020.125", Decimal("20.125"))],
 )
 def test_patient_step_weight_counts_the_value_not_the_spelling(clinician_client, typed, stored):
-    assert _post(clinician_client, "/", {**PATIENT, "weight_kg": typed}).status_code == 302
-    _post(clinician_client, "/wizard/treatment/", TREATMENT)
-    _post(clinician_client, "/wizard/toxicities/", CRS_CALCULATED_GRADE_3)
-    assert _post(clinician_client, "/wizard/institution/", {"institution": "cnh"}).status_code == 302
+    _complete_patient(clinician_client, {**PATIENT, "weight_kg": typed})
+    assert _post(clinician_client, "/wizard/toxicities/", CRS_CALCULATED_GRADE_3).status_code == 302
     weight = Assessment.objects.get().inputs["weight_kg"]
     assert (weight, str(weight)) == (stored, str(stored))
 
@@ -176,48 +198,113 @@ def test_patient_step_shows_a_typed_weight_back_in_the_text_box(clinician_client
     assert re.search(rb'name="weight_kg" value="44 lb"', response.content) is not None
 
 
-def test_patient_step_error_summary_links_to_each_field(clinician_client):
-    response = _post(clinician_client, "/", {**PATIENT, "weight_kg": "151", "fever": ""})
-    summary = re.findall(r'<li><a href="(#[^"]+)">([^<]+)</a>: ([^<]+)</li>', response.content.decode())
+def test_patient_step_error_summary_links_to_each_field_and_takes_focus(clinician_client):
+    response = _post(clinician_client, "/", {**PATIENT, "weight_kg": "151", "prior_steroids": ""})
+    html = response.content.decode()
+    summary = re.findall(r'<li><a href="(#[^"]+)">([^<]+)</a>: ([^<]+)</li>', html)
     assert summary == [
         ("#id_weight_kg", "Weight (kg)", "Enter a value from 1 to 150 kg."),
-        ("#id_fever_0", "Fever of 38.0 °C or more now", "Choose an answer."),
+        ("#id_prior_steroids_0", "Steroids given, or starting now", "Choose an answer."),
     ]
+    assert re.search(
+        r'<div class="alert alert-danger error-summary" role="alert" tabindex="-1" autofocus data-focus-on-load', html
+    )
 
 
-def test_patient_step_valid_goes_to_prior_treatment(clinician_client):
+def test_patient_step_title_starts_with_error_after_a_failed_submit(clinician_client):
+    html = _post(clinician_client, "/", {**PATIENT, "weight_kg": ""}).content.decode()
+    assert re.search(r"<title>([^<]+)</title>", html).group(1) == "Error: Patient and treatment - Anakinra CDS"
+    assert "<title>Patient and treatment - Anakinra CDS</title>" in clinician_client.get("/").content.decode()
+
+
+def test_patient_step_valid_goes_to_toxicities(clinician_client):
     response = _post(clinician_client, "/", PATIENT)
-    assert (response.status_code, response["Location"]) == (302, "/wizard/treatment/")
+    assert (response.status_code, response["Location"]) == (302, "/wizard/toxicities/")
 
 
-# --- Step 2: prior treatment -----------------------------------------------------------------------
+def test_patient_step_car_target_is_optional_and_recorded_as_other(clinician_client):
+    _complete_patient(clinician_client, {**PATIENT, "car_target": ""})
+    _post(clinician_client, "/wizard/toxicities/", CRS_CALCULATED_GRADE_3)
+    assert Assessment.objects.get().inputs["car_target"] == "other"
 
 
-@pytest.mark.parametrize(
-    ("data", "errors"),
-    [
-        (
-            {"prior_tocilizumab_doses": "11", "prior_steroids": "true"},
-            {"prior_tocilizumab_doses": ["Enter a value from 0 to 10 doses."]},
-        ),
-        (
-            {"prior_tocilizumab_doses": "1.5", "prior_steroids": "true"},
-            {"prior_tocilizumab_doses": ["Enter a whole number of doses."]},
-        ),
-        ({"prior_tocilizumab_doses": "1"}, {"prior_steroids": ["Choose an answer."]}),
-    ],
-)
-def test_treatment_step_validates_next_to_the_field(clinician_client, data, errors):
-    _post(clinician_client, "/", PATIENT)
-    response = _post(clinician_client, "/wizard/treatment/", data)
-    assert (response.status_code, _errors(response)) == (200, errors)
+# --- Safety: one answer for "none of these", or each question ------------------------------------
 
 
-# --- Step 3: toxicities and grades -----------------------------------------------------------------
+def _safety(**answers: str) -> dict[str, str]:
+    return {**PATIENT, "safety_screen": "", **dict.fromkeys(SAFETY_QUESTIONS, ""), **answers}
+
+
+def _finished_safety(client: Client, data: dict) -> dict[str, bool]:
+    _complete_patient(client, data)
+    _post(client, "/wizard/toxicities/", CRS_CALCULATED_GRADE_3)
+    inputs = Assessment.objects.get().inputs
+    return {name: inputs[name] for name in SAFETY_QUESTIONS}
+
+
+def test_safety_none_of_these_answers_every_question_no(clinician_client):
+    assert _finished_safety(clinician_client, _safety(safety_screen="none")) == dict.fromkeys(SAFETY_QUESTIONS, False)
+
+
+def test_safety_none_of_these_with_a_yes_is_refused_at_that_question(clinician_client):
+    response = _post(clinician_client, "/", _safety(safety_screen="none", active_infection="true"))
+    assert _errors(response) == {
+        "active_infection": ["You answered “No, none of these” above: change this to No, or change that answer."]
+    }
+
+
+def test_safety_yes_needs_an_answer_to_each_question(clinician_client):
+    response = _post(clinician_client, "/", _safety(safety_screen="some", active_infection="true"))
+    unanswered = ("ecoli_protein_hypersensitivity", "concurrent_tnf_blocker", "thrombocytopenia_or_coagulopathy")
+    assert _errors(response) == {name: ["Choose an answer."] for name in unanswered}
+
+
+def test_safety_yes_with_every_answer_no_is_refused(clinician_client):
+    data = _safety(safety_screen="some", **dict.fromkeys(SAFETY_QUESTIONS, "false"))
+    assert _errors(_post(clinician_client, "/", data)) == {
+        "safety_screen": ["Each question is answered No: choose “No, none of these”, or answer Yes where one applies."]
+    }
+
+
+def test_safety_yes_keeps_each_answer(clinician_client):
+    data = _safety(safety_screen="some", **{**dict.fromkeys(SAFETY_QUESTIONS, "false"), "active_infection": "true"})
+    assert _finished_safety(clinician_client, data) == {
+        **dict.fromkeys(SAFETY_QUESTIONS, False),
+        "active_infection": True,
+    }
+
+
+def test_safety_each_question_answered_needs_no_screening_answer(clinician_client):
+    data = _safety(**{**dict.fromkeys(SAFETY_QUESTIONS, "false"), "concurrent_tnf_blocker": "true"})
+    assert _finished_safety(clinician_client, data) == {
+        **dict.fromkeys(SAFETY_QUESTIONS, False),
+        "concurrent_tnf_blocker": True,
+    }
+
+
+def test_safety_some_questions_unanswered_and_no_screening_answer_is_refused(clinician_client):
+    response = _post(clinician_client, "/", _safety(active_infection="false"))
+    assert _errors(response) == {"safety_screen": ["Choose “No, none of these”, or “Yes” and answer each question."]}
+
+
+def test_safety_questions_are_marked_required(clinician_client):
+    html = clinician_client.get("/").content.decode()
+    for name in ("safety_screen", *SAFETY_QUESTIONS):
+        legend = re.search(rf'id="div_id_{name}".*?<legend[^>]*>(.*?)</legend>', html, re.S).group(1)
+        assert legend.strip().endswith('<span class="asteriskField">*</span>'), name
+
+
+# --- Step 2: toxicities and grades -----------------------------------------------------------------
+
+
+def test_toxicities_step_starts_with_every_toxicity_not_present(clinician_client):
+    _complete_patient(clinician_client)
+    form = clinician_client.get("/wizard/toxicities/").context["form"]
+    assert [form[name].value() for name in ("crs_grade", "icans_grade", "carhlh_grade")] == ["absent"] * 3
 
 
 def test_toxicities_step_needs_at_least_one_toxicity(clinician_client):
-    _complete_up_to_toxicities(clinician_client)
+    _complete_patient(clinician_client)
     response = _post(
         clinician_client,
         "/wizard/toxicities/",
@@ -227,7 +314,7 @@ def test_toxicities_step_needs_at_least_one_toxicity(clinician_client):
 
 
 def test_toxicities_step_needs_a_choice_for_each_toxicity(clinician_client):
-    _complete_up_to_toxicities(clinician_client)
+    _complete_patient(clinician_client)
     response = _post(clinician_client, "/wizard/toxicities/", {"crs_grade": "2"})
     assert _errors(response) == {
         "icans_grade": ["Choose a grade, Not present, or Calculate."],
@@ -236,8 +323,8 @@ def test_toxicities_step_needs_a_choice_for_each_toxicity(clinician_client):
 
 
 def test_toxicities_calculate_shows_the_grade_and_the_finding_that_set_it(clinician_client):
-    _complete_up_to_toxicities(clinician_client)
-    response = _post(clinician_client, "/wizard/toxicities/", CRS_CALCULATED_GRADE_3, action="calculate")
+    _complete_patient(clinician_client)
+    response = _calculate(clinician_client, CRS_CALCULATED_GRADE_3)
     assert response.status_code == 200
     assert (
         "<strong>CRS grade 3</strong>, set by: hypotension requiring one vasopressor (with or without vasopressin)."
@@ -245,68 +332,102 @@ def test_toxicities_calculate_shows_the_grade_and_the_finding_that_set_it(clinic
     )
 
 
+def test_toxicities_calculate_lands_on_the_grade(clinician_client):
+    _complete_patient(clinician_client)
+    html = clinician_client.get("/wizard/toxicities/").content.decode()
+    buttons = re.findall(r'<button type="submit" name="calculate" value="(\w+)" formaction="([^"]+)"', html)
+    assert buttons == [("CRS", "/wizard/toxicities/#crs-result"), ("ICANS", "/wizard/toxicities/#icans-result")]
+    calculated = _calculate(clinician_client, CRS_CALCULATED_GRADE_3).content.decode()
+    assert '<div class="grade-result" id="crs-result" tabindex="-1" autofocus data-focus-on-load>' in calculated
+
+
+def test_toxicities_calculate_one_toxicity_without_demanding_the_others(clinician_client):
+    # carHLH present without its late-onset answer, and an invalid ICE score: neither stops the CRS grade.
+    _complete_patient(clinician_client)
+    data = {**CRS_CALCULATED_GRADE_3, "carhlh_grade": "3", "icans_grade": "calculate", "icans_ice_score": "99"}
+    response = _calculate(clinician_client, data)
+    html = response.content.decode()
+    assert (_errors(response), response.context["form"].outcomes_by_name["CRS"].grade) == ({}, 3)
+    assert ("error-summary" in html, "late, isolated onset" in html.lower() and "Choose an answer" in html) == (
+        False,
+        False,
+    )
+
+
+def test_toxicities_calculate_says_what_its_grade_still_needs_beside_it(clinician_client):
+    _complete_patient(clinician_client)
+    response = _calculate(clinician_client, {**CRS_CALCULATED_GRADE_3, "crs_oxygen": "", "carhlh_grade": "3"})
+    html = response.content.decode()
+    start = html.index('<div class="grade-result" id="crs-result"')
+    result = html[start : html.index("<section", start)]
+    assert _errors(response) == {"crs_oxygen": ["Choose one to calculate the grade."]}
+    assert " ".join(_text(result).split()) == (
+        "CRS grade not calculated yet Oxygen : Choose one to calculate the grade."
+    )
+
+
 def test_toxicities_calculate_exactly_6_l_min_is_crs_grade_2(clinician_client):
-    _complete_up_to_toxicities(clinician_client, patient={**PATIENT, "hypotension": "false"})
+    _complete_patient(clinician_client)
     data = {
         **CRS_CALCULATED_GRADE_3,
+        "hypotension": "false",
         "crs_hypotension": "none",
         "crs_oxygen": "nasal_cannula",
         "crs_oxygen_flow_l_min": "6",
     }
-    response = _post(clinician_client, "/wizard/toxicities/", data, action="calculate")
-    outcome = response.context["form"].outcomes_by_name["CRS"]
+    outcome = _calculate(clinician_client, data).context["form"].outcomes_by_name["CRS"]
     assert (outcome.grade, outcome.result.set_by_text) == (2, "low-flow nasal cannula, 6 L/min (6 L/min or less)")
 
 
 def test_toxicities_calculate_positive_pressure_is_crs_grade_4(clinician_client):
-    _complete_up_to_toxicities(clinician_client, patient={**PATIENT, "hypotension": "false"})
-    data = {**CRS_CALCULATED_GRADE_3, "crs_hypotension": "none", "crs_oxygen": "positive_pressure"}
-    response = _post(clinician_client, "/wizard/toxicities/", data, action="calculate")
-    assert response.context["form"].outcomes_by_name["CRS"].grade == 4
+    _complete_patient(clinician_client)
+    data = {
+        **CRS_CALCULATED_GRADE_3,
+        "hypotension": "false",
+        "crs_hypotension": "none",
+        "crs_oxygen": "positive_pressure",
+    }
+    assert _calculate(clinician_client, data).context["form"].outcomes_by_name["CRS"].grade == 4
 
 
 def test_toxicities_nasal_cannula_needs_a_flow(clinician_client):
-    _complete_up_to_toxicities(clinician_client, patient={**PATIENT, "hypotension": "false"})
-    data = {**CRS_CALCULATED_GRADE_3, "crs_hypotension": "none", "crs_oxygen": "nasal_cannula"}
-    response = _post(clinician_client, "/wizard/toxicities/", data, action="calculate")
-    assert _errors(response) == {"crs_oxygen_flow_l_min": ["Enter the nasal cannula flow in L/min."]}
+    _complete_patient(clinician_client)
+    data = {**CRS_CALCULATED_GRADE_3, "hypotension": "false", "crs_hypotension": "none", "crs_oxygen": "nasal_cannula"}
+    assert _errors(_calculate(clinician_client, data)) == {
+        "crs_oxygen_flow_l_min": ["Enter the nasal cannula flow in L/min."]
+    }
 
 
 NO_FEVER_ERROR = (
     "Fever is absent: ASTCT CRS needs a fever of 38.0 °C or more unless tocilizumab, antipyretics or steroids "
     "have already been given."
 )
+BEFORE_TOCILIZUMAB = {**PATIENT, "prior_tocilizumab_doses": "0"}
 
 
 def test_toxicities_crs_without_fever_before_tocilizumab_or_steroids_cannot_be_calculated(clinician_client):
-    _complete_up_to_toxicities(
-        clinician_client,
-        patient={**PATIENT, "fever": "false"},
-        treatment={"prior_tocilizumab_doses": "0", "prior_steroids": "false"},
-    )
-    response = _post(clinician_client, "/wizard/toxicities/", CRS_CALCULATED_GRADE_3, action="calculate")
+    _complete_patient(clinician_client, {**BEFORE_TOCILIZUMAB, "prior_steroids": "false"})
+    response = _calculate(clinician_client, {**CRS_CALCULATED_GRADE_3, "fever": "false"})
     assert _errors(response) == {"crs_grade": [NO_FEVER_ERROR]}
 
 
 def test_toxicities_crs_steroids_starting_now_does_not_waive_fever(clinician_client):
     # "Steroids given, or starting now" may mean not given yet: it must not waive fever by itself.
-    _complete_up_to_toxicities(
-        clinician_client,
-        patient={**PATIENT, "fever": "false"},
-        treatment={"prior_tocilizumab_doses": "0", "prior_steroids": "true"},
-    )
-    response = _post(clinician_client, "/wizard/toxicities/", CRS_CALCULATED_GRADE_3, action="calculate")
+    _complete_patient(clinician_client, {**BEFORE_TOCILIZUMAB, "prior_steroids": "true"})
+    response = _calculate(clinician_client, {**CRS_CALCULATED_GRADE_3, "fever": "false"})
     assert _errors(response) == {"crs_grade": [NO_FEVER_ERROR]}
 
 
+def test_toxicities_crs_fever_not_recorded_says_so(clinician_client):
+    _complete_patient(clinician_client, BEFORE_TOCILIZUMAB)
+    response = _calculate(clinician_client, {**CRS_CALCULATED_GRADE_3, "fever": ""})
+    assert _errors(response) == {"crs_grade": [NO_FEVER_ERROR.replace("absent", "not recorded")]}
+
+
 def test_toxicities_crs_without_fever_after_antipyretics_or_steroids_ticked_is_graded(clinician_client):
-    _complete_up_to_toxicities(
-        clinician_client,
-        patient={**PATIENT, "fever": "false"},
-        treatment={"prior_tocilizumab_doses": "0", "prior_steroids": "true"},
-    )
-    data = {**CRS_CALCULATED_GRADE_3, "crs_antipyretics_or_steroids_given": "on"}
-    response = _post(clinician_client, "/wizard/toxicities/", data, action="calculate")
+    _complete_patient(clinician_client, {**BEFORE_TOCILIZUMAB, "prior_steroids": "true"})
+    data = {**CRS_CALCULATED_GRADE_3, "fever": "false", "crs_antipyretics_or_steroids_given": "on"}
+    response = _calculate(clinician_client, data)
     outcome = response.context["form"].outcomes_by_name["CRS"]
     assert (outcome.grade, outcome.notes) == (
         3,
@@ -316,46 +437,37 @@ def test_toxicities_crs_without_fever_after_antipyretics_or_steroids_ticked_is_g
 
 
 def test_toxicities_crs_without_fever_after_tocilizumab_is_graded(clinician_client):
-    _complete_up_to_toxicities(
-        clinician_client,
-        patient={**PATIENT, "fever": "false"},
-        treatment={"prior_tocilizumab_doses": "1", "prior_steroids": "false"},
-    )
-    response = _post(clinician_client, "/wizard/toxicities/", CRS_CALCULATED_GRADE_3, action="calculate")
+    _complete_patient(clinician_client, {**PATIENT, "prior_steroids": "false"})
+    response = _calculate(clinician_client, {**CRS_CALCULATED_GRADE_3, "fever": "false"})
     outcome = response.context["form"].outcomes_by_name["CRS"]
     assert (outcome.grade, outcome.notes) == (3, ("Fever is not required: tocilizumab has been given.",))
 
 
-def test_toxicities_antipyretics_question_shown_only_without_fever_before_tocilizumab(clinician_client):
+def test_toxicities_antipyretics_question_asked_only_before_tocilizumab(clinician_client):
     name = 'name="crs_antipyretics_or_steroids_given"'
-    _complete_up_to_toxicities(
-        clinician_client,
-        patient={**PATIENT, "fever": "false"},
-        treatment={"prior_tocilizumab_doses": "0", "prior_steroids": "true"},
-    )
+    _complete_patient(clinician_client, BEFORE_TOCILIZUMAB)
     asked = clinician_client.get("/wizard/toxicities/").content.decode()
-    _complete_up_to_toxicities(clinician_client)  # fever now, tocilizumab given
+    _complete_patient(clinician_client)  # tocilizumab given
     not_asked = clinician_client.get("/wizard/toxicities/").content.decode()
     assert (name in asked, name in not_asked) == (True, False)
+    # Once fever is recorded the question no longer applies: the page hides it (data-hide-values).
+    assert re.search(r'<div data-reveal-for="fever" data-hide-values="true">.{0,500}' + name, asked, re.S)
 
 
 def test_toxicities_stale_antipyretics_tick_is_ignored_once_fever_is_present(clinician_client):
-    _complete_up_to_toxicities(clinician_client, treatment={"prior_tocilizumab_doses": "0", "prior_steroids": "false"})
+    _complete_patient(clinician_client, {**BEFORE_TOCILIZUMAB, "prior_steroids": "false"})
     data = {**CRS_CALCULATED_GRADE_3, "crs_antipyretics_or_steroids_given": "on"}
-    response = _post(clinician_client, "/wizard/toxicities/", data, action="calculate")
-    assert response.context["form"].outcomes_by_name["CRS"].notes == ()
+    assert _calculate(clinician_client, data).context["form"].outcomes_by_name["CRS"].notes == ()
 
 
-def test_toxicities_crs_hypotension_must_agree_with_the_patient_step(clinician_client):
-    _complete_up_to_toxicities(clinician_client, patient={**PATIENT, "hypotension": "false"})
-    response = _post(clinician_client, "/wizard/toxicities/", CRS_CALCULATED_GRADE_3, action="calculate")
-    assert _errors(response) == {
-        "crs_hypotension": ["The Patient step says no hypotension now: correct one of the two."]
-    }
+def test_toxicities_crs_hypotension_must_agree_with_hypotension_now(clinician_client):
+    _complete_patient(clinician_client)
+    response = _calculate(clinician_client, {**CRS_CALCULATED_GRADE_3, "hypotension": "false"})
+    assert _errors(response) == {"crs_hypotension": ["“Hypotension now” above says No: correct one of the two."]}
 
 
 def test_toxicities_calculate_needs_every_finding(clinician_client):
-    _complete_up_to_toxicities(clinician_client)
+    _complete_patient(clinician_client)
     response = _post(clinician_client, "/wizard/toxicities/", {**CRS_CALCULATED_GRADE_3, "crs_oxygen": ""})
     assert _errors(response) == {"crs_oxygen": ["Choose one to calculate the grade."]}
 
@@ -372,49 +484,48 @@ ICANS_FINDINGS = {
 
 
 def test_toxicities_icans_at_age_11_takes_the_capd_total(clinician_client):
-    _complete_up_to_toxicities(clinician_client, patient={**PATIENT, "age_years": "11"})
-    response = _post(clinician_client, "/wizard/toxicities/", {**ICANS_FINDINGS, "icans_capd_total": "9"}, "calculate")
+    _complete_patient(clinician_client, {**PATIENT, "age_years": "11"})
+    response = _calculate(clinician_client, {**ICANS_FINDINGS, "icans_capd_total": "9"}, "ICANS")
     outcome = response.context["form"].outcomes_by_name["ICANS"]
     assert (outcome.grade, outcome.result.set_by_text) == (3, "CAPD total 9 (9 or more)")
 
 
 def test_toxicities_icans_at_age_11_refuses_an_ice_score(clinician_client):
-    _complete_up_to_toxicities(clinician_client, patient={**PATIENT, "age_years": "11"})
-    response = _post(clinician_client, "/wizard/toxicities/", {**ICANS_FINDINGS, "icans_ice_score": "7"}, "calculate")
+    _complete_patient(clinician_client, {**PATIENT, "age_years": "11"})
+    response = _calculate(clinician_client, {**ICANS_FINDINGS, "icans_ice_score": "7"}, "ICANS")
     assert _errors(response) == {
         "icans_ice_score": ["The ICE score is for age 12 and over without developmental delay; enter the CAPD total."]
     }
 
 
 def test_toxicities_icans_at_age_12_takes_the_ice_score(clinician_client):
-    _complete_up_to_toxicities(clinician_client, patient={**PATIENT, "age_years": "12"})
-    response = _post(clinician_client, "/wizard/toxicities/", {**ICANS_FINDINGS, "icans_ice_score": "3"}, "calculate")
+    _complete_patient(clinician_client, {**PATIENT, "age_years": "12"})
+    response = _calculate(clinician_client, {**ICANS_FINDINGS, "icans_ice_score": "3"}, "ICANS")
     outcome = response.context["form"].outcomes_by_name["ICANS"]
     assert (outcome.grade, outcome.result.set_by_text) == (2, "ICE score 3 (3 to 6)")
 
 
 def test_toxicities_icans_at_age_12_with_developmental_delay_takes_capd(clinician_client):
-    _complete_up_to_toxicities(clinician_client, patient={**PATIENT, "age_years": "12"})
+    _complete_patient(clinician_client, {**PATIENT, "age_years": "12"})
     data = {**ICANS_FINDINGS, "icans_developmental_delay": "on", "icans_capd_total": "8"}
-    response = _post(clinician_client, "/wizard/toxicities/", data, "calculate")
-    assert response.context["form"].outcomes_by_name["ICANS"].grade == 1
+    assert _calculate(clinician_client, data, "ICANS").context["form"].outcomes_by_name["ICANS"].grade == 1
 
 
 def test_toxicities_icans_capd_0_alone_is_not_graded(clinician_client):
-    _complete_up_to_toxicities(clinician_client, patient={**PATIENT, "age_years": "8"})
-    response = _post(clinician_client, "/wizard/toxicities/", {**ICANS_FINDINGS, "icans_capd_total": "0"}, "calculate")
+    _complete_patient(clinician_client, {**PATIENT, "age_years": "8"})
+    response = _calculate(clinician_client, {**ICANS_FINDINGS, "icans_capd_total": "0"}, "ICANS")
     assert _errors(response) == {"icans_grade": ["No finding grades ICANS (CAPD total 0 and no other finding)."]}
 
 
 def test_toxicities_page_says_capd_0_does_not_grade(clinician_client):
-    _complete_up_to_toxicities(clinician_client, patient={**PATIENT, "age_years": "8"})
+    _complete_patient(clinician_client, {**PATIENT, "age_years": "8"})
     page = clinician_client.get("/wizard/toxicities/").content.decode()
     assert "<strong>0 shows no delirium features</strong>, so it does not grade ICANS (like ICE 10)." in page
 
 
 def test_toxicities_page_cites_lee_2019_from_the_reference_row(clinician_client):
     Reference.objects.filter(key="lee-2019").update(pmid="11111111")  # read from the row, never hard-coded
-    _complete_up_to_toxicities(clinician_client)
+    _complete_patient(clinician_client)
     html = clinician_client.get("/wizard/toxicities/").content.decode()
     assert (
         '<span class="reference-text">Lee DW, et al. Biol Blood Marrow Transplant. 2019;25(4):625-638.</span> '
@@ -424,9 +535,9 @@ def test_toxicities_page_cites_lee_2019_from_the_reference_row(clinician_client)
 
 
 def test_toxicities_page_says_carhlh_severity_is_clinician_entered_not_astct(clinician_client):
-    _complete_up_to_toxicities(clinician_client)
+    _complete_patient(clinician_client)
     html = clinician_client.get("/wizard/toxicities/").content.decode()
-    carhlh = html[html.index('id="carhlh-legend"') :]
+    carhlh = html[html.index('id="carhlh-heading"') : html.index('class="grading-source')]
     assert (
         "It is clinician-identified, with a clinician-entered severity: 1 mild, 2 needs directed therapy, 3 severe, "
         "4 life-threatening." in carhlh,
@@ -437,111 +548,175 @@ def test_toxicities_page_says_carhlh_severity_is_clinician_entered_not_astct(cli
 
 @pytest.mark.parametrize("typed", ["1e1", "+3", "\u0663", "1_0", "0x3"])
 def test_toxicities_ice_score_must_be_a_plain_whole_number(clinician_client, typed):
-    _complete_up_to_toxicities(clinician_client, patient={**PATIENT, "age_years": "14"})
-    response = _post(clinician_client, "/wizard/toxicities/", {**ICANS_FINDINGS, "icans_ice_score": typed}, "calculate")
+    _complete_patient(clinician_client, {**PATIENT, "age_years": "14"})
+    response = _calculate(clinician_client, {**ICANS_FINDINGS, "icans_ice_score": typed}, "ICANS")
     assert _errors(response) == {"icans_ice_score": ["Enter a whole number from 0 to 10."]}
     assert response.context["form"]["icans_ice_score"].value() == typed
 
 
 @pytest.mark.parametrize("typed", ["1e1", "+9", "\u0669", "9_0"])
 def test_toxicities_capd_total_must_be_a_plain_whole_number(clinician_client, typed):
-    _complete_up_to_toxicities(clinician_client, patient={**PATIENT, "age_years": "11"})
-    data = {**ICANS_FINDINGS, "icans_capd_total": typed}
-    response = _post(clinician_client, "/wizard/toxicities/", data, "calculate")
+    _complete_patient(clinician_client, {**PATIENT, "age_years": "11"})
+    response = _calculate(clinician_client, {**ICANS_FINDINGS, "icans_capd_total": typed}, "ICANS")
     assert _errors(response) == {"icans_capd_total": ["Enter a whole number from 0 to 32."]}
 
 
 @pytest.mark.parametrize("typed", ["6e0", "+6", "Infinity", "\u0666"])
 def test_toxicities_flow_must_be_a_plain_number(clinician_client, typed):
-    _complete_up_to_toxicities(clinician_client, patient={**PATIENT, "hypotension": "false"})
-    data = {**CRS_CALCULATED_GRADE_3, "crs_hypotension": "none", "crs_oxygen": "nasal_cannula"}
-    response = _post(clinician_client, "/wizard/toxicities/", {**data, "crs_oxygen_flow_l_min": typed}, "calculate")
+    _complete_patient(clinician_client)
+    data = {**CRS_CALCULATED_GRADE_3, "hypotension": "false", "crs_hypotension": "none", "crs_oxygen": "nasal_cannula"}
+    response = _calculate(clinician_client, {**data, "crs_oxygen_flow_l_min": typed})
     assert _errors(response) == {"crs_oxygen_flow_l_min": [PLAIN_NUMBER_MESSAGE]}
 
 
 def test_toxicities_ice_score_out_of_range(clinician_client):
-    _complete_up_to_toxicities(clinician_client, patient={**PATIENT, "age_years": "14"})
-    response = _post(clinician_client, "/wizard/toxicities/", {**ICANS_FINDINGS, "icans_ice_score": "11"}, "calculate")
+    _complete_patient(clinician_client, {**PATIENT, "age_years": "14"})
+    response = _calculate(clinician_client, {**ICANS_FINDINGS, "icans_ice_score": "11"}, "ICANS")
     assert _errors(response) == {"icans_ice_score": ["Enter a value from 0 to 10."]}
 
 
 def test_toxicities_carhlh_needs_the_late_onset_answer(clinician_client):
-    _complete_up_to_toxicities(clinician_client)
+    _complete_patient(clinician_client)
     data = {"crs_grade": "absent", "icans_grade": "absent", "carhlh_grade": "3"}
     response = _post(clinician_client, "/wizard/toxicities/", data)
     assert _errors(response) == {"late_onset_isolated": ["Choose an answer for carHLH (Not recorded is an answer)."]}
+
+
+def test_toxicities_late_onset_question_is_marked_required_and_shown_only_with_carhlh(clinician_client):
+    _complete_patient(clinician_client)
+    html = clinician_client.get("/wizard/toxicities/").content.decode()
+    block = re.search(
+        r'<div class="choices-inline" data-reveal-for="carhlh_grade" data-reveal-values="1 2 3 4">(.*?)'
+        r"</fieldset>",
+        html,
+        re.S,
+    ).group(1)
+    legend = re.search(r"<legend[^>]*>(.*?)</legend>", block, re.S).group(1)
+    assert re.sub(r"\s+", " ", legend).strip() == (
+        'Late, isolated onset (carHLH arising late, without active CRS)<span class="asteriskField">*</span>'
+    )
+
+
+def test_toxicities_fever_and_hypotension_are_optional_and_sent_as_not_recorded(clinician_client):
+    _complete_all(clinician_client, toxicities={"crs_grade": "3", "icans_grade": "absent", "carhlh_grade": "absent"})
+    inputs = Assessment.objects.get().inputs
+    assert (inputs["fever"], inputs["hypotension"], inputs["toxicities"]) == (None, None, [{"type": "CRS", "grade": 3}])
+
+
+# --- Enter goes forward; New patient asks first --------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/", "/wizard/toxicities/"])
+def test_every_step_makes_next_the_forms_first_submit_button(clinician_client, path):
+    """Enter (and a phone keypad's Go) submits a form's first submit button in document order: Next."""
+    _complete_patient(clinician_client)
+    html = clinician_client.get(path).content.decode()
+    buttons = re.findall(r'<button type="submit"([^>]*)>', html)
+    for_the_wizard = [b for b in buttons if 'form="wizard-form"' in b or html.index(b) > html.index('id="wizard-form"')]
+    assert for_the_wizard[0] == ' form="wizard-form" name="action" value="next" hidden tabindex="-1"'
+
+
+def test_wizard_step_has_no_one_tap_reset(clinician_client):
+    html = clinician_client.get("/").content.decode()
+    assert (re.findall(r'<form[^>]*action="/wizard/reset/"', html), '<a href="/wizard/reset/">' in html) == ([], True)
+
+
+def test_former_steps_lead_to_the_step_that_asks_them_now(clinician_client):
+    responses = [clinician_client.get(f"/wizard/{slug}/") for slug in ("treatment", "institution")]
+    assert [(r.status_code, r["Location"]) for r in responses] == [(302, "/"), (302, "/")]
+
+
+def test_answers_kept_by_the_former_four_step_wizard_move_to_the_two_steps(clinician_client):
+    session = clinician_client.session
+    session["bedside_wizard"] = {
+        "answers": {
+            "patient": {"weight_kg": "20", "age_years": "8", "fever": "true", "hypotension": "false"},
+            "treatment": {"prior_tocilizumab_doses": "1", "prior_steroids": "true"},
+            "institution": {"institution": "musc"},
+        }
+    }
+    session.save()
+    form = clinician_client.get("/").context["form"]
+    assert [form[name].value() for name in ("weight_kg", "prior_tocilizumab_doses", "institution")] == [
+        "20",
+        "1",
+        "musc",
+    ]
+    assert clinician_client.session["bedside_wizard"]["answers"] == {
+        "patient": {
+            "weight_kg": "20",
+            "age_years": "8",
+            "prior_tocilizumab_doses": "1",
+            "prior_steroids": "true",
+            "institution": "musc",
+        },
+        "toxicities": {"fever": "true", "hypotension": "false"},
+    }
 
 
 # --- Back and Forward ------------------------------------------------------------------------------
 
 
 def test_back_keeps_the_answers_of_both_steps_even_unvalidated(clinician_client):
-    _post(clinician_client, "/", PATIENT)
-    response = _post(clinician_client, "/wizard/treatment/", {"prior_tocilizumab_doses": "two"}, action="back")
+    _complete_patient(clinician_client)
+    response = _post(clinician_client, "/wizard/toxicities/", {"crs_grade": "2", "icans_ice_score": "two"}, "back")
     assert response["Location"] == "/"
     patient_form = clinician_client.get("/").context["form"]
-    treatment_form = clinician_client.get("/wizard/treatment/").context["form"]
-    assert (patient_form["weight_kg"].value(), treatment_form["prior_tocilizumab_doses"].value()) == ("20", "two")
+    toxicities_form = clinician_client.get("/wizard/toxicities/").context["form"]
+    assert (patient_form["weight_kg"].value(), toxicities_form["icans_ice_score"].value()) == ("20", "two")
 
 
 def test_forward_after_back_keeps_every_later_answer(clinician_client):
-    _complete_up_to_toxicities(clinician_client)
-    _post(clinician_client, "/wizard/toxicities/", CRS_CALCULATED_GRADE_3)
-    _post(clinician_client, "/wizard/institution/", {"institution": "musc"}, action="back")
-    _post(clinician_client, "/wizard/toxicities/", CRS_CALCULATED_GRADE_3, action="back")
-    _post(clinician_client, "/wizard/treatment/", TREATMENT, action="back")
-    # Forward again through every step with Next.
-    assert _post(clinician_client, "/", PATIENT)["Location"] == "/wizard/treatment/"
-    assert clinician_client.get("/wizard/treatment/").context["form"]["prior_tocilizumab_doses"].value() == "1"
-    assert _post(clinician_client, "/wizard/treatment/", TREATMENT)["Location"] == "/wizard/toxicities/"
+    _complete_patient(clinician_client, {**PATIENT, "institution": "musc"})
+    _post(clinician_client, "/wizard/toxicities/", {**CRS_CALCULATED_GRADE_3, "crs_grade": "calculate"}, "back")
+    assert _post(clinician_client, "/", {**PATIENT, "institution": "musc"})["Location"] == "/wizard/toxicities/"
     toxicities_form = clinician_client.get("/wizard/toxicities/").context["form"]
     assert (toxicities_form["crs_grade"].value(), toxicities_form["crs_hypotension"].value()) == (
         "calculate",
         "one_vasopressor",
     )
-    assert _post(clinician_client, "/wizard/toxicities/", CRS_CALCULATED_GRADE_3)["Location"] == "/wizard/institution/"
-    assert clinician_client.get("/wizard/institution/").context["form"]["institution"].value() == "musc"
+    assert clinician_client.get("/").context["form"]["institution"].value() == "musc"
 
 
 def test_step_link_saves_the_current_step_before_leaving(clinician_client):
-    _complete_up_to_toxicities(clinician_client)
+    _complete_patient(clinician_client)
     response = clinician_client.post("/wizard/toxicities/", {"crs_grade": "2", "goto": "patient"})
     assert response["Location"] == "/"
     assert clinician_client.get("/wizard/toxicities/").context["form"]["crs_grade"].value() == "2"
 
 
 def test_later_step_sends_the_user_to_the_first_incomplete_one(clinician_client):
-    _post(clinician_client, "/", PATIENT)
-    response = clinician_client.get("/wizard/institution/")
-    assert (response["Location"], _messages(response)) == ("/wizard/treatment/", ["Complete “Prior treatment” first."])
+    _post(clinician_client, "/", {**PATIENT, "weight_kg": ""})
+    response = clinician_client.get("/wizard/toxicities/")
+    assert (response["Location"], _messages(response)) == ("/", ["Complete “Patient and treatment” first."])
 
 
 def test_answers_posted_to_a_step_that_cannot_be_used_yet_are_kept(clinician_client):
     response = clinician_client.post("/wizard/toxicities/", {"crs_grade": "2", "action": "next"})
     assert response["Location"] == "/"
-    _complete_up_to_toxicities(clinician_client)
+    _complete_patient(clinician_client)
     assert clinician_client.get("/wizard/toxicities/").context["form"]["crs_grade"].value() == "2"
 
 
 def test_changing_age_invalidates_a_capd_based_grade(clinician_client):
-    _complete_up_to_toxicities(clinician_client)
-    _post(clinician_client, "/wizard/toxicities/", {**ICANS_FINDINGS, "icans_capd_total": "9"})
+    _complete_patient(clinician_client)
+    _post(clinician_client, "/wizard/toxicities/", {**ICANS_FINDINGS, "icans_capd_total": "9"}, "back")
     _post(clinician_client, "/", {**PATIENT, "age_years": "14"})
-    response = clinician_client.get("/wizard/institution/")
-    assert response["Location"] == "/wizard/toxicities/"
+    response = _post(clinician_client, "/wizard/toxicities/", {**ICANS_FINDINGS, "icans_capd_total": "9"})
+    assert _errors(response) == {
+        "icans_capd_total": ["The CAPD total is for age under 12 or developmental delay; enter the ICE score."]
+    }
 
 
 def test_unknown_step_is_404(clinician_client):
     assert clinician_client.get("/wizard/nowhere/").status_code == 404
 
 
-# --- Institution and finishing ---------------------------------------------------------------------
+# --- Center and finishing --------------------------------------------------------------------------
 
 
-def test_institution_step_offers_every_published_institution(clinician_client):
-    _complete_up_to_toxicities(clinician_client)
-    _post(clinician_client, "/wizard/toxicities/", CRS_CALCULATED_GRADE_3)
-    form = clinician_client.get("/wizard/institution/").context["form"]
+def test_patient_step_offers_every_published_institution(clinician_client):
+    form = clinician_client.get("/").context["form"]
     assert [slug for slug, _ in form.fields["institution"].choices] == [
         "chop",
         "cnh",
@@ -552,18 +727,9 @@ def test_institution_step_offers_every_published_institution(clinician_client):
     ]
 
 
-def test_institution_step_defaults_to_the_users_last_choice(clinician, clinician_client):
+def test_patient_step_defaults_to_the_users_last_center(clinician, clinician_client):
     InstitutionChoiceFactory(user=clinician, institution=Institution.objects.get(slug="stjude"))
-    _complete_up_to_toxicities(clinician_client)
-    _post(clinician_client, "/wizard/toxicities/", CRS_CALCULATED_GRADE_3)
-    assert clinician_client.get("/wizard/institution/").context["form"]["institution"].value() == "stjude"
-
-
-def test_institution_step_requires_a_known_institution(clinician_client):
-    _complete_up_to_toxicities(clinician_client)
-    _post(clinician_client, "/wizard/toxicities/", CRS_CALCULATED_GRADE_3)
-    response = _post(clinician_client, "/wizard/institution/", {"institution": "nowhere"})
-    assert _errors(response) == {"institution": ["Choose one of the listed institutions."]}
+    assert clinician_client.get("/").context["form"]["institution"].value() == "stjude"
 
 
 def test_finish_stores_a_bedside_assessment_over_every_institution(clinician, clinician_client):
@@ -618,6 +784,32 @@ def test_finish_records_how_each_grade_was_reached(clinician_client):
     ]
 
 
+def test_finish_stores_nihs_trial_regimen_worked_out_for_the_weight(clinician_client):
+    data = {"crs_grade": "absent", "icans_grade": "absent", "carhlh_grade": "3", "late_onset_isolated": "false"}
+    _complete_patient(clinician_client, {**PATIENT, "weight_kg": "12", "institution": "nih"})
+    _post(clinician_client, "/wizard/toxicities/", data)
+    assert AssessmentLiterature.objects.get().regimens == [
+        {
+            "institution": "nih",
+            "study_key": "lichtenstein-shah",
+            "study_label": "Lichtenstein et al; Shah et al",
+            "references": ["Lichtenstein DA, et al. Blood 2021", "Shah NN, et al. J Clin Oncol 2020"],
+            "dose_basis": "mg/kg/dose",
+            "amount": {"low": Decimal("2.5"), "high": Decimal("4")},
+            "interval_hours": 12,
+            "routes": ["SC"],
+            "weight_kg": Decimal("12"),
+            "per_dose_mg": {"low": Decimal("30"), "high": Decimal("48")},
+            "per_day_mg": {"low": Decimal("60"), "high": Decimal("96")},
+            "doses_per_day": 2,
+            "arithmetic": [
+                "2.5 to 4 mg/kg/dose x 12 kg = 30 to 48 mg per dose",
+                "2 doses a day x 30 to 48 mg = 60 to 96 mg/day",
+            ],
+        }
+    ]
+
+
 def test_finish_remembers_the_institution_for_next_time(clinician, clinician_client):
     _complete_all(clinician_client, institution="seattle")
     assert InstitutionChoice.objects.get(user=clinician).institution.slug == "seattle"
@@ -655,7 +847,7 @@ def test_finish_sends_the_same_answer_as_the_api(clinician_client, token_client)
 def test_finished_answers_stay_for_changes_and_the_page_says_so(clinician_client):
     response = _complete_all(clinician_client)
     page = clinician_client.get("/").content.decode()
-    assert f'<a href="{response["Location"]}">your last assessment</a>' in page
+    assert f'<a href="{response["Location"]}">your last recommendation</a>' in page
 
 
 def test_new_patient_clears_every_answer(clinician_client):
@@ -668,7 +860,7 @@ def test_new_patient_get_asks_first_and_clears_nothing(clinician_client):
     _complete_all(clinician_client)
     response = clinician_client.get("/wizard/reset/")
     html = response.content.decode()
-    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+    text = _text(html)
     assert response.status_code == 200
     assert "Clear all answers and start a new patient? This clears every answer now in the wizard." in text
     form = r'<form method="post" action="/wizard/reset/"[^>]*>\s*<input type="hidden" name="csrfmiddlewaretoken"'
@@ -678,8 +870,7 @@ def test_new_patient_get_asks_first_and_clears_nothing(clinician_client):
 
 
 def test_new_patient_get_without_answers_says_there_are_none(clinician_client):
-    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", clinician_client.get("/wizard/reset/").content.decode()))
-    assert "The wizard has no answers in progress." in text
+    assert "The wizard has no answers in progress." in _text(clinician_client.get("/wizard/reset/").content.decode())
 
 
 def test_new_patient_get_requires_login(client, db):
@@ -698,10 +889,10 @@ START_QUERY = (
 def test_start_get_shows_the_link_values_and_changes_nothing(clinician_client):
     _complete_all(clinician_client)
     response = clinician_client.get("/start/?weight_kg=31&fever=yes&colour=blue&institution=musc")
-    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.content.decode()))
+    text = _text(response.content.decode())
     assert response.status_code == 200
     assert "Weight (kg) 31 weight_kg" in text
-    assert "Institution whose protocol to show first Medical University of South Carolina" in text
+    assert "Your center: whose protocol to show first Medical University of South Carolina" in text
     assert "Invalid value, fever: must be true or false" in text
     assert "Unknown parameter colour" in text
     assert "Starting replaces the answers you have in progress in the wizard." in text
@@ -723,18 +914,26 @@ def test_start_post_prefills_answers_and_goes_to_the_first_step(clinician_client
     response = clinician_client.post(f"/start/?{START_QUERY}")
     assert (response.status_code, response["Location"]) == (302, "/")
     patient_form = clinician_client.get("/").context["form"]
-    assert [patient_form[f].value() for f in ("weight_kg", "age_years", "fever", "hypotension", "car_target")] == [
-        "20.5",
-        "8",
-        "true",
-        "false",
-        "CD19",
-    ]
-    assert clinician_client.get("/wizard/treatment/").status_code == 302  # patient step still needs safety answers
+    assert [
+        patient_form[f].value()
+        for f in ("weight_kg", "age_years", "car_target", "prior_tocilizumab_doses", "prior_steroids", "institution")
+    ] == ["20.5", "8", "CD19", "2", "true", "musc"]
+    assert clinician_client.session["bedside_wizard"]["answers"]["toxicities"] == {
+        "fever": "true",
+        "hypotension": "false",
+    }
+    assert clinician_client.get("/wizard/toxicities/").status_code == 302  # the safety answer is still needed
     assert _messages(response) == [
         "Filled in from the link: weight_kg, age_years, fever, hypotension, car_target, prior_tocilizumab_doses, "
         "prior_steroids, institution. Check every answer."
     ]
+
+
+def test_start_link_with_an_allergy_still_asks_the_other_safety_questions(clinician_client):
+    clinician_client.post("/start/?weight_kg=20&ecoli_protein_hypersensitivity=true")
+    data = {name: value for name, value in PATIENT.items() if name != "safety_screen"}
+    response = _post(clinician_client, "/", {**data, "ecoli_protein_hypersensitivity": "true"})
+    assert _errors(response) == {"safety_screen": ["Choose “No, none of these”, or “Yes” and answer each question."]}
 
 
 def test_start_ignores_invalid_and_unknown_parameters_with_a_message(clinician_client):
@@ -774,11 +973,8 @@ def test_start_post_replaces_answers_from_an_earlier_patient(clinician_client):
 
 
 def test_start_then_finish_uses_the_prefilled_numbers_exactly(clinician_client):
-    query = "&".join(f"{k}={v}" for k, v in {**PATIENT, "weight_kg": "20.125"}.items() if v)
-    clinician_client.post(f"/start/?{query}&prior_tocilizumab_doses=1&prior_steroids=true")
+    clinician_client.post("/start/?weight_kg=20.125&age_years=8&prior_tocilizumab_doses=1&prior_steroids=true")
     patient = {**PATIENT, "weight_kg": clinician_client.get("/").context["form"]["weight_kg"].value()}
-    _post(clinician_client, "/", patient)
-    _post(clinician_client, "/wizard/treatment/", TREATMENT)
+    _complete_patient(clinician_client, patient)
     _post(clinician_client, "/wizard/toxicities/", CRS_CALCULATED_GRADE_3)
-    _post(clinician_client, "/wizard/institution/", {"institution": "cnh"})
     assert Assessment.objects.get().inputs["weight_kg"] == Decimal("20.125")

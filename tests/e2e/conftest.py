@@ -10,46 +10,32 @@ import re
 from pathlib import Path
 
 import pytest
-from django.db import connections, transaction
+from django.contrib.auth.models import Group, Permission
+
+from accounts.roles import ROLE_PERMISSIONS
+from protocols.models import CatalogRevision
+from protocols.seed import clinical_data_load
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE_SOURCE = (Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js").read_text(encoding="utf-8")
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
-# The live server shares the test database; seed data and groups are restored for each test.
-e2e_db = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+# The live server shares the test database, so browser tests commit; Django empties every table after each one.
+e2e_db = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):
-    # The root conftest has loaded the clinical data; serialize it so that each transactional
-    # (browser) test starts from it again after the previous test's flush.
-    # pytest-django has already serialized the database as it was before the seed was loaded, onto this
-    # connection object; replace that copy, and put the seeded one on the connection class too, because
-    # Playwright's event loop gives browser tests a different connection object than this fixture sees.
-    with django_db_blocker.unblock():
-        connection = connections["default"]
-        seeded = connection.creation.serialize_db_to_string()
-        connection._test_serialized_contents = seeded
-        type(connection)._test_serialized_contents = seeded
-
-
-@pytest.fixture(scope="session", autouse=True)
-def restore_may_refill_published_versions():
-    """The restore re-inserts the seeded published versions' rows, which the database refuses for
-    anyone else (protocols migration 0007): lift that for the restoring transaction only."""
-    creation_class = type(connections["default"].creation)
-    original = creation_class.deserialize_db_from_string
-
-    def deserialize_db_from_string(self, data):
-        with transaction.atomic(using=self.connection.alias):
-            with self.connection.cursor() as cursor:
-                cursor.execute("SET LOCAL protocols.restore = 'on'")
-            original(self, data)
-
-    creation_class.deserialize_db_from_string = deserialize_db_from_string
-    yield
-    creation_class.deserialize_db_from_string = original
+@pytest.fixture(autouse=True)
+def seeded_database(transactional_db):
+    """Each browser test starts from what `migrate` and `load_clinical_data` leave, made again the normal way
+    after the previous test's flush: the role groups, the catalog revision row, and the clinical data loaded
+    by the loader (its own checks included). Nothing writes into a published version from outside the loader."""
+    for role, pairs in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        group.permissions.set(
+            [Permission.objects.get(content_type__app_label=app, codename=codename) for app, codename in pairs]
+        )
+    CatalogRevision.objects.get_or_create(id=1)
+    clinical_data_load()
 
 
 @pytest.fixture(scope="session")

@@ -1,33 +1,45 @@
-"""A pharmacist lowers a cap in the admin, a second pharmacist approves and publishes it, and a
-clinician then gets the new dose. Every page is watched for console errors and CSP violations
-(the admin must work with our CSP: 'self', nothing inline)."""
+"""Two pharmacists change a protocol and approve it in the admin, and a clinician then gets the new dose:
+an amount above what the letter reports confirmed with a reason, test patients edited inside the draft and
+shown in the approval diff, the worklist and the notification mail, the bedside preview, the printed change
+record and the password re-entered to sign. Every page is watched for console errors and CSP violations
+(the admin must work with our CSP: 'self', nothing inline), and axe checks each governance page."""
 
 from __future__ import annotations
 
 import threading
 
 import pytest
+from django.core import mail
 from django.db import connections, transaction
 from playwright.sync_api import expect
 
+from audit.models import AuditEvent
 from protocols.models import Protocol, ProtocolVersion, VersionStatus
 from protocols.services import GovernanceError, protocol_version_draft_create
 from tests.e2e import wizard
-from tests.e2e.conftest import axe_violations, e2e_db, login, screenshot
-from tests.factories import UserFactory
+from tests.e2e.conftest import ARTIFACTS, axe_violations, e2e_db, login, screenshot
+from tests.factories import PASSWORD, UserFactory
 
 pytestmark = [pytest.mark.e2e, e2e_db]
 
-# cnh: 2 mg/kg/dose every 6 h. 60 kg -> 120 mg: 100 mg with the published cap, 80 mg with the new one.
-HEAVY_PATIENT = {
-    "weight_kg": 60,
-    "age_years": 17,
-    "toxicities": [{"type": "ICANS", "grade": 4}],
-    "prior_tocilizumab_doses": 2,
+ALL_IMPACTS = ("minor", "moderate", "serious", "critical")
+PROTOCOL = "Seattle Children's Hospital anakinra protocol"
+# Seattle: 2 mg/kg/dose IV up to every 6 h, at most 100 mg/dose and 400 mg/day. The change walked here:
+# 3 mg/kg/dose (12 mg/kg/day, above the 10 mg/kg/day the letter reports: confirmed with a reason), a fixed
+# 6-hour interval and a 300 mg/day cap. At 30 kg: 3 x 30 = 90 mg x 4 = 360 mg/day, above 300 mg/day:
+# 75 mg a dose (before: 2 x 30 = 60 mg, 240 mg/day).
+ICANS_PATIENT = {
+    "weight_kg": 30,
+    "age_years": 10,
+    "toxicities": [{"type": "ICANS", "grade": 3}],
+    "prior_tocilizumab_doses": 0,
     "prior_steroids": True,
-    "institution": "cnh",
+    "institution": "seattle",
 }
-HEAVY_LABEL = "60 kg, ICANS grade 4 after tocilizumab and steroids: per-dose cap"
+CHANGED_PATIENTS = (
+    "30 kg, CRS grade 3 after one tocilizumab dose and steroids: consider",
+    "30 kg, ICANS grade 3 with steroids starting",
+)
 
 
 def clinician_sees(page, live_server, patient: dict) -> dict[str, str]:
@@ -42,73 +54,148 @@ def _switch_user(page, live_server, username: str) -> None:
     login(page, live_server, username=username)
 
 
-def test_pharmacist_changes_cap_and_second_pharmacist_publishes_it(watched_page, live_server, request):
+def _no_axe_violations(page, where: str) -> None:
+    assert (where, axe_violations(page, impacts=ALL_IMPACTS)) == (where, [])
+
+
+def _edit_test_patient(page, label: str) -> None:
+    """From the draft's page: open the test patient, expect 75 mg a dose and 300 mg/day, save (back to the draft)."""
+    page.get_by_role("link", name=f"Edit this test patient ({label})").click()
+    page.get_by_label("expected per dose, low (mg)").fill("75")
+    page.get_by_label("expected per dose, high (mg)").fill("75")
+    page.get_by_label("expected per day, low (mg)").fill("300")
+    page.get_by_label("expected per day, high (mg)").fill("300")
+    page.get_by_label("Arithmetic").fill("3 mg/kg x 30 kg = 90 mg x 4 = 360 mg/day, above the 300 mg/day cap: 75 mg.")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_text("was changed successfully")).to_be_visible()
+
+
+def test_two_pharmacists_change_and_approve_a_protocol(watched_page, live_server, request):
     page = watched_page
-    author = UserFactory(username="e2e-author", role="pharmacist")
-    reviewer = UserFactory(username="e2e-reviewer", role="pharmacist")
+    author = UserFactory(username="e2e-author", role="pharmacist", email="author@example.org")
+    reviewer = UserFactory(username="e2e-reviewer", role="pharmacist", email="reviewer@example.org")
     UserFactory(username="e2e-clin", role="clinician")
     _switch_user(page, live_server, "e2e-clin")
-    # 2 mg/kg x 60 kg = 120 mg, above the published 100 mg per-dose cap
-    assert clinician_sees(page, live_server, HEAVY_PATIENT) == {
-        "order": "anakinra 100 mg IV every 6 hours (2 mg/kg/dose; max 100 mg/dose, 400 mg/day)",
-        "per_dose": "100 mg",
+    assert clinician_sees(page, live_server, ICANS_PATIENT) == {
+        "order": "anakinra 60 mg IV up to every 6 hours (2 mg/kg/dose; max 100 mg/dose, 400 mg/day)",
+        "per_dose": "60 mg",
     }
 
-    # The author starts a draft of the cnh protocol from the admin.
+    # The author, named in the header with their role, starts a draft with a reason.
     _switch_user(page, live_server, "e2e-author")
+    page.goto(f"{live_server.url}/admin/")
+    expect(page.locator("#user-tools")).to_contain_text(f"Signed in as {author.get_full_name()} (pharmacist).")
     page.goto(f"{live_server.url}/admin/protocols/protocol/")
-    page.get_by_role("link", name="Children's National Hospital anakinra protocol").click()
-    expect(page.get_by_text("Next review due")).to_be_visible()
+    page.get_by_role("link", name=PROTOCOL).click()
     page.get_by_role("link", name="Start a new draft").click()
-    page.get_by_label("Why a new version (optional)").fill("Lower the per-dose cap.")
+    page.get_by_label("Why a new version (optional)").fill("Annual review of the Seattle protocol.")
     page.get_by_role("button", name="Start the draft").click()
     expect(page.get_by_text("Draft v2 started as a copy of the published version.")).to_be_visible()
     draft_url = page.url
 
-    # ... lowers the per-dose cap inline and sees the preview flag the changed answer.
-    page.get_by_role("spinbutton", name="maximum per dose (mg)").fill("80")
+    # A higher amount is refused at save until confirmed with a reason.
+    page.get_by_role("spinbutton", name="amount, low (in the dose basis unit)").fill("3")
+    page.get_by_role("spinbutton", name="amount, high (in the dose basis unit)").fill("3")
+    page.get_by_role("checkbox", name="interval is the most frequent allowed").uncheck()
+    page.get_by_role("spinbutton", name="maximum per day (mg)").fill("300")
     page.get_by_role("button", name="Save and continue editing").click()
-    expect(page.get_by_text("fails on this version").first).to_be_visible()
-    expect(page.get_by_text("(changed)").first).to_be_visible()
-    screenshot(page, request, "draft-preview")
-
-    # ... updates the test patient that pinned the old cap.
-    page.goto(f"{live_server.url}/admin/protocols/protocoltestpatient/")
-    page.get_by_role("link", name=HEAVY_LABEL).click()
-    page.get_by_label("expected per dose, low (mg)").fill("80")
-    page.get_by_label("expected per dose, high (mg)").fill("80")
-    page.get_by_label("expected per day, low (mg)").fill("320")
-    page.get_by_label("expected per day, high (mg)").fill("320")
-    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_text("3 mg/kg/dose every 6 h is 12 mg/kg/day, above 10 mg/kg/day").first).to_be_visible()
+    page.get_by_role("textbox", name="Reason for an amount above what the letter reports").fill(
+        "Seattle's rarely used higher dose, now the standard one (test change)."
+    )
+    page.get_by_role("button", name="Save and continue editing").click()
     expect(page.get_by_text("was changed successfully")).to_be_visible()
+    review = page.locator(".gov-review")
+    expect(review).to_contain_text("2 changed amounts above what the letter reports")
+    expect(review).to_contain_text("Seattle's rarely used higher dose")
+    expect(page.get_by_text("fails on this version").first).to_be_visible()
+    _no_axe_violations(page, "draft")
 
-    # ... and submits it for approval.
+    # The test patients belong to the draft: edited there, with the bedside's questions.
+    for label in CHANGED_PATIENTS:
+        _edit_test_patient(page, label)
+        assert page.url == draft_url
+    expect(page.get_by_text("fails on this version")).to_have_count(0)
+    page.get_by_role("link", name=f"Edit this test patient ({CHANGED_PATIENTS[1]})").click()
+    expect(page.get_by_label("Weight (kg)")).to_have_value("30")
+    _no_axe_violations(page, "test patient form")
     page.goto(draft_url)
+
+    # Submitting (the start reason carried in) notifies the other pharmacist by email.
     page.get_by_role("link", name="Submit for approval").click()
-    page.get_by_label("Change reason").fill("Per-dose cap lowered to 80 mg (test change).")
+    expect(page.get_by_label("Change reason")).to_have_value("Annual review of the Seattle protocol.")
+    _no_axe_violations(page, "submit")
+    page.get_by_label("Change reason").fill("3 mg/kg/dose every 6 h, at most 300 mg/day (test change).")
     page.get_by_role("button", name="Submit for approval").click()
     expect(page.get_by_text("submitted for approval.")).to_be_visible()
+    assert [(m.to, m.subject) for m in mail.outbox] == [
+        (["reviewer@example.org"], f"Awaiting your approval: {PROTOCOL} v2")
+    ]
+    approve_path = mail.outbox[0].body.split("You may review it: ")[1].split()[0]
 
-    # A second pharmacist reviews the differences and approves.
+    # The reviewer finds it on the admin home's worklist.
     _switch_user(page, live_server, "e2e-reviewer")
-    page.goto(draft_url)
-    page.get_by_role("link", name="Approve and publish").click()
-    expect(page.get_by_role("rowheader", name="maximum per dose (mg)")).to_be_visible()
+    page.goto(f"{live_server.url}/admin/")
+    worklist = page.locator(".gov-worklist")
+    expect(worklist).to_contain_text("Awaiting your approval")
+    _no_axe_violations(page, "admin home")
+    worklist.get_by_role("link", name=f"{PROTOCOL} v2").click()
+    assert page.url == f"{live_server.url}{approve_path}"
+
+    # The flag comes first; the edited test patients are in the diff.
+    content = page.locator("#content-main")
+    expect(content.locator("> .gov-review").first).to_contain_text("2 changed amounts above what the letter reports")
+    diff = page.locator(".gov-diff")
+    expect(diff).to_contain_text("Test patients")
+    expect(diff.locator("caption", has_text=CHANGED_PATIENTS[1])).to_be_visible()
+    expect(diff.get_by_role("row", name="expected per dose 60 mg 75 mg").first).to_be_visible()
     screenshot(page, request, "approve")
-    assert axe_violations(page) == []
-    page.get_by_label("Approval note").fill("Checked the change and the test patients.")
+    _no_axe_violations(page, "approve")
+
+    # The bedside preview: the draft beside the published version, and a test patient on both.
+    page.get_by_role("link", name="as the bedside shows it, beside the published version").click()
+    expect(page.locator("#published-heading")).to_have_text("Published: v1")
+    page.get_by_label("Test patient", exact=True).select_option(label=CHANGED_PATIENTS[1])
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator("#center-seattle-published .dose-table")).to_contain_text("60 mg")
+    expect(page.locator("#center-seattle .dose-table")).to_contain_text("75 mg")
+    screenshot(page, request, "bedside-preview")
+    _no_axe_violations(page, "bedside preview")
+    page.go_back()
+    page.go_back()
+
+    # The printable change record.
+    page.get_by_role("link", name="printable change record").click()
+    expect(page.get_by_role("heading", name=f"Protocol change record: {PROTOCOL}")).to_be_visible()
+    _no_axe_violations(page, "change record")
+    pdf = page.pdf(path=str(ARTIFACTS / "change-record.pdf"), format="A4")
+    pages = pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages")
+    assert pages == 2  # this change: the content of about one and a half A4 pages, signatures included
+    page.go_back()
+
+    # Approval is signed with the reviewer's own password.
+    page.get_by_label("Approval note").fill("Checked the flag, the arithmetic and the test patients.")
+    page.get_by_label("Your password (electronic signature)").fill("not-my-password")
+    page.get_by_role("button", name="Approve and publish").click()
+    expect(page.get_by_text("That is not your password.")).to_be_visible()
+    page.get_by_label("Your password (electronic signature)").fill(PASSWORD)
     page.get_by_role("button", name="Approve and publish").click()
     expect(page.get_by_text("approved and published; it is live now.")).to_be_visible()
     facts = page.locator(".gov-facts")
     expect(facts).to_contain_text(f"Authored by{author.get_full_name()}")
     expect(facts).to_contain_text(f"Checked by{reviewer.get_full_name()}")
+    signed = AuditEvent.objects.filter(subject_type="protocol_version", actor=reviewer).order_by("id")
+    assert [(e.action, e.details.get("signature")) for e in signed] == [
+        ("protocol_version.signature_refused", None),
+        ("protocol_version.approved", "password re-entered at approval"),
+        ("protocol_version.published", None),
+    ]
 
     # The clinician now gets the new dose.
     _switch_user(page, live_server, "e2e-clin")
-    # The same 120 mg is now capped at the new 80 mg per dose.
-    assert clinician_sees(page, live_server, HEAVY_PATIENT) == {
-        "order": "anakinra 80 mg IV every 6 hours (2 mg/kg/dose; max 80 mg/dose, 400 mg/day)",
-        "per_dose": "80 mg",
+    assert clinician_sees(page, live_server, ICANS_PATIENT) == {
+        "order": "anakinra 75 mg IV every 6 hours (3 mg/kg/dose; max 100 mg/dose, 300 mg/day)",
+        "per_dose": "75 mg",
     }
 
 

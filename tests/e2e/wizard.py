@@ -1,5 +1,5 @@
 """Walking the bedside wizard in the browser, shared by the end-to-end tests that need the bedside
-result for a patient (the EHR link, the governance workflow)."""
+result for a patient (the EHR link, the governance workflow, the bedside tests)."""
 
 from __future__ import annotations
 
@@ -31,36 +31,52 @@ def _yes_no(value: bool | None) -> str:
     return "true" if value else "false"
 
 
-def walk(page, patient: dict, *, fill_patient_step: bool = True) -> None:
-    """Answer every step for `patient` (API field names; grades picked, not computed) and finish.
-
-    With `fill_patient_step=False` the weight and age are taken as already filled (an EHR link)."""
-    if fill_patient_step:
+def answer_patient_step(page, patient: dict, *, weight_and_age: bool = True) -> None:
+    """The first step for `patient` (API field names): weight, age, prior treatment, safety, center."""
+    if weight_and_age:
         page.get_by_label("Weight (kg)").fill(str(patient["weight_kg"]))
         page.get_by_label("Age (years)").fill(str(patient["age_years"]))
-    answer(page, "car_target", patient.get("car_target", "other"))
-    answer(page, "fever", _yes_no(patient.get("fever")))
-    answer(page, "hypotension", _yes_no(patient.get("hypotension")))
-    for name in SAFETY_QUESTIONS:
-        answer(page, name, _yes_no(patient.get(name)))
-    submit(page)
     page.get_by_label("Tocilizumab doses given so far").fill(str(patient["prior_tocilizumab_doses"]))
     answer(page, "prior_steroids", _yes_no(patient["prior_steroids"]))
-    submit(page)
+    if any(patient.get(name) for name in SAFETY_QUESTIONS):
+        answer(page, "safety_screen", "some")
+        for name in SAFETY_QUESTIONS:
+            answer(page, name, _yes_no(patient.get(name)))
+    else:
+        answer(page, "safety_screen", "none")
+    answer(page, "institution", patient["institution"])
+    if "car_target" in patient:
+        answer(page, "car_target", patient["car_target"])
+
+
+def answer_toxicities_step(page, patient: dict) -> None:
+    """The second step: fever and hypotension now (when given) and each grade picked, not computed."""
+    for name in ("fever", "hypotension"):
+        if name in patient:
+            answer(page, name, _yes_no(patient[name]))
     grades = {t["type"]: t["grade"] for t in patient["toxicities"]}
     for toxicity, field in (("CRS", "crs_grade"), ("ICANS", "icans_grade"), ("carHLH", "carhlh_grade")):
         answer(page, field, str(grades[toxicity]) if toxicity in grades else "absent")
     if "carHLH" in grades:
         answer(page, "late_onset_isolated", _yes_no(patient.get("late_onset_isolated")))
+
+
+def walk(page, patient: dict, *, fill_patient_step: bool = True) -> None:
+    """Answer both steps for `patient` and finish on the result page.
+
+    With `fill_patient_step=False` the weight and age are taken as already filled (an EHR link)."""
+    answer_patient_step(page, patient, weight_and_age=fill_patient_step)
     submit(page)
-    answer(page, "institution", patient["institution"])
+    answer_toxicities_step(page, patient)
     submit(page, "Get recommendations")
 
 
 def first_step_shown(page, slug: str) -> dict[str, str]:
-    """The order line and per-dose amount the result page shows for `slug`'s first step."""
-    row = page.locator(f"#center-{slug} .dose-table tbody tr").first
+    """The order line and per-dose amount the result page shows first for `slug` (the chosen center)."""
+    order = page.locator(f"#center-{slug} .answer-card .order").first
+    per_dose = order.locator(".order-facts dd").first  # the ordered amount is bold; "(calculated ...)" follows
+    amount = per_dose.locator("strong")
     return {
-        "order": row.locator("td[data-label='Order']").inner_text(),
-        "per_dose": row.locator("td[data-label='Per dose']").inner_text().split("\n")[0].strip(),
+        "order": order.locator(".order-text").inner_text(),
+        "per_dose": (amount if amount.count() else per_dose).inner_text().strip(),
     }

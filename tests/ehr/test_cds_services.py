@@ -423,9 +423,14 @@ def test_up_to_interval_is_suggested_as_needed_and_reads_back_as_a_match(ehr, se
     card = only_card(ehr.post(ORDER_SELECT_PATH, hook_body(corrected, prefetch=full_prefetch())))
 
     dosage = _dosage(corrected)
-    assert dosage["text"] == "anakinra 40 mg IV up to every 6 hours (2 mg/kg/dose; max 100 mg/dose, 400 mg/day)"
+    assert dosage["text"] == (
+        "anakinra 40 mg IV no more often than every 6 hours, at most 4 doses a day "
+        "(2 mg/kg/dose; max 100 mg/dose, 400 mg/day)"
+    )
     assert (dosage["timing"]["repeat"]["period"], dosage["asNeededBoolean"]) == (6, True)
-    assert first["suggestions"][0]["label"] == "Use 40 mg IV up to every 6 hours (Initial dosing)"
+    assert first["suggestions"][0]["label"] == (
+        "Use 40 mg IV no more often than every 6 hours, at most 4 doses a day (Initial dosing)"
+    )
     assert card["indicator"] == "info"
     assert "| Drafted order | anakinra 40 mg (and 2 mg/kg) IV up to every 6 hours (as needed) |" in card["detail"]
 

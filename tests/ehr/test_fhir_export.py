@@ -274,7 +274,10 @@ def test_assessment_fhir_up_to_interval_is_a_most_often_not_a_fixed_schedule(tok
     (entry,) = _bundle(token_client, request)["entry"]
 
     (dosage,) = entry["resource"]["dosageInstruction"]
-    assert dosage["text"] == "anakinra 40 mg IV up to every 6 hours (2 mg/kg/dose; max 100 mg/dose, 400 mg/day)"
+    assert dosage["text"] == (
+        "anakinra 40 mg IV no more often than every 6 hours, at most 4 doses a day "
+        "(2 mg/kg/dose; max 100 mg/dose, 400 mg/day)"
+    )
     assert dosage["timing"] == {"repeat": {"frequency": 1, "period": 6, "periodUnit": "h"}}
     assert dosage["asNeededBoolean"] is True
     assert dosage["maxDosePerPeriod"]["numerator"]["value"] == 160

@@ -15,7 +15,7 @@ from protocols.models import DosingStep, Protocol, ProtocolTestPatient, Protocol
 from protocols.selectors import published_protocols
 from protocols.services import protocol_version_draft_create, protocol_version_publish
 from tests import factories
-from tests.admin_helpers import admin_form_data, logged_in, step_field, version_change_url
+from tests.admin_helpers import admin_form_data, logged_in, patient_form_data, step_field, version_change_url
 
 pytestmark = pytest.mark.integration
 
@@ -74,32 +74,36 @@ def test_published_version_delete_page_refused(db, request, user_fixture):
     assert ProtocolVersion.objects.filter(pk=version.pk).exists() is True
 
 
-def test_bulk_delete_with_a_published_version_deletes_nothing(admin_user, pharmacist):
-    draft = _draft("nih", pharmacist)
-    published = _published("cnh")
-
-    response = logged_in(admin_user).post(
-        CHANGELIST, {"action": "delete_selected", "_selected_action": [draft.pk, published.pk], "post": "yes"}
-    )
-
-    assert response.status_code == 200
-    assert response.context["title"] == "Cannot delete protocol versions"
-    assert f"{published} - only drafts can be deleted" in response.context["protected"]
-    assert ProtocolVersion.objects.filter(pk__in=[draft.pk, published.pk]).count() == 2
-
-
-def test_bulk_delete_of_drafts_deletes_them(pharmacist):
+def test_version_list_offers_no_bulk_delete(pharmacist):
     drafts = [_draft("nih", pharmacist), _draft("musc", pharmacist)]
 
-    response = logged_in(pharmacist).post(
-        CHANGELIST, {"action": "delete_selected", "_selected_action": [d.pk for d in drafts], "post": "yes"}
-    )
+    client = logged_in(pharmacist)
 
+    page = client.get(CHANGELIST)
+    client.post(CHANGELIST, {"action": "delete_selected", "_selected_action": [d.pk for d in drafts], "post": "yes"})
+
+    assert page.context["action_form"] is None
+    assert ProtocolVersion.objects.filter(pk__in=[d.pk for d in drafts]).count() == 2
+
+
+def test_draft_delete_needs_a_reason_and_audits_it(pharmacist):
+    draft = _draft("nih", pharmacist)
+    url = reverse("admin:protocols_protocolversion_delete", args=[draft.pk])
+    client = logged_in(pharmacist)
+
+    refused = client.post(url, {"reason": "  "})
+    response = client.post(url, {"reason": "Started on the wrong protocol."})
+
+    assert refused.status_code == 200
+    assert refused.context["form"].errors == {"reason": ["This field is required."]}
     assert response.status_code == 302
-    assert ProtocolVersion.objects.filter(pk__in=[d.pk for d in drafts]).exists() is False
-    deletions = AuditEvent.objects.filter(action="protocol_version.draft_deleted").order_by("id")
-    assert sorted((e.subject_id, e.actor.username) for e in deletions) == sorted(
-        (str(d.pk), pharmacist.username) for d in drafts
+    assert response["Location"] == reverse("admin:protocols_protocol_change", args=[draft.protocol_id])
+    assert ProtocolVersion.objects.filter(pk=draft.pk).exists() is False
+    event = AuditEvent.objects.get(action="protocol_version.draft_deleted")
+    assert (event.subject_id, event.actor, event.reason) == (
+        str(draft.pk),
+        pharmacist,
+        "Started on the wrong protocol.",
     )
 
 
@@ -201,7 +205,7 @@ def test_admin_edits_record_the_pharmacist_in_history(pharmacist):
     history_page = client.get(reverse("admin:protocols_protocolversion_history", args=[draft.pk]))
     row_entries = [(e.who, e.table, e.row, e.changes) for e in history_page.context["row_history"] if e.changes]
     assert row_entries == [
-        (pharmacist.get_full_name(), "Dosing step", "Initial dosing", (("max_single_dose_mg", "100", "80"),))
+        (pharmacist.get_full_name(), "Dosing step", "Initial dosing", (("Maximum per dose (mg)", "100", "80"),))
     ]
 
 
@@ -330,37 +334,97 @@ def test_first_version_of_a_new_protocol_is_added_as_a_draft(pharmacist):
 # --- Test patients in the admin ----------------------------------------------------------------------
 
 
-def test_test_patient_inputs_errors_shown_on_the_form(pharmacist):
-    test_patient = ProtocolTestPatient.objects.filter(protocol__institution__slug="cnh").first()
+def test_test_patient_form_errors_shown_on_the_bedside_fields(pharmacist):
+    draft = _draft("cnh", pharmacist)
     client = logged_in(pharmacist)
-    url = reverse("admin:protocols_protocoltestpatient_change", args=[test_patient.pk])
-    data = admin_form_data(client.get(url)) | {"inputs": '{"weight_kg": 0.5, "age_years": 8}'}
+    data = patient_form_data(draft, weight_kg="0.5", age_years="41", crs_grade="", prior_tocilizumab_doses="11")
 
-    response = client.post(url, data)
+    response = client.post(reverse("admin:protocols_protocoltestpatient_add"), data)
 
     assert response.status_code == 200
-    assert response.context["adminform"].form.errors["inputs"] == [
-        "weight_kg: must be from 1 to 150 kg",
-        "toxicities: This field is required.",
-        "prior_tocilizumab_doses: This field is required.",
-        "prior_steroids: This field is required.",
-    ]
+    errors = response.context["adminform"].form.errors
+    assert {
+        field: list(errors[field]) for field in ("weight_kg", "age_years", "crs_grade", "prior_tocilizumab_doses")
+    } == {
+        "weight_kg": ["Must be from 1 to 150 kg."],
+        "age_years": ["Must be from 0 to 40 years."],
+        "crs_grade": ["Mark at least one toxicity as present, with a grade."],
+        "prior_tocilizumab_doses": ["Must be from 0 to 10."],
+    }
+    assert draft.test_patients.filter(label="20 kg probe").exists() is False
 
 
-def test_test_patient_list_shows_result_on_the_published_version(pharmacist):
-    response = logged_in(pharmacist).get(
-        reverse("admin:protocols_protocoltestpatient_changelist"),
-        {"protocol__id__exact": Protocol.objects.get(institution__slug="stjude").pk},
+def test_test_patient_form_stores_the_api_fields_and_reads_them_back(pharmacist):
+    draft = _draft("cnh", pharmacist)
+    client = logged_in(pharmacist)
+    data = patient_form_data(
+        draft, weight_kg="20.50", icans_grade="4", fever="no", active_infection="yes", creatinine_clearance_ml_min="25"
     )
 
-    assert [(tp.label, tp.published_outcome.passed) for tp in response.context["cl"].result_list] == [
-        ("20 kg, carHLH grade 2: not rounded, a vial would double the dose", True),
-        ("38 kg, carHLH grade 3: rounded to the nearest vial", True),
-        ("40 kg, carHLH grade 3: 100 mg per dose, already a whole vial", True),
+    response = client.post(reverse("admin:protocols_protocoltestpatient_add"), data)
+    stored = draft.test_patients.get(label="20 kg probe")
+    page = client.get(reverse("admin:protocols_protocoltestpatient_change", args=[stored.pk]))
+
+    assert response.status_code == 302
+    assert response["Location"] == version_change_url(draft.pk)  # back to the draft the patient belongs to
+    assert stored.inputs == {
+        "weight_kg": Decimal("20.5"),
+        "age_years": 8,
+        "toxicities": [{"type": "CRS", "grade": 3}, {"type": "ICANS", "grade": 4}],
+        "prior_tocilizumab_doses": 1,
+        "prior_steroids": True,
+        "fever": False,
+        "active_infection": True,
+        "creatinine_clearance_ml_min": 25,
+    }
+    form = page.context["adminform"].form
+    assert {name: form[name].value() for name in ("weight_kg", "crs_grade", "icans_grade", "fever", "hypotension")} == {
+        "weight_kg": Decimal("20.5"),
+        "crs_grade": 3,
+        "icans_grade": 4,
+        "fever": "no",
+        "hypotension": None,  # not recorded
+    }
+
+
+def test_published_test_patient_is_read_only_in_the_admin(pharmacist):
+    test_patient = _published("cnh").test_patients.first()
+    url = reverse("admin:protocols_protocoltestpatient_change", args=[test_patient.pk])
+    client = logged_in(pharmacist)
+
+    page = client.get(url)
+    response = client.post(url, patient_form_data(test_patient.version, label="changed"))
+
+    assert page.context["has_change_permission"] is False
+    assert "20 kg; 8 years; CRS grade 3" in page.content.decode()
+    assert response.status_code == 403
+    assert ProtocolTestPatient.objects.get(pk=test_patient.pk).label == test_patient.label
+
+
+def test_test_patient_list_shows_result_on_its_own_version(pharmacist):
+    draft = _draft("stjude", pharmacist)
+    failing = draft.test_patients.get(label__startswith="38 kg")
+    ProtocolTestPatient.objects.filter(pk=failing.pk).update(expected_per_dose_low_mg=95, expected_per_dose_high_mg=95)
+
+    response = logged_in(pharmacist).get(
+        reverse("admin:protocols_protocoltestpatient_changelist"),
+        {"version__protocol__id__exact": draft.protocol_id},
+    )
+
+    assert sorted(
+        (tp.version.number, tp.label, tp.own_outcome.passed) for tp in response.context["cl"].result_list
+    ) == [
+        (1, "20 kg, carHLH grade 2: not rounded, a vial would double the dose", True),
+        (1, "38 kg, carHLH grade 3: rounded to the nearest vial", True),
+        (1, "40 kg, carHLH grade 3: 100 mg per dose, already a whole vial", True),
+        (2, "20 kg, carHLH grade 2: not rounded, a vial would double the dose", True),
+        (2, "38 kg, carHLH grade 3: rounded to the nearest vial", False),
+        (2, "40 kg, carHLH grade 3: 100 mg per dose, already a whole vial", True),
     ]
 
 
 # --- Query counts of the list pages ------------------------------------------------------------------
+# Each count includes one query for the header's role ("Signed in as <name> (pharmacist)").
 
 
 @pytest.mark.parametrize(("search", "count"), [("stjude", 1), ("", 6)])
@@ -368,7 +432,7 @@ def test_protocol_changelist_query_count(pharmacist, django_assert_num_queries, 
     client = logged_in(pharmacist)
     url = reverse("admin:protocols_protocol_changelist")
 
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(10):
         response = client.get(url, {"q": search} if search else {})
 
     assert len(response.context["cl"].result_list) == count
@@ -381,7 +445,7 @@ def test_version_changelist_query_count(pharmacist, django_assert_num_queries, p
         {"protocol__id__exact": Protocol.objects.get(institution__slug=protocol_filter).pk} if protocol_filter else {}
     )
 
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(9):
         response = client.get(CHANGELIST, params)
 
     assert len(response.context["cl"].result_list) == count
@@ -393,9 +457,10 @@ def test_test_patient_changelist_query_count(pharmacist, django_assert_num_queri
     protocol = Protocol.objects.get(institution__slug=slug)
     published_protocols()  # the published catalog is cached per process: measure with it loaded
 
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(10):
         response = client.get(
-            reverse("admin:protocols_protocoltestpatient_changelist"), {"protocol__id__exact": protocol.pk}
+            reverse("admin:protocols_protocoltestpatient_changelist"),
+            {"version__protocol__id__exact": protocol.pk, "version__status__exact": "published"},
         )
 
     assert len(response.context["cl"].result_list) == count

@@ -23,6 +23,7 @@ from protocols.services import (
     protocol_version_reject,
     protocol_version_submit,
 )
+from tests import factories
 from tests.admin_helpers import logged_in
 
 pytestmark = pytest.mark.integration
@@ -44,10 +45,11 @@ def _submitted(author) -> ProtocolVersion:
     return protocol_version_submit(version=draft, submitted_by=author, change_reason="Wording.", expected_revision=None)
 
 
-def _approve(version, user):
+def _approve(version, user, password=factories.PASSWORD):
     return protocol_version_approve(
         version=version,
         approved_by=user,
+        password=password,
         approval_note="Checked.",
         next_review=timezone.localdate() + timedelta(days=365),
         expected_revision=None,
@@ -68,7 +70,7 @@ def test_submit_reject_and_delete_lock_protocol_then_version(pharmacist, second_
     with CaptureQueriesContext(connection) as rejecting:
         protocol_version_reject(version=draft, rejected_by=second_pharmacist, reason="no", expected_revision=None)
     with CaptureQueriesContext(connection) as deleting:
-        protocol_version_draft_delete(version=draft, deleted_by=pharmacist)
+        protocol_version_draft_delete(version=draft, deleted_by=pharmacist, reason="Not needed.")
 
     assert (_locks(submitting), _locks(rejecting), _locks(deleting)) == ([PROTOCOL, VERSION],) * 3
 
@@ -121,13 +123,14 @@ def test_review_posted_after_another_pharmacist_acted_is_refused_with_a_message(
     url = reverse(f"admin:protocols_protocolversion_{action}", args=[submitted.pk])
     client = logged_in(second_pharmacist)
     page = client.get(url)  # loaded while still awaiting approval
-    _approve(submitted, admin_user)  # someone else is faster
+    _approve(submitted, admin_user, password="password")  # someone else is faster (pytest-django's admin)
 
     response = client.post(
         url,
         {
             "revision": page.context["form"].initial["revision"],
             "approval_note": "Checked.",
+            "password": factories.PASSWORD,
             "reason": "No.",
             "next_review": (timezone.localdate() + timedelta(days=30)).isoformat(),
         },

@@ -23,6 +23,7 @@ from protocols.models import (
     StepCitation,
     VersionStatus,
 )
+from protocols.services import protocol_version_draft_create
 from tests import factories
 
 pytestmark = pytest.mark.integration
@@ -61,7 +62,7 @@ def _version(**overrides) -> ProtocolVersion:
 
 
 def _test_patient(**overrides) -> ProtocolTestPatient:
-    return factories.ProtocolTestPatientFactory.build(protocol=factories.ProtocolFactory(), **overrides)
+    return factories.ProtocolTestPatientFactory.build(version=factories.ProtocolVersionFactory(), **overrides)
 
 
 def _reference(**overrides) -> Reference:
@@ -156,6 +157,7 @@ BROKEN = {
     "reference_number_positive": (lambda: _reference(letter_ref_number=0), "letter_ref_number"),
     "study_addresses_a_toxicity": (lambda: _study(addresses_crs=False), "addresses_crs"),
     "study_population_known": (lambda: _study(population="bogus"), "population"),
+    "study_regimen_complete_or_absent": (lambda: _study(regimen_amount_low=Decimal("2.5")), "regimen_protocol"),
 }
 
 GOVERNED_MODELS = (Institution, ProtocolVersion, IndicationRule, DosingStep, ProtocolTestPatient, Reference, Study)
@@ -283,6 +285,122 @@ def test_published_version_rows_refused_by_the_orm(published_cnh):
     assert published_cnh.rules.count() == 1
 
 
+# --- A published version's test patients: frozen by every path --------------------------------------
+
+HEAVY = "60 kg, ICANS grade 4 after tocilizumab and steroids: per-dose cap"
+
+
+def _heavy(version: ProtocolVersion) -> ProtocolTestPatient:
+    return version.test_patients.get(label=HEAVY)
+
+
+def _heavy_as_seeded(version: ProtocolVersion) -> tuple:
+    return ProtocolTestPatient.objects.filter(version=version).values_list(
+        "label", "expected_per_dose_low_mg", "expected_per_dose_high_mg", "inputs"
+    )
+
+
+def test_published_test_patients_refused_by_model_save_and_delete(published_cnh):
+    before = list(_heavy_as_seeded(published_cnh))
+    test_patient = _heavy(published_cnh)
+    test_patient.expected_per_dose_low_mg = test_patient.expected_per_dose_high_mg = Decimal("200")
+
+    with pytest.raises(PublishedVersionIsImmutable, match="cannot be changed"):
+        test_patient.save()
+    with pytest.raises(PublishedVersionIsImmutable, match="cannot be deleted"):
+        _heavy(published_cnh).delete()
+    with pytest.raises(PublishedVersionIsImmutable, match="cannot be changed"):
+        ProtocolTestPatient(version=published_cnh, label="added", inputs={}, expected_status="indicated").save()
+
+    assert list(_heavy_as_seeded(published_cnh)) == before
+
+
+def test_published_test_patients_refused_by_bulk_update_delete_and_create(published_cnh):
+    before = list(_heavy_as_seeded(published_cnh))
+    mine = ProtocolTestPatient.objects.filter(version=published_cnh)
+    added = ProtocolTestPatient(version=published_cnh, label="added", inputs={}, expected_status="indicated")
+
+    with pytest.raises(PublishedVersionIsImmutable):
+        mine.update(expected_status="not_indicated")
+    with pytest.raises(PublishedVersionIsImmutable):
+        mine.delete()
+    with pytest.raises(PublishedVersionIsImmutable):
+        ProtocolTestPatient.objects.bulk_create([added])
+    with pytest.raises(PublishedVersionIsImmutable):
+        published_cnh.delete()  # the cascade would take its test patients with it
+
+    assert list(_heavy_as_seeded(published_cnh)) == before
+
+
+def test_published_test_patients_refused_by_raw_sql(published_cnh):
+    before = list(_heavy_as_seeded(published_cnh))
+    test_patient = _heavy(published_cnh)
+
+    with pytest.raises(IntegrityError, match="rows of a published protocol version cannot be changed"):
+        _raw("UPDATE protocols_protocoltestpatient SET expected_per_dose_low_mg = 200 WHERE id = %s", [test_patient.pk])
+    with pytest.raises(IntegrityError, match="rows of a published protocol version cannot be changed"):
+        _raw("UPDATE protocols_protocoltestpatient SET inputs = '{}'::jsonb WHERE version_id = %s", [published_cnh.pk])
+    with pytest.raises(IntegrityError, match="cannot be changed or deleted"):
+        _raw("DELETE FROM protocols_protocoltestpatient WHERE id = %s", [test_patient.pk])
+    with pytest.raises(IntegrityError, match="rows cannot be added to a published protocol version"):
+        _raw(
+            "INSERT INTO protocols_protocoltestpatient (version_id, label, inputs, expected_status, "
+            "expected_step_name, arithmetic, created_at, updated_at) "
+            "VALUES (%s, 'raw', '{}'::jsonb, 'indicated', '', '', now(), now())",
+            [published_cnh.pk],
+        )
+
+    assert list(_heavy_as_seeded(published_cnh)) == before
+
+
+def test_published_test_patient_cannot_be_moved_into_or_out_of_a_published_version(published_cnh, pharmacist):
+    draft = protocol_version_draft_create(
+        protocol=ProtocolVersion.objects.get(protocol__institution__slug="musc", status="published").protocol,
+        author=pharmacist,
+    )
+    draft_patient = draft.test_patients.first()
+    published_patient = _heavy(published_cnh)
+
+    with pytest.raises(IntegrityError, match="cannot be changed"):
+        _raw(
+            "UPDATE protocols_protocoltestpatient SET version_id = %s WHERE id = %s",
+            [published_cnh.pk, draft_patient.pk],
+        )
+    with pytest.raises(IntegrityError, match="cannot be changed"):
+        _raw("UPDATE protocols_protocoltestpatient SET version_id = %s WHERE id = %s", [draft.pk, published_patient.pk])
+    draft_patient.version = published_cnh
+    with pytest.raises(PublishedVersionIsImmutable):
+        draft_patient.save()
+
+    assert ProtocolTestPatient.objects.get(pk=published_patient.pk).version_id == published_cnh.pk
+    assert ProtocolTestPatient.objects.get(pk=draft_patient.pk).version_id == draft.pk
+
+
+def test_published_test_patients_refused_as_an_edited_fixture(published_cnh):
+    test_patient = _heavy(published_cnh)
+    edited = next(serializers.deserialize("json", serializers.serialize("json", [test_patient])))
+    edited.object.expected_per_dose_low_mg = Decimal("200")
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        edited.save()
+
+    assert _heavy(published_cnh).expected_per_dose_low_mg == Decimal("100")
+
+
+def test_draft_test_patients_stay_editable_by_every_path(pharmacist):
+    draft = protocol_version_draft_create(
+        protocol=ProtocolVersion.objects.get(protocol__institution__slug="cnh", status="published").protocol,
+        author=pharmacist,
+    )
+    test_patient = _heavy(draft)
+
+    _raw("UPDATE protocols_protocoltestpatient SET arithmetic = 'raw edit' WHERE id = %s", [test_patient.pk])
+    ProtocolTestPatient.objects.filter(pk=test_patient.pk).update(expected_status="consider")
+    test_patient.refresh_from_db()
+
+    assert (test_patient.arithmetic, test_patient.expected_status) == ("raw edit", "consider")
+
+
 # --- ... and the database triggers below them -------------------------------------------------
 
 
@@ -352,7 +470,7 @@ def test_row_changes_bump_the_draft_revision(db):
 
 # --- INSERT into a published version (migration 0007) -------------------------------------------
 
-FROZEN_ROW_MODELS = (IndicationRule, DosingStep, ProtocolCitation, StepCitation)
+FROZEN_ROW_MODELS = (IndicationRule, DosingStep, ProtocolCitation, StepCitation, ProtocolTestPatient)
 
 
 def _raw_copy(model, pk: int) -> None:
@@ -386,6 +504,8 @@ def test_trigger_refuses_orm_raw_save_into_published_version(published_cnh, mode
     row._state.adding = True
     if model is DosingStep:
         row.position, row.name = 99, "inserted"
+    if model is ProtocolTestPatient:
+        row.label = "inserted"
 
     with pytest.raises(IntegrityError, match="rows cannot be added"), transaction.atomic():
         row.save_base(raw=True)
@@ -402,19 +522,17 @@ def test_trigger_allows_insert_into_drafts(db):
     assert draft.rules.count() == 2
 
 
-def test_trigger_restore_setting_lifts_the_insert_guard_for_its_transaction_only(published_cnh):
+def test_trigger_has_no_restore_bypass(published_cnh):
+    # Migration 0007 let a session with `protocols.restore` on insert into a published version; 0008 removed it.
     rule = published_cnh.rules.first()
     before = published_cnh.rules.count()
 
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL protocols.restore = 'on'")
+    with pytest.raises(IntegrityError, match="rows cannot be added"), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL protocols.restore = 'on'")
         _raw_copy(IndicationRule, rule.pk)
-        restored = published_cnh.rules.count()
-        transaction.set_rollback(True)  # leave the seeded version as it was
-    with pytest.raises(IntegrityError, match="rows cannot be added"):
-        _raw_copy(IndicationRule, rule.pk)  # the setting ended with that transaction
 
-    assert (restored, published_cnh.rules.count()) == (before + 1, before)
+    assert published_cnh.rules.count() == before
 
 
 # --- The catalog revision moves with every table the engine catalog reads -------------------------

@@ -47,6 +47,7 @@ def _approve(version, user, *, next_review=None, note="Checked against the sourc
     return protocol_version_approve(
         version=version,
         approved_by=user,
+        password=factories.PASSWORD,
         approval_note=note,
         next_review=next_review or timezone.localdate() + timedelta(days=365),
         expected_revision=ProtocolVersion.objects.get(pk=version.pk).edit_revision,
@@ -66,6 +67,58 @@ def test_draft_is_a_full_copy_of_the_published_version(pharmacist):
     assert ProtocolVersion.objects.get(pk=source.pk).status == VersionStatus.PUBLISHED
 
 
+def test_draft_copies_the_published_versions_test_patients(pharmacist):
+    source = _published("stjude")
+
+    draft = protocol_version_draft_create(protocol=_protocol("stjude"), author=pharmacist)
+
+    copied = list(draft.test_patients.order_by("label").values_list("label", "inputs", "expected_per_day_low_mg"))
+    assert copied == list(
+        source.test_patients.order_by("label").values_list("label", "inputs", "expected_per_day_low_mg")
+    )
+    assert len(copied) == 3
+    assert set(draft.test_patients.values_list("pk", flat=True)).isdisjoint(
+        source.test_patients.values_list("pk", flat=True)
+    )
+    assert {r.history_user for r in ProtocolTestPatient.history.filter(version_id=draft.pk)} == {pharmacist}
+
+
+def test_draft_carries_the_start_reason_into_its_change_reason(pharmacist):
+    draft = protocol_version_draft_create(protocol=_protocol("cnh"), author=pharmacist, reason="  Annual review  ")
+    unexplained = protocol_version_draft_create(protocol=_protocol("nih"), author=pharmacist)
+
+    assert (draft.change_reason, unexplained.change_reason) == ("Annual review", "")
+
+
+def test_test_patient_edited_in_a_draft_is_in_the_diff(pharmacist):
+    draft = protocol_version_draft_create(protocol=_protocol("cnh"), author=pharmacist)
+    heavy = draft.test_patients.get(label__startswith="60 kg")
+    heavy.expected_per_dose_low_mg = heavy.expected_per_dose_high_mg = Decimal("80")
+    heavy.save()
+    draft.test_patients.filter(label__startswith="20 kg, CRS grade 3 with").delete()
+
+    sections = protocol_version_diff(old_version_id=_published("cnh").pk, new_version_id=draft.pk)
+
+    assert [s.title for s in sections] == ["Test patients"]
+    assert [(row.key, row.state) for row in sections[0].rows] == [
+        (heavy.label, "changed"),
+        ("20 kg, CRS grade 3 with steroids but no tocilizumab yet: third line not reached", "removed"),
+    ]
+    assert [(c.label, c.old, c.new) for c in sections[0].rows[0].changes] == [("expected per dose", "100 mg", "80 mg")]
+
+
+def test_editor_of_a_test_patient_cannot_approve(pharmacist, second_pharmacist):
+    draft = protocol_version_draft_create(protocol=_protocol("cnh"), author=pharmacist)
+    test_patient = draft.test_patients.first()
+    test_patient.arithmetic = "Checked again."
+    test_patient._history_user = second_pharmacist
+    test_patient.save()
+    version = _submit(ProtocolVersion.objects.get(pk=draft.pk), pharmacist)
+
+    with pytest.raises(GovernanceError, match="You wrote or edited this version"):
+        _approve(version, second_pharmacist)
+
+
 def test_draft_history_and_audit_name_the_author(pharmacist):
     draft = protocol_version_draft_create(protocol=_protocol("cnh"), author=pharmacist, reason="Annual review")
 
@@ -75,7 +128,12 @@ def test_draft_history_and_audit_name_the_author(pharmacist):
     assert (event.actor, event.reason, event.details) == (
         pharmacist,
         "Annual review",
-        {"protocol": "cnh", "version": 2, "copied_from_version": 1},
+        {
+            "protocol": "cnh",
+            "version": 2,
+            "subject": "Children's National Hospital anakinra protocol v2",
+            "copied_from_version": 1,
+        },
     )
 
 
@@ -96,8 +154,9 @@ def test_submit_needs_a_change_reason(pharmacist):
 
 
 def test_submit_refused_without_test_patients(pharmacist):
-    ProtocolTestPatient.objects.filter(protocol__institution__slug="chop").delete()
     draft = protocol_version_draft_create(protocol=_protocol("chop"), author=pharmacist)
+    draft.test_patients.all().delete()
+    draft.refresh_from_db()
 
     with pytest.raises(FailingTestPatients, match="has no test patients"):
         _submit(draft, pharmacist)
@@ -192,10 +251,17 @@ def test_approval_publishes_retires_and_records_who_and_why(pharmacist, second_p
     assert events.last().details == {
         "protocol": "cnh",
         "version": 2,
+        "subject": "Children's National Hospital anakinra protocol v2",
         "next_review": review.isoformat(),
         "test_patients_passed": 3,
         "retired_version": 1,
     }
+    approved = events.get(action="protocol_version.approved").details
+    assert (approved["signature"], approved["amounts_above_letter"], approved["amounts_no_test_patient_exercises"]) == (
+        "password re-entered at approval",
+        [],
+        [],
+    )
 
 
 def test_publish_refused_while_a_test_patient_fails(pharmacist, second_pharmacist):
@@ -209,6 +275,7 @@ def test_publish_refused_while_a_test_patient_fails(pharmacist, second_pharmacis
         protocol_version_approve(
             version=version,
             approved_by=second_pharmacist,
+            password=factories.PASSWORD,
             approval_note="ok",
             next_review=timezone.localdate() + timedelta(days=30),
             expected_revision=None,

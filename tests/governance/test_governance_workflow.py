@@ -15,6 +15,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from protocols.models import DosingStep, Protocol, ProtocolTestPatient, ProtocolVersion, VersionStatus
 from protocols.selectors import published_protocols
+from tests import factories
 from tests.admin_helpers import admin_form_data, logged_in, step_field, version_change_url
 
 pytestmark = pytest.mark.integration
@@ -90,7 +91,7 @@ def test_workflow_draft_edit_submit_approve_publishes_and_keeps_old_assessments(
     assert ProtocolVersion.objects.get(pk=draft.pk).status == VersionStatus.DRAFT
 
     # Act 4: the pharmacist updates that test patient's expected answer in the admin, then submits.
-    test_patient = ProtocolTestPatient.objects.get(protocol=protocol, label=HEAVY_LABEL)
+    test_patient = ProtocolTestPatient.objects.get(version=draft, label=HEAVY_LABEL)
     tp_url = reverse("admin:protocols_protocoltestpatient_change", args=[test_patient.pk])
     tp_data = admin_form_data(author.get(tp_url))
     tp_data |= {
@@ -108,7 +109,7 @@ def test_workflow_draft_edit_submit_approve_publishes_and_keeps_old_assessments(
 
     # Act 5: the author cannot approve their own version.
     approve_url = _action_url("approve", draft)
-    approval = {"approval_note": "Checked.", "next_review": _next_year()}
+    approval = {"approval_note": "Checked.", "next_review": _next_year(), "password": factories.PASSWORD}
     self_approval = author.post(approve_url, {**approval, "revision": _revision(author, approve_url)})
     assert self_approval.status_code == 200
     assert "You wrote or edited this version, so you cannot approve it" in self_approval.content.decode()
@@ -181,14 +182,20 @@ def test_reject_without_reason_keeps_version_submitted(submitted_cnh_draft, seco
 
 def test_approve_refused_while_a_test_patient_fails(submitted_cnh_draft, second_pharmacist):
     # Arrange: after submission, a test patient's expectation no longer matches the version.
-    test_patient = ProtocolTestPatient.objects.get(protocol__institution__slug="cnh", label=HEAVY_LABEL)
+    test_patient = ProtocolTestPatient.objects.get(version=submitted_cnh_draft, label=HEAVY_LABEL)
     test_patient.expected_per_dose_low_mg = test_patient.expected_per_dose_high_mg = Decimal("90")
     test_patient.save()
     reviewer = logged_in(second_pharmacist)
     url = _action_url("approve", submitted_cnh_draft)
 
     response = reviewer.post(
-        url, {"revision": _revision(reviewer, url), "approval_note": "ok", "next_review": _next_year()}
+        url,
+        {
+            "revision": _revision(reviewer, url),
+            "approval_note": "ok",
+            "next_review": _next_year(),
+            "password": factories.PASSWORD,
+        },
     )
 
     assert response.status_code == 200
@@ -211,7 +218,15 @@ def test_approve_refused_when_version_changed_since_the_page_was_loaded(
     step._history_user = pharmacist
     step.save()
 
-    response = reviewer.post(url, {"revision": loaded_revision, "approval_note": "ok", "next_review": _next_year()})
+    response = reviewer.post(
+        url,
+        {
+            "revision": loaded_revision,
+            "approval_note": "ok",
+            "next_review": _next_year(),
+            "password": factories.PASSWORD,
+        },
+    )
 
     assert response.status_code == 200
     assert (

@@ -73,6 +73,9 @@ BEDSIDE_SIGNED_IN = {
     "wizard_step": REDIRECT,  # a later step, with the earlier ones unanswered, goes back to the first of them
 }
 
+# Bedside-styled pages for pharmacists only (a draft shown as the bedside would show it).
+BEDSIDE_STAFF_ONLY = {"protocol_version_preview"}
+
 ALL = frozenset({"view", "add", "change", "delete"})
 # What each staff role may do per admin model. Clinicians are not staff: no admin page at all.
 RIGHTS = {
@@ -100,6 +103,7 @@ PAGE_NEEDS = {
     "password_change": "change",
     "start_draft": "start_draft",
     "diff": "view",
+    "change_record": "view",
     "submit": "change",
     "approve": "approve",
     "reject": "approve",
@@ -110,6 +114,8 @@ VERSION_STATE_NEEDED = {
     "approve": VersionStatus.SUBMITTED,
     "reject": VersionStatus.SUBMITTED,
 }
+
+TEST_PATIENT_STATE_NEEDED = {"delete": VersionStatus.DRAFT}
 
 
 @dataclass(frozen=True)
@@ -167,14 +173,21 @@ class Samples:
             "evidence.study": Study.objects.order_by("table_order").first(),
             "protocols.institution": Institution.objects.get(slug="cnh"),
             "protocols.protocol": Protocol.objects.get(institution__slug="cnh"),
-            "protocols.protocoltestpatient": ProtocolTestPatient.objects.order_by("pk").first(),
             "smart.ehruserlink": factories.EhrUserLinkFactory(),
+        }
+        # Test patients belong to a version: deleted only from a draft (its change page is read-only once published).
+        self.test_patients = {
+            state: ProtocolTestPatient.objects.filter(version=version).order_by("pk").first()
+            for state, version in self.versions.items()
+            if state in (VersionStatus.DRAFT, VersionStatus.PUBLISHED)
         }
         self.assessment = factories.AssessmentFactory(created_by=author)
 
     def objects_for(self, label: str) -> list[tuple[str, object]]:
         if label == "protocols.protocolversion":
             return [(str(state), version) for state, version in self.versions.items()]
+        if label == "protocols.protocoltestpatient":
+            return [(str(state), test_patient) for state, test_patient in self.test_patients.items()]
         return [("", self.objects[label])]
 
     def bedside_value(self, parameter: str, url_name: str):
@@ -186,6 +199,7 @@ class Samples:
             "institution_slug": "cnh",
             "institution": "cnh",
             "service_id": next(iter(SERVICES)),
+            "version_id": self.versions[VersionStatus.PUBLISHED].pk,  # cnh's, like "slug"
         }
         if parameter not in values:
             pytest.fail(f"No sample value for <{parameter}> in URL {url_name!r}: add one to Samples.bedside_value.")
@@ -273,7 +287,11 @@ def expected(page: Page, role: str) -> str:
             return UNAUTHORIZED
         return "400" if page.method == "post" else OK  # an empty POST body is a validation error
     if page.kind == "bedside":
-        return LOGIN if role == "anonymous" else BEDSIDE_SIGNED_IN.get(page.key, OK)
+        if role == "anonymous":
+            return LOGIN
+        if page.key in BEDSIDE_STAFF_ONLY:
+            return OK if role in ("pharmacist", "superuser") else FORBIDDEN
+        return BEDSIDE_SIGNED_IN.get(page.key, OK)
     if role in ("anonymous", "clinician"):
         return LOGIN  # the admin is for staff only
     if page.kind == "admin-site":
@@ -282,7 +300,13 @@ def expected(page: Page, role: str) -> str:
         return REDIRECT
     rights = RIGHTS[page.key][role]
     allowed = PAGE_NEEDS[page.suffix] in rights
-    state_needed = VERSION_STATE_NEEDED.get(page.suffix) if page.key == "protocols.protocolversion" else None
+    state_needed = (
+        VERSION_STATE_NEEDED.get(page.suffix)
+        if page.key == "protocols.protocolversion"
+        else TEST_PATIENT_STATE_NEEDED.get(page.suffix)
+        if page.key == "protocols.protocoltestpatient"
+        else None
+    )
     if state_needed and page.state != state_needed:
         allowed = False
     return OK if allowed else FORBIDDEN

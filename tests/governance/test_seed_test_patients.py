@@ -7,11 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from evidence.models import LoadedRecord
 from protocols.models import ProtocolTestPatient, ProtocolVersion, VersionStatus
 from protocols.seed import SEED_PATH, SeedFileError, clinical_data_load, protocol_fingerprint, seed_file_parse
 from protocols.selectors import protocol_test_patients_check
 
 pytestmark = pytest.mark.integration
+
+ROUNDED_LABEL = "38 kg, carHLH grade 3: rounded to the nearest vial"
 
 D = Decimal
 
@@ -43,20 +46,21 @@ def _pair(low, high):
 def test_seeded_test_patients_match_the_hand_computed_answers(db):
     stored = [
         (
-            tp.protocol.institution.slug,
+            tp.version.protocol.institution.slug,
             tp.label,
             tp.expected_status,
             tp.expected_step_name,
             _pair(tp.expected_per_dose_low_mg, tp.expected_per_dose_high_mg),
             _pair(tp.expected_per_day_low_mg, tp.expected_per_day_high_mg),
         )
-        for tp in ProtocolTestPatient.objects.select_related("protocol__institution").order_by(
-            "protocol__institution__slug", "label"
+        for tp in ProtocolTestPatient.objects.select_related("version__protocol__institution").order_by(
+            "version__protocol__institution__slug", "label"
         )
     ]
 
     assert [(s[0], s[2], s[3], s[4], s[5]) for s in stored] == [(e[0], e[2], e[3], e[4], e[5]) for e in EXPECTED]
     assert all(s[1].startswith(e[1]) for s, e in zip(stored, EXPECTED, strict=True))
+    assert set(ProtocolTestPatient.objects.values_list("version__status", flat=True)) == {VersionStatus.PUBLISHED}
 
 
 def test_every_seeded_test_patient_passes_on_its_published_version(db):
@@ -70,25 +74,55 @@ def test_every_seeded_test_patient_passes_on_its_published_version(db):
     assert len(outcomes) == 16
 
 
-def test_reloading_adds_nothing_and_keeps_edited_test_patients(db):
-    edited = ProtocolTestPatient.objects.get(label__startswith="38 kg")
-    edited.arithmetic = "Checked again by pharmacy."
-    edited.save()
-
+def test_reloading_changes_nothing(db):
     report = clinical_data_load()
 
-    assert "test patients: 0 created, 0 updated, 15 unchanged, 1 NOT overwritten (edited since loaded)" in report.lines
-    assert report.refused == [f"test patient stjude: {edited.label}"]
-    assert ProtocolTestPatient.objects.get(pk=edited.pk).arithmetic == "Checked again by pharmacy."
+    assert "test patients: 0 created, 0 updated, 16 unchanged" in report.lines
+    assert (report.writes, report.refused) == (0, [])
+    assert ProtocolVersion.objects.count() == 6
 
 
-def test_missing_test_patient_is_added_again(db):
-    ProtocolTestPatient.objects.filter(label__startswith="38 kg").delete()
+def _published(slug: str) -> ProtocolVersion:
+    return ProtocolVersion.objects.get(protocol__institution__slug=slug, status=VersionStatus.PUBLISHED)
 
-    report = clinical_data_load()
 
-    assert "test patients: 1 created, 0 updated, 15 unchanged" in report.lines
-    assert ProtocolTestPatient.objects.count() == 16
+def test_changed_test_patient_in_the_file_gives_a_new_published_version(db, tmp_path):
+    old = _published("stjude")
+    path = _variant(
+        tmp_path, replace=('arithmetic = "10 mg/kg/day x 38 kg', 'arithmetic = "Checked: 10 mg/kg/day x 38 kg')
+    )
+
+    report = clinical_data_load(path=path)
+
+    new = _published("stjude")
+    assert (new.number, ProtocolVersion.objects.get(pk=old.pk).status) == (2, VersionStatus.RETIRED)
+    assert "stjude: updated from the data file: version 2, published" in report.lines
+    assert "test patients: 0 created, 1 updated, 15 unchanged" in report.lines
+    assert new.test_patients.get(label=ROUNDED_LABEL).arithmetic.startswith("Checked: 10 mg/kg/day x 38 kg")
+    assert old.test_patients.get(label=ROUNDED_LABEL).arithmetic.startswith("10 mg/kg/day x 38 kg")  # frozen
+    assert sorted(new.test_patients.values_list("label", flat=True)) == sorted(
+        old.test_patients.values_list("label", flat=True)
+    )
+
+
+def test_test_patients_edited_since_loaded_are_kept_and_reported(db, tmp_path):
+    # A ledger that disagrees with the stored patient is what an edit made before test patients were
+    # versioned (in place, outside any draft) leaves behind.
+    LoadedRecord.objects.filter(kind=LoadedRecord.Kind.TEST_PATIENT, natural_key=f"stjude/{ROUNDED_LABEL}").update(
+        fingerprint="0" * 64
+    )
+    path = _variant(
+        tmp_path, replace=('arithmetic = "10 mg/kg/day x 38 kg', 'arithmetic = "Checked: 10 mg/kg/day x 38 kg')
+    )
+
+    report = clinical_data_load(path=path)
+
+    assert _published("stjude").number == 1
+    assert report.refused == ["test patients of stjude"]
+    assert (
+        "stjude: test patients NOT overwritten - edited since they were loaded (version 1); "
+        "the file's test patients were not applied"
+    ) in report.lines
 
 
 def _variant(tmp_path: Path, replace: tuple[str, str] | None = None, append: str = "") -> Path:
@@ -145,15 +179,15 @@ def test_malformed_test_patient_entries_are_refused(tmp_path, append, message):
         seed_file_parse(path=_variant(tmp_path, append=append))
 
 
-ROUNDED_LABEL = "38 kg, carHLH grade 3: rounded to the nearest vial"
-
-
 def test_loader_refuses_a_test_patient_that_fails_and_writes_nothing(db, tmp_path):
-    ProtocolTestPatient.objects.filter(label=ROUNDED_LABEL).delete()
     entry = f'label = "{ROUNDED_LABEL}"\nexpected_status = "indicated"\nstep = "Initial dosing"\n'
     path = _variant(tmp_path, replace=(entry + "per_dose_mg = [100, 100]", entry + "per_dose_mg = [95, 95]"))
 
-    with pytest.raises(SeedFileError, match=f"{ROUNDED_LABEL}: Initial dosing, per dose: expected 95 mg, got 100 mg"):
+    with pytest.raises(
+        SeedFileError, match=f"stjude: {ROUNDED_LABEL}: Initial dosing, per dose: expected 95 mg, got 100 mg"
+    ):
         clinical_data_load(path=path)
 
-    assert ProtocolTestPatient.objects.filter(label=ROUNDED_LABEL).exists() is False
+    assert _published("stjude").number == 1
+    assert ProtocolVersion.objects.filter(protocol__institution__slug="stjude").count() == 1
+    assert _published("stjude").test_patients.get(label=ROUNDED_LABEL).expected_per_dose_low_mg == Decimal(100)
