@@ -26,6 +26,7 @@ from django.utils import timezone
 from accounts.roles import CLINICIAN
 from audit.services import audit_record
 from bedside import wizard
+from bedside.forms import SOME_APPLY, TRUE
 from bedside.selectors import published_institution_choices
 from cds_hooks.app_context import draft_order_from_app_context
 from cds_hooks.catalog import LOINC_WEIGHT_QUERY, WEIGHT_SEARCH_COUNT
@@ -274,6 +275,10 @@ def _wizard_fill(*, session: SessionBase, readings: list[prefill.Reading], new_p
     filled = {r.field: r.answer for r in readings if r.status == prefill.Status.FILLED}
     checked = wizard.prefill_from_query(filled, institutions)
     refused = {problem.split(":", 1)[0]: problem.split(":", 1)[1].strip() for problem in checked.invalid}
+    allergy_step = wizard.FIELD_STEPS["ecoli_protein_hypersensitivity"]
+    if checked.answers.get(allergy_step.slug, {}).get("ecoli_protein_hypersensitivity") == TRUE:
+        # A recorded hypersensitivity is one of the safety conditions: the screen's answer follows from it.
+        checked.answers[allergy_step.slug]["safety_screen"] = SOME_APPLY
     answers = wizard.WizardAnswers(session)
     if new_patient:
         answers.reset()

@@ -14,6 +14,7 @@ https. No certificate is faked.
 
 from __future__ import annotations
 
+import re
 from http.cookies import Morsel
 
 import pytest
@@ -22,6 +23,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from audit.models import AuditEvent
 from smart.session import PATIENT_KEY, SMART_KEY
 from tests.e2e import wizard
+from tests.e2e.bedside_checks import ALL_IMPACTS
 from tests.e2e.conftest import CHROMIUM, axe_violations, e2e_db, screenshot
 from tests.ehr_support import ISSUER
 from tests.smart_ehr import start_ehr
@@ -57,10 +59,21 @@ def test_ehr(live_server, settings):
     httpd.server_close()
 
 
+# Chromium never lets a cross-origin frame take focus by itself, and says so on the console: the result page's
+# `autofocus` (which moves a screen reader to the answer in a window of its own) is refused inside the EHR's frame.
+# That message, exactly, is the browser's policy rather than an error of the app's; anything else fails the test.
+CROSS_ORIGIN_AUTOFOCUS = re.compile(r"^Blocked autofocusing on a <\w+> element in a cross-origin subframe\.$")
+
+
 def _watch(page) -> list[str]:
     """Console errors, page errors and CSP violations of the page and every frame in it."""
     errors: list[str] = []
-    page.on("console", lambda msg: errors.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
+
+    def console(msg) -> None:
+        if msg.type == "error" and not CROSS_ORIGIN_AUTOFOCUS.match(msg.text):
+            errors.append(f"console {msg.type}: {msg.text}")
+
+    page.on("console", console)
     page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
     page.add_init_script(
         "document.addEventListener('securitypolicyviolation', e => "
@@ -97,7 +110,7 @@ def _walk_to_print(target) -> dict[str, str]:
     wizard.walk(target, CLINICAL_ANSWERS, fill_patient_step=False)
     shown = wizard.first_step_shown(target, "cnh")
     with target.expect_navigation():
-        target.get_by_role("link", name="Printable order summary").click()
+        target.get_by_role("link", name="Printable summary").click()
     printed = target.locator(".dose-table td[data-label='Order']").first.inner_text()
     return {**shown, "printed": printed}
 
@@ -146,11 +159,12 @@ def test_smart_ehr_launch_in_a_window_prefills_the_wizard_through_to_the_printou
     )
     assert page.locator(".ehr-patient").inner_text().startswith("Robin Okafor, born ")
     screenshot(page, request, "smart-prefilled")
-    assert axe_violations(page) == []
+    assert axe_violations(page, impacts=ALL_IMPACTS) == []
 
     shown = _walk_to_print(page)
     assert shown == {"order": CNH_ORDER, "per_dose": "40 mg", "printed": CNH_ORDER}
     assert page.get_by_role("button", name="Print").is_visible()
+    assert axe_violations(page, impacts=ALL_IMPACTS) == []
     screenshot(page, request, "smart-print")
     _assert_ehr_saw_a_smart_launch(test_ehr, live_server)
     (event,) = AuditEvent.objects.filter(action="smart.launch")

@@ -254,6 +254,9 @@ def test_smart_launch_reads_every_page_of_the_allergy_list(client, smart_ehr):
     status, answer, note = _readings(client)["ecoli_protein_hypersensitivity"]
     assert (status, answer) == ("filled", "true")
     assert note.endswith(": current anakinra allergy recorded (“Kineret”).")
+    # A recorded hypersensitivity answers the safety screen too: "one or more applies".
+    patient_step = client.session[SESSION_KEY]["answers"]["patient"]
+    assert (patient_step["ecoli_protein_hypersensitivity"], patient_step["safety_screen"]) == ("true", "some")
 
 
 def test_smart_launch_allergy_list_that_fails_is_not_read_as_none(client, smart_ehr):
@@ -571,10 +574,10 @@ def test_smart_read_again_takes_a_weight_recorded_since_and_keeps_the_other_answ
     status, answer, note = _readings(client)["weight_kg"]
     assert (status, answer, note.endswith(" (today): the latest body weight.")) == ("filled", "21.4", True)
     answers = client.session[SESSION_KEY]["answers"]
-    assert (answers["patient"]["weight_kg"], answers["patient"]["age_years"], answers["institution"]) == (
+    assert (answers["patient"]["weight_kg"], answers["patient"]["age_years"], answers["patient"]["institution"]) == (
         "21.4",
         "8",
-        {"institution": "cnh"},
+        "cnh",
     )
     assert len(smart_ehr.seen_at("/fhir/Observation")) == 2
 
