@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "api",
     "cds_hooks",
     "bedside",
+    "smart",
 ]
 
 MIDDLEWARE = [
@@ -50,6 +51,9 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "anakinra_cds.middleware.ServiceErrorsMiddleware",
+    # SMART sessions only: SameSite=None; Secure; Partitioned cookies and the EHR as frame ancestor. Above the
+    # session, CSRF, clickjacking and CSP middleware, so it sees their cookies and headers last.
+    "smart.middleware.SmartEmbeddingMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

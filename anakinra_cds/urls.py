@@ -11,6 +11,7 @@ urlpatterns = [
     path("assessments/", include("assessments.urls")),
     path("api/v1/", include("api.urls")),
     path("", include("cds_hooks.urls")),
+    path("", include("smart.urls")),
     path("admin/", admin.site.urls),
     # Answered first by anakinra_cds.middleware.ProbeMiddleware; named here so they can be reversed.
     path("healthz", healthz, name="healthz"),
