@@ -27,6 +27,7 @@ from http.cookies import Morsel
 from typing import Any
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csp import get_nonce
 from django.utils.cache import patch_vary_headers
@@ -72,6 +73,15 @@ def _may_hold_a_session(request: HttpRequest) -> bool:
     return session is not None and (session.accessed or settings.SESSION_COOKIE_NAME in request.COOKIES)
 
 
+def _in_smart_session(session: Any) -> bool:
+    """Whether the session is a SMART one. With the database away the session cannot be read: the request
+    is answered 503 by the view's own read (ServiceErrorsMiddleware), which sets no cookie to partition."""
+    try:
+        return is_smart_session(session=session)
+    except (OperationalError, InterfaceError):
+        return False
+
+
 class SmartEmbeddingMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -79,7 +89,7 @@ class SmartEmbeddingMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         session = getattr(request, "session", None)
-        smart_now = _may_hold_a_session(request) and is_smart_session(session=session)
+        smart_now = _may_hold_a_session(request) and _in_smart_session(session)
         launch_page = request.resolver_match is not None and request.resolver_match.url_name in LAUNCH_PAGES
         if not (smart_now or launch_page or getattr(request, "_smart_session_before", False)):
             return response
@@ -104,5 +114,5 @@ class SmartEmbeddingMiddleware:
         if session is None or settings.SESSION_COOKIE_NAME not in request.COOKIES:
             return
         accessed = session.accessed
-        request._smart_session_before = is_smart_session(session=session)  # type: ignore[attr-defined]
+        request._smart_session_before = _in_smart_session(session)  # type: ignore[attr-defined]
         session.accessed = accessed or request._smart_session_before  # type: ignore[attr-defined]
