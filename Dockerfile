@@ -16,4 +16,8 @@ RUN SECRET_KEY=collectstatic-only DEBUG=false python manage.py collectstatic --n
 USER 10001
 
 EXPOSE 8000
+# Liveness only (never touches the database, so a database outage does not get the app restarted); load
+# balancers and readiness probes use /readyz. The start period covers the migrations and data load in CMD.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status != 200)"]
 CMD ["sh", "-c", "python manage.py migrate --noinput && python manage.py load_clinical_data && exec gunicorn -c deploy/gunicorn.conf.py anakinra_cds.wsgi:application"]

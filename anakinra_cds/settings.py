@@ -43,11 +43,17 @@ INSTALLED_APPS = [
     "api",
     "cds_hooks",
     "bedside",
+    "smart",
 ]
 
 MIDDLEWARE = [
+    "anakinra_cds.middleware.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "anakinra_cds.middleware.ServiceErrorsMiddleware",
+    # SMART sessions only: SameSite=None; Secure; Partitioned cookies and the EHR as frame ancestor. Above the
+    # session, CSRF, clickjacking and CSP middleware, so it sees their cookies and headers last.
+    "smart.middleware.SmartEmbeddingMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -87,12 +93,24 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A database that accepts and never answers fails a connection attempt after this many seconds (psycopg's
+    # minimum is 2), and the request gets a 503 instead of a hung worker. A slow query is bounded by the role's
+    # statement_timeout (ALTER ROLE ... SET statement_timeout; docs/operations-resilience.md).
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int(
+        "DATABASE_CONNECT_TIMEOUT", 3, minimum=2
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DATABASE_PREPARED_STATEMENTS", True):
     # Server-side binding with prepared statements: the hot path's queries are planned once per
     # connection, not on every request (the API-token join alone took 1 ms to plan). Turn off behind a
     # transaction-pooling proxy (PgBouncer in transaction mode) that cannot keep prepared statements.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"server_side_binding": True, "prepare_threshold": 2})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# /readyz: the longest its one query may run (SET LOCAL statement_timeout), after connecting within
+# DATABASE_CONNECT_TIMEOUT.
+READYZ_STATEMENT_TIMEOUT_MS = env_int("READYZ_STATEMENT_TIMEOUT_MS", 1000, minimum=1)
+# Retry-After (seconds) on a 503 when the database cannot be reached.
+SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS = env_int("SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS", 10, minimum=1)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -1,7 +1,13 @@
-"""The OpenAPI 3.1 document, generated from the pydantic schemas the views validate with."""
+"""The OpenAPI 3.1 document, generated from the pydantic schemas the views validate with.
+
+Every limit is declared in those models (engine/inputs.py), so the document states it. The one part that is
+data, not code (the institutions with a published protocol), is filled in each time the document is served.
+"""
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
@@ -19,8 +25,28 @@ def _json(description: str, schema: str) -> dict[str, Any]:
     }
 
 
+def _retry_later(description: str) -> dict[str, Any]:
+    return {
+        **_json(description, "ErrorResponse"),
+        "headers": {
+            "Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}
+        },
+    }
+
+
+UNAVAILABLE = _retry_later("The database cannot be reached; nothing was stored. `errors.service` says so.")
+
+
+def openapi_document(*, institution_slugs: Iterable[str]) -> dict[str, Any]:
+    """The document as served: `institution` is one of the institutions with a published protocol now."""
+    document = copy.deepcopy(_document())
+    institution = document["components"]["schemas"]["RecommendationRequest"]["properties"]["institution"]
+    institution["anyOf"] = [{"type": "string", "enum": sorted(institution_slugs)}, {"type": "null"}]
+    return document
+
+
 @cache
-def openapi_document() -> dict[str, Any]:
+def _document() -> dict[str, Any]:
     models = [
         (RecommendationRequest, "validation"),
         (RecommendationResponse, "serialization"),
@@ -64,6 +90,8 @@ def openapi_document() -> dict[str, Any]:
                         "200": _json("The stored assessment with every recommendation.", "RecommendationResponse"),
                         "400": _json("Every invalid field, at once.", "ErrorResponse"),
                         "401": unauthorized,
+                        "413": _json("The body is over the size limit; `errors.body` says so.", "ErrorResponse"),
+                        "503": UNAVAILABLE,
                     },
                 }
             },
@@ -83,6 +111,7 @@ def openapi_document() -> dict[str, Any]:
                         "200": _json("The stored assessment.", "RecommendationResponse"),
                         "401": unauthorized,
                         "404": _json("No assessment with this id.", "ErrorResponse"),
+                        "503": UNAVAILABLE,
                     },
                 }
             },
@@ -108,6 +137,7 @@ def openapi_document() -> dict[str, Any]:
                         },
                         "401": unauthorized,
                         "404": _json("No assessment with this id.", "ErrorResponse"),
+                        "503": UNAVAILABLE,
                     },
                 }
             },
@@ -118,6 +148,7 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {
                         "200": _json("Every institution with a published protocol.", "InstitutionList"),
                         "401": unauthorized,
+                        "503": UNAVAILABLE,
                     },
                 }
             },
@@ -126,7 +157,13 @@ def openapi_document() -> dict[str, Any]:
                     "operationId": "openapi",
                     "summary": "This document",
                     "security": [],
-                    "responses": {"200": {"description": "The OpenAPI 3.1 document."}},
+                    "responses": {
+                        "200": {
+                            "description": "The OpenAPI 3.1 document.",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        },
+                        "503": UNAVAILABLE,
+                    },
                 }
             },
         },

@@ -1,4 +1,5 @@
-"""One JSON response shape for the API, with Decimals written as exact JSON numbers."""
+"""One JSON response shape for the API, with Decimals written as exact JSON numbers, never cached (answers
+are about a patient, and ward computers are shared)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from functools import wraps
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from django.utils.cache import add_never_cache_headers
 
 from anakinra_cds import jsonutil
 
@@ -14,6 +16,7 @@ from anakinra_cds import jsonutil
 class ApiResponse(HttpResponse):
     def __init__(self, data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> None:
         super().__init__(jsonutil.dumps(data), status=status, content_type="application/json", headers=headers)
+        add_never_cache_headers(self)
 
 
 def error_response(errors: dict[str, list[str]], *, status: int = 400) -> ApiResponse:

@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from pydantic import ValidationError
 
 from anakinra_cds import jsonutil
@@ -102,7 +103,9 @@ def assessment_fhir(request: HttpRequest, assessment_id: str) -> HttpResponse:
         protocol_urls={slug: f"{base_url}/protocols/{slug}/" for slug in slugs},
         rules_note=rules_note(assessment.rules_revision),
     )
-    return HttpResponse(jsonutil.dumps(bundle), content_type="application/fhir+json")
+    response = HttpResponse(jsonutil.dumps(bundle), content_type="application/fhir+json")
+    add_never_cache_headers(response)
+    return response
 
 
 @api_methods("GET")
@@ -113,4 +116,4 @@ def institutions_list(request: HttpRequest) -> ApiResponse:
 
 @api_methods("GET")
 def openapi(request: HttpRequest) -> ApiResponse:
-    return ApiResponse(openapi_document())
+    return ApiResponse(openapi_document(institution_slugs=(p.institution_slug for p in published_protocols())))

@@ -1,7 +1,8 @@
 """Bedside pages: the wizard, the result, the printable order summary, and the reading pages.
 
 Thin views: the flow lives in `bedside.wizard`, writes in `bedside.services`, reads in
-`bedside.selectors`, words and notation in `bedside.presentation`.
+`bedside.selectors`, words and notation in `bedside.presentation`. Pages that hold a patient's answers (the
+wizard, the result, the print page) are never cached: ward computers are shared.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 from pydantic import ValidationError
 
@@ -173,12 +175,14 @@ def _finish(request: HttpRequest, answers: WizardAnswers, states: list[StepState
     return redirect("assessment_result", assessment_id=assessment.id)
 
 
+@never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
 def wizard_home(request: HttpRequest) -> HttpResponse:
     return _wizard_step(request, STEPS[0])
 
 
+@never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
 def wizard_step(request: HttpRequest, slug: str) -> HttpResponse:
@@ -192,6 +196,7 @@ def wizard_step(request: HttpRequest, slug: str) -> HttpResponse:
     return _wizard_step(request, step)
 
 
+@never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
 def wizard_reset(request: HttpRequest) -> HttpResponse:
@@ -204,6 +209,7 @@ def wizard_reset(request: HttpRequest) -> HttpResponse:
     return redirect("home")
 
 
+@never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
 def wizard_start(request: HttpRequest) -> HttpResponse:
@@ -247,6 +253,7 @@ def _assessment_or_404(assessment_id: Any):
     return assessment
 
 
+@never_cache
 @login_required
 @require_GET
 def assessment_result(request: HttpRequest, assessment_id: Any) -> HttpResponse:
@@ -261,6 +268,7 @@ def assessment_result(request: HttpRequest, assessment_id: Any) -> HttpResponse:
     return render(request, "assessments/result.html", context)
 
 
+@never_cache
 @login_required
 @require_GET
 def assessment_print(request: HttpRequest, assessment_id: Any) -> HttpResponse:

@@ -15,6 +15,7 @@ from typing import Any
 
 from django import forms
 from django.contrib.sessions.backends.base import SessionBase
+from django.dispatch import Signal
 
 from bedside.forms import (
     FALSE,
@@ -28,6 +29,10 @@ from bedside.forms import (
 from engine.vocabulary import CarTarget, Toxicity
 
 SESSION_KEY = "bedside_wizard"
+# Sent (with `session`) when the wizard's patient ends: its answers are reset for a new patient, or its
+# result is stored. Whatever another app keeps beside the answers about that patient (an EHR launch's
+# patient context) ends with it.
+patient_ended = Signal()
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,10 +93,12 @@ class WizardAnswers:
     def reset(self) -> None:
         self.data = {"answers": {}}
         self._store()
+        patient_ended.send(sender=WizardAnswers, session=self.session)
 
     def mark_finished(self, assessment_id: str) -> None:
         self.data["finished_assessment"] = assessment_id
         self._store()
+        patient_ended.send(sender=WizardAnswers, session=self.session)
 
     @property
     def finished_assessment(self) -> str | None:

@@ -5,19 +5,26 @@ Every call carries `Authorization: Bearer <JWT>`. It is accepted only when all o
 - `iss` is a configured issuer, and the key comes from that issuer's configured JWK Set, its
   configured JWK Set URL, or a `jku` on that issuer's own allow-list;
 - the signature verifies with that key;
-- `aud` is exactly this endpoint's URL; `exp` and `iat` are JSON numbers; `exp` is in the future,
-  `iat` not in the future, and the lifetime (`exp - iat`) no longer than CDS_HOOKS_JWT_MAX_LIFETIME_SECONDS;
+- `aud` is exactly this endpoint's URL (that string, or an array holding only it); `exp` and `iat` are JSON
+  numbers; `exp` is in the future, `iat` not in the future, and the lifetime (`exp - iat`) no longer than
+  CDS_HOOKS_JWT_MAX_LIFETIME_SECONDS;
 - `jti` has not been seen before from this issuer (the replay store, shared by every process).
 
 Any failure raises `InvalidToken`, which the views turn into a bare 401. Tokens are never logged.
+
+Fetched JWK Sets cannot starve the service: a `kid` is looked up in the keys already held for the issuer
+before anything is fetched; a failed fetch is remembered for JWKS_FAILURE_SECONDS; at most one fetch per URL
+is in flight (in a background thread, whatever the number of requests waiting for it); and no request waits
+longer than CDS_HOOKS_HTTP_TIMEOUT_SECONDS for it, even from a server that sends one byte at a time.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,6 +41,9 @@ REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "jti"]
 MIN_RSA_KEY_BITS = 2048
 # An unknown `kid` triggers a refetch of a cached JWK Set (key rotation), at most this often.
 JWKS_REFETCH_MIN_SECONDS = 30
+# A failed JWK Set fetch (error, timeout) is not tried again for this long: each call is refused at once.
+JWKS_FAILURE_SECONDS = 30
+JWKS_MAX_BYTES = 256 * 1024
 MAX_JTI_LENGTH = 255
 
 
@@ -48,35 +58,54 @@ class CdsClient:
     tenant: str
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _CachedSet:
     fetched_at: float
     jwks: dict[str, Any]
 
 
+@dataclass(slots=True)
+class _Fetch:
+    """One fetch in flight: every request that needs the URL meanwhile waits on `done` (each for at most the
+    timeout), and the background thread leaves the set or the error here."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    jwks: dict[str, Any] | None = None
+    error: str = ""
+
+
 _jwks_cache: dict[str, _CachedSet] = {}
+_jwks_failed_until: dict[str, float] = {}
+_jwks_fetches: dict[str, _Fetch] = {}
 _jwks_lock = threading.Lock()
 
 
 def jwks_cache_clear() -> None:
     with _jwks_lock:
         _jwks_cache.clear()
+        _jwks_failed_until.clear()
+        _jwks_fetches.clear()
 
 
 def _kids(jwks: dict[str, Any]) -> set[str]:
     return {k.get("kid") for k in jwks.get("keys", []) if isinstance(k, dict)}
 
 
-def _fetch_jwks(url: str) -> dict[str, Any]:
+def _fetch_jwks(url: str, *, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
     try:
-        response = requests.get(
-            url,
-            timeout=settings.CDS_HOOKS_HTTP_TIMEOUT_SECONDS,
-            allow_redirects=False,
-            headers={"Accept": "application/json"},
-        )
-        response.raise_for_status()
-        jwks = response.json()
+        with requests.get(
+            url, timeout=timeout, allow_redirects=False, headers={"Accept": "application/json"}, stream=True
+        ) as response:
+            response.raise_for_status()
+            body = bytearray()
+            for chunk in response.iter_content(chunk_size=8192):
+                body += chunk
+                if len(body) > JWKS_MAX_BYTES:
+                    raise InvalidToken(f"JWK Set at {url} is larger than {JWKS_MAX_BYTES} bytes")
+                if time.monotonic() > deadline:
+                    raise InvalidToken(f"JWK Set at {url} took longer than {timeout} s")
+        jwks = json.loads(body)
     except (requests.RequestException, ValueError) as error:
         raise InvalidToken(f"JWK Set at {url} could not be fetched: {error}") from None
     if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
@@ -84,27 +113,83 @@ def _fetch_jwks(url: str) -> dict[str, Any]:
     return jwks
 
 
+def _fetch_in_background(url: str, fetch: _Fetch, timeout: float) -> None:
+    try:
+        fetch.jwks = _fetch_jwks(url, timeout=timeout)
+    except InvalidToken as error:
+        fetch.error = str(error)
+    except Exception as error:  # a background thread: whatever happens ends as a failed fetch
+        fetch.error = f"JWK Set at {url} could not be fetched: {type(error).__name__}"
+    with _jwks_lock:
+        if _jwks_fetches.get(url) is fetch:
+            del _jwks_fetches[url]
+        if fetch.jwks is not None:
+            _jwks_cache[url] = _CachedSet(fetched_at=time.monotonic(), jwks=fetch.jwks)
+            _jwks_failed_until.pop(url, None)
+        else:
+            _jwks_failed_until[url] = time.monotonic() + JWKS_FAILURE_SECONDS
+    fetch.done.set()
+
+
+def _held_set(url: str, kid: str, now: float) -> dict[str, Any] | None:
+    """The cached set for `url` if it may be used for `kid` without fetching (caller holds the lock)."""
+    cached = _jwks_cache.get(url)
+    if cached is None:
+        return None
+    age = now - cached.fetched_at
+    if age < settings.CDS_HOOKS_JWKS_CACHE_SECONDS and (kid in _kids(cached.jwks) or age < JWKS_REFETCH_MIN_SECONDS):
+        return cached.jwks
+    return None
+
+
 def _jwks_from_url(url: str, kid: str) -> dict[str, Any]:
-    """A fetched JWK Set, cached for CDS_HOOKS_JWKS_CACHE_SECONDS; refetched once for an unknown kid."""
+    """A fetched JWK Set, cached for CDS_HOOKS_JWKS_CACHE_SECONDS and refetched (at most every
+    JWKS_REFETCH_MIN_SECONDS) for an unknown kid; after a failed fetch, refused for JWKS_FAILURE_SECONDS."""
+    timeout = settings.CDS_HOOKS_HTTP_TIMEOUT_SECONDS
+    with _jwks_lock:
+        now = time.monotonic()
+        held = _held_set(url, kid, now)
+        if held is not None:
+            return held
+        if _jwks_failed_until.get(url, 0) > now:
+            raise InvalidToken(f"JWK Set at {url} failed recently; not fetched again yet")
+        fetch = _jwks_fetches.get(url)
+        if fetch is None:
+            fetch = _jwks_fetches[url] = _Fetch()
+            threading.Thread(target=_fetch_in_background, args=(url, fetch, timeout), daemon=True).start()
+    if not fetch.done.wait(timeout):
+        with _jwks_lock:
+            # Later requests fail at once rather than each waiting: the fetch counts as failed until it ends.
+            _jwks_failed_until[url] = max(_jwks_failed_until.get(url, 0), time.monotonic() + JWKS_FAILURE_SECONDS)
+        raise InvalidToken(f"JWK Set at {url} did not arrive within {timeout} s")
+    if fetch.jwks is None:
+        raise InvalidToken(fetch.error)
+    return fetch.jwks
+
+
+def _held_elsewhere(issuer: Issuer, kid: str) -> dict[str, Any] | None:
+    """A set of this issuer's already held (inline, or fetched and still fresh) that has `kid`: every one of
+    the issuer's key sources is trusted for it alike, so no fetch is needed."""
+    if issuer.jwks is not None and kid in _kids(issuer.jwks):
+        return issuer.jwks
     now = time.monotonic()
     with _jwks_lock:
-        cached = _jwks_cache.get(url)
-    if cached is not None:
-        age = now - cached.fetched_at
-        fresh = age < settings.CDS_HOOKS_JWKS_CACHE_SECONDS
-        if fresh and (kid in _kids(cached.jwks) or age < JWKS_REFETCH_MIN_SECONDS):
-            return cached.jwks
-    jwks = _fetch_jwks(url)
-    with _jwks_lock:
-        _jwks_cache[url] = _CachedSet(fetched_at=now, jwks=jwks)
-    return jwks
+        for url in (issuer.jwks_url, *issuer.jku):
+            cached = _jwks_cache.get(url) if url is not None else None
+            fresh = cached is not None and now - cached.fetched_at < settings.CDS_HOOKS_JWKS_CACHE_SECONDS
+            if fresh and kid in _kids(cached.jwks):
+                return cached.jwks
+    return None
 
 
 def _key_set(issuer: Issuer, header: dict[str, Any], kid: str) -> dict[str, Any]:
     jku = header.get("jku")
+    if jku is not None and jku not in issuer.jku:
+        raise InvalidToken("jku is not on this issuer's allow-list")
+    held = _held_elsewhere(issuer, kid)
+    if held is not None:
+        return held
     if jku is not None:
-        if jku not in issuer.jku:
-            raise InvalidToken("jku is not on this issuer's allow-list")
         return _jwks_from_url(jku, kid)
     if issuer.jwks is not None:
         return issuer.jwks
@@ -185,6 +270,9 @@ def cds_client_verify(*, authorization: str, audience: str) -> CdsClient:
     except PyJWTError as error:
         raise InvalidToken(f"rejected: {type(error).__name__}") from None
 
+    # PyJWT accepts any array holding the audience; the endpoint's URL alone is accepted here.
+    if claims["aud"] != audience and claims["aud"] != [audience]:
+        raise InvalidToken("aud names more than this endpoint")
     # PyJWT accepts numeric strings for exp and iat; the JWT spec says NumericDate, a JSON number.
     if not all(_is_numeric_date(claims[name]) for name in ("exp", "iat")):
         raise InvalidToken("exp and iat must be JSON numbers")

@@ -6,7 +6,9 @@ Rules kept here (CDS Hooks 2.0, "CDS Service Response"):
 - `detail` is GitHub-flavored markdown: the inputs used, the arithmetic, the caps and the citations;
 - suggestions only with `selectionBehavior`, and each action with a `description`; a `delete` action
   names its resource by `resourceId` (a relative reference), as CDS Hooks 2.0.1 asks;
-- one `absolute` link to the bedside wizard, pre-filled with what the EHR sent (never `appContext`);
+- one link: `absolute` to the bedside wizard pre-filled with what the EHR sent, or, when the EHR has a
+  SMART registration, `smart` to the app's launch URL (the EHR launches it on the patient), with an
+  `appContext` naming the drafted order the card is about;
 - optional fields are left out rather than sent empty or null.
 No card ever claims an indication: the EHR does not send the toxicity, grade or treatment history.
 """
@@ -20,7 +22,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from cds_hooks import fhir
-from cds_hooks.fhir_read import DraftReading, Weight
+from cds_hooks.app_context import app_context_for_draft
+from cds_hooks.fhir_read import DraftReading, Weight, is_fhir_id
 from engine import notation, safety
 from engine.data import Citation, ProtocolData, StepResult
 from engine.order_check import Limits, OrderCheck, Verdict
@@ -78,6 +81,8 @@ class CardSetting:
     base_url: str
     protocol: ProtocolData | None
     institution_slug: str | None
+    # The EHR has a SMART registration: links launch the app (type smart) instead of opening a URL.
+    smart_launch: bool = False
 
 
 def _md(text: str) -> str:
@@ -126,7 +131,15 @@ def wizard_url(setting: CardSetting, facts: Facts) -> str:
     return f"{setting.base_url}/start/{query}"
 
 
-def _links(setting: CardSetting, facts: Facts) -> list[dict[str, Any]]:
+def _links(setting: CardSetting, facts: Facts, app_context: str | None) -> list[dict[str, Any]]:
+    if setting.smart_launch:
+        # The EHR launches the app with its own launch context; the weight, age and allergies are read then.
+        link = {
+            "label": "Open Anakinra CDS on this patient (enter toxicity and grade there)",
+            "url": f"{setting.base_url}/smart/launch",
+            "type": "smart",
+        }
+        return [{**link, "appContext": app_context} if app_context is not None else link]
     return [
         {
             "label": "Open the bedside wizard with these inputs (enter toxicity and grade there)",
@@ -140,14 +153,30 @@ def _override_reasons() -> list[dict[str, str]]:
     return [{"system": OVERRIDE_REASON_SYSTEM, "code": code, "display": display} for code, display in OVERRIDE_REASONS]
 
 
-def _card(*, summary: str, indicator: str, detail: str, setting: CardSetting, facts: Facts) -> dict[str, Any]:
+def _draft_context(draft: DraftReading | None, draft_ref: str) -> str | None:
+    """The appContext of a card about one drafted order: its id and how it was read."""
+    if draft is None:
+        return None
+    order_id = draft_ref.removeprefix("MedicationRequest/")
+    return app_context_for_draft(order_id=order_id if is_fhir_id(order_id) else None, description=draft.description)
+
+
+def _card(
+    *,
+    summary: str,
+    indicator: str,
+    detail: str,
+    setting: CardSetting,
+    facts: Facts,
+    app_context: str | None = None,
+) -> dict[str, Any]:
     card: dict[str, Any] = {
         "uuid": str(uuid.uuid4()),
         "summary": summary,
         "indicator": indicator,
         "detail": detail,
         "source": _source(setting),
-        "links": _links(setting, facts),
+        "links": _links(setting, facts, app_context),
     }
     if indicator != "info":
         card["overrideReasons"] = _override_reasons()
@@ -470,6 +499,7 @@ def dose_card(
         detail="\n\n".join(sections),
         setting=setting,
         facts=facts,
+        app_context=_draft_context(draft, draft_ref),
     )
     if suggestions:
         card["selectionBehavior"] = "at-most-one"
@@ -527,6 +557,7 @@ def unchecked_card(
         detail="\n\n".join(sections),
         setting=setting,
         facts=facts,
+        app_context=_draft_context(draft, draft_ref),
     )
 
 

@@ -29,6 +29,9 @@ and listed in ALLOWED_KEYS, so an unknown or misspelt key always stops the start
   anakinra. An order (or allergy) carrying one is anakinra even without a name. None is built in: no
   medication code has been verified for this service, so each site lists the ones it has checked.
 
+- `smart`: its SMART App Launch client registration (cds_hooks/smart_config.py). An entry may hold only
+  this (no keys): that EHR launches the app but makes no CDS Hooks calls (any it made would be refused).
+
 SITE_URL (settings; empty, or an absolute http(s) URL with no path, query or fragment, https unless
 DEBUG) is checked here too: it is the JWT audience and the base of every link sent to an EHR.
 """
@@ -42,7 +45,9 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-ALLOWED_KEYS = {"jwks", "jwks_url", "jku", "institution", "tenants", "fhir_servers", "medication_codes"}
+from cds_hooks.smart_config import SmartRegistration, servers_registered_once, smart_registration
+
+ALLOWED_KEYS = {"jwks", "jwks_url", "jku", "institution", "tenants", "fhir_servers", "medication_codes", "smart"}
 TENANT_KEYS = {"institution"}
 CODE_KEYS = {"system", "code", "display"}
 
@@ -63,6 +68,7 @@ class Issuer:
     tenants: dict[str, Tenant] = field(default_factory=dict)
     # (system, code) pairs this EHR's formulary uses for anakinra.
     medication_codes: frozenset[tuple[str, str]] = frozenset()
+    smart: SmartRegistration | None = None
 
     def fhir_server_allowed(self, url: str) -> bool:
         return url.rstrip("/") in self.fhir_servers
@@ -144,7 +150,7 @@ def _issuer(iss: str, raw: Any) -> Issuer:
         raise ImproperlyConfigured(f"CDS_HOOKS_ISSUERS: {where}.jwks must be a JWK Set ({{'keys': [...]}}).")
     jwks_url = _url(raw["jwks_url"], f"{where}.jwks_url") if "jwks_url" in raw else None
     jku = _url_list(raw.get("jku", []), f"{where}.jku")
-    if jwks is None and jwks_url is None and not jku:
+    if jwks is None and jwks_url is None and not jku and "smart" not in raw:
         raise ImproperlyConfigured(f"CDS_HOOKS_ISSUERS: {where} needs jwks, jwks_url or jku.")
     institution = _slug(raw["institution"], f"{where}.institution") if raw.get("institution") is not None else None
     return Issuer(
@@ -156,6 +162,7 @@ def _issuer(iss: str, raw: Any) -> Issuer:
         fhir_servers=_url_list(raw.get("fhir_servers", []), f"{where}.fhir_servers", strip_slash=True),
         tenants=_tenants(raw.get("tenants", {}), f"{where}.tenants"),
         medication_codes=_medication_codes(raw.get("medication_codes", []), f"{where}.medication_codes"),
+        smart=smart_registration(iss, raw["smart"]) if "smart" in raw else None,
     )
 
 
@@ -164,7 +171,9 @@ def issuers() -> dict[str, Issuer]:
     raw = settings.CDS_HOOKS_ISSUERS
     if not isinstance(raw, dict):
         raise ImproperlyConfigured("CDS_HOOKS_ISSUERS must be a JSON object keyed by issuer (the JWT 'iss').")
-    return {iss: _issuer(iss, value) for iss, value in raw.items()}
+    parsed = {iss: _issuer(iss, value) for iss, value in raw.items()}
+    servers_registered_once([issuer.smart for issuer in parsed.values() if issuer.smart is not None])
+    return parsed
 
 
 def issuer_get(iss: str) -> Issuer | None:

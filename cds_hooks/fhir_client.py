@@ -3,11 +3,14 @@
 Short timeout, no redirects (the token must not follow one), JSON parsed with Decimals. Any failure
 is `FhirUnavailable`; the caller decides whether the data was required (412) or optional. A search
 result's `next` link is read only when it is on the same server (`page_url_on_server`): a link is
-data from outside, and the token is a credential for patient data.
+data from outside, and the token is a credential for patient data. `search_pages` follows them, bounded,
+for both the CDS Hooks service and the SMART launch's reads.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -15,6 +18,7 @@ import requests
 from django.conf import settings
 
 from anakinra_cds import jsonutil
+from cds_hooks.fhir_read import search_page
 
 
 class FhirUnavailable(Exception):
@@ -73,3 +77,58 @@ def fhir_get_page(*, url: str, base_url: str, access_token: str, page: int) -> A
     if absolute is None:
         raise FhirUnavailable(f"page {page}: its link is not on the EHR's FHIR server")
     return _get(absolute, label=f"page {page}", params=None, access_token=access_token)
+
+
+# The most pages of one search read by following `next` links (the first page included): every page is
+# another call to the EHR within one hook call or launch. A longer list is reported as not read in full.
+MAX_SEARCH_PAGES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    resources: list[dict[str, Any]]
+    # Why this is not known to be the whole answer ("" when it is).
+    problem: str
+
+
+def _never_enough(resources: list[dict[str, Any]]) -> bool:
+    return False
+
+
+def search_pages(
+    first: Any,
+    *,
+    base_url: str | None,
+    access_token: str | None,
+    enough: Callable[[list[dict[str, Any]]], bool] = _never_enough,
+) -> SearchResult:
+    """Every page of a search whose first page is `first` (a prefetch value or a response), following
+    `next` links on the FHIR server at `base_url` only (None: no server to read more from), at most
+    MAX_SEARCH_PAGES, until `enough` holds. A later failure, an error outcome or a short list is the
+    result's `problem`, never an empty answer."""
+    page = search_page(first)
+    resources, matches, total = list(page.resources), page.matches, page.total
+    number = 1
+    while not page.problem and page.next_url is not None and not enough(resources):
+        if number == MAX_SEARCH_PAGES:
+            pages = MAX_SEARCH_PAGES
+            return SearchResult(resources, f"it has more than {pages} pages; only the first {pages} were read")
+        if base_url is None or access_token is None:
+            return SearchResult(resources, "it has more pages, and no allowed FHIR server to read them from")
+        number += 1
+        try:
+            page = search_page(
+                fhir_get_page(url=page.next_url, base_url=base_url, access_token=access_token, page=number)
+            )
+        except FhirUnavailable as error:
+            return SearchResult(resources, f"a later page could not be read ({error})")
+        resources.extend(page.resources)
+        matches += page.matches
+    if page.problem:
+        return SearchResult(resources, page.problem)
+    if enough(resources):
+        return SearchResult(resources, "")
+    if total is not None and matches < total:
+        sent = f"{matches} {'was' if matches == 1 else 'were'} sent"
+        return SearchResult(resources, f"its total is {total} entries, but {sent}")
+    return SearchResult(resources, "")

@@ -201,6 +201,12 @@ def _when(text: Any) -> datetime:
     return datetime.min.replace(tzinfo=UTC)
 
 
+def fhir_moment(text: Any) -> datetime | None:
+    """A FHIR date, dateTime or instant as an aware datetime (no zone: UTC); None when it cannot be read."""
+    when = _when(text)
+    return None if when == datetime.min.replace(tzinfo=UTC) else when
+
+
 # --- Weight ---------------------------------------------------------------------------------------
 
 
@@ -338,12 +344,13 @@ def _status_code(concept: Any) -> str | None:
 class AllergyFindings:
     recorded: list[str]  # the names of current anakinra allergies
     unidentified: int  # current allergy records naming no substance that can be read (none, or a bare code)
+    others: tuple[str, ...] = ()  # the names of the other current allergy records, as recorded (shown, never read)
 
 
 def anakinra_allergies(resources: list[dict[str, Any]], *, codes: MedicationCodes = NO_CODES) -> AllergyFindings:
     """Current AllergyIntolerance records for anakinra (by name or listed code, see module docstring), and
-    how many current records name nothing readable (any of them could be anakinra)."""
-    found, unidentified = [], 0
+    how many current records name nothing readable (any of them could be anakinra), and the other names."""
+    found, unidentified, others = [], 0, []
     for resource in resources:
         if resource.get("resourceType") != "AllergyIntolerance":
             continue
@@ -359,7 +366,9 @@ def anakinra_allergies(resources: list[dict[str, Any]], *, codes: MedicationCode
             found.append(_listed_code_name(concept, codes))
         elif not _names(concept):
             unidentified += 1
-    return AllergyFindings(recorded=found, unidentified=unidentified)
+        else:
+            others.append(_names(concept)[0])
+    return AllergyFindings(recorded=found, unidentified=unidentified, others=tuple(others))
 
 
 # --- Drafted orders -------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from django.utils import timezone
 from audit.services import audit_record
 from cds_hooks import cards as card_builders
 from cds_hooks.catalog import LOINC_WEIGHT_QUERY, WEIGHT_SEARCH_COUNT, CdsService
-from cds_hooks.fhir_client import FhirUnavailable, fhir_get, fhir_get_page
+from cds_hooks.fhir_client import FhirUnavailable, SearchResult, fhir_get, search_pages
 from cds_hooks.fhir_read import (
     MedicationCodes,
     age_years,
@@ -31,7 +31,6 @@ from cds_hooks.fhir_read import (
     is_fhir_id,
     medication_names,
     medication_reference_id,
-    search_page,
     selected,
     unnamed_medication_requests,
     unreadable_weight,
@@ -79,18 +78,6 @@ class PreconditionFailed(Exception):
     """Required FHIR data is neither prefetched nor readable from the EHR's FHIR server."""
 
 
-# The most pages of one search read by following `next` links (the first page included): every page is
-# another call to the EHR within one hook call. A longer list is reported as not read in full.
-MAX_SEARCH_PAGES = 5
-
-
-@dataclass(frozen=True, slots=True)
-class SearchResult:
-    resources: list[dict[str, Any]]
-    # Why this is not known to be the whole answer ("" when it is).
-    problem: str
-
-
 @dataclass(frozen=True, slots=True)
 class _Reader:
     """Prefetched data, or a read from the EHR's FHIR server when the prefetch key is absent."""
@@ -124,36 +111,12 @@ class _Reader:
         *,
         enough: Callable[[list[dict[str, Any]]], bool] = lambda resources: False,
     ) -> SearchResult:
-        """Every page of a search (prefetched or read), following `next` links on the allowed FHIR server
-        only, at most MAX_SEARCH_PAGES, until `enough` holds. FhirUnavailable when the first page cannot
-        be had at all; a later failure, an error outcome or a short list is the result's `problem`."""
-        page = search_page(self.get(key, path, params))
-        resources, matches, total = list(page.resources), page.matches, page.total
-        number = 1
-        while not page.problem and page.next_url is not None and not enough(resources):
-            if number == MAX_SEARCH_PAGES:
-                pages = MAX_SEARCH_PAGES
-                return SearchResult(resources, f"it has more than {pages} pages; only the first {pages} were read")
-            if not self.can_fetch():
-                return SearchResult(resources, "it has more pages, and no allowed FHIR server to read them from")
-            assert self.server is not None and self.access_token is not None
-            number += 1
-            try:
-                page = search_page(
-                    fhir_get_page(url=page.next_url, base_url=self.server, access_token=self.access_token, page=number)
-                )
-            except FhirUnavailable as error:
-                return SearchResult(resources, f"a later page could not be read ({error})")
-            resources.extend(page.resources)
-            matches += page.matches
-        if page.problem:
-            return SearchResult(resources, page.problem)
-        if enough(resources):
-            return SearchResult(resources, "")
-        if total is not None and matches < total:
-            sent = f"{matches} {'was' if matches == 1 else 'were'} sent"
-            return SearchResult(resources, f"its total is {total} entries, but {sent}")
-        return SearchResult(resources, "")
+        """Every page of a search (prefetched or read): `fhir_client.search_pages`, reading later pages
+        from the allowed FHIR server only. FhirUnavailable when the first page cannot be had at all."""
+        first = self.get(key, path, params)
+        if not self.can_fetch():
+            return search_pages(first, base_url=None, access_token=None, enough=enough)
+        return search_pages(first, base_url=self.server, access_token=self.access_token, enough=enough)
 
 
 def _reader(request: HookRequest, client: CdsClient) -> _Reader:
@@ -255,7 +218,10 @@ def _setting(client: CdsClient, base_url: str) -> card_builders.CardSetting:
     slug = client.issuer.institution_for(client.tenant)
     protocols = published_protocols(institution_slug=slug) if slug else ()
     return card_builders.CardSetting(
-        base_url=base_url, protocol=protocols[0] if protocols else None, institution_slug=slug
+        base_url=base_url,
+        protocol=protocols[0] if protocols else None,
+        institution_slug=slug,
+        smart_launch=client.issuer.smart is not None,
     )
 
 

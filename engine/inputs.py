@@ -1,24 +1,30 @@
 """What a recommendation is asked for: the validated inputs shared by the API, the bedside wizard,
 the pharmacists' test patients and the seed data (../shared/spec/api.md, request body).
 
-Pure (pydantic, no Django), so every layer can import it.
+Each limit is declared once, below, as an annotation on the request model: the model checks it and its
+JSON Schema (so the OpenAPI document) states it. Pure (pydantic, no Django), so every layer can import it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     Strict,
     ValidationError,
     WithJsonSchema,
-    field_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
 
 from engine.data import PatientInputs, ToxicityGrade
 from engine.notation import plain_decimal
@@ -45,8 +51,17 @@ def _json_number(value: Any) -> Decimal:
     return Decimal(value)
 
 
+def _json_whole_number(value: Any) -> Any:
+    # JSON does not tell 3 from 3.0 (JSON Schema's "integer" matches both), so neither does the API. A bool
+    # or a fraction stays what it is and is refused as not a whole number; beyond 18 digits nothing is
+    # converted (and the range check refuses it).
+    if isinstance(value, Decimal) and value.is_finite() and value.adjusted() < 18 and value == value.to_integral():
+        return int(value)
+    return value
+
+
 Number = Annotated[Decimal, BeforeValidator(_json_number), WithJsonSchema({"type": "number"})]
-WholeNumber = Annotated[int, Strict()]
+WholeNumber = Annotated[int, Strict(), BeforeValidator(_json_whole_number)]
 Flag = Annotated[bool, Strict()]
 
 
@@ -56,17 +71,120 @@ def _in_range(value: Decimal | int, low: int, high: int, unit: str = "") -> None
         raise ValueError(f"must be from {low} to {high}{suffix}")
 
 
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """A number from `low` to `high` (and, for a decimal, at most `decimals` places): checked on input and
+    stated in the JSON Schema as minimum, maximum and multipleOf."""
+
+    low: int
+    high: int
+    unit: str = ""
+    decimals: int | None = None
+    decimals_note: str = ""
+
+    def check(self, value: Decimal | int) -> Decimal | int:
+        _in_range(value, self.low, self.high, self.unit)
+        if self.decimals is None or not isinstance(value, Decimal):
+            return value
+        # Precision of the value, not of its spelling: 8.50 has 1 decimal, and 1E-16384 (which PostgreSQL
+        # cannot store) has 16384. The plain value is what is stored and echoed.
+        value = plain_decimal(value)
+        exponent = value.as_tuple().exponent
+        if isinstance(exponent, int) and -exponent > self.decimals:
+            places = "1 decimal place" if self.decimals == 1 else f"{self.decimals} decimal places"
+            raise ValueError(f"must have at most {places}{self.decimals_note}")
+        return value
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(self.check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema.update(minimum=self.low, maximum=self.high)
+        if self.decimals is not None:
+            json_schema["multipleOf"] = Decimal(1).scaleb(-self.decimals)
+        return json_schema
+
+
+@dataclass(frozen=True, slots=True)
+class ItemCount:
+    """A list of `low` to `high` items, counted before any item is validated: a long list costs one error,
+    not one per item (a 20,000-item list would otherwise tie up a worker)."""
+
+    low: int
+    high: int
+    noun: str
+
+    def check(self, value: Any) -> Any:
+        if isinstance(value, list) and not self.low <= len(value) <= self.high:
+            raise ValueError(f"must list {self.low} to {self.high} {self.noun}")
+        return value
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return core_schema.no_info_before_validator_function(self.check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema.update(minItems=self.low, maxItems=self.high)
+        return json_schema
+
+
+@dataclass(frozen=True, slots=True)
+class OncePerValue:
+    """A list in which each item's `key` takes any of `values` at most once. JSON Schema states it with
+    `contains` and `maxContains` (2020-12) for each value."""
+
+    key: str
+    values: tuple[str, ...]
+    message: str
+
+    def check(self, items: list[Any]) -> list[Any]:
+        keys = [getattr(item, self.key) for item in items]
+        if len(set(keys)) != len(keys):
+            raise ValueError(self.message)
+        return items
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(self.check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["allOf"] = [
+            {
+                "contains": {"properties": {self.key: {"const": value}}, "required": [self.key]},
+                "minContains": 0,
+                "maxContains": 1,
+            }
+            for value in self.values
+        ]
+        return json_schema
+
+
+# The request's limits (../shared/spec/api.md), each declared once.
+# Any number of decimals: a weight is quantized to the gram before this check (weight_kg_quantize).
+WEIGHT_KG = Bounds(1, 150, "kg")
+AGE_YEARS = Bounds(0, 40, "years", decimals=2)
+TOXICITY_GRADE = Bounds(1, 4)
+TOXICITY_COUNT = ItemCount(1, len(Toxicity), "toxicities")
+TOXICITY_TYPE_ONCE = OncePerValue("type", tuple(Toxicity), "each toxicity type may appear only once")
+PRIOR_TOCILIZUMAB_DOSES = Bounds(0, 10)
+DAYS_SINCE_INFUSION = Bounds(0, 365)
+CREATININE_CLEARANCE_ML_MIN = Bounds(0, 300, "mL/min", decimals=1)
+
+
 class ToxicityIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Toxicity = Field(description="CRS, ICANS or carHLH")
-    grade: WholeNumber = Field(description="ASTCT grade (CRS, ICANS) or clinician-entered severity (carHLH), 1-4")
-
-    @field_validator("grade")
-    @classmethod
-    def _grade(cls, value: int) -> int:
-        _in_range(value, 1, 4)
-        return value
+    grade: Annotated[WholeNumber, TOXICITY_GRADE] = Field(
+        description="ASTCT grade (CRS, ICANS) or clinician-entered severity (carHLH), 1-4"
+    )
 
 
 class RecommendationRequest(BaseModel):
@@ -74,16 +192,21 @@ class RecommendationRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", title="RecommendationRequest")
 
-    weight_kg: Number = Field(
+    # To the gram first (api.md), then the range: 0.9996 kg is 1 kg, 150.0004 kg is 150 kg; 2E+1 echoes as 20.
+    weight_kg: Annotated[Number, AfterValidator(weight_kg_quantize), WEIGHT_KG] = Field(
         description="1 to 150 kg (kg only). Any number of decimals; quantized to the gram (0.001 kg, ROUND_HALF_UP) "
         "before the range check, and echoed quantized"
     )
-    age_years: Number = Field(description="0 to 40")
-    toxicities: list[ToxicityIn] = Field(description="1 to 3 items, each type at most once")
-    prior_tocilizumab_doses: WholeNumber = Field(description="0 to 10")
+    age_years: Annotated[Number, AGE_YEARS] = Field(description="0 to 40, at most 2 decimal places")
+    toxicities: Annotated[list[ToxicityIn], TOXICITY_COUNT, TOXICITY_TYPE_ONCE] = Field(
+        description="1 to 3 items, each type at most once"
+    )
+    prior_tocilizumab_doses: Annotated[WholeNumber, PRIOR_TOCILIZUMAB_DOSES] = Field(description="0 to 10")
     prior_steroids: Flag = Field(description="true when steroids were given or are being started now")
     car_target: CarTarget = CarTarget.OTHER
-    days_since_infusion: WholeNumber | None = Field(default=None, description="0 to 365")
+    days_since_infusion: Annotated[WholeNumber, DAYS_SINCE_INFUSION] | None = Field(
+        default=None, description="0 to 365"
+    )
     fever: Flag | None = None
     hypotension: Flag | None = None
     late_onset_isolated: Flag | None = Field(default=None, description="carHLH arising late, without active CRS")
@@ -91,52 +214,10 @@ class RecommendationRequest(BaseModel):
     concurrent_tnf_blocker: Flag = False
     ecoli_protein_hypersensitivity: Flag = False
     active_infection: Flag = False
-    creatinine_clearance_ml_min: Number | None = Field(default=None, description="0 to 300 mL/min")
+    creatinine_clearance_ml_min: Annotated[Number, CREATININE_CLEARANCE_ML_MIN] | None = Field(
+        default=None, description="0 to 300 mL/min, at most 1 decimal place"
+    )
     institution: str | None = Field(default=None, description="institution slug; absent = every institution")
-
-    @field_validator("weight_kg")
-    @classmethod
-    def _weight(cls, value: Decimal) -> Decimal:
-        # To the gram first (api.md), then the range: 0.9996 kg is 1 kg, 150.0004 kg is 150 kg; 2E+1 echoes as 20.
-        value = weight_kg_quantize(value)
-        _in_range(value, 1, 150, "kg")
-        return value
-
-    @field_validator("age_years")
-    @classmethod
-    def _age(cls, value: Decimal) -> Decimal:
-        _in_range(value, 0, 40, "years")
-        return value
-
-    @field_validator("toxicities")
-    @classmethod
-    def _toxicities(cls, value: list[ToxicityIn]) -> list[ToxicityIn]:
-        if not 1 <= len(value) <= 3:
-            raise ValueError("must list 1 to 3 toxicities")
-        types = [t.type for t in value]
-        if len(set(types)) != len(types):
-            raise ValueError("each toxicity type may appear only once")
-        return value
-
-    @field_validator("prior_tocilizumab_doses")
-    @classmethod
-    def _tocilizumab(cls, value: int) -> int:
-        _in_range(value, 0, 10)
-        return value
-
-    @field_validator("days_since_infusion")
-    @classmethod
-    def _days(cls, value: int | None) -> int | None:
-        if value is not None:
-            _in_range(value, 0, 365)
-        return value
-
-    @field_validator("creatinine_clearance_ml_min")
-    @classmethod
-    def _crcl(cls, value: Decimal | None) -> Decimal | None:
-        if value is not None:
-            _in_range(value, 0, 300, "mL/min")
-        return value
 
     def to_patient(self) -> PatientInputs:
         return PatientInputs(
@@ -187,7 +268,8 @@ def _messages(error: dict[str, Any]) -> str:
 
 def validation_errors(error: ValidationError) -> dict[str, list[str]]:
     """Every problem at once, keyed by top-level field; nested positions go in the message."""
-    errors: dict[str, list[str]] = {}
+    # Messages collected in dicts (ordered sets), so collecting stays linear in the number of errors.
+    errors: dict[str, dict[str, None]] = {}
     for item in error.errors():
         location = [str(p) for p in item["loc"]]
         field = location[0] if location else "body"
@@ -197,7 +279,5 @@ def validation_errors(error: ValidationError) -> dict[str, list[str]]:
             if nested[0].isdigit():
                 nested[0] = f"item {int(nested[0]) + 1}"
             detail = f"{' '.join(nested)}: {detail}"
-        errors.setdefault(field, [])
-        if detail not in errors[field]:
-            errors[field].append(detail)
-    return errors
+        errors.setdefault(field, {})[detail] = None
+    return {field: list(details) for field, details in errors.items()}

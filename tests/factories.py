@@ -29,6 +29,7 @@ from protocols.models import (
     StepCitation,
     VersionStatus,
 )
+from smart.models import EhrUserLink
 
 # Every factory user's password (approval is signed by entering it again).
 PASSWORD = "a-long-test-password"
@@ -289,3 +290,14 @@ class LoginFailureFactory(factory.django.DjangoModelFactory):
         model = LoginFailure
 
     username_hash = factory.LazyFunction(lambda: login_username_hash("someone"))
+
+
+class EhrUserLinkFactory(factory.django.DjangoModelFactory):
+    """A clinician account made for an EHR user at their first SMART launch."""
+
+    class Meta:
+        model = EhrUserLink
+
+    registration = "https://ehr.example.org"
+    fhir_user = factory.Sequence(lambda n: f"https://ehr.example.org/fhir/r4/Practitioner/p{n}")
+    user = factory.SubFactory(UserFactory, role="clinician")

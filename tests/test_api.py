@@ -38,8 +38,8 @@ def post(client: Client, body) -> tuple[int, dict]:
     return response.status_code, response.json()
 
 
-@pytest.fixture(scope="module")
-def openapi() -> dict:
+@pytest.fixture
+def openapi(db) -> dict:
     return Client().get("/api/v1/openapi.json").json()
 
 
@@ -229,6 +229,79 @@ def test_recommendations_non_object_body_is_a_body_error(token_client):
     assert post(token_client, [VALID]) == (400, {"errors": {"body": ["The body must be a JSON object."]}})
 
 
+def post_raw(client: Client, text: str) -> tuple[int, str, dict]:
+    response = client.post(URL, text, content_type="application/json")
+    return response.status_code, response["Content-Type"], response.json()
+
+
+def with_number(field: str, spelling: str) -> str:
+    """VALID as JSON text with `field` set to a number spelled exactly so (json.dumps cannot write 1E-16384)."""
+    return json.dumps({**VALID, field: 0}).replace(f'"{field}": 0', f'"{field}": {spelling}')
+
+
+def test_recommendations_twenty_thousand_toxicities_cost_one_error(token_client):
+    # Reproduction: 20,000 invalid entries (a 0.46 MB body) took 30 s to validate and the worker was killed.
+    # The list is counted before its items are read: one error on it, and the other fields still reported.
+    body = json.dumps({**VALID, "age_years": 41, "toxicities": [{"type": "HLH", "grade": 9}] * 20_000})
+    assert len(body) > 450_000
+    assert post_raw(token_client, body) == (
+        400,
+        "application/json",
+        {"errors": {"age_years": ["must be from 0 to 40 years"], "toxicities": ["must list 1 to 3 toxicities"]}},
+    )
+    assert Assessment.objects.count() == 0
+
+
+def test_recommendations_every_unknown_field_is_reported(token_client):
+    # Error collection is linear: 20,000 unknown fields are each reported once, in order.
+    extra = {f"field_{n}": n for n in range(20_000)}
+    status, content_type, body = post_raw(token_client, json.dumps({**VALID, **extra}))
+    assert (status, content_type) == (400, "application/json")
+    assert list(body["errors"]) == list(extra)
+    assert {tuple(messages) for messages in body["errors"].values()} == {("Unknown field.",)}
+
+
+@pytest.mark.parametrize(
+    ("field", "spelling", "message"),
+    [
+        # Reproduction: PostgreSQL cannot store 1E-16384; it passed validation and failed on INSERT (a 500).
+        ("age_years", "1E-16384", "must have at most 2 decimal places"),
+        ("creatinine_clearance_ml_min", "1E-16384", "must have at most 1 decimal place"),
+        ("age_years", "8.125", "must have at most 2 decimal places"),
+        ("creatinine_clearance_ml_min", "45.55", "must have at most 1 decimal place"),
+        ("age_years", "1E+999999999", "must be from 0 to 40 years"),
+        ("prior_tocilizumab_doses", "1E+999999999", "must be a whole number"),
+    ],
+)
+def test_recommendations_numbers_beyond_their_decimals_are_field_errors(token_client, field, spelling, message):
+    assert post_raw(token_client, with_number(field, spelling)) == (
+        400,
+        "application/json",
+        {"errors": {field: [message]}},
+    )
+    assert Assessment.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "spelling", "echoed"),
+    [
+        ("age_years", "8.25", Decimal("8.25")),
+        ("age_years", "8.500", Decimal("8.5")),
+        ("age_years", "0E-16384", Decimal("0")),
+        ("creatinine_clearance_ml_min", "45.5", Decimal("45.5")),
+        ("creatinine_clearance_ml_min", "4.50E+1", Decimal("45")),
+        # JSON Schema's "integer" matches 3 and 3.0 alike; so does the API.
+        ("prior_tocilizumab_doses", "1.0", 1),
+        ("days_since_infusion", "7.00", 7),
+    ],
+)
+def test_recommendations_numbers_within_their_decimals_are_stored_plain(token_client, field, spelling, echoed):
+    response = token_client.post(URL, with_number(field, spelling), content_type="application/json")
+    assert response.status_code == 200
+    stored = Assessment.objects.get(pk=response.json()["assessment_id"])
+    assert (response.json()["inputs"][field], stored.inputs[field]) == (echoed, echoed)
+
+
 def test_recommendations_get_is_a_json_405(token_client):
     response = token_client.get(URL)
     assert (response.status_code, response["Allow"], response.json()) == (
@@ -416,6 +489,89 @@ def test_openapi_document_describes_every_endpoint(openapi):
             "/api/v1/openapi.json",
             "/api/v1/recommendations",
         ],
+    )
+
+
+def test_openapi_request_schema_states_every_limit(openapi):
+    schemas = openapi["components"]["schemas"]
+    request = schemas["RecommendationRequest"]["properties"]
+    limits = {
+        name: {k: v for k, v in schema.items() if k in ("minimum", "maximum", "multipleOf")}
+        for name, schema in request.items()
+        if "minimum" in schema
+    }
+    optional = {
+        name: {k: v for k, v in schema["anyOf"][0].items() if k in ("minimum", "maximum", "multipleOf")}
+        for name, schema in request.items()
+        if "anyOf" in schema and "minimum" in schema["anyOf"][0]
+    }
+    assert (limits, optional) == (
+        {
+            "weight_kg": {"minimum": 1, "maximum": 150, "multipleOf": 0.001},
+            "age_years": {"minimum": 0, "maximum": 40, "multipleOf": 0.01},
+            "prior_tocilizumab_doses": {"minimum": 0, "maximum": 10},
+        },
+        {
+            "days_since_infusion": {"minimum": 0, "maximum": 365},
+            "creatinine_clearance_ml_min": {"minimum": 0, "maximum": 300, "multipleOf": 0.1},
+        },
+    )
+    assert schemas["ToxicityIn"]["properties"]["grade"] | {"description": None} == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 4,
+        "title": "Grade",
+        "description": None,
+    }
+    toxicities = request["toxicities"]
+    assert (toxicities["minItems"], toxicities["maxItems"], toxicities["allOf"]) == (
+        1,
+        3,
+        [
+            {
+                "contains": {"properties": {"type": {"const": kind}}, "required": ["type"]},
+                "minContains": 0,
+                "maxContains": 1,
+            }
+            for kind in ("CRS", "ICANS", "carHLH")
+        ],
+    )
+
+
+def test_openapi_schema_refuses_what_the_api_refuses(openapi):
+    # The stated limits are the API's: a schema validator refuses these bodies too.
+    refused = [
+        {**VALID, "toxicities": [{"type": "CRS", "grade": 1}, {"type": "CRS", "grade": 2}]},
+        {**VALID, "toxicities": [{"type": "CRS", "grade": 1}] * 4},
+        {**VALID, "age_years": 8.125},
+        {**VALID, "institution": "mayo"},
+        {**VALID, "prior_tocilizumab_doses": 11},
+    ]
+    outcomes = []
+    for body in refused:
+        try:
+            conforms(openapi, "RecommendationRequest", body)
+            outcomes.append("accepted")
+        except SchemaError:
+            outcomes.append("refused")
+    assert outcomes == ["refused"] * len(refused)
+
+
+def test_openapi_institution_enum_follows_the_published_protocols(client, pharmacist):
+    def enum() -> list[str]:
+        document = client.get("/api/v1/openapi.json").json()
+        return document["components"]["schemas"]["RecommendationRequest"]["properties"]["institution"]["anyOf"][0][
+            "enum"
+        ]
+
+    before = enum()
+    version = factories.ProtocolVersionFactory(protocol__institution__slug="newcenter")
+    factories.IndicationRuleFactory(version=version)
+    factories.DosingStepFactory(version=version)
+    protocol_version_publish(version=version, approved_by=pharmacist)
+    assert (before, enum()) == (
+        ["chop", "cnh", "musc", "nih", "seattle", "stjude"],
+        ["chop", "cnh", "musc", "newcenter", "nih", "seattle", "stjude"],
     )
 
 

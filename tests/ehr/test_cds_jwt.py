@@ -248,3 +248,15 @@ def test_jwt_exp_and_iat_as_json_fractions_are_accepted(ehr):
     payload["iat"] += 0.25
 
     assert ehr.get(DISCOVERY, token=sign(ehr.key, payload)).status_code == 200
+
+
+def test_jwt_aud_array_naming_another_audience_too_is_401(ehr):
+    # Reproduction: ["https://evil.example", <this URL>] was accepted (PyJWT accepts any array holding it).
+    token = sign(ehr.key, claims(aud=["https://evil.example", DISCOVERY_AUD]))
+
+    _assert_bare_401(ehr.get(DISCOVERY, token=token))
+    assert not SeenJwtId.objects.exists()
+
+
+def test_jwt_aud_array_holding_only_this_url_is_accepted(ehr):
+    assert ehr.get(DISCOVERY, token=sign(ehr.key, claims(aud=[DISCOVERY_AUD]))).status_code == 200

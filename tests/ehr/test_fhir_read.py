@@ -113,7 +113,9 @@ def test_anakinra_allergies_by_name_and_not_refuted_or_resolved():
     entries[2]["resource"]["verificationStatus"] = {"coding": [{"code": "refuted"}]}
     entries[3]["resource"]["clinicalStatus"] = {"coding": [{"code": "resolved"}]}
 
-    assert anakinra_allergies(resources_in(bundle)) == AllergyFindings(recorded=["Kineret (anakinra)"], unidentified=0)
+    assert anakinra_allergies(resources_in(bundle)) == AllergyFindings(
+        recorded=["Kineret (anakinra)"], unidentified=0, others=("penicillin",)
+    )
 
 
 def test_anakinra_drafts_selected_only_for_order_select():

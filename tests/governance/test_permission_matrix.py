@@ -51,9 +51,20 @@ PUBLIC = {
     "api_openapi": {role: OK for role in ROLES},
     "api_not_found": {role: NOT_FOUND for role in ROLES},  # any other path under /api/v1/: a JSON 404
     "healthz": {role: OK for role in ROLES},
+    "readyz": {role: OK for role in ROLES},
     "admin:login": {"anonymous": OK, "clinician": OK, "pharmacist": REDIRECT, "superuser": REDIRECT},
     # Non-staff visitors are sent to the admin index (and from there to log in); logout is POST only.
     "admin:logout": {"anonymous": REDIRECT, "clinician": REDIRECT, "pharmacist": METHOD, "superuser": METHOD},
+}
+
+# SMART launch pages: public (the launch signs the user in); without their parameters, a launch or a callback
+# is refused with a page saying why, and the standalone launch lists the registered EHRs.
+# Reading the EHR again is a signed-in POST.
+SMART_PAGES = {
+    "smart_launch": {role: "400" for role in ROLES},
+    "smart_standalone": {role: OK for role in ROLES},
+    "smart_callback": {role: "400" for role in ROLES},
+    "smart_reread": {"anonymous": LOGIN, "clinician": METHOD, "pharmacist": METHOD, "superuser": METHOD},
 }
 
 # Bedside pages that do something other than show a page to a signed-in user.
@@ -79,6 +90,7 @@ RIGHTS = {
     "protocols.protocol": {"pharmacist": {"view", "add", "start_draft"}, "superuser": ALL | {"start_draft"}},
     "protocols.protocoltestpatient": {"pharmacist": ALL, "superuser": ALL},
     "protocols.protocolversion": {"pharmacist": ALL | {"approve"}, "superuser": ALL | {"approve"}},
+    "smart.ehruserlink": {"pharmacist": set(), "superuser": {"view", "delete"}},
 }
 
 # An admin page (by URL-name suffix) and the right it needs; versions also need a state.
@@ -162,6 +174,7 @@ class Samples:
             "evidence.study": Study.objects.order_by("table_order").first(),
             "protocols.institution": Institution.objects.get(slug="cnh"),
             "protocols.protocol": Protocol.objects.get(institution__slug="cnh"),
+            "smart.ehruserlink": factories.EhrUserLinkFactory(),
         }
         # Test patients belong to a version: deleted only from a draft (its change page is read-only once published).
         self.test_patients = {
@@ -253,6 +266,8 @@ def pages(samples: Samples) -> list[Page]:
                 # EHR endpoints: a signed JWT or nothing; a browser session is no credential here.
                 method = "get" if name == "cds_discovery" else "post"
                 found.append(Page(url, "cds", name, method=method))
+            elif route.startswith("smart/"):
+                found.append(Page(url, "smart", name))
             elif route.startswith("api/"):
                 method = "post" if name == "api_recommendations" else "get"
                 found.append(Page(url, "api", name or route, method=method))
@@ -266,6 +281,8 @@ def expected(page: Page, role: str) -> str:
         return PUBLIC[page.key][role]
     if page.kind == "cds":
         return UNAUTHORIZED
+    if page.kind == "smart":
+        return SMART_PAGES[page.key][role]
     if page.kind == "api":
         if role == "anonymous":
             return UNAUTHORIZED
@@ -349,7 +366,7 @@ def test_every_url_answers_each_role_as_expected(clients):
     assert mismatches == {}
     # The enumeration really covered the admin and the bedside (not an empty loop).
     kinds = {page.kind for page in all_pages}
-    assert kinds == {"public", "admin-site", "admin-model", "api", "bedside", "cds"}
+    assert kinds == {"public", "admin-site", "admin-model", "api", "bedside", "cds", "smart"}
     assert len({page.key for page in all_pages if page.kind == "admin-model"}) == len(RIGHTS)
 
 

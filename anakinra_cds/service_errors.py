@@ -1,0 +1,68 @@
+"""The answers for what is not the caller's fault, or must not cost a worker: 503 when the database cannot be
+reached, 413 for a body over the size limit. JSON in the API's one error shape for machine callers (the API
+and CDS Hooks), a short page for people. Each failure is logged as one line, never a traceback."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
+from django.utils.cache import add_never_cache_headers
+from django.utils.log import log_response
+
+from anakinra_cds import jsonutil
+
+# Paths whose callers are programs: the JSON API and the CDS Hooks services (../shared/spec/api.md).
+JSON_PATH_PREFIXES = ("/api/", "/cds-services")
+
+SERVICE_UNAVAILABLE = "The database cannot be reached, so nothing was stored. Try again shortly."
+
+
+def first_line(error: BaseException) -> str:
+    """The exception's class and the first line of its message (psycopg's run over several lines)."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"[:300]
+
+
+def wants_json(request: HttpRequest) -> bool:
+    return request.path.startswith(JSON_PATH_PREFIXES)
+
+
+def _json_errors(field: str, message: str, *, status: int) -> HttpResponse:
+    return HttpResponse(jsonutil.dumps({"errors": {field: [message]}}), status=status, content_type="application/json")
+
+
+def _page(template: str, context: dict, *, status: int) -> HttpResponse:
+    # Rendered without the request: no context processor, so no session, user or message read (they need
+    # the database this page may be about).
+    return HttpResponse(render_to_string(template, context), status=status)
+
+
+def service_unavailable(request: HttpRequest, error: BaseException) -> HttpResponse:
+    retry_after = settings.SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS
+    if wants_json(request):
+        response = _json_errors("service", SERVICE_UNAVAILABLE, status=503)
+    else:
+        response = _page("errors/service_unavailable.html", {"retry_after_seconds": retry_after}, status=503)
+    response["Retry-After"] = str(retry_after)
+    add_never_cache_headers(response)
+    log_response(
+        "Service Unavailable (database): %s %s: %s",
+        request.method,
+        request.path,
+        first_line(error),
+        response=response,
+        request=request,
+    )
+    return response
+
+
+def request_too_large(request: HttpRequest) -> HttpResponse:
+    limit_mb = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / (1024 * 1024)
+    message = f"The body is over the size limit of {limit_mb:g} MB."
+    if wants_json(request):
+        response = _json_errors("body", message, status=413)
+    else:
+        response = _page("errors/request_too_large.html", {"message": message}, status=413)
+    add_never_cache_headers(response)
+    return response
