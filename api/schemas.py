@@ -66,6 +66,9 @@ class StepOut(_Out):
     max_daily_dose_mg: Amount | None
     max_escalation_per_day_mg: Amount | None
     capped_by: list[Literal["max_single_dose", "max_daily_dose"]]
+    # Absent from answers stored before clinical rules revision 2 (engine.revisions).
+    max_escalation_capped_by: list[Literal["max_single_dose", "max_daily_dose"]] = []
+    escalation_text: str = ""
     cap_notes: list[str]
     rounding: RoundingOut | None
     volume_ml: Range | None
@@ -87,6 +90,7 @@ class WarningOut(_Out):
         "sc_bleeding_risk",
         "renal_impairment",
         "above_reported_maximum",
+        "above_usual_daily_cap",
         "weight_confirm",
         "adult_patient",
         "frequency_not_specified",
@@ -152,6 +156,10 @@ class RecommendationResponse(_Out):
     assessment_id: str
     created_at: datetime
     print_url: str
+    # The engine's clinical rules the answer was computed under (1 for answers stored before the field
+    # existed); `rules_note` says what those rules did differently, empty for the current ones.
+    rules_revision: int
+    rules_note: str
     inputs: InputsOut
     recommendations: list[RecommendationOut]
 
@@ -163,12 +171,23 @@ class ErrorResponse(_Out):
 class RuleOut(_Out):
     applies_to: list[Toxicity]
     min_grade: int
+    max_grade: int
     min_prior_tocilizumab_doses: int
     requires_steroids: bool
     result_status: Literal["indicated", "consider"]
     summary: str
     first_line_if_isolated_late_onset: bool
     first_line_summary: str
+    repeat_tocilizumab_from_doses: int | None
+    repeat_tocilizumab_note: str
+
+
+class ComparisonThresholdsOut(_Out):
+    reported_max_mg_per_kg_per_day: Amount
+    reported_max_basis: str
+    usual_daily_cap_mg: Amount
+    usual_daily_cap_basis: str
+    citation: CitationOut | None
 
 
 class ProtocolStepOut(_Out):
@@ -198,6 +217,7 @@ class InstitutionListItem(_Out):
     reported_car_target: str | None
     notes: str
     rules: list[RuleOut]
+    comparison_thresholds: ComparisonThresholdsOut | None
     steps: list[ProtocolStepOut]
     citations: list[CitationOut]
 

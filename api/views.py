@@ -20,6 +20,7 @@ from assessments.services import assessment_create
 from cds_hooks.fhir import assessment_bundle
 from engine.inputs import RecommendationRequest, validation_errors
 from engine.present import protocol_summary_dict
+from engine.revisions import rules_note
 from protocols.selectors import published_protocols
 
 
@@ -28,6 +29,8 @@ def assessment_payload(assessment: Assessment) -> dict[str, Any]:
         "assessment_id": str(assessment.id),
         "created_at": assessment.created_at,
         "print_url": reverse("assessment_print", kwargs={"assessment_id": assessment.id}),
+        "rules_revision": assessment.rules_revision,
+        "rules_note": rules_note(assessment.rules_revision),
         "inputs": assessment.inputs,
         "recommendations": assessment.recommendations_json(),
     }
@@ -98,6 +101,7 @@ def assessment_fhir(request: HttpRequest, assessment_id: str) -> HttpResponse:
         created_at=assessment.created_at,
         recommendations=assessment.recommendations,
         protocol_urls={slug: f"{base_url}/protocols/{slug}/" for slug in slugs},
+        rules_note=rules_note(assessment.rules_revision),
     )
     response = HttpResponse(jsonutil.dumps(bundle), content_type="application/fhir+json")
     add_never_cache_headers(response)

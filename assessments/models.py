@@ -34,6 +34,9 @@ class Assessment(models.Model):
     # The published versions the answer used. Published and retired versions can never be deleted
     # (model guards and database triggers), so the ids always resolve; no FK row locks on the hot path.
     protocol_version_ids = models.JSONField(default=list)
+    # The engine's clinical rules the answer was computed under (engine.revisions); answers stored before
+    # this field existed were computed under revision 1.
+    rules_revision = models.PositiveSmallIntegerField()
 
     class Meta:
         ordering = ["-created_at"]

@@ -12,6 +12,7 @@ from assessments.models import Assessment
 from engine.data import PatientInputs, ProtocolData
 from engine.present import recommendation_dict
 from engine.recommend import recommend_all
+from engine.revisions import RULES_REVISION
 from protocols.selectors import published_protocols
 
 
@@ -43,6 +44,7 @@ def assessment_create(
         inputs=inputs,
         recommendations=jsonutil.raw(text),
         protocol_version_ids=[p.version_id for p in protocols],
+        rules_revision=RULES_REVISION,
     )
     assessment.recommendations = recommendations
     assessment._recommendations_text = text

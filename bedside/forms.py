@@ -22,6 +22,7 @@ from engine.grading import (
     GradingInputError,
     ScreeningTool,
 )
+from engine.inputs import weight_kg_quantize
 from engine.vocabulary import CarTarget, Toxicity
 
 TRUE, FALSE, UNKNOWN = "true", "false", "unknown"
@@ -72,6 +73,15 @@ class PlainDecimalField(forms.DecimalField):
         if value in self.empty_values or (isinstance(value, str) and not value.strip()):
             return None
         return _plain_number(value, self.error_messages["invalid"])
+
+
+class WeightKgField(PlainDecimalField):
+    """A weight in kg: any number of decimals, quantized to the gram before the range check, like the API
+    (engine.inputs.weight_kg_quantize); the box keeps what was typed."""
+
+    def to_python(self, value: Any) -> Decimal | None:
+        number = super().to_python(value)
+        return None if number is None else weight_kg_quantize(number)
 
 
 class PlainIntegerField(forms.IntegerField):
@@ -132,15 +142,13 @@ class ConditionalChoiceField(RequiredWhenItApplies, forms.ChoiceField):
 
 
 class PatientForm(forms.Form):
-    weight_kg = PlainDecimalField(
+    weight_kg = WeightKgField(
         label="Weight (kg)",
         min_value=1,
         max_value=150,
-        max_digits=6,
-        decimal_places=3,
-        help_text="Kilograms only, 1 to 150 kg.",
+        help_text="Kilograms only, 1 to 150 kg (used to the gram).",
         widget=_decimal_input(),
-        error_messages={**_range_messages(1, 150, "kg"), "max_decimal_places": "Use at most 3 decimal places."},
+        error_messages=_range_messages(1, 150, "kg"),
     )
     age_years = PlainDecimalField(
         label="Age (years)",

@@ -12,6 +12,7 @@ from django.utils.dateparse import parse_datetime
 
 from engine import notation
 from engine.grading import CARHLH_SEVERITY_WORDS
+from engine.revisions import rules_note
 from engine.vocabulary import Route
 from protocols.models import ProtocolVersion
 
@@ -45,6 +46,7 @@ WARNING_LABELS = {
     "sc_bleeding_risk": "subcut bleeding risk",
     "renal_impairment": "renal impairment",
     "above_reported_maximum": "above reported maximum",
+    "above_usual_daily_cap": "above the usual per-day cap",
     "weight_confirm": "confirm weight",
     "adult_patient": "adult patient",
     "frequency_not_specified": "frequency not specified",
@@ -142,6 +144,7 @@ class ResultView:
     inputs: list[tuple[str, str]]
     toxicities: list[dict[str, str]]
     patient_summary: str  # "CRS grade 3 · 20 kg · 8 years": what the answer is for, at a glance
+    rules_note: str = ""  # what the rules it was computed under did differently (engine.revisions)
 
 
 def chosen_slug_for(assessment_inputs: dict[str, Any], requested: str | None, slugs: list[str]) -> str | None:
@@ -259,6 +262,7 @@ def result_view(assessment: Any, *, requested_slug: str | None = None) -> Result
         inputs=input_rows(assessment.inputs),
         toxicities=toxicities,
         patient_summary=" · ".join(summary),
+        rules_note=rules_note(assessment.rules_revision),
     )
 
 

@@ -16,7 +16,7 @@ No card ever claims an indication: the EHR does not send the toxicity, grade or 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
@@ -238,6 +238,8 @@ def _steps_section(check: OrderCheck) -> str:
         lines.extend(f"- {_md(line)}" for line in result.arithmetic)
         if result.rounding is not None and result.rounding.note and result.rounding.note not in result.arithmetic:
             lines.append(f"- {_md(result.rounding.note)}")
+        # A cap that lowered only the escalation ceiling is said there, never beside an amount it did not change.
+        lines.extend(f"- {_md(note)}" for note in result.cap_notes if note not in result.arithmetic)
         lines.append("")
     return "\n".join(lines).rstrip()
 
@@ -260,17 +262,21 @@ def _caps_section(protocol: ProtocolData) -> str:
     return "\n".join(lines)
 
 
-def _citations(protocol: ProtocolData) -> list[Citation]:
+def _citations(protocol: ProtocolData, label_facts: tuple[str, ...] = ()) -> list[Citation]:
     ordered: dict[str, Citation] = {c.key: c for c in protocol.citations}
     for step in protocol.steps:
         for citation in step.citations:
             ordered.setdefault(citation.key, citation)
+    # The product label is cited where a label-derived rule is stated (clinical.md section 4).
+    label = protocol.label_citation
+    if label is not None and label_facts and label.key not in ordered:
+        ordered[label.key] = replace(label, label=f"{label.label}: {'; '.join(label_facts)}")
     return list(ordered.values())
 
 
-def _citations_section(protocol: ProtocolData) -> str:
+def _citations_section(protocol: ProtocolData, label_facts: tuple[str, ...] = ()) -> str:
     lines = ["#### Citations", ""]
-    for citation in _citations(protocol):
+    for citation in _citations(protocol, label_facts):
         data = citation_dict(citation)
         label = _md(data["label"])
         lines.append(f"- [{label}]({data['url']})" if data["url"] else f"- {label}")
@@ -509,7 +515,8 @@ def contraindication_card(*, facts: Facts, setting: CardSetting) -> dict[str, An
         _inputs_table(facts, None, ""),
     ]
     if setting.protocol is not None:
-        sections.extend([_citations_section(setting.protocol), _provenance(setting.protocol)])
+        label_facts = (safety.LABEL_FACTS["contraindicated_hypersensitivity"],)
+        sections.extend([_citations_section(setting.protocol, label_facts), _provenance(setting.protocol)])
     else:
         sections.append(DECISION_SUPPORT)
     return _card(

@@ -292,6 +292,9 @@ def _alternatives_note(proposal: _Proposal, *, position: int, total: int, regime
     return " ".join(texts)
 
 
+DOSE_INFO_CODES = frozenset({"above_usual_daily_cap"})
+
+
 def _notes(recommendation: dict[str, Any], step: dict[str, Any]) -> list[str]:
     institution = recommendation["institution"]["name"]
     protocol = recommendation["protocol"]
@@ -303,6 +306,13 @@ def _notes(recommendation: dict[str, Any], step: dict[str, Any]) -> list[str]:
     texts.extend(step["cap_notes"])
     if step["rounding"] is not None and step["rounding"]["note"]:
         texts.append(step["rounding"]["note"])
+    # Warnings about the amount or the patient travel with the proposal (informational ones stay on the page,
+    # except the usual per-day cap note, which is about this amount).
+    warnings = [
+        w["text"] for w in recommendation["warnings"] if w["severity"] != "info" or w["code"] in DOSE_INFO_CODES
+    ]
+    if warnings:
+        texts.append("Warnings: " + " ".join(warnings))
     for label, value in (("Duration", step["duration"]), ("Taper", step["taper"]), ("Note", step["notes"])):
         if value:
             texts.append(f"{label}: {value}")
@@ -323,11 +333,14 @@ def medication_request(
     regimens: int,
     authored_on: datetime,
     protocol_url: str,
+    rules_note: str = "",
 ) -> dict[str, Any]:
     recommendation, step = proposal.recommendation, proposal.step
     slug = recommendation["institution"]["slug"]
     notes = [_alternatives_note(proposal, position=position, total=total, regimens=regimens)] if total > 1 else []
     notes.extend(_notes(recommendation, step))
+    if rules_note:
+        notes.append(rules_note)
     resource: dict[str, Any] = {
         "resourceType": "MedicationRequest",
         "id": resource_id,
@@ -358,12 +371,18 @@ def medication_request(
 
 
 def assessment_bundle(
-    *, assessment_id: uuid.UUID, created_at: datetime, recommendations: list[dict[str, Any]], protocol_urls: dict
+    *,
+    assessment_id: uuid.UUID,
+    created_at: datetime,
+    recommendations: list[dict[str, Any]],
+    protocol_urls: dict,
+    rules_note: str = "",
 ) -> dict[str, Any]:
     """A `collection` Bundle: one draft proposal per recommended step (indicated or consider) and route.
 
     Steps of not-indicated or contraindicated recommendations are not proposed. `protocol_urls` maps an
-    institution slug to the absolute URL of its protocol page."""
+    institution slug to the absolute URL of its protocol page; `rules_note` (engine.revisions) is added to
+    every proposal of an answer computed under earlier clinical rules."""
     proposals, regimens = _proposals(recommendations)
     entries = []
     for position, proposal in enumerate(proposals, start=1):
@@ -381,6 +400,7 @@ def assessment_bundle(
                     regimens=regimens,
                     authored_on=created_at,
                     protocol_url=protocol_urls.get(slug, ""),
+                    rules_note=rules_note,
                 ),
             }
         )

@@ -68,10 +68,14 @@ class Rule:
     summary: str
     result_status: Status = Status.INDICATED
     min_grade: int = 1
+    max_grade: int = 4
     min_prior_tocilizumab_doses: int = 0
     requires_steroids: bool = False
     first_line_if_isolated_late_onset: bool = False
     first_line_summary: str = ""
+    # From this many prior tocilizumab doses, the reasons add `repeat_tocilizumab_note` (the status is kept).
+    repeat_tocilizumab_from_doses: int | None = None
+    repeat_tocilizumab_note: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +115,18 @@ class Step:
 
 
 @dataclass(frozen=True, slots=True)
+class ComparisonThresholds:
+    """The cross-center amounts every dose is compared with (clinical.md section 4), as data with their source:
+    a version field set, approved with the protocol version (two-person rule), never a constant in code."""
+
+    reported_max_mg_per_kg_per_day: Decimal
+    reported_max_basis: str  # what the amount is, e.g. "the highest per-kg daily amount any center reports"
+    usual_daily_cap_mg: Decimal
+    usual_daily_cap_basis: str  # e.g. "the per-day cap that ... state"
+    citation: Citation | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ProtocolData:
     institution_slug: str
     institution_name: str
@@ -126,6 +142,10 @@ class ProtocolData:
     notes: str = ""
     # True when a local pharmacist approved this version; False when it came approved in the data file.
     approved_locally: bool = False
+    # None on versions made before the thresholds were data: the comparisons are then not made (and a note says so).
+    thresholds: ComparisonThresholds | None = None
+    # The product label (the letter's reference 8): cited wherever a label-derived rule or figure is used.
+    label_citation: Citation | None = None
 
 
 # --- Outputs --------------------------------------------------------------------------------------
@@ -197,7 +217,8 @@ class StepResult:
     per_day_mg: DoseRange
     escalation_uncapped_mg: Decimal | None
     max_escalation_per_day_mg: Decimal | None
-    capped_by: tuple[Cap, ...]
+    capped_by: tuple[Cap, ...]  # caps that changed the per-dose or per-day amount
+    max_escalation_capped_by: tuple[Cap, ...]  # caps that lowered only the escalation ceiling
     volume_ml: DoseRange | None
     concentration_mg_per_ml: Decimal
 
@@ -224,6 +245,12 @@ class StepResult:
         from engine import text
 
         return text.rounding(self)
+
+    @property
+    def escalation_text(self) -> str:
+        from engine import text
+
+        return text.escalation_text(self)
 
 
 @dataclass(frozen=True, slots=True)

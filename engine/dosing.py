@@ -129,14 +129,16 @@ def step_dose(*, step: Step, weight_kg: Decimal, concentration_mg_per_ml: Decima
     low = _bound(step.amount_low, step, weight_kg, per_day_count)
     high = low if step.amount_high == step.amount_low else _bound(step.amount_high, step, weight_kg, per_day_count)
     uncapped_ceiling, ceiling = _escalation_ceiling(step, weight_kg)
-    # Every cap applied is reported (clinical.md 1.1), including the per-day cap lowering the escalation
-    # ceiling: for chop that is the only place the per-day cap can bind at 1-150 kg.
+    # Every cap applied is reported (clinical.md 1.1), each where it acted: `capped_by` for a cap that changed
+    # the per-dose or per-day amount, `max_escalation_capped_by` for the per-day cap lowering only the
+    # escalation ceiling (for chop above 40 kg, the only place its per-day cap binds at 1-150 kg).
     capped_by: tuple[Cap, ...] = ()
     applied = {e.cap for e in (*low.cap_events, *high.cap_events)}
-    if uncapped_ceiling is not None and ceiling is not None and uncapped_ceiling > ceiling:
-        applied.add(Cap.MAX_DAILY_DOSE)
     if applied:
         capped_by = tuple(c for c in Cap if c in applied)
+    ceiling_capped_by: tuple[Cap, ...] = ()
+    if uncapped_ceiling is not None and ceiling is not None and uncapped_ceiling > ceiling:
+        ceiling_capped_by = (Cap.MAX_DAILY_DOSE,)
     single = high is low
     per_dose = volume = calculated_dose = None
     if low.per_dose_mg is not None and high.per_dose_mg is not None:  # already quantized to 0.1 mg
@@ -158,6 +160,7 @@ def step_dose(*, step: Step, weight_kg: Decimal, concentration_mg_per_ml: Decima
         escalation_uncapped_mg=uncapped_ceiling,
         max_escalation_per_day_mg=ceiling,
         capped_by=capped_by,
+        max_escalation_capped_by=ceiling_capped_by,
         volume_ml=volume,
         concentration_mg_per_ml=concentration_mg_per_ml,
     )

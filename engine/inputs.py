@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -21,7 +22,6 @@ from pydantic import (
     Strict,
     ValidationError,
     WithJsonSchema,
-    field_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
@@ -29,8 +29,19 @@ from pydantic_core import core_schema
 from engine.data import PatientInputs, ToxicityGrade
 from engine.notation import plain_decimal
 from engine.vocabulary import CarTarget, Toxicity
+from engine.weights import weight_to_gram
 
-MAX_WEIGHT_DECIMALS = 3
+# Far beyond any weight: left as it is (the range check refuses it) rather than quantized at huge precision.
+_QUANTIZABLE_BELOW = Decimal(10) ** 9
+
+
+def weight_kg_quantize(value: Decimal) -> Decimal:
+    """A weight in kg to the gram, ROUND_HALF_UP (engine.weights), as a plain number: 19.958064 -> 19.958,
+    20.0000 -> 20. Every place a weight is typed or sent in kg (API, bedside form, test patients) uses this
+    before its 1-150 kg check (api.md), so a weight converted from pounds is accepted and the same everywhere."""
+    if not value.is_finite() or abs(value) >= _QUANTIZABLE_BELOW:
+        return value
+    return plain_decimal(weight_to_gram(value))
 
 
 def _json_number(value: Any) -> Decimal:
@@ -156,7 +167,8 @@ class OncePerValue:
 
 
 # The request's limits (../shared/spec/api.md), each declared once.
-WEIGHT_KG = Bounds(1, 150, "kg", decimals=MAX_WEIGHT_DECIMALS, decimals_note=" (grams)")
+# Any number of decimals: a weight is quantized to the gram before this check (weight_kg_quantize).
+WEIGHT_KG = Bounds(1, 150, "kg")
 AGE_YEARS = Bounds(0, 40, "years", decimals=2)
 TOXICITY_GRADE = Bounds(1, 4)
 TOXICITY_COUNT = ItemCount(1, len(Toxicity), "toxicities")
@@ -180,7 +192,11 @@ class RecommendationRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", title="RecommendationRequest")
 
-    weight_kg: Annotated[Number, WEIGHT_KG] = Field(description="1 to 150 kg, at most 3 decimal places")
+    # To the gram first (api.md), then the range: 0.9996 kg is 1 kg, 150.0004 kg is 150 kg; 2E+1 echoes as 20.
+    weight_kg: Annotated[Number, AfterValidator(weight_kg_quantize), WEIGHT_KG] = Field(
+        description="1 to 150 kg (kg only). Any number of decimals; quantized to the gram (0.001 kg, ROUND_HALF_UP) "
+        "before the range check, and echoed quantized"
+    )
     age_years: Annotated[Number, AGE_YEARS] = Field(description="0 to 40, at most 2 decimal places")
     toxicities: Annotated[list[ToxicityIn], TOXICITY_COUNT, TOXICITY_TYPE_ONCE] = Field(
         description="1 to 3 items, each type at most once"
@@ -202,17 +218,6 @@ class RecommendationRequest(BaseModel):
         default=None, description="0 to 300 mL/min, at most 1 decimal place"
     )
     institution: str | None = Field(default=None, description="institution slug; absent = every institution")
-
-    @field_validator("weight_kg")
-    @classmethod
-    def _weight(cls, value: Decimal) -> Decimal:
-        _in_range(value, 1, 150, "kg")
-        # Precision of the value, not of its spelling: 20.0000 is 20 kg, and 2E+1 is echoed as 20.
-        value = plain_decimal(value)
-        exponent = value.as_tuple().exponent
-        if isinstance(exponent, int) and -exponent > MAX_WEIGHT_DECIMALS:
-            raise ValueError("must have at most 3 decimal places (grams)")
-        return value
 
     def to_patient(self) -> PatientInputs:
         return PatientInputs(

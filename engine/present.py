@@ -60,6 +60,8 @@ def step_dict(result: StepResult) -> dict[str, Any]:
             _number(result.max_escalation_per_day_mg) if result.max_escalation_per_day_mg is not None else None
         ),
         "capped_by": [c.value for c in result.capped_by],
+        "max_escalation_capped_by": [c.value for c in result.max_escalation_capped_by],
+        "escalation_text": result.escalation_text,
         "cap_notes": list(result.cap_notes),
         "rounding": (
             None
@@ -160,15 +162,33 @@ def protocol_summary_dict(protocol: ProtocolData) -> dict[str, Any]:
             {
                 "applies_to": [t.value for t in sorted(rule.toxicities, key=_toxicity_order)],
                 "min_grade": rule.min_grade,
+                "max_grade": rule.max_grade,
                 "min_prior_tocilizumab_doses": rule.min_prior_tocilizumab_doses,
                 "requires_steroids": rule.requires_steroids,
                 "result_status": rule.result_status.value,
                 "summary": rule.summary,
                 "first_line_if_isolated_late_onset": rule.first_line_if_isolated_late_onset,
                 "first_line_summary": rule.first_line_summary,
+                "repeat_tocilizumab_from_doses": rule.repeat_tocilizumab_from_doses,
+                "repeat_tocilizumab_note": rule.repeat_tocilizumab_note,
             }
             for rule in protocol.rules
         ],
+        "comparison_thresholds": thresholds_dict(protocol),
         "steps": [protocol_step_dict(s) for s in protocol.steps],
         "citations": [citation_dict(c) for c in protocol.citations],
+    }
+
+
+def thresholds_dict(protocol: ProtocolData) -> dict[str, Any] | None:
+    """The cross-center comparison amounts a version states, with their source (null when it states none)."""
+    thresholds = protocol.thresholds
+    if thresholds is None:
+        return None
+    return {
+        "reported_max_mg_per_kg_per_day": _plain(thresholds.reported_max_mg_per_kg_per_day),
+        "reported_max_basis": thresholds.reported_max_basis,
+        "usual_daily_cap_mg": _plain(thresholds.usual_daily_cap_mg),
+        "usual_daily_cap_basis": thresholds.usual_daily_cap_basis,
+        "citation": citation_dict(thresholds.citation) if thresholds.citation else None,
     }

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
+from functools import lru_cache
 
 from engine import safety
-from engine.data import Citation, PatientInputs, ProtocolData, Recommendation, Rule, Step, StepResult
+from engine.data import Citation, PatientInputs, ProtocolData, Recommendation, Rule, Step, StepResult, Warning
 from engine.dosing import step_dose
 from engine.vocabulary import STATUS_RANK, Status, Toxicity
 
@@ -33,6 +35,22 @@ def _step_applies(step: Step, patient: PatientInputs) -> bool:
         if item.type in step.toxicities and step.min_grade <= item.grade <= step.max_grade:
             return True
     return False
+
+
+def _grade_covered(rules: tuple[Rule, ...], toxicity: Toxicity, grade: int) -> bool:
+    # A plain loop: this is on the hot path, and a generator costs more than the work it does.
+    for rule in rules:  # noqa: SIM110
+        if toxicity in rule.toxicities and rule.min_grade <= grade <= rule.max_grade:
+            return True
+    return False
+
+
+def _grade_band(rule: Rule) -> str:
+    if rule.max_grade >= 4:
+        return f"grade {rule.min_grade} or higher"
+    if rule.min_grade == rule.max_grade:
+        return f"grade {rule.min_grade} only"
+    return f"grades {rule.min_grade} to {rule.max_grade}"
 
 
 def _prerequisites_text(rule: Rule) -> str:
@@ -96,8 +114,10 @@ def _evaluate_rules(protocol: ProtocolData, patient: PatientInputs) -> tuple[Sta
             if item.type not in rule.toxicities:
                 continue
             label = f"{item.type.value} grade {item.grade}"
-            if item.grade < rule.min_grade:
-                unmet.append(f"{label}: {rule.summary}; applies to grade {rule.min_grade} or higher")
+            if not rule.min_grade <= item.grade <= rule.max_grade:
+                # Named only when no rule for this toxicity covers the grade (another band may apply instead).
+                if not _grade_covered(protocol.rules, item.type, item.grade):
+                    unmet.append(f"{label}: {rule.summary}; applies to {_grade_band(rule)}")
                 continue
             missing = []
             if patient.prior_tocilizumab_doses < rule.min_prior_tocilizumab_doses:
@@ -119,6 +139,9 @@ def _evaluate_rules(protocol: ProtocolData, patient: PatientInputs) -> tuple[Sta
                     summary = rule.first_line_summary
                 elif note := _first_line_note(patient):
                     notes.append(note)
+            repeat = rule.repeat_tocilizumab_from_doses
+            if repeat is not None and rule.repeat_tocilizumab_note and patient.prior_tocilizumab_doses >= repeat:
+                summary = f"{summary}; {rule.repeat_tocilizumab_note}"
             met.append((rule.result_status, f"{label}{_met_context(rule, patient)}: {summary}"))
             if (rule.min_prior_tocilizumab_doses or rule.requires_steroids) and PRIOR_TREATMENT_NOTE not in notes:
                 notes.append(PRIOR_TREATMENT_NOTE)
@@ -136,14 +159,45 @@ def _evaluate_rules(protocol: ProtocolData, patient: PatientInputs) -> tuple[Sta
     return Status.NOT_INDICATED, reasons, notes
 
 
-def _citations(protocol: ProtocolData, steps: Iterable[StepResult]) -> tuple[Citation, ...]:
+THRESHOLDS_MISSING_NOTE = (
+    "This protocol version states no cross-center comparison amounts, so its doses were not compared with "
+    "the highest amounts the centers report - confirm with pharmacy."
+)
+
+
+def _citations(
+    protocol: ProtocolData, steps: tuple[StepResult, ...], warnings: tuple[Warning, ...]
+) -> tuple[Citation, ...]:
+    """The protocol's citations, its steps', the comparison amounts' source when a comparison warning is
+    shown, and the product label (with the facts taken from it) whenever a label-derived rule or figure is."""
     ordered: dict[str, Citation] = {}
     for citation in protocol.citations:
         ordered.setdefault(citation.key, citation)
+    volume_shown = False
     for result in steps:
+        volume_shown = volume_shown or result.volume_ml is not None
         for citation in result.step.citations:
             ordered.setdefault(citation.key, citation)
+    thresholds, label = protocol.thresholds, protocol.label_citation
+    facts: list[str] = []
+    comparison = False
+    for warning in warnings:  # in CODE_ORDER, so the facts keep LABEL_FACTS' order
+        if fact := safety.LABEL_FACTS.get(warning.code):
+            facts.append(fact)
+        elif warning.code in safety.COMPARISON_CODES:
+            comparison = True
+    if comparison and thresholds is not None and thresholds.citation is not None:
+        ordered.setdefault(thresholds.citation.key, thresholds.citation)
+    if volume_shown:
+        facts.append(safety.VOLUME_FACT)
+    if label is not None and facts and label.key not in ordered:
+        ordered[label.key] = _label_citation(label, tuple(facts))
     return tuple(ordered.values())
+
+
+@lru_cache(maxsize=256)  # few label/fact combinations recur across every request
+def _label_citation(label: Citation, facts: tuple[str, ...]) -> Citation:
+    return replace(label, label=f"{label.label}: {'; '.join(facts)}")
 
 
 def recommend(*, protocol: ProtocolData, patient: PatientInputs) -> Recommendation:
@@ -156,19 +210,23 @@ def _recommend(protocol: ProtocolData, patient: PatientInputs, known: safety.Pat
     notes = [protocol.notes] if protocol.notes else []
 
     if patient.ecoli_protein_hypersensitivity:
+        warnings = safety.warnings_for(
+            patient=patient,
+            steps=(),
+            contraindicated=True,
+            reported_car_target=protocol.reported_car_target,
+            known=known,
+        )
         return Recommendation(
             protocol=protocol,
             status=Status.CONTRAINDICATED,
-            reasons=("Known hypersensitivity to E. coli-derived proteins or an anakinra component: contraindicated",),
-            steps=(),
-            warnings=safety.warnings_for(
-                patient=patient,
-                steps=(),
-                contraindicated=True,
-                reported_car_target=protocol.reported_car_target,
-                known=known,
+            reasons=(
+                "Known hypersensitivity to E. coli-derived proteins or an anakinra component: contraindicated "
+                f"({safety.LABEL})",
             ),
-            citations=_citations(protocol, ()),
+            steps=(),
+            warnings=warnings,
+            citations=_citations(protocol, (), warnings),
             notes=tuple(notes),
         )
 
@@ -184,19 +242,23 @@ def _recommend(protocol: ProtocolData, patient: PatientInputs, known: safety.Pat
         status = Status.NOT_INDICATED
         reasons.append(f"No dosing step of this protocol applies to {toxicities}")
 
+    if steps and protocol.thresholds is None:
+        notes.append(THRESHOLDS_MISSING_NOTE)
+    warnings = safety.warnings_for(
+        patient=patient,
+        steps=steps,
+        contraindicated=False,
+        reported_car_target=protocol.reported_car_target,
+        known=known,
+        thresholds=protocol.thresholds,
+    )
     return Recommendation(
         protocol=protocol,
         status=status,
         reasons=tuple(reasons),
         steps=steps,
-        warnings=safety.warnings_for(
-            patient=patient,
-            steps=steps,
-            contraindicated=False,
-            reported_car_target=protocol.reported_car_target,
-            known=known,
-        ),
-        citations=_citations(protocol, steps),
+        warnings=warnings,
+        citations=_citations(protocol, steps, warnings),
         notes=tuple(notes),
     )
 

@@ -1,21 +1,20 @@
 """Safety rules that apply to every center (clinical.md section 4: the letter and the Kineret US label).
 
-These thresholds are not center-specific: they come from the letter's cross-center summary and the
-product label, and the warning text says so. Center rules live in the protocol data.
+These rules are not center-specific. Figures from the product label (the letter's reference 8) name the
+label in their text, and the recommendation then cites it (`LABEL_FACTS`). The cross-center comparison
+amounts (10 mg/kg/day, 400 mg/day) are not here: they are protocol-version data with their citation
+(`engine.data.ComparisonThresholds`), approved like every other number a pharmacist can change.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from engine import notation
-from engine.data import PatientInputs, StepResult, Warning
+from engine.data import ComparisonThresholds, PatientInputs, StepResult, Warning
 from engine.vocabulary import CarTarget, Route, Severity, Toxicity
 
-# Highest daily amounts any of the six centers reports (Table 1): 400 mg/day, 10 mg/kg/day.
-REPORTED_MAX_MG_PER_DAY = Decimal("400")
-REPORTED_MAX_MG_PER_KG_PER_DAY = Decimal("10")
 # Kineret label: consider every-other-day dosing below this creatinine clearance.
 RENAL_CRCL_ML_MIN = Decimal("30")
 # Input bounds (api.md) and the confirmation band (clinical.md section 4).
@@ -24,6 +23,7 @@ WEIGHT_MAX_KG = Decimal("150")
 WEIGHT_CONFIRM_FROM_KG = Decimal("100")
 ADULT_AGE_ABOVE_YEARS = Decimal("30")
 SEVERE_GRADE = 3
+LABEL = "Kineret US label"
 
 # Warning codes in display order; each appears at most once per recommendation.
 CODE_ORDER = (
@@ -36,6 +36,7 @@ CODE_ORDER = (
     "weight_confirm",
     "adult_patient",
     "frequency_not_specified",
+    "above_usual_daily_cap",
     "product_experience",
     "iv_off_label",
     "prefer_iv",
@@ -47,12 +48,12 @@ HYPERSENSITIVITY = Warning(
     "contraindicated_hypersensitivity",
     Severity.CRITICAL,
     "Known hypersensitivity to E. coli-derived proteins or to any component of anakinra: anakinra is "
-    "contraindicated. Do not give.",
+    f"contraindicated ({LABEL}). Do not give.",
 )
 TNF_BLOCKER = Warning(
     "tnf_blocker",
     Severity.WARNING,
-    "Concurrent TNF blocker: combining it with anakinra is not recommended. In the label's trial, serious "
+    f"Concurrent TNF blocker: combining it with anakinra is not recommended. In the {LABEL}'s trial, serious "
     "infections occurred in 7% with anakinra plus etanercept vs 0% with etanercept alone.",
 )
 INFECTION = Warning(
@@ -69,7 +70,7 @@ SC_BLEEDING = Warning(
 RENAL = Warning(
     "renal_impairment",
     Severity.WARNING,
-    "Creatinine clearance below 30 mL/min: the label advises considering dosing every other day.",
+    f"Creatinine clearance below 30 mL/min: the {LABEL} advises considering dosing every other day.",
 )
 WEIGHT_CONFIRM = Warning("weight_confirm", Severity.WARNING, "Weight of 100 kg or more: confirm the weight is in kg.")
 ADULT = Warning(
@@ -83,7 +84,20 @@ FREQUENCY = Warning(
     "Frequency not specified by this protocol - confirm with pharmacy. Only per-day amounts are given; "
     "no per-dose amount has been calculated.",
 )
-IV_OFF_LABEL = Warning("iv_off_label", Severity.INFO, "IV use is off-label: the labelled route is subcutaneous.")
+IV_OFF_LABEL = Warning(
+    "iv_off_label", Severity.INFO, f"IV use is off-label: the labelled route is subcutaneous ({LABEL})."
+)
+
+# What each label-derived rule takes from the label, named in the label's citation on the recommendation.
+LABEL_FACTS = {
+    "contraindicated_hypersensitivity": "E. coli-derived proteins",
+    "tnf_blocker": "serious infections 7% vs 0% with etanercept",
+    "renal_impairment": "creatinine clearance < 30 mL/min",
+    "iv_off_label": "labelled route subcutaneous",
+}
+VOLUME_FACT = "100 mg in 0.67 mL per prefilled syringe"
+# The warnings that compare doses with the version's comparison amounts (their source is then cited).
+COMPARISON_CODES = frozenset({"above_reported_maximum", "above_usual_daily_cap"})
 GENERAL = Warning(
     "general_monitoring",
     Severity.INFO,
@@ -93,32 +107,64 @@ GENERAL = Warning(
 )
 
 
-def _above_reported_maximum(steps: tuple[StepResult, ...], weight_kg: Decimal) -> Warning | None:
-    # The exact per-day amounts (before doses are shown to 0.1 mg): 10 mg/kg/day is not "above" 10.
-    highest, rounded = Decimal(0), False
+def _quantized(value: Decimal) -> Decimal:
+    return value.quantize(notation.MG_QUANTUM, rounding=ROUND_HALF_UP)
+
+
+def _above_reported_maximum(
+    steps: tuple[StepResult, ...], weight_kg: Decimal, thresholds: ComparisonThresholds
+) -> Warning | None:
+    """Above the highest per-kg daily amount any center reports. Like is compared with like, each rounded to
+    0.1 mg the same way, so display rounding alone never raises it (clinical.md section 4): with an interval,
+    the ordered per-dose amount against the per-kg maximum divided by the doses a day; without one, the
+    per-day amount against the per-kg maximum; and the escalation ceiling against the per-kg maximum."""
+    limit_per_day = thresholds.reported_max_mg_per_kg_per_day * weight_kg
+    highest: Decimal | None = None
+    rounded = False
     for result in steps:
-        for amount_mg, from_rounding in (
-            (result.high.exact_per_day_mg, result.high.rounding is not None and result.high.rounding.applied),
-            (result.max_escalation_per_day_mg, False),
-        ):
-            if amount_mg is not None and amount_mg > highest:
+        candidates: list[tuple[Decimal, bool]] = []
+        if result.per_dose_mg is not None and result.doses_per_day:
+            if result.per_dose_mg.high > _quantized(limit_per_day / result.doses_per_day):
+                applied = result.high.rounding is not None and result.high.rounding.applied
+                candidates.append((result.per_day_mg.high, applied))
+        elif result.per_day_mg.high > _quantized(limit_per_day):
+            candidates.append((result.per_day_mg.high, False))
+        ceiling = result.max_escalation_per_day_mg
+        if ceiling is not None and _quantized(ceiling) > _quantized(limit_per_day):
+            candidates.append((ceiling, False))
+        for amount_mg, from_rounding in candidates:
+            if highest is None or amount_mg > highest:
                 highest, rounded = amount_mg, from_rounding
-    limits = []
-    if highest > REPORTED_MAX_MG_PER_DAY:
-        limits.append(notation.amount(REPORTED_MAX_MG_PER_DAY, "mg/day"))
-    if highest > REPORTED_MAX_MG_PER_KG_PER_DAY * weight_kg:  # per kg, as a product: exact, no division
-        limits.append(notation.amount(REPORTED_MAX_MG_PER_KG_PER_DAY, "mg/kg/day"))
-    if not limits:
+    if highest is None:
         return None
-    per_kg = highest / weight_kg
-    shown_per_kg = notation.amount_beside(per_kg, REPORTED_MAX_MG_PER_KG_PER_DAY, "mg/kg/day")
+    maximum = notation.amount(thresholds.reported_max_mg_per_kg_per_day, "mg/kg/day")
+    shown_per_kg = notation.amount_beside(highest / weight_kg, thresholds.reported_max_mg_per_kg_per_day, "mg/kg/day")
     after = " after rounding to the nearest vial" if rounded else ""
     return Warning(
         "above_reported_maximum",
         Severity.WARNING,
-        f"Up to {notation.amount(highest, 'mg/day')} ({shown_per_kg}){after}: above {' and '.join(limits)}, "
-        f"the highest daily amounts the six centers report ({notation.amount(REPORTED_MAX_MG_PER_DAY, 'mg/day')} "
-        f"or {notation.amount(REPORTED_MAX_MG_PER_KG_PER_DAY, 'mg/kg/day')}).",
+        f"Up to {notation.amount(highest, 'mg/day')} ({shown_per_kg}){after}: above {maximum}, "
+        f"{thresholds.reported_max_basis}.",
+    )
+
+
+def _above_usual_daily_cap(steps: tuple[StepResult, ...], thresholds: ComparisonThresholds) -> Warning | None:
+    """A per-day amount (or escalation ceiling) above the usual per-day cap, from a step that states no cap."""
+    cap = thresholds.usual_daily_cap_mg
+    amounts = [
+        amount
+        for result in steps
+        if result.step.max_daily_dose_mg is None
+        for amount in (result.per_day_mg.high, result.max_escalation_per_day_mg)
+        if amount is not None and _quantized(amount) > cap
+    ]
+    if not amounts:
+        return None
+    return Warning(
+        "above_usual_daily_cap",
+        Severity.INFO,
+        f"Up to {notation.amount(max(amounts), 'mg/day')}: above {notation.amount(cap, 'mg/day')}, "
+        f"{thresholds.usual_daily_cap_basis}; this protocol states none - confirm with pharmacy.",
     )
 
 
@@ -179,6 +225,7 @@ def warnings_for(
     contraindicated: bool,
     reported_car_target: str | None,
     known: PatientWarnings | None = None,
+    thresholds: ComparisonThresholds | None = None,
 ) -> tuple[Warning, ...]:
     """Every warning that applies, each code once, in CODE_ORDER (which is ordered by severity)."""
     known = known or patient_warnings(patient)
@@ -193,11 +240,13 @@ def warnings_for(
     if known.bleeding_risk and offers_sc:
         found.append(SC_BLEEDING)
     found.extend(known.renal)
-    if steps and (maximum := _above_reported_maximum(steps, patient.weight_kg)):
+    if steps and thresholds and (maximum := _above_reported_maximum(steps, patient.weight_kg, thresholds)):
         found.append(maximum)
     found.extend(known.weight_and_age)
     if no_interval:
         found.append(FREQUENCY)
+    if steps and thresholds and (usual := _above_usual_daily_cap(steps, thresholds)):
+        found.append(usual)
     if reported_car_target and patient.car_target != reported_car_target:
         found.append(
             Warning(

@@ -14,6 +14,7 @@ from engine.vocabulary import Cap
 
 AMOUNT_QUANTUM = notation.KG_QUANTUM  # amounts in the dose basis (mg/kg...) are shown to 0.001
 SMALL_VOLUME_ML = Decimal("0.1")
+TOLERANCE_WORDS = "rounding tolerance (this app's documented choice, set by pharmacists; not a literature figure)"
 
 
 @lru_cache(maxsize=512)
@@ -53,14 +54,16 @@ def _rounding_note(bound: BoundResult, step: Step) -> str:
     change = notation.percent_beside(decision.change_percent, step.rounding_tolerance_percent)  # type: ignore[arg-type]
     if decision.applied and decision.nearest_mg == decision.dose_mg:
         return f"{dose} is already a whole multiple of {increment}"
+    # The tolerance is the app's documented choice, kept in the step's data for pharmacists to change
+    # (clinical.md 1.1), not a figure from the letter or the label: the words say so.
     if decision.applied:
         return (
             f"{dose} rounded to {notation.amount(decision.nearest_mg, 'mg')} (nearest multiple of {increment}; "
-            f"changes the dose by {change}, within {tolerance})"
+            f"changes the dose by {change}, within the {tolerance} {TOLERANCE_WORDS})"
         )
     return (
         f"{dose} not rounded: the nearest multiple of {increment} ({notation.amount(decision.nearest_mg, 'mg')}) "
-        f"would change the dose by {change}, more than {tolerance}"
+        f"would change the dose by {change}, more than the {tolerance} {TOLERANCE_WORDS}"
     )
 
 
@@ -68,19 +71,26 @@ def _bounds(result: StepResult) -> tuple[BoundResult, ...]:
     return (result.low,) if result.high is result.low else (result.low, result.high)
 
 
+def escalation_text(result: StepResult) -> str:
+    """The escalation ceiling at this weight, and the cap that lowered it if one did:
+    "escalation ceiling 10 mg/kg/day = 510 mg/day, capped at 400 mg/day"."""
+    step, ceiling = result.step, result.max_escalation_per_day_mg
+    if step.escalation_ceiling_amount is None or step.escalation_ceiling_basis is None or ceiling is None:
+        return ""
+    uncapped = result.escalation_uncapped_mg if result.escalation_uncapped_mg is not None else ceiling
+    stated = notation.amount(step.escalation_ceiling_amount, step.escalation_ceiling_basis.value, AMOUNT_QUANTUM)
+    words = f"escalation ceiling {stated}"
+    if step.escalation_ceiling_basis.per_kg:
+        words += f" = {notation.amount(uncapped, 'mg/day')}"
+    if result.max_escalation_capped_by:
+        words += f", capped at {notation.amount(ceiling, 'mg/day')}"
+    return words
+
+
 def cap_notes(result: StepResult) -> tuple[str, ...]:
     notes = [_cap_note(e, result.doses_per_day, b.per_dose_mg) for b in _bounds(result) for e in b.cap_events]
-    step = result.step
-    if (
-        result.escalation_uncapped_mg is not None
-        and result.max_escalation_per_day_mg is not None
-        and result.escalation_uncapped_mg > result.max_escalation_per_day_mg
-    ):
-        maximum = notation.amount(step.max_daily_dose_mg, "mg/day")  # type: ignore[arg-type]
-        notes.append(
-            f"escalation ceiling {notation.amount(result.escalation_uncapped_mg, 'mg/day')} is above the "
-            f"{maximum} maximum: escalate up to {maximum}"
-        )
+    if result.max_escalation_capped_by:
+        notes.append(escalation_text(result))
     return tuple(dict.fromkeys(notes))
 
 
@@ -142,12 +152,8 @@ def order_text(result: StepResult) -> str:
     step = result.step
     route = notation.routes_text(step.routes)
     details = [_basis_amount(step)]
-    ceiling = result.max_escalation_per_day_mg
-    if step.escalation_ceiling_amount is not None and step.escalation_ceiling_basis is not None and ceiling is not None:
-        stated = notation.amount(step.escalation_ceiling_amount, step.escalation_ceiling_basis.value, AMOUNT_QUANTUM)
-        capped = result.escalation_uncapped_mg is not None and result.escalation_uncapped_mg > ceiling
-        joiner = "but at most" if capped else "="
-        details.append(f"may escalate up to {stated} {joiner} {notation.amount(ceiling, 'mg/day')}")
+    if escalation := escalation_text(result):
+        details.append(escalation.replace("escalation ceiling", "may escalate up to", 1))
     rounded = [
         b.rounding
         for b in _bounds(result)

@@ -21,7 +21,7 @@ class Reference(models.Model):
     short_label = models.CharField(
         max_length=200, help_text='Citation label, e.g. "Hines MR, et al. Br J Haematol 2021".'
     )
-    authors = models.TextField()
+    authors = models.TextField(blank=True, help_text="Empty where the source names none (e.g. a package insert).")
     title = models.TextField(blank=True)
     journal = models.CharField(max_length=200, blank=True)
     year = models.PositiveSmallIntegerField(null=True, blank=True)

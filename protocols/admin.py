@@ -20,6 +20,7 @@ from anakinra_cds.history_admin import HistoryAdmin
 from audit.selectors import audit_events_for
 from engine.data import DoseRange
 from protocols.forms import (
+    VERSION_THRESHOLD_FIELDS,
     ApproveForm,
     DeleteDraftForm,
     DosingStepForm,
@@ -291,9 +292,29 @@ class IndicationRuleInline(DraftOnlyInline, admin.StackedInline):
     form = IndicationRuleForm
     extra = 0
     fieldsets = [
-        (None, {"fields": ("position", ("applies_to_crs", "applies_to_icans", "applies_to_carhlh"), "min_grade")}),
+        (
+            None,
+            {
+                "fields": (
+                    "position",
+                    ("applies_to_crs", "applies_to_icans", "applies_to_carhlh"),
+                    ("min_grade", "max_grade"),
+                )
+            },
+        ),
         ("Prerequisites", {"fields": ("min_prior_tocilizumab_doses", "requires_steroids")}),
-        ("Result", {"fields": ("result_status", "summary", "first_line_if_isolated_late_onset", "first_line_summary")}),
+        (
+            "Result",
+            {
+                "fields": (
+                    "result_status",
+                    "summary",
+                    "first_line_if_isolated_late_onset",
+                    "first_line_summary",
+                    ("repeat_tocilizumab_from_doses", "repeat_tocilizumab_note"),
+                )
+            },
+        ),
     ]
 
 
@@ -382,6 +403,7 @@ class ProtocolVersionAdmin(HistoryAdmin):
         "edit_revision",
     )
     content_fields = ("utilization", "indications_summary", "notes", "reported_car_target", "concentration_mg_per_ml")
+    threshold_fields = tuple(VERSION_THRESHOLD_FIELDS)
 
     @admin.display(description="checked by")
     def checked_by(self, obj):
@@ -392,14 +414,25 @@ class ProtocolVersionAdmin(HistoryAdmin):
         return review_flag(obj.next_review) if obj.status == VersionStatus.PUBLISHED else ""
 
     def get_fieldsets(self, request, obj=None):
+        comparison = (
+            "Cross-center comparison amounts and the product label",
+            {
+                "fields": self.threshold_fields,
+                "description": (
+                    "above_reported_maximum and above_usual_daily_cap compare every dose with these amounts "
+                    "(clinical.md section 4); the label is cited wherever a label-derived rule is used."
+                ),
+            },
+        )
         if obj is None:
-            return [(None, {"fields": ("protocol", *self.content_fields)})]
+            return [(None, {"fields": ("protocol", *self.content_fields)}), comparison]
         content = list(self.content_fields)
         if self.has_change_permission(request, obj):
             content.append("loaded_revision")
         return [
             (None, {"fields": ("protocol",)}),
             ("Content", {"fields": content}),
+            comparison,
             ("Governance record", {"fields": self.governance_fields, "classes": ("collapse",)}),
         ]
 

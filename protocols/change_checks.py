@@ -29,8 +29,8 @@ MG_DAY = "mg/day"
 class PlausibilityThresholds:
     """The most the letter reports, with where it says so."""
 
-    mg_per_kg_per_day: Decimal
-    mg_per_day: Decimal
+    mg_per_kg_per_day: Decimal | None  # None: no comparison amounts stated anywhere, nothing is flagged
+    mg_per_day: Decimal | None
     citation: str
 
 
@@ -130,7 +130,7 @@ def _key_part(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def _threshold(unit: str, thresholds: PlausibilityThresholds) -> Decimal:
+def _threshold(unit: str, thresholds: PlausibilityThresholds) -> Decimal | None:
     return thresholds.mg_per_kg_per_day if unit == PER_KG_DAY else thresholds.mg_per_day
 
 

@@ -31,7 +31,19 @@ from protocols.services import MAX_REVIEW_YEARS, stale_revision_message, years_l
 VERSION_LABELS = {
     "concentration_mg_per_ml": "concentration (mg/mL)",
     "reported_car_target": "reported CAR target experience",
+    "reported_max_mg_per_kg_per_day": "highest reported amount (mg/kg/day)",
+    "usual_daily_cap_mg": "usual per-day cap (mg/day)",
 }
+# The cross-center comparison amounts and the label, edited with the rest of the draft (two-person approval).
+VERSION_THRESHOLD_FIELDS = [
+    "reported_max_mg_per_kg_per_day",
+    "reported_max_basis",
+    "usual_daily_cap_mg",
+    "usual_daily_cap_basis",
+    "thresholds_reference",
+    "thresholds_locator",
+    "label_reference",
+]
 
 RULE_LABELS = {
     "position": "order in the list",
@@ -39,6 +51,7 @@ RULE_LABELS = {
     "applies_to_icans": "applies to ICANS",
     "applies_to_carhlh": "applies to carHLH",
     "min_grade": "lowest grade (1 to 4)",
+    "max_grade": "highest grade (1 to 4)",
     "min_prior_tocilizumab_doses": "prior tocilizumab doses needed (doses, 0 to 10)",
     "requires_steroids": "needs steroids given or starting",
     "result_status": "status when met",
@@ -103,6 +116,7 @@ class ProtocolVersionForm(forms.ModelForm):
             "notes",
             "reported_car_target",
             "concentration_mg_per_ml",
+            *VERSION_THRESHOLD_FIELDS,
         ]
         labels = VERSION_LABELS
         field_classes = _finite_decimals(ProtocolVersion)
@@ -141,7 +155,14 @@ class ProtocolVersionForm(forms.ModelForm):
 class IndicationRuleForm(forms.ModelForm):
     class Meta:
         model = IndicationRule
-        fields = [*RULE_LABELS, "summary", "first_line_if_isolated_late_onset", "first_line_summary"]
+        fields = [
+            *RULE_LABELS,
+            "summary",
+            "first_line_if_isolated_late_onset",
+            "first_line_summary",
+            "repeat_tocilizumab_from_doses",
+            "repeat_tocilizumab_note",
+        ]
         labels = RULE_LABELS
 
 

@@ -154,6 +154,58 @@ class ProtocolVersion(models.Model):
     published_at = models.DateTimeField(null=True, blank=True)
     retired_at = models.DateTimeField(null=True, blank=True)
     next_review = models.DateField(null=True, blank=True)
+
+    # Cross-center comparison amounts (clinical.md section 4), approved with the version like every other number.
+    # All or none: a version without them makes no comparison and says so. Read them with
+    # protocols.selectors.protocol_version_thresholds (or ProtocolData.thresholds).
+    reported_max_mg_per_kg_per_day = models.DecimalField(
+        "highest reported amount (mg/kg/day)",
+        max_digits=8,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        help_text="above_reported_maximum: the highest per-kg daily amount any center reports (10 in the letter).",
+    )
+    reported_max_basis = models.CharField(
+        "highest reported amount: what it is",
+        max_length=200,
+        blank=True,
+        help_text='Ends the warning sentence, e.g. "the highest per-kg daily amount any of the six centers reports".',
+    )
+    usual_daily_cap_mg = models.DecimalField(
+        "usual per-day cap (mg/day)",
+        max_digits=8,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        help_text="above_usual_daily_cap: shown above this per-day amount where a step states no per-day cap.",
+    )
+    usual_daily_cap_basis = models.CharField(
+        "usual per-day cap: what it is",
+        max_length=200,
+        blank=True,
+        help_text='Ends the note, e.g. "the per-day cap that three of the six centers state".',
+    )
+    thresholds_reference = models.ForeignKey(
+        "evidence.Reference",
+        verbose_name="comparison amounts: source",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    thresholds_locator = models.CharField(
+        "comparison amounts: where in the source", max_length=60, blank=True, help_text='e.g. "Table 1".'
+    )
+    label_reference = models.ForeignKey(
+        "evidence.Reference",
+        verbose_name="product label",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Cited wherever a label-derived rule or figure is used (the letter's reference 8).",
+    )
     source_fingerprint = models.CharField(
         max_length=64, blank=True, help_text="Hash of the data-file entry this version was loaded from."
     )
@@ -189,6 +241,23 @@ class ProtocolVersion(models.Model):
                 name="published_version_has_published_at",
             ),
             models.CheckConstraint(condition=Q(concentration_mg_per_ml__gt=0), name="version_concentration_positive"),
+            models.CheckConstraint(
+                condition=Q(
+                    reported_max_mg_per_kg_per_day__isnull=True,
+                    usual_daily_cap_mg__isnull=True,
+                    reported_max_basis="",
+                    usual_daily_cap_basis="",
+                )
+                | Q(
+                    reported_max_mg_per_kg_per_day__gt=0,
+                    usual_daily_cap_mg__gt=0,
+                    reported_max_mg_per_kg_per_day__isnull=False,
+                    usual_daily_cap_mg__isnull=False,
+                )
+                & ~Q(reported_max_basis="")
+                & ~Q(usual_daily_cap_basis=""),
+                name="version_thresholds_complete",
+            ),
             models.UniqueConstraint(
                 fields=["protocol"],
                 condition=Q(status__in=["draft", "submitted"]),
@@ -226,8 +295,28 @@ class ProtocolVersion(models.Model):
             errors["published_at"] = "A published or retired version needs its publication time."
         if self.concentration_mg_per_ml is not None and self.concentration_mg_per_ml <= 0:
             errors["concentration_mg_per_ml"] = "The concentration must be above 0 mg/mL."
+        self._clean_thresholds(errors)
         if errors:
             raise ValidationError(errors)
+
+    THRESHOLD_FIELDS = (
+        "reported_max_mg_per_kg_per_day",
+        "reported_max_basis",
+        "usual_daily_cap_mg",
+        "usual_daily_cap_basis",
+    )
+
+    def _clean_thresholds(self, errors: dict[str, str]) -> None:
+        values = {name: getattr(self, name) for name in self.THRESHOLD_FIELDS}
+        given = {name for name, value in values.items() if value not in (None, "")}
+        if not given:
+            return
+        for name in self.THRESHOLD_FIELDS:
+            if name not in given:
+                errors[name] = "Give all four comparison fields (both amounts and what each is), or none."
+        for name in ("reported_max_mg_per_kg_per_day", "usual_daily_cap_mg"):
+            if values[name] is not None and values[name] <= 0:
+                errors[name] = "The amount must be above 0."
 
     @property
     def is_frozen(self) -> bool:
@@ -389,6 +478,20 @@ class IndicationRule(VersionChild, ToxicityFlags):
         help_text="Reasons say first line when onset is late and isolated, with no fever and no hypotension.",
     )
     first_line_summary = models.CharField(max_length=300, blank=True)
+    max_grade = models.PositiveSmallIntegerField("highest grade", default=4, validators=GRADE_VALIDATORS)
+    repeat_tocilizumab_from_doses = models.PositiveSmallIntegerField(
+        "note from this many tocilizumab doses",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(10)],
+        help_text="With this many prior tocilizumab doses or more, the reasons add the note below (status kept).",
+    )
+    repeat_tocilizumab_note = models.CharField(
+        "note on repeat tocilizumab",
+        max_length=300,
+        blank=True,
+        help_text='e.g. "the protocol places anakinra before a repeat tocilizumab dose".',
+    )
 
     history = protocol_history()
 
@@ -397,6 +500,18 @@ class IndicationRule(VersionChild, ToxicityFlags):
         constraints = [
             models.CheckConstraint(condition=AT_LEAST_ONE_TOXICITY, name="rule_applies_to_a_toxicity"),
             models.CheckConstraint(condition=Q(min_grade__gte=1, min_grade__lte=4), name="rule_grade_1_to_4"),
+            models.CheckConstraint(
+                condition=Q(max_grade__lte=4, min_grade__lte=F("max_grade")), name="rule_grade_band_valid"
+            ),
+            models.CheckConstraint(
+                condition=(Q(repeat_tocilizumab_from_doses__isnull=True) & Q(repeat_tocilizumab_note=""))
+                | (
+                    Q(repeat_tocilizumab_from_doses__isnull=False)
+                    & Q(repeat_tocilizumab_from_doses__gte=1, repeat_tocilizumab_from_doses__lte=10)
+                    & ~Q(repeat_tocilizumab_note="")
+                ),
+                name="rule_repeat_tocilizumab_note_complete",
+            ),
             models.CheckConstraint(
                 condition=Q(min_prior_tocilizumab_doses__lte=10), name="rule_tocilizumab_doses_0_to_10"
             ),
@@ -408,7 +523,8 @@ class IndicationRule(VersionChild, ToxicityFlags):
         ]
 
     def __str__(self) -> str:
-        return f"{', '.join(self.toxicities)} grade >= {self.min_grade}: {self.result_status}"
+        grades = f"grade >= {self.min_grade}" if self.max_grade >= 4 else f"grade {self.min_grade}-{self.max_grade}"
+        return f"{', '.join(self.toxicities)} {grades}: {self.result_status}"
 
     def clean(self) -> None:
         errors: dict[str, str] = {}
@@ -420,6 +536,17 @@ class IndicationRule(VersionChild, ToxicityFlags):
             errors["min_prior_tocilizumab_doses"] = "Prior tocilizumab doses needed must be from 0 to 10."
         if self.result_status and self.result_status not in RuleStatus.values:
             errors["result_status"] = "The status must be indicated or consider."
+        if self.max_grade is not None and not 1 <= self.max_grade <= 4:
+            errors["max_grade"] = "The highest grade must be from 1 to 4."
+        elif self.min_grade is not None and self.max_grade is not None and self.min_grade > self.max_grade:
+            errors.setdefault(
+                "min_grade", f"The lowest grade ({self.min_grade}) is above the highest grade ({self.max_grade})."
+            )
+        doses, note = self.repeat_tocilizumab_from_doses, self.repeat_tocilizumab_note.strip()
+        if doses is not None and not 1 <= doses <= 10:
+            errors["repeat_tocilizumab_from_doses"] = "The number of tocilizumab doses must be from 1 to 10."
+        elif (doses is None) != (not note):
+            errors["repeat_tocilizumab_note"] = "Give both the number of tocilizumab doses and the note, or neither."
         if self.first_line_if_isolated_late_onset and not self.first_line_summary.strip():
             errors["first_line_summary"] = (
                 "Give the first-line wording shown when onset is late and isolated (or untick that option)."

@@ -30,6 +30,7 @@ from engine.recommend import recommend_all
 from engine.vocabulary import Toxicity
 from evidence.models import LoadedRecord, Reference, Study
 from protocols.models import (
+    OPEN_STATUSES,
     DosingStep,
     IndicationRule,
     Institution,
@@ -41,7 +42,7 @@ from protocols.models import (
     VersionStatus,
 )
 from protocols.seed_schema import PatientCheckEntry, ProtocolEntry, ReferenceEntry, SeedFile, StudyEntry
-from protocols.selectors import protocol_test_patients_check, published_protocols_load
+from protocols.selectors import protocol_test_patients_check, published_protocols_load, versions_with_content
 from protocols.services import protocol_version_publish
 
 SEED_PATH = Path(__file__).resolve().parent / "data" / "clinical_data.toml"
@@ -324,7 +325,12 @@ def _create_version(
     fingerprint: str,
     references: dict[str, Reference],
     test_patients: list[PatientCheckEntry],
+    *,
+    change_reason: str = "Loaded from the reviewed data file.",
+    based_on: ProtocolVersion | None = None,
+    kept_test_patients: tuple[ProtocolTestPatient, ...] = (),
 ) -> ProtocolVersion:
+    thresholds = entry.comparison_thresholds
     version = ProtocolVersion(
         protocol=protocol,
         number=number,
@@ -334,8 +340,16 @@ def _create_version(
         notes=entry.notes,
         reported_car_target=entry.reported_car_target,
         concentration_mg_per_ml=entry.concentration_mg_per_ml,
-        change_reason="Loaded from the reviewed data file.",
+        reported_max_mg_per_kg_per_day=thresholds.reported_max_mg_per_kg_per_day if thresholds else None,
+        reported_max_basis=thresholds.reported_max_basis if thresholds else "",
+        usual_daily_cap_mg=thresholds.usual_daily_cap_mg if thresholds else None,
+        usual_daily_cap_basis=thresholds.usual_daily_cap_basis if thresholds else "",
+        thresholds_reference=references[thresholds.citation.reference] if thresholds else None,
+        thresholds_locator=thresholds.citation.locator if thresholds else "",
+        label_reference=references[entry.label_reference] if entry.label_reference else None,
+        change_reason=change_reason,
         source_fingerprint=fingerprint,
+        based_on=based_on,
     )
     version.full_clean()
     version.save()
@@ -359,6 +373,9 @@ def _create_version(
             summary=rule_entry.summary,
             first_line_if_isolated_late_onset=rule_entry.first_line_if_isolated_late_onset,
             first_line_summary=rule_entry.first_line_summary,
+            max_grade=rule_entry.max_grade,
+            repeat_tocilizumab_from_doses=rule_entry.repeat_tocilizumab_from_doses,
+            repeat_tocilizumab_note=rule_entry.repeat_tocilizumab_note,
         )
         rule.full_clean()
         rule.save()
@@ -396,6 +413,8 @@ def _create_version(
             citation = StepCitation(step=step, reference=references[key], position=position)
             citation.full_clean()
             citation.save()
+    for kept in kept_test_patients:
+        _save(ProtocolTestPatient(version=version, label=kept.label), _fields(kept, TEST_PATIENT_FIELDS))
     for patient_entry in test_patients:
         test_patient = ProtocolTestPatient(version=version, label=patient_entry.label)
         _save(test_patient, _test_patient_values(patient_entry))
@@ -445,20 +464,15 @@ def _load_protocol(
     patients_tally: _Tally,
 ) -> None:
     """The protocol's content and test patients, as versions: each version the loader made carries its
-    entry's fingerprint, and its test patients are the file's for that protocol."""
+    entry's fingerprint, and its test patients are the file's for that protocol. A protocol edited locally
+    gets the file's revision as a draft for review instead (`_propose_revision`)."""
     fingerprint = protocol_fingerprint(entry)
     versions = list(protocol.versions.order_by("number"))
     edited = [v for v in versions if not v.source_fingerprint]
-    if edited:
-        newest = edited[-1]
-        message = (
-            f"{entry.slug}: NOT overwritten - edited since it was loaded (version {newest.number} is "
-            f"{newest.get_status_display().lower()}, not from the data file); the file's entry was not applied"
-        )
-        report.refused.append(f"protocol {entry.slug}")
-        report.say(message)
-        return
     patients = [t for t in seed.test_patients if t.protocol == entry.slug]
+    if edited:
+        _propose_revision(entry, protocol, versions, edited[-1], fingerprint, references, patients, report)
+        return
     wanted = {t.label: content_fingerprint(_test_patient_values(t)) for t in patients}
     latest = versions[-1] if versions else None
     current = _test_patient_fingerprints(latest) if latest is not None else {}
@@ -492,6 +506,253 @@ def _load_protocol(
     report.writes += 1
     action = "created" if number == 1 else "updated from the data file:"
     report.say(f"{entry.slug}: {action} version {number}, published")
+
+
+# --- A revision of a locally edited protocol: a draft for pharmacist review --------------------------------
+
+_MISSING = object()
+NO_BASE = "No version from the data file to compare with: the local values were kept wherever they differ. "
+
+
+def _sorted_names(values: Any, order: tuple[str, ...]) -> list[str]:
+    return sorted(values, key=order.index)
+
+
+def _rule_entry_dict(rule: IndicationRule) -> dict[str, Any]:
+    return {
+        "toxicities": list(rule.toxicities),
+        "min_grade": rule.min_grade,
+        "max_grade": rule.max_grade,
+        "min_prior_tocilizumab_doses": rule.min_prior_tocilizumab_doses,
+        "requires_steroids": rule.requires_steroids,
+        "result_status": rule.result_status,
+        "summary": rule.summary,
+        "first_line_if_isolated_late_onset": rule.first_line_if_isolated_late_onset,
+        "first_line_summary": rule.first_line_summary,
+        "repeat_tocilizumab_from_doses": rule.repeat_tocilizumab_from_doses,
+        "repeat_tocilizumab_note": rule.repeat_tocilizumab_note,
+    }
+
+
+def _step_entry_dict(step: DosingStep) -> dict[str, Any]:
+    return {
+        "kind": step.kind,
+        "name": step.name,
+        "toxicities": list(step.toxicities),
+        "min_grade": step.min_grade,
+        "max_grade": step.max_grade,
+        "dose_basis": step.dose_basis,
+        "amount_low": step.amount_low,
+        "amount_high": step.amount_high,
+        "interval_hours": step.interval_hours,
+        "interval_is_maximum": step.interval_is_maximum,
+        "routes": list(step.routes),
+        "max_single_dose_mg": step.max_single_dose_mg,
+        "max_daily_dose_mg": step.max_daily_dose_mg,
+        "escalation_ceiling_amount": step.escalation_ceiling_amount,
+        "escalation_ceiling_basis": step.escalation_ceiling_basis or None,
+        "rounding_increment_mg": step.rounding_increment_mg,
+        "rounding_tolerance_percent": step.rounding_tolerance_percent,
+        "duration": step.duration_text,
+        "taper": step.taper_text,
+        "notes": step.notes,
+        "citations": [c.reference.key for c in step.citations.all()],
+    }
+
+
+def _version_entry_dict(version: ProtocolVersion) -> dict[str, Any]:
+    """A stored version's content in the data file's shape (ProtocolEntry, without the institution fields)."""
+    thresholds = None
+    if version.reported_max_mg_per_kg_per_day is not None and version.thresholds_reference_id:
+        thresholds = {
+            "reported_max_mg_per_kg_per_day": version.reported_max_mg_per_kg_per_day,
+            "reported_max_basis": version.reported_max_basis,
+            "usual_daily_cap_mg": version.usual_daily_cap_mg,
+            "usual_daily_cap_basis": version.usual_daily_cap_basis,
+            "citation": {"reference": version.thresholds_reference.key, "locator": version.thresholds_locator},
+        }
+    return {
+        "utilization": version.utilization,
+        "indications_summary": version.indications_summary,
+        "reported_car_target": version.reported_car_target,
+        "concentration_mg_per_ml": version.concentration_mg_per_ml,
+        "notes": version.notes,
+        "citations": [{"reference": c.reference.key, "locator": c.locator} for c in version.citations.all()],
+        "rules": [_rule_entry_dict(r) for r in version.rules.all()],
+        "steps": [_step_entry_dict(s) for s in version.steps.all()],
+        "comparison_thresholds": thresholds,
+        "label_reference": version.label_reference.key if version.label_reference_id else None,
+    }
+
+
+def _file_entry_dict(entry: ProtocolEntry) -> dict[str, Any]:
+    values = entry.model_dump(mode="python", exclude={"slug", "institution", "short_name", "location", "title"})
+    for row in (*values["rules"], *values["steps"]):
+        row["toxicities"] = _sorted_names([str(t) for t in row["toxicities"]], ("CRS", "ICANS", "carHLH"))
+    for step in values["steps"]:
+        step["routes"] = _sorted_names([str(r) for r in step["routes"]], ("IV", "SC"))
+        step["kind"], step["dose_basis"] = str(step["kind"]), str(step["dose_basis"])
+    return values
+
+
+def _same(first: Any, second: Any) -> bool:
+    return _canonical(first) == _canonical(second)
+
+
+@dataclass
+class _Merge:
+    """Three-way merge of the file's revision into a locally edited version: a value the file changed is taken
+    unless the pharmacists changed it too (then theirs is kept and the conflict named)."""
+
+    taken: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+
+    def value(self, what: str, base: Any, local: Any, revised: Any) -> Any:
+        if _same(local, revised) or (base is not _MISSING and _same(revised, base)):
+            return local
+        if base is not _MISSING and _same(local, base):
+            self.taken.append(what)
+            return revised
+        self.conflicts.append(what)
+        return local
+
+    def row(self, what: str, base: dict | None, local: dict, revised: dict) -> dict:
+        base = base or {}
+        return {
+            name: self.value(f"{what}: {name}", base.get(name, _MISSING), local[name], revised[name])
+            for name in revised
+        }
+
+
+def _merged_entry(base: dict[str, Any] | None, local: dict[str, Any], revised: dict[str, Any], merge: _Merge):
+    merged: dict[str, Any] = {}
+    for name in ("utilization", "indications_summary", "reported_car_target", "concentration_mg_per_ml", "notes"):
+        merged[name] = merge.value(name, base[name] if base else _MISSING, local[name], revised[name])
+    for name in ("citations", "comparison_thresholds", "label_reference"):
+        merged[name] = merge.value(name, base[name] if base else _MISSING, local[name], revised[name])
+    # Rules have no names: merged row by row when every side has as many, else as one list.
+    base_rules = base["rules"] if base else None
+    if base_rules is not None and len(base_rules) == len(local["rules"]) == len(revised["rules"]):
+        merged["rules"] = [
+            merge.row(f"rule {n}", b, lo, r)
+            for n, (b, lo, r) in enumerate(zip(base_rules, local["rules"], revised["rules"], strict=True), start=1)
+        ]
+    else:
+        merged["rules"] = merge.value("indication rules", base_rules or _MISSING, local["rules"], revised["rules"])
+    # Steps by name: a step the file adds is added, one it drops is dropped unless edited locally.
+    base_steps = {s["name"]: s for s in base["steps"]} if base else {}
+    local_steps = {s["name"]: s for s in local["steps"]}
+    steps = []
+    for step in revised["steps"]:
+        name = step["name"]
+        if name in local_steps:
+            steps.append(merge.row(f"step {name!r}", base_steps.get(name), local_steps[name], step))
+        elif name in base_steps:
+            merge.conflicts.append(f"step {name!r} (removed or renamed locally; the file's version not added)")
+        else:
+            merge.taken.append(f"step {name!r} (added)")
+            steps.append(step)
+    revised_names = {s["name"] for s in revised["steps"]}
+    for name, step in local_steps.items():
+        if name in revised_names:
+            continue
+        if name in base_steps and _same(step, base_steps[name]):
+            merge.taken.append(f"step {name!r} (removed)")
+        else:
+            steps.append(step)
+            if name in base_steps:
+                merge.conflicts.append(f"step {name!r} (dropped by the file, edited locally: kept)")
+    merged["steps"] = steps
+    return merged
+
+
+def _propose_revision(
+    entry: ProtocolEntry,
+    protocol: Protocol,
+    versions: list[ProtocolVersion],
+    edited: ProtocolVersion,
+    fingerprint: str,
+    references: dict[str, Reference],
+    patients: list[PatientCheckEntry],
+    report: LoadReport,
+) -> ProtocolVersion | None:
+    """The file changed a protocol that pharmacists have edited: never overwrite their version; propose the
+    revision as a draft (their edits kept, the file's changes merged in) for two-person review instead.
+    The draft keeps the published version's test patients and adds the file's new ones (by label); any that
+    fail on it are reported, and block its submission until a pharmacist resolves them."""
+    slug = entry.slug
+    report.refused.append(f"protocol {slug}")
+    prefix = (
+        f"{slug}: NOT overwritten - edited since it was loaded (version {edited.number} is "
+        f"{edited.get_status_display().lower()}, not from the data file)"
+    )
+    loaded = [v for v in versions if v.source_fingerprint]
+    carrying = loaded[-1] if loaded and loaded[-1].source_fingerprint == fingerprint else None
+    if carrying is not None:
+        state = carrying.get_status_display().lower()
+        if carrying.status in OPEN_STATUSES:
+            report.say(
+                f"{prefix}; the file's revision waits for pharmacist review as version {carrying.number} ({state})"
+            )
+        else:
+            report.say(f"{prefix}; the file's entry is already in version {carrying.number} ({state})")
+        return None
+    open_version = next((v for v in versions if v.status in OPEN_STATUSES), None)
+    if open_version is not None:
+        report.say(
+            f"{prefix}; the file's revision was not proposed because version {open_version.number} is "
+            f"{open_version.get_status_display().lower()}: finish or delete it, then load again"
+        )
+        return None
+    published = next((v for v in reversed(versions) if v.status == VersionStatus.PUBLISHED), None)
+    if published is None:
+        report.say(f"{prefix}; the file's entry was not applied (no published version to revise)")
+        return None
+    loaded = [v for v in loaded if v.status not in OPEN_STATUSES]
+    content = versions_with_content(ProtocolVersion.objects.filter(pk__in=[published.pk, *(v.pk for v in loaded[-1:])]))
+    by_pk = {v.pk: v for v in content}
+    base = _version_entry_dict(by_pk[loaded[-1].pk]) if loaded else None
+    merge = _Merge()
+    merged = _merged_entry(base, _version_entry_dict(by_pk[published.pk]), _file_entry_dict(entry), merge)
+    if not merge.taken:  # the draft would equal the published version: nothing to review
+        kept = f"; changed both locally and in the file, local value kept: {'; '.join(merge.conflicts)}"
+        report.say(f"{prefix}; the file's revision changes nothing left as loaded{kept if merge.conflicts else ''}")
+        return None
+    identity = entry.model_dump(include={"slug", "institution", "short_name", "location", "title"})
+    revision = ProtocolEntry.model_validate({**identity, **merged})
+    kept = "; ".join(merge.conflicts) or "none"
+    reason = (
+        f"Proposed by the data-file loader for pharmacist review: the reviewed data file's revision, merged into "
+        f"version {published.number} (edited locally). Taken from the file: {'; '.join(merge.taken) or 'nothing'}. "
+        f"Changed both locally and in the file, local value kept (check these): {kept}. "
+        f"{'' if base else NO_BASE}"
+        "Submit and approve it as any draft (two-person rule); nothing changes for clinicians until then."
+    )
+    number = versions[-1].number + 1
+    kept_patients = tuple(published.test_patients.all())
+    kept_labels = {tp.label for tp in kept_patients}
+    draft = _create_version(
+        protocol,
+        revision,
+        number,
+        fingerprint,
+        references,
+        [t for t in patients if t.label not in kept_labels],
+        change_reason=reason,
+        based_on=published,
+        kept_test_patients=kept_patients,
+    )
+    report.writes += 1
+    report.say(
+        f"{prefix}; the file's revision was proposed as draft version {number} for pharmacist review "
+        f"({len(merge.taken)} change(s) taken, {len(merge.conflicts)} kept as edited locally)"
+    )
+    report.lines += [
+        f"{slug}: test patient {outcome.expectation.label!r} fails on draft version {number}: {problem}"
+        for outcome in protocol_test_patients_check(version_id=draft.pk)
+        for problem in outcome.problems
+    ]
+    return draft
 
 
 def _test_patient_fingerprints(version: ProtocolVersion) -> dict[str, str]:

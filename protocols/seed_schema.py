@@ -33,6 +33,27 @@ class RuleEntry(_Strict):
     summary: Text = Field(min_length=1)
     first_line_if_isolated_late_onset: bool = False
     first_line_summary: Text = ""
+    max_grade: int = Field(default=4, ge=1, le=4)
+    repeat_tocilizumab_from_doses: int | None = Field(default=None, ge=1, le=10)
+    repeat_tocilizumab_note: Text = ""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RuleEntry:
+        if self.min_grade > self.max_grade:
+            raise ValueError("min_grade is above max_grade")
+        if (self.repeat_tocilizumab_from_doses is None) != (not self.repeat_tocilizumab_note):
+            raise ValueError("give both repeat_tocilizumab_from_doses and repeat_tocilizumab_note, or neither")
+        return self
+
+
+class ThresholdsEntry(_Strict):
+    """The cross-center comparison amounts (clinical.md section 4) with their source."""
+
+    reported_max_mg_per_kg_per_day: Positive
+    reported_max_basis: Text = Field(min_length=1, max_length=200)
+    usual_daily_cap_mg: Positive
+    usual_daily_cap_basis: Text = Field(min_length=1, max_length=200)
+    citation: CitationEntry
 
 
 class StepEntry(_Strict):
@@ -87,13 +108,16 @@ class ProtocolEntry(_Strict):
     citations: list[CitationEntry] = Field(min_length=1)
     rules: list[RuleEntry] = Field(min_length=1)
     steps: list[StepEntry] = Field(min_length=1)
+    # Absent here: the file's top-level values apply (and are part of the entry's fingerprint).
+    comparison_thresholds: ThresholdsEntry | None = None
+    label_reference: Key | None = None
 
 
 class ReferenceEntry(_Strict):
     key: Key
     number: int | None = Field(default=None, ge=1)
     short_label: Text = Field(min_length=1)
-    authors: Text = Field(min_length=1)
+    authors: Text = ""  # empty where the letter names none (reference 8, the FDA package insert)
     title: Text = ""
     journal: Text = ""
     year: int | None = Field(default=None, ge=1900, le=2100)
@@ -171,12 +195,26 @@ class PatientCheckEntry(_Strict):
 
 
 class SeedFile(_Strict):
-    schema_version: Literal[1]
+    schema_version: Literal[2]
     approval_source: Text = Field(min_length=1)
+    # Shared by every protocol entry that does not give its own (each version stores them, under approval).
+    comparison_thresholds: ThresholdsEntry | None = None
+    label_reference: Key | None = None
     protocols: list[ProtocolEntry] = Field(min_length=1)
     references: list[ReferenceEntry] = Field(min_length=1)
     studies: list[StudyEntry] = Field(min_length=1)
     test_patients: list[PatientCheckEntry] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shared_protocol_values(cls, data: Any) -> Any:
+        """Each protocol entry carries the shared comparison amounts and label unless it gives its own."""
+        if not isinstance(data, dict) or not isinstance(data.get("protocols"), list):
+            return data
+        shared = {key: data[key] for key in ("comparison_thresholds", "label_reference") if key in data}
+        data = dict(data)
+        data["protocols"] = [{**shared, **entry} if isinstance(entry, dict) else entry for entry in data["protocols"]]
+        return data
 
     @model_validator(mode="after")
     def _cross_references(self) -> SeedFile:
@@ -193,6 +231,10 @@ class SeedFile(_Strict):
         known = {r.key for r in self.references}
         for protocol in self.protocols:
             cited = [c.reference for c in protocol.citations] + [k for s in protocol.steps for k in s.citations]
+            if protocol.comparison_thresholds is not None:
+                cited.append(protocol.comparison_thresholds.citation.reference)
+            if protocol.label_reference is not None:
+                cited.append(protocol.label_reference)
             problems += [f"{protocol.slug}: unknown reference {k}" for k in cited if k not in known]
         for study in self.studies:
             problems += [f"study {study.key}: unknown reference {k}" for k in study.references if k not in known]

@@ -21,8 +21,8 @@ from django.utils import timezone
 
 from anakinra_cds.history_words import delta_words, person_words
 from audit.selectors import audit_events_for
-from engine import notation, safety
-from engine.data import Citation, DoseRange, ProtocolData, Rule, Step
+from engine import notation
+from engine.data import Citation, ComparisonThresholds, DoseRange, ProtocolData, Rule, Step
 from engine.vocabulary import CarTarget, DoseBasis, Route, Status, StepKind, Toxicity
 from evidence.models import Reference
 from protocols.change_checks import (
@@ -112,6 +112,9 @@ def protocol_data_from_version(version: ProtocolVersion) -> ProtocolData:
             requires_steroids=rule.requires_steroids,
             first_line_if_isolated_late_onset=rule.first_line_if_isolated_late_onset,
             first_line_summary=rule.first_line_summary,
+            max_grade=rule.max_grade,
+            repeat_tocilizumab_from_doses=rule.repeat_tocilizumab_from_doses,
+            repeat_tocilizumab_note=rule.repeat_tocilizumab_note,
         )
         for rule in version.rules.all()
     )
@@ -130,13 +133,46 @@ def protocol_data_from_version(version: ProtocolVersion) -> ProtocolData:
         reported_car_target=CarTarget(version.reported_car_target) if version.reported_car_target else None,
         concentration_mg_per_ml=version.concentration_mg_per_ml,
         notes=version.notes,
+        thresholds=thresholds_from_version(version),
+        label_citation=_citation(version.label_reference) if version.label_reference_id else None,
     )
+
+
+def thresholds_from_version(version: ProtocolVersion) -> ComparisonThresholds | None:
+    """The version's cross-center comparison amounts as engine data (`thresholds_reference` selected)."""
+    if version.reported_max_mg_per_kg_per_day is None or version.usual_daily_cap_mg is None:
+        return None
+    reference = version.thresholds_reference if version.thresholds_reference_id else None
+    return ComparisonThresholds(
+        reported_max_mg_per_kg_per_day=version.reported_max_mg_per_kg_per_day,
+        reported_max_basis=version.reported_max_basis,
+        usual_daily_cap_mg=version.usual_daily_cap_mg,
+        usual_daily_cap_basis=version.usual_daily_cap_basis,
+        citation=_citation(reference, version.thresholds_locator) if reference else None,
+    )
+
+
+def protocol_version_thresholds(*, version_id: int) -> ComparisonThresholds | None:
+    """The comparison amounts (10 mg/kg/day, 400 mg/day and their source) a version states: for previews and
+    plausibility checks of a draft. None when the version states none. One query."""
+    version = ProtocolVersion.objects.select_related("thresholds_reference").filter(pk=version_id).first()
+    return thresholds_from_version(version) if version is not None else None
+
+
+def published_thresholds() -> dict[str, ComparisonThresholds | None]:
+    """Each published protocol's comparison amounts, by institution slug (from the cached catalog)."""
+    return {p.institution_slug: p.thresholds for p in published_protocols()}
 
 
 def versions_with_content(queryset) -> Iterable[ProtocolVersion]:
     """Five queries, whatever the number of versions: versions, citations, rules, steps, step citations."""
     return queryset.select_related(
-        "protocol__institution", "approved_by", "authored_by", "submitted_by"
+        "protocol__institution",
+        "approved_by",
+        "authored_by",
+        "submitted_by",
+        "thresholds_reference",
+        "label_reference",
     ).prefetch_related(
         Prefetch("citations", queryset=ProtocolCitation.objects.select_related("reference")),
         "rules",
@@ -320,6 +356,13 @@ VERSION_CONTENT_FIELDS = (
     "notes",
     "reported_car_target",
     "concentration_mg_per_ml",
+    "reported_max_mg_per_kg_per_day",
+    "reported_max_basis",
+    "usual_daily_cap_mg",
+    "usual_daily_cap_basis",
+    "thresholds_reference_id",
+    "thresholds_locator",
+    "label_reference_id",
     "change_reason",
 )
 
@@ -473,12 +516,15 @@ def _labelled(instance, names: Iterable[str]) -> dict[str, str]:
 
 RULE_FIELDS = (
     "min_grade",
+    "max_grade",
     "min_prior_tocilizumab_doses",
     "requires_steroids",
     "result_status",
     "summary",
     "first_line_if_isolated_late_onset",
     "first_line_summary",
+    "repeat_tocilizumab_from_doses",
+    "repeat_tocilizumab_note",
 )
 STEP_FIELDS = (
     "position",
@@ -500,7 +546,20 @@ STEP_FIELDS = (
     "taper_text",
     "notes",
 )
-VERSION_FIELDS = ("utilization", "indications_summary", "notes", "reported_car_target", "concentration_mg_per_ml")
+VERSION_FIELDS = (
+    "utilization",
+    "indications_summary",
+    "notes",
+    "reported_car_target",
+    "concentration_mg_per_ml",
+    "reported_max_mg_per_kg_per_day",
+    "reported_max_basis",
+    "usual_daily_cap_mg",
+    "usual_daily_cap_basis",
+    "thresholds_reference",
+    "thresholds_locator",
+    "label_reference",
+)
 
 
 def _test_patient_values(test_patient: ProtocolTestPatient) -> dict[str, str]:
@@ -656,24 +715,33 @@ def institution_has_versions(*, institution_id: int) -> bool:
 
 # --- The reviewed change: plausibility of changed amounts and their coverage by test patients ---------
 
-# The letter (Diorio et al. 2022), whose Table 1 the plausibility thresholds come from.
-LETTER_REFERENCE_KEY = "diorio-2022"
-
 
 def plausibility_thresholds(*, version_id: int) -> PlausibilityThresholds:
-    """The most any center in the letter reports (per kg per day, and per day), with the letter's citation, as
-    they apply to a change: those of the approved version `version_id` (the version a draft was copied from),
-    never the draft's own, which the same change could edit.
+    """The most any center in the letter reports (per kg per day, and the usual per-day cap), with their
+    citation, as they apply to a change: the comparison amounts of the approved version `version_id` (the
+    version a draft was copied from), never the draft's own, which the same change could edit.
 
-    The one place the plausibility check reads its thresholds. Issue 11 keeps them as data on each protocol
-    version (approved with it); until that lands, this reads them from where they live today, the engine's
-    `above_reported_maximum` rule (`engine.safety`), which cites the same letter, and `version_id` is unused.
+    They are protocol-version data (clinical review round 2: `ProtocolVersion.reported_max_mg_per_kg_per_day`,
+    `usual_daily_cap_mg` and their reference), the same amounts the engine's above_reported_maximum and
+    above_usual_daily_cap compare with. A version loaded before they existed borrows those of the newest
+    published version that states them; with none anywhere, nothing is flagged.
     """
-    letter = Reference.objects.filter(key=LETTER_REFERENCE_KEY).only("short_label").first()
+    thresholds = protocol_version_thresholds(version_id=version_id)
+    if thresholds is None:
+        newest = (
+            ProtocolVersion.objects.published()
+            .filter(reported_max_mg_per_kg_per_day__isnull=False)
+            .select_related("thresholds_reference")
+            .order_by("-published_at", "-pk")
+            .first()
+        )
+        thresholds = thresholds_from_version(newest) if newest is not None else None
+    if thresholds is None:
+        return PlausibilityThresholds(mg_per_kg_per_day=None, mg_per_day=None, citation="")
     return PlausibilityThresholds(
-        mg_per_kg_per_day=safety.REPORTED_MAX_MG_PER_KG_PER_DAY,
-        mg_per_day=safety.REPORTED_MAX_MG_PER_DAY,
-        citation=letter.short_label if letter else "the published letter",
+        mg_per_kg_per_day=thresholds.reported_max_mg_per_kg_per_day,
+        mg_per_day=thresholds.usual_daily_cap_mg,
+        citation=thresholds.citation.label if thresholds.citation else "",
     )
 
 

@@ -56,6 +56,13 @@ logger = logging.getLogger(__name__)
 SUBJECT = "protocol_version"
 APPROVE_PERMISSION = "protocols.approve_protocolversion"
 MAX_REVIEW_YEARS = 3
+# Version fields a new draft copies beyond the protocol text: the comparison amounts and the label.
+VERSION_COPIED_FIELDS = (
+    *ProtocolVersion.THRESHOLD_FIELDS,
+    "thresholds_reference_id",
+    "thresholds_locator",
+    "label_reference_id",
+)
 
 
 class GovernanceError(Exception):
@@ -297,6 +304,7 @@ def protocol_version_draft_create(*, protocol: Protocol, author: AbstractBaseUse
         notes=source.notes,
         reported_car_target=source.reported_car_target,
         concentration_mg_per_ml=source.concentration_mg_per_ml,
+        **{name: getattr(source, name) for name in VERSION_COPIED_FIELDS},
         authored_by=author,
         based_on=source,
         change_reason=reason.strip(),

@@ -16,6 +16,7 @@ from audit.models import AuditEvent
 from bedside.models import AssessmentGrading, AssessmentLiterature, InstitutionChoice
 from cds_hooks.models import SeenJwtId
 from engine.inputs import RecommendationRequest
+from engine.revisions import RULES_REVISION
 from evidence.models import Reference, Study
 from protocols.models import (
     DosingStep,
@@ -178,6 +179,7 @@ class AssessmentFactory(factory.django.DjangoModelFactory):
 
     created_by = factory.SubFactory(UserFactory)
     source = Assessment.Source.API
+    rules_revision = RULES_REVISION
     # The validated echo of a real request (what every stored assessment holds).
     inputs = factory.LazyFunction(
         lambda: RecommendationRequest.model_validate(

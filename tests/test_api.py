@@ -12,6 +12,7 @@ from django.test import Client
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as SchemaError
 
+from anakinra_cds import jsonutil
 from assessments.models import Assessment
 from protocols.models import ProtocolVersion, VersionStatus
 from protocols.selectors import protocol_version_data, published_protocols
@@ -21,6 +22,7 @@ from tests import factories
 pytestmark = pytest.mark.integration
 
 URL = "/api/v1/recommendations"
+D = Decimal
 VALID = {
     "weight_kg": 20,
     "age_years": 8,
@@ -31,7 +33,7 @@ VALID = {
 
 
 def post(client: Client, body) -> tuple[int, dict]:
-    payload = body if isinstance(body, str | bytes) else json.dumps(body)
+    payload = body if isinstance(body, str | bytes) else jsonutil.dumps(body)
     response = client.post(URL, payload, content_type="application/json")
     return response.status_code, response.json()
 
@@ -122,7 +124,9 @@ def test_create_api_token_command_prints_a_working_key(db, clinician):
         ("weight_kg", 150.5, "must be from 1 to 150 kg"),
         ("weight_kg", "20", "must be a number"),
         ("weight_kg", True, "must be a number"),
-        ("weight_kg", 20.1234, "must have at most 3 decimal places (grams)"),
+        # quantized to the gram (half up) before the range check: 150.0005 -> 150.001 > 150, 0.9994 -> 0.999 < 1
+        ("weight_kg", D("150.0005"), "must be from 1 to 150 kg"),
+        ("weight_kg", D("0.9994"), "must be from 1 to 150 kg"),
         ("age_years", -1, "must be from 0 to 40 years"),
         ("age_years", 41, "must be from 0 to 40 years"),
         ("toxicities", [], "must list 1 to 3 toxicities"),
@@ -163,6 +167,32 @@ def test_recommendations_weight_precision_is_the_values_not_its_spelling(token_c
     assert b'"weight_kg":20,' in response.content
     # 2 mg/kg x 20 kg = 40 mg per dose
     assert response.json()["recommendations"][0]["steps"][0]["per_dose_mg"] == {"low": 40, "high": 40}
+
+
+@pytest.mark.parametrize(
+    ("spelling", "echoed", "per_dose_mg"),
+    [
+        # 44 lb x 0.45359237 = 19.95806428 kg, as an EHR converts it: 19.958 kg; 2 mg/kg x 19.958 = 39.916 -> 39.9 mg
+        ("19.95806428", "19.958", "39.9"),
+        # 38 decimals: quantized the same way, never refused and never silently different from the API's echo
+        ("20.00049999999999999999999999999999999999", "20", "40"),
+        # ROUND_HALF_UP, not banker's rounding: 20.0005 -> 20.001; 2 x 20.001 = 40.002 -> 40 mg
+        ("20.0005", "20.001", "40"),
+        # at the range ends after quantizing: 0.9995 -> 1 kg (2 mg); 150.0004 -> 150 kg (100 mg cap)
+        ("0.9995", "1", "2"),
+        ("150.0004", "150", "100"),
+    ],
+)
+def test_recommendations_weight_is_quantized_to_the_gram_and_echoed(token_client, spelling, echoed, per_dose_mg):
+    body = json.dumps({**VALID, "institution": "cnh"}).replace('"weight_kg": 20', f'"weight_kg": {spelling}')
+    response = token_client.post(URL, body, content_type="application/json")
+    assert response.status_code == 200
+    answer = jsonutil.loads(response.content)
+    assert (answer["inputs"]["weight_kg"], answer["recommendations"][0]["steps"][0]["per_dose_mg"]) == (
+        D(echoed),
+        {"low": D(per_dose_mg), "high": D(per_dose_mg)},
+    )
+    assert Assessment.objects.get(pk=answer["assessment_id"]).inputs["weight_kg"] == D(echoed)
 
 
 def test_recommendations_reports_every_invalid_field_at_once(token_client):
@@ -415,6 +445,7 @@ def test_assessment_stores_no_patient_identifiers(db):
         "inputs",
         "recommendations",
         "protocol_version_ids",
+        "rules_revision",  # the engine's clinical rules it was computed under (engine.revisions)
         "bedside_grading",  # how each grade was reached (findings, never identifiers)
         "bedside_literature",  # a published regimen worked out for the weight (never identifiers)
     }
@@ -476,7 +507,8 @@ def test_openapi_request_schema_states_every_limit(openapi):
     }
     assert (limits, optional) == (
         {
-            "weight_kg": {"minimum": 1, "maximum": 150, "multipleOf": 0.001},
+            # any number of decimals (api.md): quantized to the gram, so no multipleOf
+            "weight_kg": {"minimum": 1, "maximum": 150},
             "age_years": {"minimum": 0, "maximum": 40, "multipleOf": 0.01},
             "prior_tocilizumab_doses": {"minimum": 0, "maximum": 10},
         },

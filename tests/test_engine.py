@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.data import PatientInputs, ProtocolData, Rule, Step, ToxicityGrade
+from engine.data import Citation, ComparisonThresholds, PatientInputs, ProtocolData, Rule, Step, ToxicityGrade
 from engine.dosing import step_dose
 from engine.notation import amount_range, plain_number
 from engine.recommend import InvalidPatient, recommend, recommend_all
@@ -22,6 +22,14 @@ pytestmark = pytest.mark.unit
 D = Decimal
 ALL = frozenset(Toxicity)
 CONC = D(150)
+# Synthetic comparison amounts, as a version states them (clinical.md section 4: 10 mg/kg/day, 400 mg/day).
+THRESHOLDS = ComparisonThresholds(
+    reported_max_mg_per_kg_per_day=D(10),
+    reported_max_basis="the highest per-kg daily amount any center reports",
+    usual_daily_cap_mg=D(400),
+    usual_daily_cap_basis="the per-day cap that some centers state",
+    citation=Citation(key="letter#T1", label="The letter (Table 1)"),
+)
 
 
 def step(**overrides) -> Step:
@@ -49,6 +57,7 @@ def protocol(*, rules=None, steps=None, **overrides) -> ProtocolData:
         approved_by="tests",
         rules=rules if rules is not None else (Rule(toxicities=ALL, summary="test rule"),),
         steps=steps if steps is not None else (step(),),
+        thresholds=THRESHOLDS,
     )
     values.update(overrides)
     return ProtocolData(**values)
@@ -133,13 +142,13 @@ def test_step_dose_range_caps_each_bound():
 
 
 @pytest.mark.parametrize(
-    ("weight", "ceiling", "capped_by"),
+    ("weight", "ceiling", "ceiling_capped_by"),
     [
         ("40", "400", []),  # 10 mg/kg/day x 40 kg = 400 mg/day: at the cap, not lowered
         ("40.01", "400", ["max_daily_dose"]),  # 10 x 40.01 = 400.1 mg/day > 400: lowered, so reported
     ],
 )
-def test_step_dose_escalation_ceiling_lowered_by_the_per_day_cap_is_reported(weight, ceiling, capped_by):
+def test_step_dose_escalation_ceiling_lowered_by_the_per_day_cap_is_reported(weight, ceiling, ceiling_capped_by):
     result = step_dose(
         step=step(
             dose_basis=DoseBasis.MG_PER_KG_PER_DAY,
@@ -151,8 +160,13 @@ def test_step_dose_escalation_ceiling_lowered_by_the_per_day_cap_is_reported(wei
         weight_kg=D(weight),
         concentration_mg_per_ml=CONC,
     )
-    # The starting 2 mg/kg/day (80-80.02 mg/day) is itself never capped.
-    assert (result.max_escalation_per_day_mg, [c.value for c in result.capped_by]) == (D(ceiling), capped_by)
+    # The starting 2 mg/kg/day (80-80.02 mg/day) is itself never capped: capped_by stays empty, and the cap
+    # that lowered the ceiling is reported on the ceiling alone.
+    assert (
+        result.max_escalation_per_day_mg,
+        [c.value for c in result.capped_by],
+        [c.value for c in result.max_escalation_capped_by],
+    ) == (D(ceiling), [], ceiling_capped_by)
 
 
 def test_step_dose_per_day_basis_with_interval_divides_the_day():
@@ -435,7 +449,12 @@ def test_warning_code_order_is_by_severity_then_fixed_code_order():
     from engine import safety
 
     severities = {w.code: w.severity for w in vars(safety).values() if isinstance(w, safety.Warning)}
-    severities |= {"above_reported_maximum": "warning", "product_experience": "info", "prefer_iv": "info"}
+    severities |= {
+        "above_reported_maximum": "warning",
+        "above_usual_daily_cap": "info",
+        "product_experience": "info",
+        "prefer_iv": "info",
+    }
     ranks = [safety.SEVERITY_ORDER[severities[code]] for code in safety.CODE_ORDER]
     assert (ranks, sorted(severities)) == (sorted(ranks), sorted(safety.CODE_ORDER))
 
@@ -462,6 +481,7 @@ def test_recommend_lists_each_warning_once_in_code_order():
         ),
         reported_car_target="CD22",
     )
+    # 12 mg/kg/day x 120 kg = 1440 mg/day: above 10 mg/kg/day and above 400 mg/day with no per-day cap
     codes = [w.code for w in recommend(protocol=sc_and_iv, patient=p).warnings]
     from engine import safety
 
@@ -512,7 +532,8 @@ def test_text_rounding_percent_is_precise_at_the_tolerance():
     )
     result = step_dose(step=s, weight_kg=D("36.36"), concentration_mg_per_ml=CONC)
     assert result.rounding.note == (
-        "90.9 mg not rounded: the nearest multiple of 100 mg (100 mg) would change the dose by 10.01%, more than 10%"
+        "90.9 mg not rounded: the nearest multiple of 100 mg (100 mg) would change the dose by 10.01%, more than "
+        "the 10% rounding tolerance (this app's documented choice, set by pharmacists; not a literature figure)"
     )
 
 
@@ -543,12 +564,51 @@ def test_above_reported_maximum_names_the_limit_and_vial_rounding():
         rounding_increment_mg=D(100),
         rounding_tolerance_percent=D(10),
     )
+    # 10 x 38 / 4 = 95 mg -> 100 mg (+5.3%); 100 mg > 380 / 4 = 95 mg; 4 x 100 = 400 mg/day = 10.526 mg/kg/day
     result = recommend(protocol=protocol(steps=(s,)), patient=patient(weight="38"))
     (warning,) = [w for w in result.warnings if w.code == "above_reported_maximum"]
     assert warning.text == (
         "Up to 400 mg/day (10.5 mg/kg/day) after rounding to the nearest vial: above 10 mg/kg/day, the highest "
-        "daily amounts the six centers report (400 mg/day or 10 mg/kg/day)."
+        "per-kg daily amount any center reports."
     )
+    # Cited from the version's data whenever a comparison warning is shown.
+    assert [c.label for c in result.citations] == ["The letter (Table 1)"]
+
+
+def test_no_comparison_without_thresholds_and_a_note_says_so():
+    # 12 mg/kg/day x 50 kg = 600 mg/day would raise both, but this version states no comparison amounts.
+    s = step(dose_basis=DoseBasis.MG_PER_KG_PER_DAY, amount_low=D(12), amount_high=D(12), interval_hours=None)
+    result = recommend(protocol=protocol(steps=(s,), thresholds=None), patient=patient(weight="50"))
+    assert [w.code for w in result.warnings if w.code.startswith("above_")] == []
+    assert result.notes[-1] == (
+        "This protocol version states no cross-center comparison amounts, so its doses were not compared with "
+        "the highest amounts the centers report - confirm with pharmacy."
+    )
+
+
+@pytest.mark.parametrize(
+    ("cap", "per_day", "usual"),
+    [
+        # 10 mg/kg/day x 40.04 kg = 400.4 mg/day, no per-day cap stated: above 400 -> above_usual_daily_cap
+        (None, "400.4", True),
+        # exactly 400 mg/day (10 x 40) is not above it
+        (None, "400", False),
+        # a step with its own per-day cap never raises it (the cap itself governs)
+        (D(500), "400.4", False),
+    ],
+)
+def test_above_usual_daily_cap_only_where_no_per_day_cap_is_stated(cap, per_day, usual):
+    weight = "40.04" if per_day == "400.4" else "40"
+    s = step(
+        dose_basis=DoseBasis.MG_PER_KG_PER_DAY,
+        amount_low=D(10),
+        amount_high=D(10),
+        interval_hours=None,
+        max_daily_dose_mg=cap,
+    )
+    result = recommend(protocol=protocol(steps=(s,)), patient=patient(weight=weight))
+    assert result.steps[0].per_day_mg.high == D(per_day)
+    assert ("above_usual_daily_cap" in [w.code for w in result.warnings]) is usual
 
 
 def test_product_experience_words_for_an_unrecorded_product():

@@ -97,6 +97,64 @@ def test_cnh_without_tocilizumab_or_steroids_names_both(db):
     ]
 
 
+@pytest.mark.parametrize(
+    ("toxicity", "grade", "status", "reason"),
+    [
+        # grade 1-2 after tocilizumab and steroids: consider (the center tapers once CRS/ICANS is grade <= 2)
+        *[
+            (
+                t,
+                g,
+                "consider",
+                f"{t} grade {g} with tocilizumab given (1 dose) and steroids given or starting: third-line use, after "
+                "tocilizumab and steroids; this center tapers anakinra once CRS/ICANS is grade 2 or lower, so "
+                "starting at grade 1-2 is the prescriber's judgement",
+            )
+            for t in ("CRS", "ICANS")
+            for g in (1, 2)
+        ],
+        # grade 3-4: indicated, as before
+        *[
+            (
+                t,
+                g,
+                "indicated",
+                f"{t} grade {g} with tocilizumab given (1 dose) and steroids given or starting: third-line use, after "
+                "tocilizumab and steroids",
+            )
+            for t in ("CRS", "ICANS")
+            for g in (3, 4)
+        ],
+        # carHLH stays indicated at any severity
+        (
+            "carHLH",
+            1,
+            "indicated",
+            "carHLH grade 1 with tocilizumab given (1 dose) and steroids given or starting: third-line use, after "
+            "tocilizumab and steroids",
+        ),
+    ],
+)
+def test_cnh_grade_1_2_crs_icans_is_consider_grade_3_4_and_carhlh_indicated(db, toxicity, grade, status, reason):
+    result = answer("cnh", patient("20", toxicities=((toxicity, grade),), car_target=CarTarget.CD19))
+    assert (result["status"], result["reasons"]) == (status, [reason])
+    # The dose is the same at every grade: 2 x 20 = 40 mg every 6 h, 160 mg/day
+    assert doses(result) == [("initial", rng(40), rng(160), 6, ["IV"], [])]
+
+
+def test_cnh_grade_2_without_tocilizumab_names_the_missing_prerequisite_only(db):
+    result = answer("cnh", patient("20", toxicities=(("CRS", 2),), tocilizumab=0))
+    # The grade 3-4 rule does not apply to grade 2, but the grade 1-2 rule does, so only its missing item is named.
+    assert (result["status"], result["reasons"]) == (
+        "not_indicated",
+        [
+            "CRS grade 2: third-line use, after tocilizumab and steroids; this center tapers anakinra once CRS/ICANS "
+            "is grade 2 or lower, so starting at grade 1-2 is the prescriber's judgement; needs prior tocilizumab "
+            "and steroids given or starting; tocilizumab not yet given"
+        ],
+    )
+
+
 # --- Seattle --------------------------------------------------------------------------------------
 
 
@@ -126,9 +184,27 @@ def test_seattle_icans2_is_below_the_grade_floor(db):
     )
 
 
-def test_seattle_crs3_after_one_tocilizumab_and_steroids_is_consider(db):
-    result = answer("seattle", patient("30", toxicities=(("CRS", 3),), tocilizumab=1))
-    assert result["status"] == "consider"
+SEATTLE_CRS = "severe CRS: may be considered after a first tocilizumab dose and steroids, before re-dosing tocilizumab"
+
+
+@pytest.mark.parametrize(
+    ("tocilizumab", "reason"),
+    [
+        (1, f"CRS grade 3 with tocilizumab given (1 dose) and steroids given or starting: {SEATTLE_CRS}"),
+        # 2 or more doses: still consider, and the reasons say the protocol places anakinra before a repeat dose
+        *[
+            (
+                n,
+                f"CRS grade 3 with tocilizumab given ({n} doses) and steroids given or starting: {SEATTLE_CRS}; the "
+                "protocol places anakinra before a repeat tocilizumab dose, and a repeat dose has been given",
+            )
+            for n in (2, 3)
+        ],
+    ],
+)
+def test_seattle_crs3_is_consider_and_names_a_repeat_tocilizumab_dose(db, tocilizumab, reason):
+    result = answer("seattle", patient("30", toxicities=(("CRS", 3),), tocilizumab=tocilizumab))
+    assert (result["status"], result["reasons"]) == ("consider", [reason])
 
 
 def test_seattle_crs3_without_tocilizumab_is_not_indicated(db):
@@ -161,18 +237,45 @@ def test_chop_20kg_per_day_only_with_escalation_ceiling(db):
 
 
 def test_chop_50kg_escalation_ceiling_limited_by_per_day_cap(db):
-    # 2 x 50 = 100 mg/day; ceiling 10 x 50 = 500 mg/day, lowered to the 400 mg/day maximum: a cap applied,
-    # so capped_by reports it (clinical.md 1.1 "every cap applied is reported")
+    # 2 x 50 = 100 mg/day (below 400: the per-day amount is not capped); ceiling 10 x 50 = 500 mg/day, lowered
+    # to the 400 mg/day maximum: reported in max_escalation_capped_by, never in capped_by (clinical.md 1.1)
     result = answer("chop", patient("50", toxicities=(("CRS", 3),)))
     step = result["steps"][0]
-    assert (step["per_day_mg"], step["max_escalation_per_day_mg"], step["capped_by"]) == (
-        rng(100),
-        D(400),
-        ["max_daily_dose"],
+    assert (
+        step["per_day_mg"],
+        step["max_escalation_per_day_mg"],
+        step["capped_by"],
+        step["max_escalation_capped_by"],
+    ) == (rng(100), D(400), [], ["max_daily_dose"])
+    assert step["cap_notes"] == ["escalation ceiling 10 mg/kg/day = 500 mg/day, capped at 400 mg/day"]
+    assert step["escalation_text"] == "escalation ceiling 10 mg/kg/day = 500 mg/day, capped at 400 mg/day"
+    assert step["order_text"] == (
+        "anakinra 100 mg/day IV or subcut (2 mg/kg/day; may escalate up to 10 mg/kg/day = 500 mg/day, capped at "
+        "400 mg/day; max 400 mg/day); frequency not specified by this protocol - confirm with pharmacy"
     )
-    assert step["cap_notes"] == [
-        "escalation ceiling 500 mg/day is above the 400 mg/day maximum: escalate up to 400 mg/day"
-    ]
+
+
+@pytest.mark.parametrize(
+    ("weight", "per_day", "ceiling", "ceiling_capped_by", "text"),
+    [
+        # 2 x 40 = 80 mg/day; 10 x 40 = 400 mg/day = the cap, not above it: nothing capped
+        ("40", 80, 400, [], "escalation ceiling 10 mg/kg/day = 400 mg/day"),
+        # 2 x 41 = 82 mg/day; 10 x 41 = 410 mg/day > 400: the ceiling is capped, the per-day amount is not
+        ("41", 82, 400, ["max_daily_dose"], "escalation ceiling 10 mg/kg/day = 410 mg/day, capped at 400 mg/day"),
+        # 2 x 51 = 102 mg/day; 10 x 51 = 510 mg/day > 400
+        ("51", 102, 400, ["max_daily_dose"], "escalation ceiling 10 mg/kg/day = 510 mg/day, capped at 400 mg/day"),
+    ],
+)
+def test_chop_ceiling_cap_is_reported_only_on_the_ceiling(db, weight, per_day, ceiling, ceiling_capped_by, text):
+    step = answer("chop", patient(weight, toxicities=(("CRS", 3),)))["steps"][0]
+    assert (
+        step["per_day_mg"],
+        step["capped_by"],
+        step["max_escalation_per_day_mg"],
+        step["max_escalation_capped_by"],
+        step["escalation_text"],
+        step["cap_notes"],
+    ) == (rng(per_day), [], D(ceiling), ceiling_capped_by, text, [text] if ceiling_capped_by else [])
 
 
 def test_chop_icans_is_not_covered(db):
@@ -198,13 +301,26 @@ def test_nih_severe_carhlh_range_stays_a_range(db):
     assert codes(result) == ["frequency_not_specified", "product_experience", "general_monitoring"]
 
 
-def test_nih_less_ill_carhlh_uses_the_lower_step(db):
+def test_nih_less_ill_carhlh_uses_the_lower_step_without_the_taper_goal(db):
     result = answer("nih", patient("30", toxicities=(("carHLH", 2),), tocilizumab=0, steroids=False))
-    # less ill: 5-8 x 30 = 150-240 mg/day; taper goal 5-7 x 30 = 150-210 mg/day
-    assert doses(result) == [
-        ("initial", None, rng(150, 240), None, ["SC"], []),
-        ("taper", None, rng(150, 210), None, ["SC"], []),
-    ]
+    # less ill: 5-8 x 30 = 150-240 mg/day. The taper goal (5-7 mg/kg/day) follows only the severe step
+    # (clinical.md 1.1): below the less-ill dose it would not be a taper, so it is not listed.
+    assert doses(result) == [("initial", None, rng(150, 240), None, ["SC"], [])]
+    assert (result["steps"][0]["name"], result["steps"][0]["taper"]) == ("Initial dosing, less severe carHLH", "")
+
+
+@pytest.mark.parametrize(
+    ("grade", "steps"),
+    [
+        # grade 2 (less ill): 5-8 x 20 = 100-160 mg/day, no taper goal
+        (2, [("Initial dosing, less severe carHLH", rng(100, 160))]),
+        # grade 3 (severe): 8-10 x 20 = 160-200 mg/day, then the taper goal 5-7 x 20 = 100-140 mg/day
+        (3, [("Initial dosing, severe carHLH", rng(160, 200)), ("Taper goal", rng(100, 140))]),
+    ],
+)
+def test_nih_taper_goal_follows_only_the_severe_step(db, grade, steps):
+    result = answer("nih", patient("20", toxicities=(("carHLH", grade),), tocilizumab=0, steroids=False))
+    assert [(s["name"], s["per_day_mg"]) for s in result["steps"]] == steps
 
 
 def test_nih_first_line_for_isolated_late_onset_without_fever_or_hypotension(db):
@@ -238,11 +354,18 @@ def test_nih_late_onset_with_fever_is_not_first_line(db):
     assert "First-line use for isolated late-onset carHLH does not apply: fever present." in result["notes"]
 
 
-def test_nih_45kg_severe_range_above_reported_maximum(db):
-    # 8-10 x 45 = 360-450 mg/day: the high end is above 400 mg/day
-    result = answer("nih", patient("45", toxicities=(("carHLH", 4),), tocilizumab=0))
+def test_nih_45kg_severe_range_is_its_own_dose_not_above_the_reported_maximum(db):
+    # 8-10 x 45 = 360-450 mg/day: the high end is exactly 10 mg/kg/day (450 = 10 x 45), not above it, so no
+    # above_reported_maximum; 450 > 400 mg/day where NIH states no per-day cap: above_usual_daily_cap (info)
+    result = answer("nih", patient("45", toxicities=(("carHLH", 4),), tocilizumab=0, car_target=CarTarget.CD22))
     assert result["steps"][0]["per_day_mg"] == rng(360, 450)
-    assert "above_reported_maximum" in codes(result)
+    assert codes(result) == ["frequency_not_specified", "above_usual_daily_cap", "general_monitoring"]
+    assert result["warnings"][1] == {
+        "code": "above_usual_daily_cap",
+        "severity": "info",
+        "text": "Up to 450 mg/day: above 400 mg/day, the per-day cap Children's National, Seattle Children's and "
+        "CHOP state; this protocol states none - confirm with pharmacy.",
+    }
 
 
 # --- MUSC -----------------------------------------------------------------------------------------
@@ -270,11 +393,12 @@ def test_musc_icans_gets_only_the_fixed_dose_alternative(db):
     ]
 
 
-def test_musc_60kg_above_reported_maximum_without_a_cap(db):
-    # 4 x 60 = 240 mg q12h = 480 mg/day; MUSC states no cap
+def test_musc_60kg_above_the_usual_daily_cap_without_a_cap(db):
+    # 4 x 60 = 240 mg q12h = 480 mg/day = 8 mg/kg/day (not above 10 mg/kg/day); MUSC states no cap and
+    # 480 > 400 mg/day: above_usual_daily_cap (info), not above_reported_maximum
     result = answer("musc", patient("60"))
     assert result["steps"][0]["per_day_mg"] == rng(480)
-    assert codes(result)[0] == "above_reported_maximum"
+    assert codes(result) == ["above_usual_daily_cap", "product_experience", "prefer_iv", "general_monitoring"]
 
 
 # --- St. Jude -------------------------------------------------------------------------------------
@@ -305,7 +429,8 @@ def test_stjude_rounds_to_the_nearest_vial_only_within_10_percent(db, weight, ca
 def test_stjude_rounding_note_explains_the_decision(db):
     result = answer("stjude", patient("45", toxicities=(("carHLH", 2),), tocilizumab=0))
     assert result["steps"][0]["rounding"]["note"] == (
-        "112.5 mg not rounded: the nearest multiple of 100 mg (100 mg) would change the dose by 11.1%, more than 10%"
+        "112.5 mg not rounded: the nearest multiple of 100 mg (100 mg) would change the dose by 11.1%, more than "
+        "the 10% rounding tolerance (this app's documented choice, set by pharmacists; not a literature figure)"
     )
 
 
@@ -384,7 +509,8 @@ def test_center_evidence_links_are_cited(db):
 
 # --- Independent audit: hand-computed cases through POST /api/v1/recommendations ----------------------
 # Each row: request (over BASE), then per institution (status, steps, warning codes). A step is
-# (kind, calculated_per_dose_mg, per_dose_mg, per_day_mg, max_escalation_per_day_mg, capped_by, volume_ml);
+# (kind, calculated_per_dose_mg, per_dose_mg, per_day_mg, max_escalation_per_day_mg, capped_by, volume_ml
+# [, max_escalation_capped_by]);
 # a number stands for {"low": n, "high": n}, a pair for a range, None for null. Volume = mg / 150 mg/mL.
 
 BASE = {"weight_kg": 20, "age_years": 8, "prior_tocilizumab_doses": 1, "prior_steroids": True}
@@ -398,6 +524,7 @@ MON, IV, FREQ, PX, PIV = (
     "prefer_iv",
 )
 MAXW = "above_reported_maximum"
+USUAL = "above_usual_daily_cap"
 
 AUDIT_CASES = {
     # 20 kg, CRS 3 after 1 tocilizumab dose and steroids, product "other".
@@ -440,28 +567,51 @@ AUDIT_CASES = {
         {"weight_kg": 40, "toxicities": CRS3},
         {"chop": ("indicated", [("initial", None, None, 80, 400, [], None)], [FREQ, IV, PIV, MON])},
     ),
-    # 2 x 40.5 = 81 mg/day; ceiling 10 x 40.5 = 405 mg/day > 400 -> 400: the per-day cap binds.
+    # 2 x 40.5 = 81 mg/day; ceiling 10 x 40.5 = 405 mg/day > 400 -> 400: the per-day cap binds the ceiling only
+    # (max_escalation_capped_by), not the 81 mg/day (capped_by stays empty).
     "chop_40_5kg_per_day_cap_binds_the_ceiling": (
         {"weight_kg": D("40.5"), "toxicities": CRS3},
-        {"chop": ("indicated", [("initial", None, None, 81, 400, ["max_daily_dose"], None)], [FREQ, IV, PIV, MON])},
+        {
+            "chop": (
+                "indicated",
+                [("initial", None, None, 81, 400, [], None, ["max_daily_dose"])],
+                [FREQ, IV, PIV, MON],
+            )
+        },
+    ),
+    # 2 x 51 = 102 mg/day; ceiling 10 x 51 = 510 mg/day > 400 -> 400 (ceiling capped only); 510 = 10 mg/kg/day,
+    # not above it, and chop states a per-day cap: no above_* warning.
+    "chop_51kg_ceiling_capped_per_day_not": (
+        {"weight_kg": 51, "toxicities": CRS3},
+        {
+            "chop": (
+                "indicated",
+                [("initial", None, None, 102, 400, [], None, ["max_daily_dose"])],
+                [FREQ, IV, PIV, MON],
+            )
+        },
     ),
     # 10 x 36.4 = 364 mg/day / 4 = 91 mg; 100 mg is +9/91 = 9.89% <= 10%: rounded to 100 mg (0.67 mL),
-    # 4 x 100 = 400 mg/day > 10 x 36.4 = 364 mg/day -> above_reported_maximum.
+    # ordered 100 mg > 10 mg/kg/day / 4 doses = 91.0 mg -> above_reported_maximum; 4 x 100 = 400 mg/day, not
+    # above 400 -> no above_usual_daily_cap.
     "stjude_36_4kg_rounds_just_inside_tolerance": (
         {"weight_kg": D("36.4"), "toxicities": HLH(2), "prior_tocilizumab_doses": 0, "prior_steroids": False},
         {"stjude": ("indicated", [("initial", 91, 100, 400, None, [], "0.67")], [MAXW, PX, IV, MON])},
     ),
     # 10 x 36.3 = 363 / 4 = 90.75 mg (shown 90.8); 100 mg is +9.25/90.75 = 10.19% > 10%: kept;
-    # ordered 90.8 mg -> 4 x 90.8 = 363.2 mg/day; 90.8 / 150 = 0.6053 -> 0.61 mL.
+    # ordered 90.8 mg -> 4 x 90.8 = 363.2 mg/day; 90.8 / 150 = 0.6053 -> 0.61 mL. Compared like with like:
+    # 90.8 mg against 363 / 4 = 90.75 -> 90.8 mg (same rounding): not above, so no above_reported_maximum.
     "stjude_36_3kg_just_outside_tolerance": (
         {"weight_kg": D("36.3"), "toxicities": HLH(2), "prior_tocilizumab_doses": 0, "prior_steroids": False},
         {"stjude": ("indicated", [("initial", "90.8", "90.8", "363.2", None, [], "0.61")], [PX, IV, MON])},
     ),
     # 10 x 44.5 = 445 / 4 = 111.25 mg (shown 111.3); 100 mg is -11.25/111.25 = 10.11% > 10%: kept;
-    # 4 x 111.3 = 445.2 mg/day > 400 -> above_reported_maximum; 111.3 / 150 = 0.742 -> 0.74 mL.
+    # 4 x 111.3 = 445.2 mg/day; 111.3 / 150 = 0.742 -> 0.74 mL. 111.3 mg against 445 / 4 = 111.25 -> 111.3 mg:
+    # not above (display rounding alone), so no above_reported_maximum; 445.2 > 400 mg/day and St. Jude states
+    # no per-day cap -> above_usual_daily_cap (info).
     "stjude_44_5kg_rounding_down_outside_tolerance": (
         {"weight_kg": D("44.5"), "toxicities": HLH(3), "prior_tocilizumab_doses": 0, "prior_steroids": False},
-        {"stjude": ("indicated", [("initial", "111.3", "111.3", "445.2", None, [], "0.74")], [MAXW, PX, IV, MON])},
+        {"stjude": ("indicated", [("initial", "111.3", "111.3", "445.2", None, [], "0.74")], [USUAL, PX, IV, MON])},
     ),
     # 10 x 44 = 440 / 4 = 110 mg; 100 mg is -10/110 = 9.09%: rounded to 100 mg, 400 mg/day (not above 400).
     "stjude_44kg_rounding_down_inside_tolerance": (
@@ -522,7 +672,8 @@ AUDIT_CASES = {
             "stjude": ("not_indicated", [], [MON]),
         },
     ),
-    # 8 kg at MUSC: the flat 100 mg/day is 12.5 mg/kg/day > 10 -> above_reported_maximum (no cap stated).
+    # 8 kg at MUSC: the flat 100 mg once a day against 10 x 8 / 1 dose = 80 mg: above -> above_reported_maximum
+    # (100 mg/day = 12.5 mg/kg/day); the 50 mg taper is 6.25 mg/kg/day.
     "musc_8kg_flat_dose_above_10_mg_per_kg_per_day": (
         {"weight_kg": 8, "toxicities": [{"type": "ICANS", "grade": 2}], "car_target": "CD19"},
         {
@@ -533,7 +684,8 @@ AUDIT_CASES = {
             )
         },
     ),
-    # MUSC CRS at 50.5 kg: 4 x 50.5 = 202 mg q12h = 404 mg/day > 400 -> above_reported_maximum; 202/150 = 1.3467
+    # MUSC CRS at 50.5 kg: 4 x 50.5 = 202 mg q12h = 404 mg/day = 8 mg/kg/day (not above 10); 404 > 400 mg/day with
+    # no per-day cap stated -> above_usual_daily_cap (info); 202 / 150 = 1.3467 -> 1.35 mL
     "musc_50_5kg_crs_above_400_mg_per_day": (
         {"weight_kg": D("50.5"), "toxicities": [{"type": "CRS", "grade": 2}], "car_target": "CD19"},
         {
@@ -545,6 +697,28 @@ AUDIT_CASES = {
                     ("alternative", 100, 100, 100, None, [], "0.67"),
                     ("taper", 50, 50, 50, None, [], "0.33"),
                 ],
+                [USUAL, MON],
+            )
+        },
+    ),
+    # The flat 100 mg at MUSC at the 10 kg boundary: 100 mg against 10 x 10 / 1 = 100 mg: not above, no warning.
+    "musc_10kg_flat_dose_at_10_mg_per_kg_per_day": (
+        {"weight_kg": 10, "toxicities": [{"type": "ICANS", "grade": 2}], "car_target": "CD19"},
+        {
+            "musc": (
+                "indicated",
+                [("alternative", 100, 100, 100, None, [], "0.67"), ("taper", 50, 50, 50, None, [], "0.33")],
+                [MON],
+            )
+        },
+    ),
+    # Just under 10 kg: 100 mg against 10 x 9.9 / 1 = 99 mg: above -> above_reported_maximum.
+    "musc_9_9kg_flat_dose_above_10_mg_per_kg_per_day": (
+        {"weight_kg": D("9.9"), "toxicities": [{"type": "ICANS", "grade": 2}], "car_target": "CD19"},
+        {
+            "musc": (
+                "indicated",
+                [("alternative", 100, 100, 100, None, [], "0.67"), ("taper", 50, 50, 50, None, [], "0.33")],
                 [MAXW, MON],
             )
         },
@@ -574,10 +748,10 @@ AUDIT_CASES = {
                 [("initial", 240, 100, 400, None, ["max_single_dose"], "0.67")],
                 ["tnf_blocker", "infection", "renal_impairment", "weight_confirm", "adult_patient", IV, MON],
             ),
-            # 2 x 120 = 240 mg/day; ceiling 10 x 120 = 1200 -> 400 mg/day
+            # 2 x 120 = 240 mg/day; ceiling 10 x 120 = 1200 -> 400 mg/day (the ceiling capped, not the 240)
             "chop": (
                 "indicated",
-                [("initial", None, None, 240, 400, ["max_daily_dose"], None)],
+                [("initial", None, None, 240, 400, [], None, ["max_daily_dose"])],
                 [
                     "tnf_blocker",
                     "infection",
@@ -591,7 +765,8 @@ AUDIT_CASES = {
                     MON,
                 ],
             ),
-            # 8-10 x 120 = 960-1200 mg/day; taper 5-7 x 120 = 600-840 mg/day
+            # 8-10 x 120 = 960-1200 mg/day (1200 = 10 mg/kg/day: not above it); taper 5-7 x 120 = 600-840 mg/day;
+            # 1200 > 400 with no per-day cap stated -> above_usual_daily_cap
             "nih": (
                 "indicated",
                 [
@@ -603,16 +778,17 @@ AUDIT_CASES = {
                     "infection",
                     "sc_bleeding_risk",
                     "renal_impairment",
-                    MAXW,
                     "weight_confirm",
                     "adult_patient",
                     FREQ,
+                    USUAL,
                     PX,
                     PIV,
                     MON,
                 ],
             ),
-            # 10 x 120 / 4 = 300 mg = 3 vials (0% change) -> 1200 mg/day; 300 / 150 = 2 mL
+            # 10 x 120 / 4 = 300 mg = 3 vials (0% change) -> 1200 mg/day; 300 / 150 = 2 mL; 300 mg against
+            # 1200 / 4 = 300 mg: not above 10 mg/kg/day; 1200 > 400 with no cap -> above_usual_daily_cap
             "stjude": (
                 "indicated",
                 [("initial", 300, 300, 1200, None, [], "2")],
@@ -621,9 +797,9 @@ AUDIT_CASES = {
                     "infection",
                     "sc_bleeding_risk",
                     "renal_impairment",
-                    MAXW,
                     "weight_confirm",
                     "adult_patient",
+                    USUAL,
                     PX,
                     IV,
                     PIV,
@@ -704,10 +880,11 @@ def _api_step(step: dict) -> tuple:
         step["max_escalation_per_day_mg"],
         step["capped_by"],
         step["volume_ml"],
+        step["max_escalation_capped_by"],
     )
 
 
-def _expected_step(kind, calculated, per_dose, per_day, ceiling, capped_by, volume) -> tuple:
+def _expected_step(kind, calculated, per_dose, per_day, ceiling, capped_by, volume, ceiling_capped_by=()) -> tuple:
     return (
         kind,
         _amount(calculated),
@@ -716,6 +893,7 @@ def _expected_step(kind, calculated, per_dose, per_day, ceiling, capped_by, volu
         None if ceiling is None else D(str(ceiling)),
         capped_by,
         _amount(volume),
+        list(ceiling_capped_by),
     )
 
 
@@ -822,5 +1000,56 @@ def test_nih_first_line_rule_needs_isolated_late_onset_without_fever_or_hypotens
     assert result["reasons"] == [first_line if reason_text == "first line" else usual]
     first_line_notes = [n for n in result["notes"] if n.startswith("First-line")]
     assert first_line_notes == ([note] if note else [])
-    # carHLH grade 1 is "less ill": 5-8 x 20 = 100-160 mg/day; taper goal 5-7 x 20 = 100-140 mg/day
-    assert [s["per_day_mg"] for s in result["steps"]] == [rng(100, 160), rng(100, 140)]
+    # carHLH grade 1 is "less ill": 5-8 x 20 = 100-160 mg/day (the taper goal follows only the severe step)
+    assert [s["per_day_mg"] for s in result["steps"]] == [rng(100, 160)]
+
+
+# --- Comparison amounts and the label (clinical.md section 4) ---------------------------------------------
+
+
+def test_above_reported_maximum_text_is_built_from_the_version_data(db):
+    # St. Jude 36.4 kg: 10 x 36.4 / 4 = 91 mg, rounded to the 100 mg vial (+9.89%); 4 x 100 = 400 mg/day;
+    # 400 / 36.4 = 10.989 mg/kg/day, shown 11 (distinct from 10 at 0.1).
+    result = answer("stjude", patient("36.4", toxicities=(("carHLH", 2),), tocilizumab=0, car_target=CarTarget.CD19))
+    assert result["warnings"][0] == {
+        "code": "above_reported_maximum",
+        "severity": "warning",
+        "text": "Up to 400 mg/day (11 mg/kg/day) after rounding to the nearest vial: above 10 mg/kg/day, the "
+        "highest per-kg daily amount any of the six centers reports.",
+    }
+
+
+def test_label_is_cited_with_the_facts_used(db):
+    # CNH, IV only: iv_off_label and the 100 mg in 0.67 mL volume; the TNF blocker and CrCl 29 add theirs.
+    p = patient("20", concurrent_tnf_blocker=True, creatinine_clearance_ml_min=D("29"), car_target=CarTarget.CD19)
+    citations = answer("cnh", p)["citations"]
+    assert citations[-1] == {
+        "label": "FDA Package Insert: Kineret: serious infections 7% vs 0% with etanercept; creatinine clearance "
+        "< 30 mL/min; labelled route subcutaneous; 100 mg in 0.67 mL per prefilled syringe",
+        "doi": None,
+        "pmid": None,
+        "url": "https://www.accessdata.fda.gov/drugsatfda_docs/label/2012/103950s51361bl.pdf",
+    }
+    # Contraindicated: the label's E. coli rule, no steps (so no volume).
+    blocked = answer("cnh", patient("20", ecoli_protein_hypersensitivity=True))
+    assert [c["label"] for c in blocked["citations"]][-1] == ("FDA Package Insert: Kineret: E. coli-derived proteins")
+    # No label-derived rule and no volume (a center with no step for ICANS): the label is not cited.
+    none = answer("chop", patient("20", toxicities=(("ICANS", 3),)))
+    assert [c["label"] for c in none["citations"]] == ["Diorio C, Vatsayan A, et al. Blood Adv 2022 (Table 1)"]
+
+
+def test_warnings_from_the_label_name_it(db):
+    p = patient(
+        "20",
+        concurrent_tnf_blocker=True,
+        creatinine_clearance_ml_min=D("20"),
+        car_target=CarTarget.CD19,
+    )
+    texts = {w["code"]: w["text"] for w in answer("cnh", p)["warnings"]}
+    assert [
+        code for code in ("tnf_blocker", "renal_impairment", "iv_off_label") if "Kineret US label" in texts[code]
+    ] == [
+        "tnf_blocker",
+        "renal_impairment",
+        "iv_off_label",
+    ]

@@ -20,6 +20,7 @@ from protocols.models import (
     VersionStatus,
 )
 from protocols.seed import SEED_PATH, SeedFileError, clinical_data_load
+from protocols.selectors import protocol_test_patients_check
 from tests import factories
 
 pytestmark = pytest.mark.integration
@@ -70,7 +71,8 @@ EXPECTED_STEPS = {
     "nih": [
         ("initial", ("carHLH",), (3, 4), "mg/kg/day", D(8), D(10), None, False, ("SC",), None, None, None, None),
         ("initial", ("carHLH",), (1, 2), "mg/kg/day", D(5), D(8), None, False, ("SC",), None, None, None, None),
-        ("taper", ("carHLH",), (1, 4), "mg/kg/day", D(5), D(7), None, False, ("SC",), None, None, None, None),
+        # the taper goal follows only the severe step (grade 3-4)
+        ("taper", ("carHLH",), (3, 4), "mg/kg/day", D(5), D(7), None, False, ("SC",), None, None, None, None),
     ],
     "musc": [
         ("initial", ("CRS",), (1, 4), "mg/kg/dose", D(4), D(4), 12, False, ("SC",), None, None, None, None),
@@ -125,14 +127,22 @@ EXPECTED_STEPS = {
     ],
 }
 
-# Rule tuple: toxicities, grade floor, tocilizumab doses needed, steroids needed, status, first-line flag
+# Rule tuple: toxicities, grades, tocilizumab doses needed, steroids needed, status, first-line flag,
+# tocilizumab doses from which the repeat-dose note is added
 EXPECTED_RULES = {
-    "cnh": [(("CRS", "ICANS", "carHLH"), 1, 1, True, "indicated", False)],
-    "seattle": [(("ICANS",), 3, 0, True, "indicated", False), (("CRS",), 3, 1, True, "consider", False)],
-    "chop": [(("CRS",), 1, 1, True, "indicated", False)],
-    "nih": [(("carHLH",), 1, 0, False, "indicated", True)],
-    "musc": [(("CRS", "ICANS", "carHLH"), 1, 1, True, "indicated", False)],
-    "stjude": [(("carHLH",), 1, 0, False, "indicated", False)],
+    "cnh": [
+        (("CRS", "ICANS"), (3, 4), 1, True, "indicated", False, None),
+        (("carHLH",), (1, 4), 1, True, "indicated", False, None),
+        (("CRS", "ICANS"), (1, 2), 1, True, "consider", False, None),
+    ],
+    "seattle": [
+        (("ICANS",), (3, 4), 0, True, "indicated", False, None),
+        (("CRS",), (3, 4), 1, True, "consider", False, 2),
+    ],
+    "chop": [(("CRS",), (1, 4), 1, True, "indicated", False, None)],
+    "nih": [(("carHLH",), (1, 4), 0, False, "indicated", True, None)],
+    "musc": [(("CRS", "ICANS", "carHLH"), (1, 4), 1, True, "indicated", False, None)],
+    "stjude": [(("carHLH",), (1, 4), 0, False, "indicated", False, None)],
 }
 
 EXPECTED_EXPERIENCE = {"cnh": "CD19", "seattle": "", "chop": "", "nih": "CD22", "musc": "CD19", "stjude": "CD19"}
@@ -177,11 +187,12 @@ def _step_tuple(step: DosingStep):
 def _rule_tuple(rule: IndicationRule):
     return (
         rule.toxicities,
-        rule.min_grade,
+        (rule.min_grade, rule.max_grade),
         rule.min_prior_tocilizumab_doses,
         rule.requires_steroids,
         rule.result_status,
         rule.first_line_if_isolated_late_onset,
+        rule.repeat_tocilizumab_from_doses,
     )
 
 
@@ -305,9 +316,10 @@ def test_loader_refuses_protocol_edited_since(db):
     draft = factories.ProtocolVersionFactory(protocol=cnh.protocol, number=2)
     report = clinical_data_load()
     assert report.refused == ["protocol cnh"]
+    # The file's entry is what version 1 already holds: nothing to propose, and the open draft is left alone.
     assert [line for line in report.lines if line.startswith("cnh:")] == [
         "cnh: NOT overwritten - edited since it was loaded (version 2 is draft, not from the data file); "
-        "the file's entry was not applied"
+        "the file's entry is already in version 1 (published)"
     ]
     assert list(cnh.protocol.versions.order_by("number").values_list("number", "status")) == [
         (1, "published"),
@@ -521,3 +533,164 @@ def test_loader_updates_center_to_evidence_links_only_as_a_new_version(db, tmp_p
         ("ref-19", "Table 2"),
     ]
     assert _published("cnh").number == 2
+
+
+# --- Clinical review round 2: a database loaded from the previous file migrates in place ---------------
+
+
+def _previous_seed(tmp_path):
+    """The data file as it was before clinical review round 2 (this revision's edits reverted), to stand for a
+    database loaded earlier: no comparison amounts, no label, cnh's single third-line rule, nih's taper goal at
+    every grade."""
+    text = SEED_PATH.read_text(encoding="utf-8")
+    start = text.index('label_reference = "ref-8"')
+    end = text.index("# ----", start)
+    text = text[:start] + text[end:]
+    cnh_rules_start = text.index("[[protocols.rules]]")
+    cnh_steps_start = text.index("[[protocols.steps]]", cnh_rules_start)
+    text = (
+        text[:cnh_rules_start]
+        + "[[protocols.rules]]\n"
+        + 'toxicities = ["CRS", "ICANS", "carHLH"]\n'
+        + "min_grade = 1\nmin_prior_tocilizumab_doses = 1\nrequires_steroids = true\n"
+        + 'result_status = "indicated"\nsummary = "third-line use, after tocilizumab and steroids"\n\n'
+        + text[cnh_steps_start:]
+    )
+    old_taper = 'name = "Taper goal"\ntoxicities = ["carHLH"]\nmin_grade = 3\nmax_grade = 4\n'
+    assert old_taper in text
+    text = text.replace(old_taper, 'name = "Taper goal"\ntoxicities = ["carHLH"]\n', 1)
+    # The revision's new cnh test patient (grade 2: consider) did not exist then.
+    start = text.index('[[test_patients]]\nprotocol = "cnh"\nlabel = "20 kg, CRS grade 2')
+    end = text.index("[[test_patients]]", start + 1)
+    text = text[:start] + text[end:]
+    path = tmp_path / "previous.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_loaded_database_gains_the_revision_as_new_published_versions(db, tmp_path, clinician_client):
+    clinical_data_load(path=_previous_seed(tmp_path))
+    assert (_published("cnh").number, _published("cnh").rules.count(), _published("cnh").usual_daily_cap_mg) == (
+        2,
+        1,
+        None,
+    )
+    # An answer stored under the previous rules and versions: cnh grade 2 was "indicated" then.
+    old = factories.AssessmentFactory(rules_revision=1, recommendations=[{"status": "indicated", "kept": "as is"}])
+
+    report = clinical_data_load()
+
+    cnh = _published("cnh")
+    assert (cnh.number, cnh.rules.count(), cnh.usual_daily_cap_mg, cnh.reported_max_mg_per_kg_per_day) == (
+        3,
+        3,
+        D(400),
+        D(10),
+    )
+    assert (cnh.label_reference.key, cnh.thresholds_reference.key, cnh.thresholds_locator) == (
+        "ref-8",
+        "diorio-2022",
+        "Table 1",
+    )
+    assert [line for line in report.lines if ": updated from the data file" in line] == [
+        f"{slug}: updated from the data file: version 3, published"
+        for slug in ("cnh", "seattle", "chop", "nih", "musc", "stjude")
+    ]
+    assert report.refused == []
+    # The stored answer is untouched and says which rules it was computed under.
+    body = clinician_client.get(f"/api/v1/assessments/{old.pk}").json()
+    assert (body["recommendations"], body["rules_revision"]) == ([{"status": "indicated", "kept": "as is"}], 1)
+    assert body["rules_note"].startswith("Computed under the app's clinical rules revision 1")
+
+
+def _locally_edited_cnh(pharmacist, second_pharmacist, **changes):
+    from protocols.services import protocol_version_draft_create
+
+    draft = protocol_version_draft_create(protocol=_published("cnh").protocol, author=pharmacist, reason="local")
+    for name, value in changes.items():
+        if name == "rule_summary":
+            rule = draft.rules.get()
+            rule.summary = value
+            rule.save()
+        else:
+            setattr(draft, name, value)
+    draft.save()
+    from protocols.services import protocol_version_publish
+
+    protocol_version_publish(version=draft, approved_by=second_pharmacist)
+    return draft
+
+
+def test_edited_protocol_gets_the_revision_as_a_draft_for_review(db, tmp_path, pharmacist, second_pharmacist):
+    clinical_data_load(path=_previous_seed(tmp_path))
+    local = _locally_edited_cnh(pharmacist, second_pharmacist, notes="Local note kept.")
+
+    report = clinical_data_load()
+
+    versions = list(local.protocol.versions.order_by("number").values_list("number", "status", "source_fingerprint"))
+    assert [(n, s) for n, s, _ in versions] == [(1, "retired"), (2, "retired"), (3, "published"), (4, "draft")]
+    draft = ProtocolVersion.objects.get(protocol=local.protocol, number=4)
+    # The local edit is kept; the file's revision (rules, comparison amounts, label) is merged in.
+    assert (draft.notes, draft.rules.count(), draft.usual_daily_cap_mg, draft.label_reference.key) == (
+        "Local note kept.",
+        3,
+        D(400),
+        "ref-8",
+    )
+    assert (draft.based_on_id, draft.authored_by, draft.approved_by) == (local.pk, None, None)
+    assert "Proposed by the data-file loader for pharmacist review" in draft.change_reason
+    assert [line for line in report.lines if line.startswith("cnh:")] == [
+        "cnh: NOT overwritten - edited since it was loaded (version 3 is published, not from the data file); the "
+        "file's revision was proposed as draft version 4 for pharmacist review (3 change(s) taken, 0 kept as "
+        "edited locally)"
+    ]
+    assert "protocol cnh" in report.refused
+    # Clinicians still get the locally approved version until a second pharmacist approves the draft.
+    assert _published("cnh").number == 3
+    # Loading again proposes nothing more.
+    again = clinical_data_load()
+    assert [line for line in again.lines if line.startswith("cnh:")] == [
+        "cnh: NOT overwritten - edited since it was loaded (version 3 is published, not from the data file); the "
+        "file's revision waits for pharmacist review as version 4 (draft)"
+    ]
+    assert ProtocolVersion.objects.filter(protocol=local.protocol).count() == 4
+
+
+def test_edited_value_changed_by_the_file_too_is_kept_and_named(db, tmp_path, pharmacist, second_pharmacist):
+    clinical_data_load(path=_previous_seed(tmp_path))
+    _locally_edited_cnh(pharmacist, second_pharmacist, rule_summary="third line, local wording")
+
+    report = clinical_data_load()
+
+    draft = ProtocolVersion.objects.get(protocol__institution__slug="cnh", status=VersionStatus.DRAFT)
+    # Both sides changed the rules: the local rules are kept and the conflict is named for the reviewer.
+    assert list(draft.rules.values_list("summary", flat=True)) == ["third line, local wording"]
+    assert "Changed both locally and in the file, local value kept (check these): indication rules." in (
+        draft.change_reason
+    )
+    assert "protocol cnh" in report.refused
+    # The revision's test patient (cnh grade 2: consider) fails on that draft, so it cannot be submitted until a
+    # pharmacist reconciles the rules.
+    failing = [o.expectation.label for o in protocol_test_patients_check(version_id=draft.pk) if not o.passed]
+    assert failing == [
+        "20 kg, CRS grade 2 after tocilizumab and steroids: consider (the center tapers at grade 2 or lower)"
+    ]
+
+
+def test_comparison_amounts_are_version_data_copied_into_drafts_and_diffed(db, pharmacist):
+    from protocols.selectors import protocol_version_diff, protocol_version_thresholds, published_thresholds
+    from protocols.services import protocol_version_draft_create
+
+    draft = protocol_version_draft_create(protocol=_published("nih").protocol, author=pharmacist)
+    thresholds = protocol_version_thresholds(version_id=draft.pk)
+    assert (thresholds.reported_max_mg_per_kg_per_day, thresholds.usual_daily_cap_mg, thresholds.citation.label) == (
+        D(10),
+        D(400),
+        "Diorio C, Vatsayan A, et al. Blood Adv 2022 (Table 1)",
+    )
+    assert published_thresholds()["nih"] == thresholds
+    # Changed on a draft, the amount shows in the version diff like any other field (two-person approval).
+    draft.usual_daily_cap_mg = D(500)
+    draft.save()
+    diff = protocol_version_diff(old_version_id=_published("nih").pk, new_version_id=draft.pk)
+    assert "usual per-day cap (mg/day)" in str(diff) and "500" in str(diff)

@@ -375,6 +375,8 @@ def test_result_page_links_each_source_by_doi_and_pubmed(clinician, clinician_cl
         "https://doi.org/10.1182/bloodadvances.2022006983",
         "https://doi.org/10.1111/bjh.17662",
         "https://pubmed.ncbi.nlm.nih.gov/34263927/",
+        # the label (reference 8), cited for the 100 mg in 0.67 mL volume and the IV off-label rule
+        "https://www.accessdata.fda.gov/drugsatfda_docs/label/2012/103950s51361bl.pdf",
     ]
 
 
@@ -677,3 +679,74 @@ def test_protocol_detail_for_an_institution_without_a_protocol(clinician_client)
 
 def test_protocol_detail_unknown_slug_is_404(clinician_client):
     assert clinician_client.get("/protocols/nowhere/").status_code == 404
+
+
+# --- Clinical review round 2 on the pages --------------------------------------------------------------
+
+
+def test_evidence_page_marks_doses_as_quoted_from_the_study(clinician_client):
+    html = clinician_client.get("/evidence/").content.decode()
+    assert '<q class="as-reported">2.5-4 mg/kg/dose twice daily, SC</q>' in html
+    text = _visible(html)
+    assert '"SC" there is the study\'s wording for subcutaneous (this app writes "subcut")' in text
+    # The letter's wording kept: steroids and ruxolitinib; the caveat on infection risk; a leading zero.
+    assert "with steroids (3) and ruxolitinib (1)" in text
+    assert "(P = 0.17)" in text
+    assert "could not be separated" in text
+
+
+def test_evidence_page_reference_8_has_no_author_and_16_its_printed_source(clinician_client):
+    html = clinician_client.get("/evidence/").content.decode()
+    assert '<span class="reference-text">FDA Package Insert: Kineret.</span>' in html
+    assert "Evidence for use of siltuximab or anakinra" in html and "In: Service UNH ed. 2019." in html
+
+
+def test_chop_print_says_the_cap_lowered_only_the_escalation_ceiling(clinician, clinician_client):
+    # 51 kg: 2 x 51 = 102 mg/day (not capped); ceiling 10 x 51 = 510 mg/day, capped at 400 mg/day
+    assessment = _bedside_assessment(clinician, institution="chop", weight_kg=51)
+    text = _text(clinician_client.get(f"/assessments/{assessment.id}/print/"))
+    assert "escalation ceiling 10 mg/kg/day = 510 mg/day, capped at 400 mg/day" in text
+    assert "max 400 mg per day (not reached by this amount; caps the escalation ceiling)" in text
+    assert "cap applied" not in text
+
+
+def test_cnh_grade_2_result_reads_may_be_considered(clinician, clinician_client):
+    grading = [{**CRS_GRADING[0], "grade": 2, "set_by": ["hypotension not requiring vasopressors"]}]
+    request = RecommendationRequest.model_validate(
+        {**CRS_3_AFTER_TOCILIZUMAB_AND_STEROIDS, "toxicities": [{"type": "CRS", "grade": 2}], "institution": "cnh"}
+    )
+    assessment = bedside_assessment_create(request=request, gradings=grading, user=clinician)
+    text = _text(clinician_client.get(f"/assessments/{assessment.id}/"))
+    assert "May be considered under this protocol" in text
+    assert "this center tapers anakinra once CRS/ICANS is grade 2 or lower" in text
+
+
+def test_result_computed_under_earlier_rules_is_shown_as_answered_and_says_so(clinician, clinician_client):
+    # An answer stored before clinical review round 2: chop at 51 kg with the ceiling's cap in capped_by, and
+    # no max_escalation_capped_by or escalation_text (fields that did not exist then).
+    assessment = _bedside_assessment(clinician, institution="chop", weight_kg=51)
+    stored = assessment.recommendations
+    chop = next(r for r in stored if r["institution"]["slug"] == "chop")
+    step = chop["steps"][0]
+    step["capped_by"] = ["max_daily_dose"]
+    del step["max_escalation_capped_by"], step["escalation_text"]
+    step["cap_notes"] = ["escalation ceiling 510 mg/day is above the 400 mg/day maximum: escalate up to 400 mg/day"]
+    Assessment.objects.filter(pk=assessment.pk).update(recommendations=stored, rules_revision=1)
+
+    text = _text(clinician_client.get(f"/assessments/{assessment.id}/"))
+    # Shown as it was answered (the old words and flag), with the rules it was computed under.
+    assert "escalation ceiling 510 mg/day is above the 400 mg/day maximum: escalate up to 400 mg/day" in text
+    assert "max 400 mg per day ( cap applied )" in text  # (the flag is in <strong>)
+    assert "Computed under earlier rules. Computed under the app's clinical rules revision 1" in text
+    print_text = _text(clinician_client.get(f"/assessments/{assessment.id}/print/"))
+    assert "Computed under the app's clinical rules revision 1" in print_text
+    current = _text(clinician_client.get(f"/assessments/{_bedside_assessment(clinician).id}/"))
+    assert "Computed under earlier rules" not in current
+
+
+def test_protocol_page_shows_grade_bands_and_the_comparison_amounts(clinician_client):
+    text = _text(clinician_client.get("/protocols/cnh/"))
+    assert "Consider : CRS, ICANS grade 1 to 2, after 1 or more tocilizumab dose" in text  # (status in <strong>)
+    assert ("400 mg/day: the per-day cap Children's National, Seattle Children's and CHOP state") in text
+    seattle = _text(clinician_client.get("/protocols/seattle/"))
+    assert "From 2 tocilizumab doses: the protocol places anakinra before a repeat tocilizumab dose" in seattle

@@ -142,7 +142,8 @@ def test_wizard_has_two_steps_and_then_the_recommendation(clinician_client):
         ("weight_kg", "151", "Enter a value from 1 to 150 kg."),
         ("weight_kg", "0.5", "Enter a value from 1 to 150 kg."),
         ("weight_kg", "44 lb", PLAIN_NUMBER_MESSAGE),
-        ("weight_kg", "20.1234", "Use at most 3 decimal places."),
+        # quantized to the gram before the range check, like the API: 150.0005 -> 150.001 kg
+        ("weight_kg", "150.0005", "Enter a value from 1 to 150 kg."),
         ("weight_kg", "", "This field is required."),
         ("age_years", "41", "Enter a value from 0 to 40 years."),
         ("prior_tocilizumab_doses", "11", "Enter a value from 0 to 10 doses."),
@@ -978,3 +979,17 @@ def test_start_then_finish_uses_the_prefilled_numbers_exactly(clinician_client):
     _complete_patient(clinician_client, patient)
     _post(clinician_client, "/wizard/toxicities/", CRS_CALCULATED_GRADE_3)
     assert Assessment.objects.get().inputs["weight_kg"] == Decimal("20.125")
+
+
+def test_weight_with_many_decimals_is_used_to_the_gram(clinician_client):
+    # 44 lb = 19.95806428 kg: accepted, kept as typed in the box, used as 19.958 kg (the API's quantization)
+    _complete_patient(clinician_client, {**PATIENT, "weight_kg": "19.95806428"})
+    assert _post(clinician_client, "/wizard/toxicities/", CRS_CALCULATED_GRADE_3).status_code == 302
+    assessment = Assessment.objects.get()
+    cnh = next(r for r in assessment.recommendations if r["institution"]["slug"] == "cnh")
+    # 2 mg/kg x 19.958 kg = 39.916 mg -> 39.9 mg per dose
+    assert (assessment.inputs["weight_kg"], cnh["steps"][0]["per_dose_mg"]) == (
+        Decimal("19.958"),
+        {"low": Decimal("39.9"), "high": Decimal("39.9")},
+    )
+    assert clinician_client.get("/").context["form"]["weight_kg"].value() == "19.95806428"

@@ -148,7 +148,7 @@ PATIENTS = {
         ],
         "warnings": [
             "Up to 400 mg/day (11 mg/kg/day) after rounding to the nearest vial: above 10 mg/kg/day, the highest "
-            "daily amounts the six centers report (400 mg/day or 10 mg/kg/day)."
+            "per-kg daily amount any of the six centers reports."
         ],
     },
 }

@@ -575,8 +575,13 @@ def test_recorded_anakinra_allergy_is_a_critical_contraindication(ehr):
     assert "suggestions" not in card
     assert card["detail"].splitlines()[0] == (
         "**Known hypersensitivity to E. coli-derived proteins or to any component of anakinra: anakinra is "
-        "contraindicated. Do not give.**"
+        "contraindicated (Kineret US label). Do not give.**"
     )
+    # The label (the letter's reference 8) is cited for the rule it gives.
+    assert (
+        "- [FDA Package Insert: Kineret: E. coli-derived proteins]"
+        "(https://www.accessdata.fda.gov/drugsatfda_docs/label/2012/103950s51361bl.pdf)"
+    ) in card["detail"].splitlines()
     assert card["links"][0]["url"] == (
         "http://testserver/start/?weight_kg=20&age_years=8&ecoli_protein_hypersensitivity=true&institution=cnh"
     )

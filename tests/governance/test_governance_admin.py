@@ -388,7 +388,7 @@ def test_test_patient_form_stores_the_api_fields_and_reads_them_back(pharmacist)
 
 
 def test_published_test_patient_is_read_only_in_the_admin(pharmacist):
-    test_patient = _published("cnh").test_patients.first()
+    test_patient = _published("cnh").test_patients.get(label__startswith="20 kg, CRS grade 3 after")
     url = reverse("admin:protocols_protocoltestpatient_change", args=[test_patient.pk])
     client = logged_in(pharmacist)
 
@@ -464,3 +464,25 @@ def test_test_patient_changelist_query_count(pharmacist, django_assert_num_queri
         )
 
     assert len(response.context["cl"].result_list) == count
+
+
+def test_comparison_amounts_are_edited_on_a_draft_with_history(pharmacist):
+    # The usual per-day cap raised to 500 mg/day on a nih draft: saved with its author in the history.
+    draft = _draft("nih", pharmacist)
+    client = logged_in(pharmacist)
+    page = client.get(version_change_url(draft.pk))
+    assert "Cross-center comparison amounts and the product label" in page.content.decode()
+    data = admin_form_data(page) | {"usual_daily_cap_mg": "500"}
+
+    client.post(version_change_url(draft.pk), data)
+
+    draft.refresh_from_db()
+    record = draft.history.order_by("-history_date", "-history_id").first()
+    assert (draft.usual_daily_cap_mg, draft.reported_max_mg_per_kg_per_day) == (Decimal("500.0"), Decimal("10.000"))
+    assert (record.history_user, record.usual_daily_cap_mg) == (pharmacist, Decimal("500.0"))
+    # Half of the pair given is refused on the field, in words.
+    broken = admin_form_data(client.get(version_change_url(draft.pk))) | {"reported_max_mg_per_kg_per_day": ""}
+    response = client.post(version_change_url(draft.pk), broken)
+    assert response.context["adminform"].form.errors["reported_max_mg_per_kg_per_day"] == [
+        "Give all four comparison fields (both amounts and what each is), or none."
+    ]

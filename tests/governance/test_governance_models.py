@@ -101,6 +101,15 @@ BROKEN = {
     "rule_tocilizumab_doses_0_to_10": (lambda: _rule(min_prior_tocilizumab_doses=11), "min_prior_tocilizumab_doses"),
     "rule_status_known": (lambda: _rule(result_status="bogus"), "result_status"),
     "rule_first_line_has_summary": (lambda: _rule(first_line_if_isolated_late_onset=True), "first_line_summary"),
+    "rule_grade_band_valid": (lambda: _rule(min_grade=3, max_grade=2), "min_grade"),
+    "rule_repeat_tocilizumab_note_complete": (
+        lambda: _rule(repeat_tocilizumab_from_doses=2),
+        "repeat_tocilizumab_note",
+    ),
+    "version_thresholds_complete": (
+        lambda: _version(reported_max_mg_per_kg_per_day=Decimal("10")),
+        "usual_daily_cap_mg",
+    ),
     "step_applies_to_a_toxicity": (lambda: _step(applies_to_crs=False), "applies_to_crs"),
     "step_kind_known": (lambda: _step(kind="bogus"), "kind"),
     "step_dose_basis_known": (lambda: _step(dose_basis="bogus"), "dose_basis"),
@@ -282,7 +291,8 @@ def test_published_version_rows_refused_by_the_orm(published_cnh):
         IndicationRule.objects.bulk_create([IndicationRule(version=published_cnh, applies_to_crs=True, summary="x")])
 
     assert DosingStep.objects.get(pk=step.pk).max_single_dose_mg == Decimal("100")
-    assert published_cnh.rules.count() == 1
+    # cnh: CRS/ICANS grade 3-4 indicated, carHLH indicated, CRS/ICANS grade 1-2 consider (clinical.md 1.1)
+    assert published_cnh.rules.count() == 3
 
 
 # --- A published version's test patients: frozen by every path --------------------------------------

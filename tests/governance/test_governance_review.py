@@ -73,8 +73,8 @@ def test_mistyped_unit_is_refused_at_save_until_confirmed_with_a_reason(pharmaci
     # 500 mg/kg/dose every 6 h = 4 x 500 = 2000 mg/kg/day, above 10 mg/kg/day.
     message = (
         "500 mg/kg/dose every 6 h is 2000 mg/kg/day, above 10 mg/kg/day: the most any center in the letter "
-        "reports (Diorio C, Vatsayan A, et al. Blood Adv 2022). Check the unit (mg or mg/kg). If the amount is "
-        'right, say why in "Reason for an amount above what the letter reports" and save again.'
+        "reports (Diorio C, Vatsayan A, et al. Blood Adv 2022 (Table 1)). Check the unit (mg or mg/kg). If the "
+        'amount is right, say why in "Reason for an amount above what the letter reports" and save again.'
     )
     assert refused.status_code == 200
     assert _errors(refused) == [f"amount_low: {message}", f"amount_high: {message}"]
@@ -140,6 +140,10 @@ def test_approver_sees_the_flag_first_and_the_audit_records_both(pharmacist, sec
     light.expected_per_dose_low_mg = light.expected_per_dose_high_mg = Decimal(60)
     light.expected_per_day_low_mg = light.expected_per_day_high_mg = Decimal(240)
     light.save()
+    grade_2 = draft.test_patients.get(label__startswith="20 kg, CRS grade 2 after")  # the same 60 mg, 240 mg/day
+    grade_2.expected_per_dose_low_mg = grade_2.expected_per_dose_high_mg = Decimal(60)
+    grade_2.expected_per_day_low_mg = grade_2.expected_per_day_high_mg = Decimal(240)
+    grade_2.save()
     assert heavy.pk
     protocol_version_submit(
         version=draft, submitted_by=pharmacist, change_reason="3 mg/kg/dose.", expected_revision=None

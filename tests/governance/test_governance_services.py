@@ -253,7 +253,7 @@ def test_approval_publishes_retires_and_records_who_and_why(pharmacist, second_p
         "version": 2,
         "subject": "Children's National Hospital anakinra protocol v2",
         "next_review": review.isoformat(),
-        "test_patients_passed": 3,
+        "test_patients_passed": 4,  # cnh's four seeded test patients
         "retired_version": 1,
     }
     approved = events.get(action="protocol_version.approved").details

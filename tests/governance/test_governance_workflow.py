@@ -200,7 +200,7 @@ def test_approve_refused_while_a_test_patient_fails(submitted_cnh_draft, second_
 
     assert response.status_code == 200
     assert response.context["form"].non_field_errors() == [
-        "Cannot publish: 1 of 3 test patients fail on this version. "
+        "Cannot publish: 1 of 4 test patients fail on this version. "
         f"{HEAVY_LABEL}: Initial dosing, per dose: expected 90 mg, got 100 mg"
     ]
     assert ProtocolVersion.objects.get(pk=submitted_cnh_draft.pk).status == VersionStatus.SUBMITTED

@@ -22,6 +22,8 @@ D = Decimal
 EXPECTED = [
     ("chop", "25 kg, CRS grade 3", "indicated", "Starting dose, escalating", None, (D(50), D(50))),
     ("chop", "25 kg, ICANS grade 3 alone", "not_indicated", "", None, None),
+    # CRS grade 2 after tocilizumab and steroids: consider (cnh tapers at grade 2 or lower); 2 x 20 = 40 mg q6h
+    ("cnh", "20 kg, CRS grade 2 after", "consider", "Initial dosing", (D(40), D(40)), (D(160), D(160))),
     ("cnh", "20 kg, CRS grade 3 after", "indicated", "Initial dosing", (D(40), D(40)), (D(160), D(160))),
     ("cnh", "20 kg, CRS grade 3 with steroids", "not_indicated", "", None, None),
     ("cnh", "60 kg, ICANS grade 4", "indicated", "Initial dosing", (D(100), D(100)), (D(400), D(400))),
@@ -71,13 +73,13 @@ def test_every_seeded_test_patient_passes_on_its_published_version(db):
     ]
 
     assert [(o.expectation.label, o.problems) for o in outcomes if not o.passed] == []
-    assert len(outcomes) == 16
+    assert len(outcomes) == 17
 
 
 def test_reloading_changes_nothing(db):
     report = clinical_data_load()
 
-    assert "test patients: 0 created, 0 updated, 16 unchanged" in report.lines
+    assert "test patients: 0 created, 0 updated, 17 unchanged" in report.lines
     assert (report.writes, report.refused) == (0, [])
     assert ProtocolVersion.objects.count() == 6
 
@@ -97,7 +99,7 @@ def test_changed_test_patient_in_the_file_gives_a_new_published_version(db, tmp_
     new = _published("stjude")
     assert (new.number, ProtocolVersion.objects.get(pk=old.pk).status) == (2, VersionStatus.RETIRED)
     assert "stjude: updated from the data file: version 2, published" in report.lines
-    assert "test patients: 0 created, 1 updated, 15 unchanged" in report.lines
+    assert "test patients: 0 created, 1 updated, 16 unchanged" in report.lines
     assert new.test_patients.get(label=ROUNDED_LABEL).arithmetic.startswith("Checked: 10 mg/kg/day x 38 kg")
     assert old.test_patients.get(label=ROUNDED_LABEL).arithmetic.startswith("10 mg/kg/day x 38 kg")  # frozen
     assert sorted(new.test_patients.values_list("label", flat=True)) == sorted(

@@ -40,6 +40,6 @@ def test_test_patients_move_to_the_published_version_and_into_an_open_draft(db):
         version_id: sorted(TestPatient.objects.filter(version_id=version_id).values_list("label", flat=True))
         for version_id in (cnh.pk, draft.pk)
     }
-    assert len(labels) == 3
+    assert len(labels) == 4  # cnh's four seeded test patients
     assert on == {cnh.pk: labels, draft.pk: labels}
-    assert TestPatient.objects.count() == 16 + 3
+    assert TestPatient.objects.count() == 17 + 4
