@@ -17,7 +17,7 @@ RUN_ENV := DEBUG=true SECRET_KEY_FILE=$(LOCAL)/secret_key
 PORT ?= 8000
 TEST_ENV := DATABASE_URL=$${DATABASE_URL:-postgres://anakinra@127.0.0.1:5432/anakinra}
 
-.PHONY: help run test setup venv bench lint check-data clean reset-password
+.PHONY: help run test setup venv bench lint docs check-data clean reset-password
 
 help:
 	@echo "make run    set everything up and serve http://127.0.0.1:8000 (embedded SQLite; PORT=8001 for another port)"
@@ -25,6 +25,7 @@ help:
 	@echo "make bench  benchmarks (engine, POST and CDS Hooks against /healthz, bedside pages, 1 and 2 instances"
 	@echo "            behind HAProxy; needs wrk and haproxy; BENCH_ARGS=\"--rounds 5\"); the scale drill: scripts/scale_drill.sh"
 	@echo "make lint   ruff"
+	@echo "make docs   build the documentation (MkDocs, strict) into site/ (SITE_DIR=... for another folder)"
 	@echo "make reset-password ACCOUNT=clinician   a new password for a demo account (shown once)"
 
 # One virtualenv with the pinned dev lock (a superset of requirements.lock), rebuilt when the lock changes.
@@ -69,6 +70,16 @@ bench: venv
 lint: venv
 	@$(PY) -m ruff check .
 
+# The documentation site (mkdocs.yml, docs/), built strictly: a broken link or anchor, or a page left out of the
+# nav, fails it. The built site is not committed (site/ is git-ignored); .ci/run builds into a throw-away folder.
+# No page may load a script, style sheet or image from another host (no CDN).
+SITE_DIR ?= site
+docs: venv
+	@$(PY) -m mkdocs build --strict --quiet --site-dir "$(SITE_DIR)"
+	@if grep -rlE '<(script|link|img)[^>]*[[:space:]](src|href)="(https?:)?//' "$(SITE_DIR)" --include='*.html'; then \
+		echo "The pages above load something from another host: vendor it instead."; exit 1; fi
+	@echo "Documentation built in $(SITE_DIR)/ (open $(SITE_DIR)/index.html)"
+
 # Validates the data file completely (every row through the models and the engine) in a throw-away
 # SQLite database, so it works on a fresh clone and never touches a real one.
 check-data: venv $(LOCAL)/secret_key
@@ -77,4 +88,4 @@ check-data: venv $(LOCAL)/secret_key
 	status=$$?; rm -rf $$tmp; exit $$status
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache
+	rm -rf $(VENV) staticfiles .pytest_cache site

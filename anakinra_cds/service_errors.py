@@ -12,7 +12,7 @@ from django.utils.log import log_response
 
 from anakinra_cds import jsonutil
 
-# Paths whose callers are programs: the JSON API and the CDS Hooks services (../shared/spec/api.md).
+# Paths whose callers are programs: the JSON API and the CDS Hooks services (docs/api.md).
 JSON_PATH_PREFIXES = ("/api/", "/cds-services")
 
 SERVICE_UNAVAILABLE = "The database cannot be reached, so nothing was stored. Try again shortly."

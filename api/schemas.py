@@ -1,4 +1,4 @@
-"""The v1 request and response schemas (../shared/spec/api.md). The OpenAPI document is generated
+"""The v1 request and response schemas (docs/api.md). The OpenAPI document is generated
 from these models, and requests are validated by them: one source for both."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """What a recommendation is asked for: the validated inputs shared by the API, the bedside wizard,
-the pharmacists' test patients and the seed data (../shared/spec/api.md, request body).
+the pharmacists' test patients and the seed data (docs/api.md, request body).
 
 Each limit is declared once, below, as an annotation on the request model: the model checks it and its
 JSON Schema (so the OpenAPI document) states it. Pure (pydantic, no Django), so every layer can import it.
@@ -166,7 +166,7 @@ class OncePerValue:
         return json_schema
 
 
-# The request's limits (../shared/spec/api.md), each declared once.
+# The request's limits (docs/api.md), each declared once.
 # Any number of decimals: a weight is quantized to the gram before this check (weight_kg_quantize).
 WEIGHT_KG = Bounds(1, 150, "kg")
 AGE_YEARS = Bounds(0, 40, "years", decimals=2)

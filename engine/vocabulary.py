@@ -1,4 +1,4 @@
-"""The fixed words of the public contract (docs: ../shared/spec/api.md). Never rename these."""
+"""The fixed words of the public contract (docs/api.md). Never rename these."""
 
 from enum import StrEnum
 

@@ -1,4 +1,4 @@
-"""The v1 JSON API (../shared/spec/api.md): auth, validation, stored assessments, OpenAPI conformance."""
+"""The v1 JSON API (docs/api.md): auth, validation, stored assessments, OpenAPI conformance."""
 
 from __future__ import annotations
 

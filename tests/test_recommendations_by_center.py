@@ -1,6 +1,6 @@
 """Hand-computed cases from the spec tables, run through the loaded protocols and the engine.
 
-Every expected number below is worked out by hand from ../shared/spec/clinical.md (the arithmetic is in
+Every expected number below is worked out by hand from docs/clinical-data.md (the arithmetic is in
 the comments), not taken from the code.
 """
 

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 
 D = Decimal
 
-# Expected values transcribed from ../shared/spec/clinical.md, section 1 and 1.1 (not from the data file).
+# Expected values transcribed from docs/clinical-data.md, section 1 and 1.1 (not from the data file).
 # Step tuple: kind, toxicities, grades, basis, low, high, interval, up-to, routes, max/dose, max/day,
 #             escalation (amount, basis), rounding (increment, tolerance %)
 EXPECTED_STEPS = {

@@ -1,4 +1,4 @@
-"""Setting up: `make run` on a chosen port, a lost demo password reset, and the README's deployment check
+"""Setting up: `make run` on a chosen port, a lost demo password reset, and the documented deployment check
 run exactly as written."""
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from accounts.services import NotADemoAccount, demo_account_password_reset, demo
 from tests.factories import LoginFailureFactory, UserFactory
 
 ROOT = Path(__file__).resolve().parents[1]
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+# The README's set-up and production-check text lives in these docs pages (the front page links them).
+GETTING_STARTED = (ROOT / "docs" / "index.md").read_text(encoding="utf-8")
+OPERATIONS = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
 
 
 def _make_dry_run(*args: str) -> str:
@@ -41,7 +43,7 @@ def test_make_run_serves_on_the_port_asked_for(args, address):
 def test_make_reset_password_runs_the_documented_command():
     last = _make_dry_run("reset-password", "ACCOUNT=clinician").splitlines()[-1]
     assert last.endswith('manage.py create_demo_accounts --reset "clinician"')
-    assert "`make reset-password ACCOUNT=clinician`" in README and "`make run PORT=8001`" in README
+    assert "`make reset-password ACCOUNT=clinician`" in GETTING_STARTED and "`make run PORT=8001`" in GETTING_STARTED
 
 
 @pytest.mark.integration
@@ -80,8 +82,8 @@ def test_create_demo_accounts_reset_prints_the_new_password_once(db):
 
 @pytest.mark.integration
 def test_readme_check_deploy_lines_report_no_issues_as_written():
-    intro = README.index("`check --deploy` reports no issues")
-    block = re.search(r"```sh\n(.*?)```", README[intro:], re.S).group(1)
+    intro = OPERATIONS.index("`check --deploy` reports no issues")
+    block = re.search(r"```sh\n(.*?)```", OPERATIONS[intro:], re.S).group(1)
     env = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG"}}
     result = subprocess.run(
         ["bash", "-c", block], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
