@@ -85,7 +85,9 @@ def render_detail(name: str, context: dict[str, Any]) -> str:
     return render_to_string(f"{TEMPLATES}/{name}.md", context).removesuffix("\n")
 
 
-def _protocol_context(protocol: ProtocolData | None, label_facts: tuple[str, ...] = ()) -> dict[str, Any]:
+def _protocol_context(
+    protocol: ProtocolData | None, label_facts: tuple[str, ...] = (), *, comparison: bool = False
+) -> dict[str, Any]:
     """What the shared sections (caps, citations, provenance) read about the protocol."""
     if protocol is None:
         return {"protocol": None}
@@ -94,7 +96,7 @@ def _protocol_context(protocol: ProtocolData | None, label_facts: tuple[str, ...
         "protocol_label": wording.protocol_label(protocol),
         "published": f"{protocol.published_at:%Y-%m-%d}" if protocol.published_at else "",
         "caps": [{"name": step.name, "phrases": wording.cap_phrases(step)} for step in protocol.steps],
-        "citations": [citation_dict(c) for c in _citations(protocol, label_facts)],
+        "citations": [citation_dict(c) for c in _citations(protocol, label_facts, comparison=comparison)],
     }
 
 
@@ -169,11 +171,18 @@ def _card(
     return card
 
 
-def _citations(protocol: ProtocolData, label_facts: tuple[str, ...] = ()) -> list[Citation]:
+def _citations(
+    protocol: ProtocolData, label_facts: tuple[str, ...] = (), *, comparison: bool = False
+) -> list[Citation]:
+    """The protocol's and its steps' citations; the comparison amounts' source when a comparison note is
+    shown (`comparison`); the product label with the facts taken from it, as engine.recommend cites them."""
     ordered: dict[str, Citation] = {c.key: c for c in protocol.citations}
     for step in protocol.steps:
         for citation in step.citations:
             ordered.setdefault(citation.key, citation)
+    thresholds = protocol.thresholds
+    if comparison and thresholds is not None and thresholds.citation is not None:
+        ordered.setdefault(thresholds.citation.key, thresholds.citation)
     # The product label is cited where a label-derived rule is stated (clinical.md section 4).
     label = protocol.label_citation
     if label is not None and label_facts and label.key not in ordered:
@@ -184,8 +193,8 @@ def _citations(protocol: ProtocolData, label_facts: tuple[str, ...] = ()) -> lis
 # --- Cards ------------------------------------------------------------------------------------------
 
 
-def _indicator(check: OrderCheck, facts: Facts) -> str:
-    if check.above_maximum:
+def _indicator(check: OrderCheck, draft: DraftReading, facts: Facts) -> str:
+    if check.above_maximum or draft.beyond_reading:
         return "critical"
     indicator = INDICATORS[check.verdict]
     if indicator == "info" and wording.weight_needs_confirming(check.weight_kg):
@@ -245,21 +254,26 @@ def dose_card(
     # Each step's words, once: the detail and the corrected orders read the same object.
     words = {id(result): step_words(result) for result in check.steps}
     suggestions = _suggestions(check, request, protocol, facts, words) if request.get("id") else []
+    # What the engine says of these steps at this weight (section 4 of the clinical brief), each with its source.
+    warnings = safety.step_warnings(steps=check.steps, weight_kg=check.weight_kg, thresholds=protocol.thresholds)
+    codes = {w.code for w in warnings}
+    label_facts = tuple(fact for code, fact in safety.LABEL_FACTS.items() if code in codes)
     detail = render_detail(
         "dose",
         {
-            "findings": wording.dose_findings(check, facts, has_id=bool(request.get("id"))),
+            "findings": wording.dose_findings(check, draft, facts, has_id=bool(request.get("id"))),
+            "notes": wording.engine_notes(warnings, check, protocol),
             "inputs": wording.inputs_rows(facts, draft, draft_ref),
             "weight": notation.weight(check.weight_kg),
             "steps": [
                 {"name": r.step.name, "grades": wording.grades_text(r), "words": words[id(r)]} for r in check.steps
             ],
-            **_protocol_context(protocol),
+            **_protocol_context(protocol, label_facts, comparison=bool(codes & safety.COMPARISON_CODES)),
         },
     )
     card = _card(
         summary=wording.dose_summary(check, draft, protocol, facts),
-        indicator=_indicator(check, facts),
+        indicator=_indicator(check, draft, facts),
         detail=detail,
         setting=setting,
         facts=facts,

@@ -12,9 +12,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from cds_hooks.fhir_read import READ_LIMIT
 from engine import limits, notation, safety
-from engine.data import ProtocolData, Step, StepResult
+from engine.data import ProtocolData, Step, StepResult, Warning
 from engine.order_check import OrderCheck, Verdict
+from engine.recommend import THRESHOLDS_MISSING_NOTE
 
 if TYPE_CHECKING:
     from cds_hooks.cards import Facts
@@ -138,11 +140,59 @@ def _not_read_words(check: OrderCheck) -> str:
     return f"its {' and '.join(parts)} could not be read"
 
 
+def escalating(result: StepResult, draft: DraftReading) -> bool:
+    """The draft matches a step with no interval by giving more a day than the step's starting amount, up to
+    its escalation ceiling (engine.order_check): within the escalation range, not the starting dose."""
+    per_day = draft.dose.per_day_mg
+    return (
+        result.per_dose_mg is None
+        and result.max_escalation_per_day_mg is not None
+        and per_day is not None
+        and per_day > result.per_day_mg.high
+    )
+
+
+def escalation_range(result: StepResult) -> str:
+    """ "start 40 mg/day, ceiling 200 mg/day": the engine's starting amount and (capped) ceiling at this weight."""
+    assert result.max_escalation_per_day_mg is not None
+    start = notation.amount_range(result.per_day_mg.low, result.per_day_mg.high, "mg/day")
+    return f"start {start}, ceiling {notation.amount(result.max_escalation_per_day_mg, 'mg/day')}"
+
+
+def _far_above(check: OrderCheck) -> str:
+    """The sentence on a drafted amount too large to read (a billion or more in its unit)."""
+    most = []
+    if check.max_per_dose_mg is not None:
+        most.append(f"{notation.amount(check.max_per_dose_mg, 'mg')} per dose")
+    if check.max_per_day_mg is not None:
+        most.append(f"{notation.amount(check.max_per_day_mg, 'mg/day')}")
+    given = f" (the most any step gives at {notation.weight(check.weight_kg)}: {' and '.join(most)})" if most else ""
+    return (
+        f"The draft states an amount of {notation.plain_number(READ_LIMIT)} or more in its unit: far above any "
+        f"dose of this protocol{given}. It was not read as a dose: correct the order."
+    )
+
+
 def _summary_candidates(check: OrderCheck, draft: DraftReading, protocol: ProtocolData) -> tuple[str, ...]:
     """Summaries from the most to the least specific (the institution's name can be long)."""
     institution = protocol.institution_name
     weight = notation.weight(check.weight_kg)
     dose = notation.amount(draft.dose.per_dose_mg, "mg") if draft.dose.per_dose_mg is not None else ""
+    if draft.beyond_reading and check.verdict != Verdict.ABOVE_MAXIMUM:
+        return (
+            f"Anakinra draft states an amount far above any {institution} protocol dose for {weight}: correct it",
+            f"Anakinra draft states an amount far above any protocol dose for {weight}: correct it",
+        )
+    if check.verdict == Verdict.MATCHES and escalating(check.matched[0], draft):
+        result = check.matched[0]
+        per_day = notation.amount(draft.dose.per_day_mg, "mg/day")  # type: ignore[arg-type]
+        escalation = escalation_range(result)
+        return (
+            f"Anakinra {dose} ({per_day}): within the {institution} protocol's escalation range for {weight} "
+            f"({escalation})",
+            f"Anakinra {dose} ({per_day}): within the protocol's escalation range for {weight} ({escalation})",
+            f"Anakinra {dose}: within the protocol's escalation range for {weight}; indication not assessed",
+        )
     if check.verdict == Verdict.ABOVE_MAXIMUM:
         top = draft.dose.top_per_dose_mg
         dose = notation.amount(top, "mg") if top is not None else dose
@@ -217,12 +267,23 @@ def with_allergy_note(summary: str, facts: Facts) -> str:
     return f"{summary}; {ALLERGY_NOT_CHECKED}" if facts.allergies.not_checked else summary
 
 
-def dose_findings(check: OrderCheck, facts: Facts, *, has_id: bool) -> list[str]:
+def dose_findings(check: OrderCheck, draft: DraftReading, facts: Facts, *, has_id: bool) -> list[str]:
     """The "Check" list of a dose card: the card's own sentences around the engine's findings."""
     findings = list(check.findings)
     names = ", ".join(r.step.name for r in check.matched)
     if check.verdict == Verdict.MATCHES:
-        findings.insert(0, f"The draft matches what this protocol gives for this weight: {names}.")
+        starts = [r for r in check.matched if not escalating(r, draft)]
+        above_start = [r for r in check.matched if escalating(r, draft)]
+        if above_start:
+            per_day = notation.amount(draft.dose.per_day_mg, "mg/day")  # type: ignore[arg-type]
+            findings[0:0] = [
+                f"The draft gives {per_day}: above the starting dose and within this protocol's escalation range "
+                f"for this weight ({r.step.name}: {escalation_range(r)})."
+                for r in above_start
+            ]
+        if starts:
+            matched = ", ".join(r.step.name for r in starts)
+            findings.insert(0, f"The draft matches what this protocol gives for this weight: {matched}.")
     elif check.verdict == Verdict.UNCONFIRMED:
         findings.insert(
             0,
@@ -243,6 +304,8 @@ def dose_findings(check: OrderCheck, facts: Facts, *, has_id: bool) -> list[str]
         findings.insert(
             0, f"The weight may not be current ({facts.weight_age}): confirm today's weight before ordering."
         )
+    if draft.beyond_reading:
+        findings.insert(0, _far_above(check))
     if check.corrections and not has_id:
         findings.append("The drafted order has no id, so no corrected order can be offered: change it by hand.")
     return findings
@@ -266,6 +329,16 @@ def correction_description(
         f"{result.step.name}, for {notation.weight(weight_kg)}"
     )
     return text + "".join(f"; {note}" for note in notes)
+
+
+def engine_notes(warnings: tuple[Warning, ...], check: OrderCheck, protocol: ProtocolData) -> list[tuple[str, str]]:
+    """(severity, text) of every warning and info note the engine raised from this protocol's steps at this
+    weight (engine.safety.step_warnings; the weight_confirm warning is said under "Check"), and the note that
+    the version states no comparison amounts, where it states none."""
+    notes = [(w.severity.value, w.text) for w in warnings]
+    if check.steps and protocol.thresholds is None:
+        notes.append(("info", THRESHOLDS_MISSING_NOTE))
+    return notes
 
 
 # --- The card whose dose was not checked ---------------------------------------------------------------------

@@ -180,6 +180,12 @@ EXPECTED_DETAIL = "\n".join(
         "- 2 mg/kg/dose x 20 kg = 40 mg per dose",
         "- 4 doses a day x 40 mg = 160 mg/day",
         "",
+        "#### Warnings and notes",
+        "",
+        "- Info: IV use is off-label: the labelled route is subcutaneous (Kineret US label).",
+        "- Info: This protocol version states no cross-center comparison amounts, so its doses were"
+        " not compared with the highest amounts the centers report - confirm with pharmacy.",
+        "",
         "#### Caps",
         "",
         "- Starting dose: 100 mg per dose",
