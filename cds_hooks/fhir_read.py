@@ -464,6 +464,9 @@ class DraftReading:
     dose: DraftDose
     interval_hours: Decimal | None
     description: str
+    # The draft states a mass amount of a billion (READ_LIMIT) or more in its unit: not read as a dose,
+    # and far above any protocol's dose.
+    beyond_reading: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -491,6 +494,32 @@ def _in_mg(quantity: Any) -> tuple[Decimal, str] | None:
     if code in PER_KG_EXPONENTS:
         return value.scaleb(PER_KG_EXPONENTS[code]), "mg/kg"
     return None
+
+
+def _beyond_reading(dosages: list[dict[str, Any]]) -> bool:
+    """Some dose quantity (or the top of a dose range) in a mass unit is a positive number of READ_LIMIT or
+    more: too large to read, and so far above any dose that the order is not what it should be."""
+    for dosage in dosages:
+        quantities = [dosage.get("doseQuantity")]
+        for item in _dose_items(dosage):
+            quantities.append(item.get("doseQuantity"))
+            if isinstance(item.get("doseRange"), dict):
+                quantities.append(item["doseRange"].get("high"))
+        for quantity in quantities:
+            if not isinstance(quantity, dict) or quantity.get("system") != UCUM:
+                continue
+            if quantity.get("code") not in MASS_EXPONENTS and quantity.get("code") not in PER_KG_EXPONENTS:
+                continue
+            value = quantity.get("value")
+            if isinstance(value, bool) or not isinstance(value, int | Decimal):
+                continue
+            try:
+                number = Decimal(value)
+            except InvalidOperation:
+                continue
+            if number.is_finite() and number >= READ_LIMIT:
+                return True
+    return False
 
 
 def _dose_items(dosage: dict[str, Any]) -> list[dict[str, Any]]:
@@ -681,4 +710,5 @@ def draft_reading(request: dict[str, Any], *, weight_kg: Decimal | None) -> Draf
         ),
         interval_hours=interval,
         description=description,
+        beyond_reading=_beyond_reading(dosages),
     )

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from audit.services import audit_record
 from cds_hooks import cards as card_builders
+from cds_hooks import wording
 from cds_hooks.catalog import LOINC_WEIGHT_QUERY, WEIGHT_SEARCH_COUNT, CdsService
 from cds_hooks.fhir_client import FhirUnavailable, SearchResult, fhir_get, search_pages
 from cds_hooks.fhir_read import (
@@ -39,7 +40,7 @@ from cds_hooks.fhir_read import (
 from cds_hooks.models import SeenJwtId
 from cds_hooks.schemas import FeedbackItem, FeedbackRequest, HookRequest, feedback_entries
 from cds_hooks.selectors import CARD_SUBJECT, issued_card_details
-from engine import notation, safety
+from engine.limits import WEIGHT_KG
 from engine.order_check import order_check, protocol_limits, stated_caps_exceeded
 from protocols.selectors import published_protocols
 
@@ -230,14 +231,9 @@ def _draft_card(request: dict[str, Any], facts: card_builders.Facts, setting: ca
     reading = draft_reading(request, weight_kg=weight)
     draft_ref = f"MedicationRequest/{request.get('id', '(no id)')}"
     if setting.protocol is None:
-        if setting.institution_slug:
-            reason = f"The configured institution {setting.institution_slug!r} has no published protocol."
-            summary = "The configured institution has no published protocol: the anakinra dose was not checked"
-        else:
-            reason = "No institution protocol is configured for this EHR."
-            summary = "No institution protocol is configured for this EHR: the anakinra dose was not checked"
+        reason, summary = wording.no_protocol(setting.institution_slug)
         return card_builders.unchecked_card(
-            reason=reason + " Compare the centers in the bedside wizard.",
+            reason=reason,
             summary=summary,
             facts=facts,
             setting=setting,
@@ -257,18 +253,9 @@ def _draft_card(request: dict[str, Any], facts: card_builders.Facts, setting: ca
         )
         if weight is None:
             assert facts.weight is not None
-            reason = facts.weight.problem + " Enter the weight in kg in the bedside wizard."
-            summary = (
-                "The weight could not be read from the EHR: the anakinra dose was not checked"
-                if facts.weight.unreadable
-                else "No usable weight in kg from the EHR: the anakinra dose was not checked"
-            )
+            reason, summary = wording.no_usable_weight(problem=facts.weight.problem, unreadable=facts.weight.unreadable)
         else:
-            reason = (
-                f"The weight from the EHR, {notation.weight(weight)}, is outside "
-                "1 to 150 kg. Check the weight and enter it in the bedside wizard."
-            )
-            summary = "The weight from the EHR is outside 1 to 150 kg: the anakinra dose was not checked"
+            reason, summary = wording.weight_out_of_range(weight)
         return card_builders.unchecked_card(
             reason=reason,
             summary=summary,
@@ -284,7 +271,7 @@ def _draft_card(request: dict[str, Any], facts: card_builders.Facts, setting: ca
 
 def _usable_weight(facts: card_builders.Facts) -> Decimal | None:
     weight = facts.weight.kg if facts.weight is not None else None
-    if weight is None or not safety.WEIGHT_MIN_KG <= weight <= safety.WEIGHT_MAX_KG:
+    if weight is None or not WEIGHT_KG.contains(weight):
         return None
     return weight
 

@@ -163,13 +163,6 @@ class DoseRange:
 
 
 @dataclass(slots=True)
-class Rounding:
-    increment_mg: Decimal
-    applied: bool
-    note: str
-
-
-@dataclass(slots=True)
 class CapEvent:
     """A cap that lowered an amount: `before` (mg) became `after` (mg)."""
 
@@ -204,7 +197,8 @@ class BoundResult:
 
 @dataclass(slots=True)
 class StepResult:
-    """A step's numbers for one weight. Text (order line, arithmetic, notes) is rendered on demand."""
+    """A step's numbers for one weight. Its words (order line, arithmetic, notes) are not here: the
+    presentation layer builds them once, as an engine.text.StepWords, from these numbers."""
 
     step: Step
     weight_kg: Decimal
@@ -221,36 +215,6 @@ class StepResult:
     max_escalation_capped_by: tuple[Cap, ...]  # caps that lowered only the escalation ceiling
     volume_ml: DoseRange | None
     concentration_mg_per_ml: Decimal
-
-    @property
-    def order_text(self) -> str:
-        from engine import text
-
-        return text.order_text(self)
-
-    @property
-    def arithmetic(self) -> tuple[str, ...]:
-        from engine import text
-
-        return text.arithmetic(self)
-
-    @property
-    def cap_notes(self) -> tuple[str, ...]:
-        from engine import text
-
-        return text.cap_notes(self)
-
-    @property
-    def rounding(self) -> Rounding | None:
-        from engine import text
-
-        return text.rounding(self)
-
-    @property
-    def escalation_text(self) -> str:
-        from engine import text
-
-        return text.escalation_text(self)
 
 
 @dataclass(frozen=True, slots=True)

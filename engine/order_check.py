@@ -397,9 +397,9 @@ def order_check(*, protocol: ProtocolData, weight_kg: Decimal, draft: DraftDose)
         matched = could_match
     else:
         verdict = Verdict.DIFFERS
-        if draft.route is not None and not any(draft.route in r.step.routes for r in steps):
-            route = notation.ROUTE_WORDS[draft.route]
-            findings.append(f"No step of this protocol gives anakinra {route}.")
+    # Said whatever else is found (an amount above the maximum too): the route is read and no step gives it.
+    if draft.route is not None and steps and not any(draft.route in r.step.routes for r in steps):
+        findings.append(f"No step of this protocol gives anakinra {notation.ROUTE_WORDS[draft.route]}.")
     # With doses that disagree, no point in a dose range is chosen from either of them.
     basis = replace(draft, per_dose_mg=None) if conflict else draft
     corrections = () if verdict == Verdict.MATCHES else _corrections(steps, basis)

@@ -38,8 +38,10 @@ def citation_dict(citation: Citation) -> dict[str, Any]:
     }
 
 
-def step_dict(result: StepResult) -> dict[str, Any]:
+def step_dict(result: StepResult, words: text.StepWords | None = None) -> dict[str, Any]:
+    """A step's result in the public JSON shape; its words are `words` when the caller has them built."""
     step = result.step
+    words = words if words is not None else text.step_words(result)
     return {
         "kind": step.kind.value,
         "name": step.name,
@@ -61,22 +63,22 @@ def step_dict(result: StepResult) -> dict[str, Any]:
         ),
         "capped_by": [c.value for c in result.capped_by],
         "max_escalation_capped_by": [c.value for c in result.max_escalation_capped_by],
-        "escalation_text": result.escalation_text,
-        "cap_notes": list(result.cap_notes),
+        "escalation_text": words.escalation_text,
+        "cap_notes": list(words.cap_notes),
         "rounding": (
             None
-            if result.rounding is None
+            if words.rounding is None
             else {
-                "increment_mg": _number(result.rounding.increment_mg),
-                "applied": result.rounding.applied,
-                "note": result.rounding.note,
+                "increment_mg": _number(words.rounding.increment_mg),
+                "applied": words.rounding.applied,
+                "note": words.rounding.note,
             }
         ),
         "volume_ml": _range(result.volume_ml, ml=True),
         "concentration_mg_per_ml": _plain(result.concentration_mg_per_ml),
-        "volume_note": text.volume_note(result),
-        "arithmetic": list(result.arithmetic),
-        "order_text": result.order_text,
+        "volume_note": words.volume_note,
+        "arithmetic": list(words.arithmetic),
+        "order_text": words.order_text,
         "duration": step.duration,
         "taper": step.taper,
         "notes": step.notes,

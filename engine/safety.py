@@ -168,6 +168,24 @@ def _above_usual_daily_cap(steps: tuple[StepResult, ...], thresholds: Comparison
     )
 
 
+def step_warnings(
+    *, steps: tuple[StepResult, ...], weight_kg: Decimal, thresholds: ComparisonThresholds | None
+) -> tuple[Warning, ...]:
+    """The warnings `warnings_for` raises from the steps at a weight alone (no toxicity, grade, history or
+    age): the comparisons with the version's amounts, no stated frequency, IV off-label. In CODE_ORDER.
+    What an EHR's order check can say, where the patient's other answers are not known."""
+    found: list[Warning] = []
+    if steps and thresholds and (maximum := _above_reported_maximum(steps, weight_kg, thresholds)):
+        found.append(maximum)
+    if any(r.step.interval_hours is None for r in steps):
+        found.append(FREQUENCY)
+    if steps and thresholds and (usual := _above_usual_daily_cap(steps, thresholds)):
+        found.append(usual)
+    if any(Route.IV in r.step.routes for r in steps):
+        found.append(IV_OFF_LABEL)
+    return tuple(found)
+
+
 def _prefer_iv(patient: PatientInputs) -> Warning | None:
     texts = []
     icans = patient.grade_of(Toxicity.ICANS)

@@ -1,20 +1,66 @@
 """The words that explain a step's numbers: order line, arithmetic written out, cap and rounding notes.
 
-Pure functions of an engine.data.StepResult, in safe clinical notation (engine.notation).
+Pure functions of an engine.data.StepResult, in safe clinical notation (engine.notation). The import goes
+one way (this module reads engine.data; engine.data knows nothing of words). `step_words` builds a step's
+words once, as a frozen StepWords, which the JSON (engine.present), the CDS Hooks cards and the pages use.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 
 from engine import notation
-from engine.data import BoundResult, CapEvent, Rounding, Step, StepResult
+from engine.data import BoundResult, CapEvent, Step, StepResult
 from engine.vocabulary import Cap
 
 AMOUNT_QUANTUM = notation.KG_QUANTUM  # amounts in the dose basis (mg/kg...) are shown to 0.001
 SMALL_VOLUME_ML = Decimal("0.1")
 TOLERANCE_WORDS = "rounding tolerance (this app's documented choice, set by pharmacists; not a literature figure)"
+
+
+@dataclass(frozen=True, slots=True)
+class Rounding:
+    increment_mg: Decimal
+    applied: bool
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class StepWords:
+    """Every sentence about one step's numbers at one weight, built once by `step_words`."""
+
+    order_text: str
+    arithmetic: tuple[str, ...]
+    cap_notes: tuple[str, ...]
+    rounding: Rounding | None
+    escalation_text: str
+    volume_note: str
+    # What a reader of the arithmetic has not yet been told: the rounding note, then each cap note,
+    # where the arithmetic does not already say it (the CDS Hooks card lists them under the arithmetic).
+    further_notes: tuple[str, ...]
+
+
+def step_words(result: StepResult) -> StepWords:
+    """The words of one step's result, each computed once."""
+    lines = arithmetic(result)
+    caps = cap_notes(result)
+    rounded = rounding(result)
+    further = []
+    if rounded is not None and rounded.note and rounded.note not in lines:
+        further.append(rounded.note)
+    # A cap that lowered only the escalation ceiling is said there, never beside an amount it did not change.
+    further.extend(note for note in caps if note not in lines)
+    return StepWords(
+        order_text=order_text(result),
+        arithmetic=lines,
+        cap_notes=caps,
+        rounding=rounded,
+        escalation_text=escalation_text(result),
+        volume_note=volume_note(result),
+        further_notes=tuple(further),
+    )
 
 
 @lru_cache(maxsize=512)

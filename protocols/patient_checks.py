@@ -13,6 +13,7 @@ from decimal import Decimal
 from engine import notation
 from engine.data import DoseRange, PatientInputs, ProtocolData, Recommendation, StepResult
 from engine.recommend import recommend
+from engine.text import step_words
 from engine.vocabulary import Status
 
 
@@ -41,6 +42,11 @@ class CheckOutcome:
     def checked_step(self) -> StepResult | None:
         return step_named(self.recommendation, self.expectation.step_name)
 
+    @property
+    def step_orders(self) -> tuple[tuple[str, str], ...]:
+        """Each step's name and order line, as the result page words it."""
+        return tuple((r.step.name, step_words(r).order_text) for r in self.recommendation.steps)
+
 
 def answer_lines(recommendation: Recommendation | None) -> dict[str, str]:
     """An answer as labelled lines in words (status, each step's amounts and order, each warning's text)."""
@@ -51,7 +57,7 @@ def answer_lines(recommendation: Recommendation | None) -> dict[str, str]:
         name = result.step.name
         lines[f"{name}: per dose"] = range_text(result.per_dose_mg)
         lines[f"{name}: per day"] = range_text(result.per_day_mg, "mg/day")
-        lines[f"{name}: order"] = result.order_text
+        lines[f"{name}: order"] = step_words(result).order_text
     lines["Warnings"] = "\n".join(f"{w.severity.value}: {w.text}" for w in recommendation.warnings) or "none"
     return lines
 

@@ -15,6 +15,7 @@ from engine.data import Citation, ComparisonThresholds, PatientInputs, ProtocolD
 from engine.dosing import step_dose
 from engine.notation import amount_range, plain_number
 from engine.recommend import InvalidPatient, recommend, recommend_all
+from engine.text import step_words
 from engine.vocabulary import DoseBasis, Route, Status, StepKind, Toxicity
 
 pytestmark = pytest.mark.unit
@@ -197,7 +198,7 @@ def test_step_dose_rounding_just_inside_and_outside_tolerance(weight, ordered, a
         rounding_tolerance_percent=D(10),
     )
     result = step_dose(step=s, weight_kg=D(weight), concentration_mg_per_ml=CONC)
-    assert (result.per_dose_mg.low, result.rounding.applied) == (D(ordered), applied)
+    assert (result.per_dose_mg.low, step_words(result).rounding.applied) == (D(ordered), applied)
 
 
 def test_step_dose_rounding_never_beats_a_cap():
@@ -211,7 +212,7 @@ def test_step_dose_rounding_never_beats_a_cap():
     )
     result = step_dose(step=s, weight_kg=D(38), concentration_mg_per_ml=CONC)
     assert (result.calculated_per_dose_mg.low, result.per_dose_mg.low) == (D(95), D(90))
-    assert ([c.value for c in result.capped_by], result.rounding.applied) == (["max_single_dose"], True)
+    assert ([c.value for c in result.capped_by], step_words(result).rounding.applied) == (["max_single_dose"], True)
 
 
 def test_step_dose_flat_dose_ignores_weight():
@@ -220,7 +221,7 @@ def test_step_dose_flat_dose_ignores_weight():
         weight_kg=D(7),
         concentration_mg_per_ml=CONC,
     )
-    assert (result.per_dose_mg.low, result.per_day_mg.low, result.order_text) == (
+    assert (result.per_dose_mg.low, result.per_day_mg.low, step_words(result).order_text) == (
         D(100),
         D(100),
         "anakinra 100 mg IV every 24 hours (100 mg/dose)",
@@ -229,7 +230,7 @@ def test_step_dose_flat_dose_ignores_weight():
 
 def test_step_dose_subcut_is_written_out_in_the_order():
     result = step_dose(step=step(routes=(Route.SC,), interval_hours=12), weight_kg=D(10), concentration_mg_per_ml=CONC)
-    assert result.order_text == "anakinra 20 mg subcut every 12 hours (2 mg/kg/dose)"
+    assert step_words(result).order_text == "anakinra 20 mg subcut every 12 hours (2 mg/kg/dose)"
 
 
 def test_notation_has_no_trailing_zeros_and_a_leading_zero():
@@ -494,7 +495,7 @@ def test_recommend_lists_each_warning_once_in_code_order():
 def test_text_cap_note_is_precise_enough_to_read_as_above_the_cap():
     # 2 mg/kg x 50.02 kg = 100.04 mg: "100 mg is above the 100 mg maximum" would contradict itself.
     result = step_dose(step=step(max_single_dose_mg=D(100)), weight_kg=D("50.02"), concentration_mg_per_ml=CONC)
-    assert result.cap_notes == ("100.04 mg per dose is above the 100 mg/dose maximum",)
+    assert step_words(result).cap_notes == ("100.04 mg per dose is above the 100 mg/dose maximum",)
 
 
 def test_text_daily_cap_note_names_the_dose_actually_ordered():
@@ -502,7 +503,7 @@ def test_text_daily_cap_note_names_the_dose_actually_ordered():
     result = step_dose(
         step=step(interval_hours=4, max_daily_dose_mg=D(400)), weight_kg=D(45), concentration_mg_per_ml=CONC
     )
-    assert result.cap_notes == (
+    assert step_words(result).cap_notes == (
         "6 doses of 90 mg (540 mg/day) is above the 400 mg/day maximum; per dose lowered to 66.6 mg",
     )
 
@@ -516,7 +517,7 @@ def test_text_order_line_says_when_a_dose_was_rounded_to_a_vial():
         rounding_tolerance_percent=D(10),
     )
     result = step_dose(step=s, weight_kg=D(38), concentration_mg_per_ml=CONC)
-    assert result.order_text == (
+    assert step_words(result).order_text == (
         "anakinra 100 mg IV every 6 hours (10 mg/kg/day; rounded from 95 mg to a multiple of 100 mg)"
     )
 
@@ -531,7 +532,7 @@ def test_text_rounding_percent_is_precise_at_the_tolerance():
         rounding_tolerance_percent=D(10),
     )
     result = step_dose(step=s, weight_kg=D("36.36"), concentration_mg_per_ml=CONC)
-    assert result.rounding.note == (
+    assert step_words(result).rounding.note == (
         "90.9 mg not rounded: the nearest multiple of 100 mg (100 mg) would change the dose by 10.01%, more than "
         "the 10% rounding tolerance (this app's documented choice, set by pharmacists; not a literature figure)"
     )

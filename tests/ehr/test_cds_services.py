@@ -435,15 +435,24 @@ def test_up_to_interval_is_suggested_as_needed_and_reads_back_as_a_match(ehr, se
     assert "| Drafted order | anakinra 40 mg (and 2 mg/kg) IV up to every 6 hours (as needed) |" in card["detail"]
 
 
-def test_order_select_dose_too_large_to_be_read_is_a_warning_not_an_error(ehr):
-    body = hook_body(anakinra_draft(Decimal("1E+120")), prefetch=full_prefetch())
+@pytest.mark.parametrize("amount", ["1E+9", "1E+120"])
+def test_order_select_dose_too_large_to_be_read_is_critical_and_far_above_any_protocol_dose(ehr, amount):
+    # Review round 3: a billion mg or more is not read as a dose (it could not be shown), and is far above
+    # cnh's most at 20 kg (2 mg/kg/dose x 20 kg = 40 mg every 6 hours; 160 mg/day): never "no readable dose".
+    body = hook_body(anakinra_draft(Decimal(amount)), prefetch=full_prefetch())
 
     card = only_card(ehr.post(ORDER_SELECT_PATH, body))
 
     assert (card["indicator"], card["summary"]) == (
-        "warning",
-        "Anakinra draft states no readable dose; Children's National Hospital protocol dose for 20 kg shown",
+        "critical",
+        "Anakinra draft states an amount far above any Children's National Hospital protocol dose for 20 kg: "
+        "correct it",
     )
+    assert (
+        "- The draft states an amount of 1000000000 or more in its unit: far above any dose of this protocol "
+        "(the most any step gives at 20 kg: 40 mg per dose and 160 mg/day). It was not read as a dose: correct "
+        "the order.\n"
+    ) in card["detail"]
 
 
 # --- Missing or unusable data ----------------------------------------------------------------------------
