@@ -1,0 +1,98 @@
+"""Defects a QA walk of the pharmacist workflow found (draft -> test patients -> second-pharmacist approval ->
+publish): the test-patient diff, the link in the approval email, the bedside preview's label of a draft, the
+plausibility arithmetic, and the printed change record. Driven through the admin as two pharmacists would."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from protocols.models import Protocol, ProtocolVersion
+from protocols.services import protocol_version_draft_create, protocol_version_submit
+from tests.admin_helpers import logged_in
+
+pytestmark = pytest.mark.integration
+
+SEATTLE_CRS = "30 kg, CRS grade 3 after one tocilizumab dose and steroids: consider"
+
+
+def _draft(slug: str, author) -> ProtocolVersion:
+    return protocol_version_draft_create(protocol=Protocol.objects.get(institution__slug=slug), author=author)
+
+
+# --- The test-patient diff pairs a patient with itself, not by label alone ---------------------------
+
+
+def test_approval_diff_shows_a_renamed_test_patient_as_changed(pharmacist, second_pharmacist):
+    draft = _draft("seattle", pharmacist)
+    crs = draft.test_patients.get(label=SEATTLE_CRS)
+    crs.label = "30 kg, CRS grade 3 after one tocilizumab dose and steroids: may be considered"
+    crs.arithmetic = "Checked again: 2 mg/kg/dose x 30 kg = 60 mg per dose; 4 doses a day = 240 mg/day."
+    crs.save()
+    protocol_version_submit(version=draft, submitted_by=pharmacist, change_reason="Wording.", expected_revision=None)
+
+    page = logged_in(second_pharmacist).get(reverse("admin:protocols_protocolversion_approve", args=[draft.pk]))
+
+    assert page.status_code == 200
+    assert [
+        (section.title, [(row.key, row.state, [(c.label, c.old, c.new) for c in row.changes]) for row in section.rows])
+        for section in page.context["diff_sections"]
+    ] == [
+        (
+            "Test patients",
+            [
+                (
+                    "30 kg, CRS grade 3 after one tocilizumab dose and steroids: may be considered",
+                    "changed",
+                    [
+                        ("label", SEATTLE_CRS, crs.label),
+                        (
+                            "arithmetic",
+                            "Severe CRS after a first tocilizumab dose and steroids: may be considered. "
+                            "2 mg/kg/dose x 30 kg = 60 mg per dose; 4 doses a day = 240 mg/day.",
+                            crs.arithmetic,
+                        ),
+                    ],
+                )
+            ],
+        )
+    ]
+    html = page.content.decode()
+    assert "removed</span>" not in html and "added</span>" not in html
+
+
+def test_approval_diff_shows_a_test_patient_with_edited_inputs_under_its_label_as_changed(
+    pharmacist, second_pharmacist
+):
+    draft = _draft("seattle", pharmacist)
+    crs = draft.test_patients.get(label=SEATTLE_CRS)
+    # 2 mg/kg/dose x 32 kg = 64 mg per dose; up to every 6 h = at most 4 doses a day: 256 mg/day (below the caps).
+    crs.inputs = {**crs.inputs, "weight_kg": 32}
+    crs.expected_per_dose_low_mg = crs.expected_per_dose_high_mg = Decimal(64)
+    crs.expected_per_day_low_mg = crs.expected_per_day_high_mg = Decimal(256)
+    crs.save()
+    protocol_version_submit(version=draft, submitted_by=pharmacist, change_reason="Weight.", expected_revision=None)
+
+    page = logged_in(second_pharmacist).get(reverse("admin:protocols_protocolversion_approve", args=[draft.pk]))
+
+    assert [
+        (row.key, row.state, [(c.label, c.old, c.new) for c in row.changes])
+        for section in page.context["diff_sections"]
+        for row in section.rows
+    ] == [
+        (
+            SEATTLE_CRS,
+            "changed",
+            [
+                (
+                    "patient",
+                    "30 kg; 10 years; CRS grade 3; tocilizumab doses 1; steroids yes",
+                    "32 kg; 10 years; CRS grade 3; tocilizumab doses 1; steroids yes",
+                ),
+                ("expected per dose", "60 mg", "64 mg"),
+                ("expected per day", "240 mg/day", "256 mg/day"),
+            ],
+        )
+    ]
