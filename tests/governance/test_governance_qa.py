@@ -7,6 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.core import mail
 from django.urls import reverse
 
 from protocols.models import Protocol, ProtocolVersion
@@ -96,3 +97,41 @@ def test_approval_diff_shows_a_test_patient_with_edited_inputs_under_its_label_a
             ],
         )
     ]
+
+
+# --- The approval email links to the approval page with an absolute URL ------------------------------
+
+
+def _submit_through_the_admin(client, draft, django_capture_on_commit_callbacks, **extra):
+    url = reverse("admin:protocols_protocolversion_submit", args=[draft.pk])
+    revision = ProtocolVersion.objects.get(pk=draft.pk).edit_revision
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, {"revision": revision, "change_reason": "Wording."}, **extra)
+    return response
+
+
+@pytest.mark.parametrize(
+    ("site_url", "host", "expected_base"),
+    [
+        ("", "testserver", "http://testserver"),  # unset: the host the author submitted from
+        ("", "cds.hospital.example:8443", "http://cds.hospital.example:8443"),
+        ("https://cds.example.org", "testserver", "https://cds.example.org"),  # set: SITE_URL wins
+    ],
+)
+def test_approval_email_link_is_absolute(
+    pharmacist, second_pharmacist, settings, django_capture_on_commit_callbacks, site_url, host, expected_base
+):
+    settings.SITE_URL = site_url
+    settings.ALLOWED_HOSTS = ["testserver", "cds.hospital.example"]
+    second_pharmacist.email = "reviewer@example.org"
+    second_pharmacist.save()
+    draft = _draft("cnh", pharmacist)
+
+    response = _submit_through_the_admin(
+        logged_in(pharmacist), draft, django_capture_on_commit_callbacks, HTTP_HOST=host
+    )
+
+    assert response.status_code == 302
+    [message] = mail.outbox
+    link_line = next(line for line in message.body.splitlines() if line.startswith("You may review it: "))
+    assert link_line == f"You may review it: {expected_base}/admin/protocols/protocolversion/{draft.pk}/approve/"
