@@ -165,6 +165,11 @@ def test_two_pharmacists_change_and_approve_a_protocol(watched_page, live_server
     page.get_by_role("button", name="Show").click()
     expect(page.locator("#center-seattle-published .orders")).to_contain_text("60 mg")
     expect(page.locator("#center-seattle .orders")).to_contain_text("75 mg")
+    # The draft's card is labelled as the draft, never as the published letter.
+    expect(page.locator("section[aria-labelledby='version-answer-heading'] .protocol-ref")).to_have_text(
+        "Protocol version 2 (submitted for approval - not in use). Not approved yet: clinicians see the published "
+        "version until a second pharmacist approves this one."
+    )
     screenshot(page, request, "bedside-preview")
     _no_axe_violations(page, "bedside preview")
     page.go_back()

@@ -4,11 +4,13 @@ plausibility arithmetic, and the printed change record. Driven through the admin
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
 from django.core import mail
 from django.urls import reverse
+from django.utils.html import strip_tags
 
 from protocols.models import Protocol, ProtocolVersion
 from protocols.services import protocol_version_draft_create, protocol_version_submit
@@ -135,3 +137,34 @@ def test_approval_email_link_is_absolute(
     [message] = mail.outbox
     link_line = next(line for line in message.body.splitlines() if line.startswith("You may review it: "))
     assert link_line == f"You may review it: {expected_base}/admin/protocols/protocolversion/{draft.pk}/approve/"
+
+
+# --- The bedside preview labels a draft as the draft --------------------------------------------------
+
+
+def _protocol_refs(html: str) -> list[str]:
+    """The "Protocol version ..." line of each answer card on a page, in page order, as text."""
+    return [strip_tags(part.split("</p>")[0]).strip() for part in html.split('<p class="protocol-ref">')[1:]]
+
+
+def test_bedside_preview_labels_the_draft_as_a_draft_not_in_use(pharmacist, second_pharmacist):
+    draft = _draft("seattle", pharmacist)
+    url = reverse("protocol_version_preview", args=["seattle", draft.pk])
+    client = logged_in(second_pharmacist)
+
+    as_draft = client.get(url)
+    protocol_version_submit(version=draft, submitted_by=pharmacist, change_reason="Review.", expected_revision=None)
+    as_submitted = client.get(url)
+
+    published_line = (
+        r"Protocol version 1 \(in this app since \d+ \w+ \d{4}\)\. From the published letter: Diorio C, Vatsayan A, "
+        r"et al\. Blood Adv 2022 \(Table 1\)\. Not yet approved by a local pharmacist\."
+    )
+    not_approved = "Not approved yet: clinicians see the published version until a second pharmacist approves this one."
+    [published, version] = _protocol_refs(as_draft.content.decode())
+    assert re.fullmatch(published_line, published)
+    assert version == f"Protocol version 2 (draft - not in use). {not_approved}"
+    assert _protocol_refs(as_submitted.content.decode())[1] == (
+        f"Protocol version 2 (submitted for approval - not in use). {not_approved}"
+    )
+    assert "From the published letter" not in version
