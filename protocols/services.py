@@ -618,7 +618,7 @@ def dosing_step_amounts_confirm(
             step_name=amount.step_name,
             field=amount.field,
             amount_key=amount.key,
-            amount_text=f"{amount.new} = {amount.per_day_text}, above {amount.threshold_text}",
+            amount_text=f"{amount.per_day_working}, above {amount.threshold_text}",
             reason=reason,
             confirmed_by=actor,
         )

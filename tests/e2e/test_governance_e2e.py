@@ -103,7 +103,9 @@ def test_two_pharmacists_change_and_approve_a_protocol(watched_page, live_server
     page.get_by_role("checkbox", name="interval is the most frequent allowed").uncheck()
     page.get_by_role("spinbutton", name="maximum per day (mg)").fill("300")
     page.get_by_role("button", name="Save and continue editing").click()
-    expect(page.get_by_text("3 mg/kg/dose every 6 h is 12 mg/kg/day, above 10 mg/kg/day").first).to_be_visible()
+    expect(
+        page.get_by_text("3 mg/kg/dose every 6 h is 4 doses a day x 3 mg/kg = 12 mg/kg/day, above 10 mg/kg/day").first
+    ).to_be_visible()
     page.get_by_role("textbox", name="Reason for an amount above what the letter reports").fill(
         "Seattle's rarely used higher dose, now the standard one (test change)."
     )

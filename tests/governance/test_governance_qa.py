@@ -12,9 +12,9 @@ from django.core import mail
 from django.urls import reverse
 from django.utils.html import strip_tags
 
-from protocols.models import Protocol, ProtocolVersion
+from protocols.models import AmountConfirmation, Protocol, ProtocolVersion
 from protocols.services import protocol_version_draft_create, protocol_version_submit
-from tests.admin_helpers import logged_in
+from tests.admin_helpers import admin_form_data, logged_in, step_field, version_change_url
 
 pytestmark = pytest.mark.integration
 
@@ -168,3 +168,62 @@ def test_bedside_preview_labels_the_draft_as_a_draft_not_in_use(pharmacist, seco
         f"Protocol version 2 (submitted for approval - not in use). {not_approved}"
     )
     assert "From the published letter" not in version
+
+
+# --- The plausibility message's arithmetic agrees with itself -----------------------------------------
+
+
+def _save_step(client, draft, **fields):
+    page = client.get(version_change_url(draft.pk))
+    data = admin_form_data(page)
+    for name, value in fields.items():
+        data[step_field(page, "Initial dosing", name)] = value
+    return client.post(version_change_url(draft.pk), data)
+
+
+def _step_errors(response) -> dict[str, list[str]]:
+    return {
+        field: messages
+        for inline in response.context["inline_admin_formsets"]
+        for form_errors in inline.formset.errors
+        for field, messages in form_errors.items()
+    }
+
+
+def test_per_dose_cap_message_shows_the_doses_a_day_and_the_per_day_cap(pharmacist):
+    draft = _draft("cnh", pharmacist)  # cnh: 2 mg/kg/dose every 6 h, at most 100 mg/dose and 400 mg/day
+    client = logged_in(pharmacist)
+
+    refused = _save_step(client, draft, max_single_dose_mg="1000", max_daily_dose_mg="3000")
+    saved = _save_step(
+        client,
+        draft,
+        max_single_dose_mg="1000",
+        max_daily_dose_mg="3000",
+        unusual_amount_reason="Testing the arithmetic of the flag.",
+    )
+
+    tail = (
+        ", above 400 mg/day: the most any center in the letter reports (Diorio C, Vatsayan A, et al. Blood Adv 2022 "
+        '(Table 1)). Check the unit (mg or mg/kg). If the amount is right, say why in "Reason for an amount above '
+        'what the letter reports" and save again.'
+    )
+    # 1000 mg/dose every 6 h: 24 / 6 = 4 doses a day, 4 x 1000 = 4000 mg/day, held to the 3000 mg/day cap.
+    assert _step_errors(refused) == {
+        "max_single_dose_mg": [
+            "1000 mg/dose every 6 h is 4 doses a day x 1000 mg = 4000 mg/day, held to 3000 mg/day by the maximum "
+            f"per day{tail}"
+        ],
+        "max_daily_dose_mg": [f"3000 mg/day{tail}"],
+    }
+    assert saved.status_code == 302
+    assert sorted(AmountConfirmation.objects.filter(version=draft).values_list("amount_text", flat=True)) == [
+        "1000 mg/dose every 6 h is 4 doses a day x 1000 mg = 4000 mg/day, held to 3000 mg/day by the maximum per "
+        "day, above 400 mg/day",
+        "3000 mg/day, above 400 mg/day",
+    ]
+    review = client.get(version_change_url(draft.pk))  # the draft's page: what the approver will see first
+    assert (
+        "<li>Initial dosing, maximum per dose: <strong>1000 mg/dose every 6 h is 4 doses a day x 1000 mg = "
+        "4000 mg/day, held to 3000 mg/day by the maximum per day</strong>, above 400 mg/day." in review.content.decode()
+    )

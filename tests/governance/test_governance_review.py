@@ -72,9 +72,10 @@ def test_mistyped_unit_is_refused_at_save_until_confirmed_with_a_reason(pharmaci
 
     # 500 mg/kg/dose every 6 h = 4 x 500 = 2000 mg/kg/day, above 10 mg/kg/day.
     message = (
-        "500 mg/kg/dose every 6 h is 2000 mg/kg/day, above 10 mg/kg/day: the most any center in the letter "
-        "reports (Diorio C, Vatsayan A, et al. Blood Adv 2022 (Table 1)). Check the unit (mg or mg/kg). If the "
-        'amount is right, say why in "Reason for an amount above what the letter reports" and save again.'
+        "500 mg/kg/dose every 6 h is 4 doses a day x 500 mg/kg = 2000 mg/kg/day, above 10 mg/kg/day: the most any "
+        "center in the letter reports (Diorio C, Vatsayan A, et al. Blood Adv 2022 (Table 1)). Check the unit (mg or "
+        'mg/kg). If the amount is right, say why in "Reason for an amount above what the letter reports" and save '
+        "again."
     )
     assert refused.status_code == 200
     assert _errors(refused) == [f"amount_low: {message}", f"amount_high: {message}"]
