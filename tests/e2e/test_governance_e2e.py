@@ -39,6 +39,7 @@ ICANS_PATIENT = {
 CHANGED_PATIENTS = (
     "30 kg, CRS grade 3 after one tocilizumab dose and steroids: consider",
     "30 kg, ICANS grade 3 with steroids starting",
+    "30 kg, CRS grade 3 after two tocilizumab doses and steroids: still consider",
 )
 
 
@@ -52,6 +53,9 @@ def clinician_sees(page, live_server, patient: dict) -> dict[str, str]:
 def _switch_user(page, live_server, username: str) -> None:
     page.context.clear_cookies()
     login(page, live_server, username=username)
+
+
+_BOXES = "elements => elements.map(e => e.getBoundingClientRect().toJSON())"
 
 
 def _no_axe_violations(page, where: str) -> None:
@@ -179,11 +183,26 @@ def test_two_pharmacists_change_and_approve_a_protocol(watched_page, live_server
 
     # The printable change record.
     page.get_by_role("link", name="printable change record").click()
+    record_url = page.url
     expect(page.get_by_role("heading", name=f"Protocol change record: {PROTOCOL}")).to_be_visible()
     _no_axe_violations(page, "change record")
-    pdf = page.pdf(path=str(ARTIFACTS / "change-record.pdf"), format="A4")
-    pages = pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages")
-    assert pages == 2  # this change: the content of about one and a half A4 pages, signatures included
+    # This change (four test patients, three of them changed) prints on two pages at A4 and at Letter,
+    # signatures included, with each signer's lines side by side at one height.
+    page_counts = {}
+    for paper in ("A4", "Letter"):
+        pdf = page.pdf(path=str(ARTIFACTS / f"change-record-{paper}.pdf"), format=paper)
+        page_counts[paper] = pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages")
+    assert page_counts == {"A4": 2, "Letter": 2}
+    viewport = page.viewport_size
+    page.emulate_media(media="print")
+    page.set_viewport_size({"width": 703, "height": 1047})  # A4 less the page margins, at 96 dpi
+    line_tops = [
+        [round(box["y"]) for box in column.locator(".line").evaluate_all(_BOXES)]
+        for column in page.locator(".sign-grid > div").all()
+    ]
+    assert len(line_tops) == 3 and line_tops[0] == line_tops[1] == line_tops[2], line_tops
+    page.emulate_media(media="null")  # no emulation: page.pdf() prints with print CSS again
+    page.set_viewport_size(viewport)
     page.go_back()
 
     # Approval is signed with the reviewer's own password.
@@ -197,6 +216,14 @@ def test_two_pharmacists_change_and_approve_a_protocol(watched_page, live_server
     facts = page.locator(".gov-facts")
     expect(facts).to_contain_text(f"Authored by{author.get_full_name()}")
     expect(facts).to_contain_text(f"Checked by{reviewer.get_full_name()}")
+    # Signed and published, the record still prints on two pages (with the approver and the decisions since).
+    page.goto(record_url)
+    expect(page.locator("#content-main, main")).to_contain_text(f"Approving pharmacist: {reviewer.get_full_name()}")
+    approved_counts = {}
+    for paper in ("A4", "Letter"):
+        pdf = page.pdf(path=str(ARTIFACTS / f"change-record-approved-{paper}.pdf"), format=paper)
+        approved_counts[paper] = pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages")
+    assert approved_counts == {"A4": 2, "Letter": 2}
     signed = AuditEvent.objects.filter(subject_type="protocol_version", actor=reviewer).order_by("id")
     assert [(e.action, e.details.get("signature")) for e in signed] == [
         ("protocol_version.signature_refused", None),

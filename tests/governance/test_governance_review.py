@@ -30,6 +30,7 @@ pytestmark = pytest.mark.integration
 
 SEATTLE_PATIENTS = (
     "30 kg, CRS grade 3 after one tocilizumab dose and steroids: consider",
+    "30 kg, CRS grade 3 after two tocilizumab doses and steroids: still consider",
     "30 kg, ICANS grade 2 with steroids: below the grade 3 floor",
     "30 kg, ICANS grade 3 with steroids starting",
 )
