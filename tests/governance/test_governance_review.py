@@ -87,8 +87,16 @@ def test_mistyped_unit_is_refused_at_save_until_confirmed_with_a_reason(pharmaci
     assert saved.status_code == 302
     confirmations = list(AmountConfirmation.objects.filter(version=draft).values_list("field", "amount_text", "reason"))
     assert confirmations == [
-        ("amount_low", "500 mg/kg/dose every 6 h = 2000 mg/kg/day, above 10 mg/kg/day", "Testing the flag."),
-        ("amount_high", "500 mg/kg/dose every 6 h = 2000 mg/kg/day, above 10 mg/kg/day", "Testing the flag."),
+        (
+            "amount_low",
+            "500 mg/kg/dose every 6 h is 4 doses a day x 500 mg/kg = 2000 mg/kg/day, above 10 mg/kg/day",
+            "Testing the flag.",
+        ),
+        (
+            "amount_high",
+            "500 mg/kg/dose every 6 h is 4 doses a day x 500 mg/kg = 2000 mg/kg/day, above 10 mg/kg/day",
+            "Testing the flag.",
+        ),
     ]
     events = AuditEvent.objects.filter(action="protocol_version.amount_confirmed", subject_id=str(draft.pk))
     assert [(e.actor, e.reason, e.details["per_day"]) for e in events] == [
