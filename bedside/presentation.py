@@ -14,7 +14,7 @@ from engine import notation
 from engine.grading import CARHLH_SEVERITY_WORDS
 from engine.revisions import rules_note
 from engine.vocabulary import Route
-from protocols.models import ProtocolVersion
+from protocols.models import OPEN_STATUSES, ProtocolVersion, VersionStatus
 
 STATUS_WORDS = {
     "indicated": ("Indicated by this protocol", "status-indicated"),
@@ -114,6 +114,21 @@ def present_recommendation(rec: dict[str, Any]) -> dict[str, Any]:
         "published_at": published_at,
         "steps": [present_step(step) for step in rec["steps"]],
     }
+
+
+def present_preview_recommendation(rec: dict[str, Any], *, version: ProtocolVersion) -> dict[str, Any]:
+    """An answer from a version a pharmacist is reviewing, for the bedside preview. A version that is not the
+    published one is labelled as what it is ("draft - not in use"), never as the published letter's: a local
+    draft is not the letter, and nobody is given its doses until a second pharmacist approves it."""
+    shown = present_recommendation(rec)
+    if version.status == VersionStatus.PUBLISHED:
+        return shown
+    shown["version_state"] = f"{version.get_status_display().lower()} - not in use"
+    if version.status in OPEN_STATUSES:
+        shown["approval_text"] = (
+            "Not approved yet: clinicians see the published version until a second pharmacist approves this one."
+        )
+    return shown
 
 
 def present_step(step: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,14 @@ from pydantic import ValidationError
 
 from bedside import wizard
 from bedside.forms import EvidenceFilterForm, ToxicitiesForm
-from bedside.presentation import input_rows, present_recommendation, result_view, review_flag, toxicity_rows
+from bedside.presentation import (
+    input_rows,
+    present_preview_recommendation,
+    present_recommendation,
+    result_view,
+    review_flag,
+    toxicity_rows,
+)
 from bedside.selectors import (
     assessment_for_display,
     assessment_newer_versions,
@@ -343,7 +350,11 @@ def protocol_version_preview(request: HttpRequest, slug: str, version_id: int) -
             "inputs": input_rows(preview.patient_inputs) if preview.patient_inputs else [],
             "toxicities": toxicity_rows(preview.patient_inputs, None) if preview.patient_inputs else [],
         },
-        "version_rec": present_recommendation(preview.version_answer) if preview.version_answer else None,
+        "version_rec": (
+            present_preview_recommendation(preview.version_answer, version=preview.version)
+            if preview.version_answer
+            else None
+        ),
         "published_rec": published_rec,
         "nav_section": "protocols",
     }

@@ -590,6 +590,7 @@ class ProtocolVersionAdmin(HistoryAdmin):
                     change_reason=form.cleaned_data["change_reason"],
                     expected_revision=form.cleaned_data["revision"],
                     coverage_note=form.cleaned_data.get("coverage_note", ""),
+                    request_base_url=request.build_absolute_uri("/"),
                 )
             except GovernanceError as error:
                 form.add_error(None, str(error))

@@ -46,6 +46,14 @@ class ChangedAmount:
     threshold: Decimal | None
     citation: str  # where the threshold comes from
     key: str  # the new amount with everything that gives it its meaning: a confirmation holds for this only
+    # How `per_day` follows from a per-dose amount: the amount (in `per_dose_unit`) times the doses a day its
+    # interval gives, then held to the step's per-day cap. `doses_per_day` None: not multiplied (a per-day
+    # amount, or a per-dose amount with no interval, counted as one dose a day).
+    per_dose: Decimal | None = None
+    per_dose_unit: str = ""
+    doses_per_day: int | None = None
+    at_most: bool = False  # "up to every N h": at most that many doses a day
+    uncapped_per_day: Decimal | None = None
 
     @property
     def above(self) -> bool:
@@ -54,6 +62,34 @@ class ChangedAmount:
     @property
     def per_day_text(self) -> str:
         return "" if self.per_day is None else notation.amount(self.per_day, self.per_day_unit, Decimal("0.001"))
+
+    @property
+    def per_day_arithmetic(self) -> str:
+        """How the most per day is reached, in numbers that agree: "4 doses a day x 1000 mg = 4000 mg/day, held
+        to 3000 mg/day by the maximum per day"; a per-day amount is just itself."""
+        if self.per_day is None:
+            return ""
+        if self.per_dose is None:
+            return self.per_day_text
+        unit = self.per_day_unit
+        if self.doses_per_day is None:
+            return f"counted as 1 dose a day (no interval stated) = {self.per_day_text}"
+        doses = f"{'at most ' if self.at_most else ''}{self.doses_per_day} dose{'s' if self.doses_per_day != 1 else ''}"
+        text = f"{doses} a day x {_number(self.per_dose)} {self.per_dose_unit} = "
+        uncapped = self.uncapped_per_day if self.uncapped_per_day is not None else self.per_day
+        text += notation.amount(uncapped, unit, Decimal("0.001"))
+        if uncapped != self.per_day:
+            text += f", held to {self.per_day_text} by the maximum per day"
+        return text
+
+    @property
+    def per_day_working(self) -> str:
+        """The new amount and its most per day: "1000 mg/dose every 6 h is 4 doses a day x 1000 mg = 4000 mg/day,
+        held to 3000 mg/day by the maximum per day"; a per-day amount reads as itself ("4000 mg/day")."""
+        arithmetic = self.per_day_arithmetic
+        if not arithmetic or arithmetic == self.new:
+            return self.new
+        return f"{self.new} is {arithmetic}"
 
     @property
     def threshold_text(self) -> str:
@@ -92,35 +128,54 @@ def _every(step: Step) -> str:
     return f" {'up to ' if step.interval_is_maximum else ''}every {step.interval_hours} h"
 
 
-def _amount_meaning(step: Step, field: str) -> tuple[Decimal | None, str, Decimal | None, str, tuple]:
-    """(value, as read, per day, per-day unit, signature) of one amount of a step."""
+@dataclass(frozen=True, slots=True)
+class _Meaning:
+    value: Decimal | None
+    text: str  # as read
+    per_day: Decimal | None
+    unit: str  # of per_day
+    signature: tuple
+    per_dose: Decimal | None = None  # the per-dose amount multiplied (None: a per-day amount)
+    per_dose_unit: str = ""
+    uncapped_per_day: Decimal | None = None
+
+
+def _amount_meaning(step: Step, field: str) -> _Meaning:
+    """One amount of a step: as read, as a most per day (Decimal), and what gives it its meaning."""
     value: Decimal | None = getattr(step, field)
     doses = step.doses_per_day
     if field in ("amount_low", "amount_high"):
         basis = step.dose_basis
-        per_day = value * doses if basis.per_dose and doses else value
         unit = PER_KG_DAY if basis.per_kg else MG_DAY
-        return value, f"{_number(value)} {basis.value}{_every(step)}", per_day, unit, (value, basis, doses)
+        text = f"{_number(value)} {basis.value}{_every(step)}"
+        signature = (value, basis, doses)
+        if not basis.per_dose:
+            return _Meaning(value, text, value, unit, signature)
+        per_day = value * doses if doses else value
+        per_dose_unit = "mg/kg" if basis.per_kg else "mg"
+        return _Meaning(value, text, per_day, unit, signature, value, per_dose_unit, per_day)
     if field == "interval_hours":
         text = _every(step).strip() or "not stated (per-day amounts only)"
-        return value, text, None, MG_DAY, (value, step.interval_is_maximum)
+        return _Meaning(value, text, None, MG_DAY, (value, step.interval_is_maximum))
     if field == "max_single_dose_mg":
         if value is None:
-            return None, "not stated", None, MG_DAY, (None,)
-        per_day = value * doses if doses else value
+            return _Meaning(None, "not stated", None, MG_DAY, (None,))
+        uncapped = value * doses if doses else value
+        per_day = uncapped
         if step.max_daily_dose_mg is not None:
             per_day = min(per_day, step.max_daily_dose_mg)  # the per-day cap still applies after it
-        return value, f"{_number(value)} mg/dose{_every(step)}", per_day, MG_DAY, (value, doses)
+        text = f"{_number(value)} mg/dose{_every(step)}"
+        return _Meaning(value, text, per_day, MG_DAY, (value, doses), value, "mg", uncapped)
     if field == "max_daily_dose_mg":
         if value is None:
-            return None, "not stated", None, MG_DAY, (None,)
-        return value, f"{_number(value)} mg/day", value, MG_DAY, (value,)
+            return _Meaning(None, "not stated", None, MG_DAY, (None,))
+        return _Meaning(value, f"{_number(value)} mg/day", value, MG_DAY, (value,))
     # escalation_ceiling_amount: always a per-day basis
     basis = step.escalation_ceiling_basis
     if value is None or basis is None:
-        return None, "not stated", None, MG_DAY, (None,)
+        return _Meaning(None, "not stated", None, MG_DAY, (None,))
     unit = PER_KG_DAY if basis.per_kg else MG_DAY
-    return value, f"{_number(value)} {basis.value}", value, unit, (value, basis)
+    return _Meaning(value, f"{_number(value)} {basis.value}", value, unit, (value, basis))
 
 
 def _key_part(value: object) -> str:
@@ -139,26 +194,33 @@ def step_changed_amounts(*, old: Step | None, new: Step, thresholds: Plausibilit
     None for a new step, whose every amount is new)."""
     changed = []
     for field, label in AMOUNT_LABELS.items():
-        value, text, per_day, unit, signature = _amount_meaning(new, field)
+        meaning = _amount_meaning(new, field)
         old_text = "not stated (new step)"
         if old is not None:
-            _, old_text, _, _, old_signature = _amount_meaning(old, field)
-            if old_signature == signature:
+            old_meaning = _amount_meaning(old, field)
+            old_text = old_meaning.text
+            if old_meaning.signature == meaning.signature:
                 continue
-        elif value is None:
+        elif meaning.value is None:
             continue
+        multiplied = meaning.per_dose is not None and meaning.per_day is not None
         changed.append(
             ChangedAmount(
                 step_name=new.name,
                 field=field,
                 label=label,
                 old=old_text,
-                new=text,
-                per_day=per_day,
-                per_day_unit=unit,
-                threshold=None if per_day is None else _threshold(unit, thresholds),
+                new=meaning.text,
+                per_day=meaning.per_day,
+                per_day_unit=meaning.unit,
+                threshold=None if meaning.per_day is None else _threshold(meaning.unit, thresholds),
                 citation=thresholds.citation,
-                key=f"{new.name}|{field}|{'|'.join(_key_part(v) for v in signature)}",
+                key=f"{new.name}|{field}|{'|'.join(_key_part(v) for v in meaning.signature)}",
+                per_dose=meaning.per_dose if multiplied else None,
+                per_dose_unit=meaning.per_dose_unit,
+                doses_per_day=new.doses_per_day if multiplied else None,
+                at_most=new.interval_is_maximum,
+                uncapped_per_day=meaning.uncapped_per_day,
             )
         )
     return changed

@@ -2,8 +2,12 @@
 
 A snapshot is the version's own fields plus its citations, rules, steps and test patients, each as an
 ordered mapping of label -> display text. Rows are paired by a key: citations by reference, steps by
-name, test patients by label, rules by their place in the list, so a renamed step shows as one removed
-and one added.
+name, rules by their place in the list, so a renamed step shows as one removed and one added.
+
+Test patients are paired by who they are, not only by label: a draft's test patients are copies (new rows),
+so the patient (its inputs, in words) is the identity, and the label the fallback for a patient whose inputs
+were edited. A renamed test patient, or one with re-worked expectations, shows as changed with the fields
+that differ (the label among them); one whose label and inputs both changed shows as removed and added.
 """
 
 from __future__ import annotations
@@ -61,17 +65,56 @@ def _unique_keys(rows: list[tuple[str, Fields]]) -> list[tuple[str, Fields]]:
     return keyed
 
 
-def _rows_diff(old_rows: list[tuple[str, Fields]], new_rows: list[tuple[str, Fields]]) -> tuple[RowDiff, ...]:
+# The test-patient field that says who the patient is (the inputs in words), and the label a renamed row's
+# old and new keys are shown under.
+PATIENT_FIELD = "patient"
+LABEL_FIELD = "label"
+
+
+def _pairs(old: dict[str, Fields], new: dict[str, Fields], identity: str | None) -> dict[str, str]:
+    """new key -> old key for each pair of rows that are the same row. By key alone, or, with an `identity`
+    field: same key and identity first, then the same identity (a renamed row), then the same key (a row whose
+    identity was edited); each row is paired at most once, in list order."""
+    if identity is None:
+        return {key: key for key in new if key in old}
+    pairs: dict[str, str] = {}
+    for same in (
+        lambda o, n: o == n and old[o].get(identity) == new[n].get(identity),
+        lambda o, n: old[o].get(identity) == new[n].get(identity),
+        lambda o, n: o == n,
+    ):
+        taken = set(pairs.values())
+        for new_key in new:
+            if new_key in pairs:
+                continue
+            old_key = next((o for o in old if o not in taken and same(o, new_key)), None)
+            if old_key is not None:
+                pairs[new_key] = old_key
+                taken.add(old_key)
+    return pairs
+
+
+def _rows_diff(
+    old_rows: list[tuple[str, Fields]], new_rows: list[tuple[str, Fields]], *, identity: str | None = None
+) -> tuple[RowDiff, ...]:
     old = dict(_unique_keys(old_rows))
     new = dict(_unique_keys(new_rows))
+    pairs = _pairs(old, new, identity)
     diffs = []
-    for key in dict.fromkeys([*new, *old]):
-        if key not in old:
+    for key in new:
+        if key not in pairs:
             diffs.append(RowDiff(key, "added", _field_changes({}, new[key])))
-        elif key not in new:
-            diffs.append(RowDiff(key, "removed", _field_changes(old[key], {})))
-        elif changes := _field_changes(old[key], new[key]):
+            continue
+        old_key = pairs[key]
+        changes = _field_changes(old[old_key], new[key])
+        if old_key != key:
+            changes = (FieldChange(LABEL_FIELD, old_key, key), *changes)
+        if changes:
             diffs.append(RowDiff(key, "changed", changes))
+    paired_old = set(pairs.values())
+    diffs += [
+        RowDiff(key, "removed", _field_changes(values, {})) for key, values in old.items() if key not in paired_old
+    ]
     return tuple(diffs)
 
 
@@ -81,13 +124,13 @@ def snapshot_diff(old: Snapshot, new: Snapshot) -> list[SectionDiff]:
     version_changes = _field_changes(old.version, new.version)
     if version_changes:
         sections.append(SectionDiff("Version", (RowDiff("Version", "changed", version_changes),)))
-    for title, old_rows, new_rows in (
-        ("Citations", old.citations, new.citations),
-        ("Indication rules", old.rules, new.rules),
-        ("Dosing steps", old.steps, new.steps),
-        ("Test patients", old.test_patients, new.test_patients),
+    for title, old_rows, new_rows, identity in (
+        ("Citations", old.citations, new.citations, None),
+        ("Indication rules", old.rules, new.rules, None),
+        ("Dosing steps", old.steps, new.steps, None),
+        ("Test patients", old.test_patients, new.test_patients, PATIENT_FIELD),
     ):
-        rows = _rows_diff(old_rows, new_rows)
+        rows = _rows_diff(old_rows, new_rows, identity=identity)
         if rows:
             sections.append(SectionDiff(title, rows))
     return sections

@@ -210,7 +210,7 @@ class DosingStepForm(forms.ModelForm):
         for amount in self.unusual_amounts:
             self.add_error(
                 amount.field,
-                f"{amount.new} is {amount.per_day_text}, above {amount.threshold_text}: the most any center in the "
+                f"{amount.per_day_working}, above {amount.threshold_text}: the most any center in the "
                 f"letter reports ({amount.citation}). Check the unit (mg or mg/kg). If the amount is right, "
                 f'say why in "{UNUSUAL_REASON_LABEL}" and save again.',
             )

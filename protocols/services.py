@@ -361,10 +361,12 @@ def protocol_version_submit(
     change_reason: str,
     expected_revision: int | None,
     coverage_note: str = "",
+    request_base_url: str = "",
 ) -> ProtocolVersion:
     """Send a draft for approval, with what changed and why. Its test patients must already pass, every
     changed amount above what the letter reports must be confirmed, and a changed amount that no test
-    patient's answer depends on needs a coverage note (why not). The other pharmacists are told by email."""
+    patient's answer depends on needs a coverage note (why not). The other pharmacists are told by email,
+    with a link on SITE_URL when set, else on `request_base_url` (the submitting request's scheme://host)."""
     version = _locked(version)
     _check_status(version, VersionStatus.DRAFT, "submit")
     _check_revision(version, expected_revision)
@@ -403,7 +405,11 @@ def protocol_version_submit(
         notified=[user_display(u) for u in reviewers],
         **_amount_details(review),
     )
-    transaction.on_commit(lambda: _notify_reviewers(version=version, reviewers=reviewers, review=review))
+    transaction.on_commit(
+        lambda: _notify_reviewers(
+            version=version, reviewers=reviewers, review=review, request_base_url=request_base_url
+        )
+    )
     return version
 
 
@@ -417,13 +423,16 @@ def _reviewers_to_notify(version: ProtocolVersion) -> list[AbstractBaseUser]:
     ]
 
 
-def _notify_reviewers(*, version: ProtocolVersion, reviewers: list[AbstractBaseUser], review: ChangeReview) -> None:
+def _notify_reviewers(
+    *, version: ProtocolVersion, reviewers: list[AbstractBaseUser], review: ChangeReview, request_base_url: str
+) -> None:
     """One email per reviewer, after the submission is committed. A mail failure never undoes the
-    submission: it is logged and audited, and the version is on every reviewer's admin worklist anyway."""
+    submission: it is logged and audited, and the version is on every reviewer's admin worklist anyway.
+    The link is absolute (a mail client has no page to resolve a path against): SITE_URL wins when set."""
     if not reviewers:
         return
     path = reverse("admin:protocols_protocolversion_approve", args=[version.pk])
-    link = f"{settings.SITE_URL}{path}" if settings.SITE_URL else path
+    link = f"{settings.SITE_URL or request_base_url.rstrip('/')}{path}"
     body = render_to_string(
         "admin/protocols/email/submitted.txt",
         {"version": version, "submitter": user_display(version.submitted_by), "review": review, "link": link},
@@ -609,7 +618,7 @@ def dosing_step_amounts_confirm(
             step_name=amount.step_name,
             field=amount.field,
             amount_key=amount.key,
-            amount_text=f"{amount.new} = {amount.per_day_text}, above {amount.threshold_text}",
+            amount_text=f"{amount.per_day_working}, above {amount.threshold_text}",
             reason=reason,
             confirmed_by=actor,
         )

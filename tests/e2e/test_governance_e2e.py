@@ -39,6 +39,7 @@ ICANS_PATIENT = {
 CHANGED_PATIENTS = (
     "30 kg, CRS grade 3 after one tocilizumab dose and steroids: consider",
     "30 kg, ICANS grade 3 with steroids starting",
+    "30 kg, CRS grade 3 after two tocilizumab doses and steroids: still consider",
 )
 
 
@@ -52,6 +53,9 @@ def clinician_sees(page, live_server, patient: dict) -> dict[str, str]:
 def _switch_user(page, live_server, username: str) -> None:
     page.context.clear_cookies()
     login(page, live_server, username=username)
+
+
+_BOXES = "elements => elements.map(e => e.getBoundingClientRect().toJSON())"
 
 
 def _no_axe_violations(page, where: str) -> None:
@@ -70,8 +74,9 @@ def _edit_test_patient(page, label: str) -> None:
     expect(page.get_by_text("was changed successfully")).to_be_visible()
 
 
-def test_two_pharmacists_change_and_approve_a_protocol(watched_page, live_server, request):
+def test_two_pharmacists_change_and_approve_a_protocol(watched_page, live_server, request, settings):
     page = watched_page
+    settings.SITE_URL = ""  # the notification's link is then built from the request's host
     author = UserFactory(username="e2e-author", role="pharmacist", email="author@example.org")
     reviewer = UserFactory(username="e2e-reviewer", role="pharmacist", email="reviewer@example.org")
     UserFactory(username="e2e-clin", role="clinician")
@@ -102,7 +107,9 @@ def test_two_pharmacists_change_and_approve_a_protocol(watched_page, live_server
     page.get_by_role("checkbox", name="interval is the most frequent allowed").uncheck()
     page.get_by_role("spinbutton", name="maximum per day (mg)").fill("300")
     page.get_by_role("button", name="Save and continue editing").click()
-    expect(page.get_by_text("3 mg/kg/dose every 6 h is 12 mg/kg/day, above 10 mg/kg/day").first).to_be_visible()
+    expect(
+        page.get_by_text("3 mg/kg/dose every 6 h is 4 doses a day x 3 mg/kg = 12 mg/kg/day, above 10 mg/kg/day").first
+    ).to_be_visible()
     page.get_by_role("textbox", name="Reason for an amount above what the letter reports").fill(
         "Seattle's rarely used higher dose, now the standard one (test change)."
     )
@@ -134,7 +141,8 @@ def test_two_pharmacists_change_and_approve_a_protocol(watched_page, live_server
     assert [(m.to, m.subject) for m in mail.outbox] == [
         (["reviewer@example.org"], f"Awaiting your approval: {PROTOCOL} v2")
     ]
-    approve_path = mail.outbox[0].body.split("You may review it: ")[1].split()[0]
+    # SITE_URL is unset here: the link is absolute, on the host the author submitted from.
+    approve_link = mail.outbox[0].body.split("You may review it: ")[1].split()[0]
 
     # The reviewer finds it on the admin home's worklist.
     _switch_user(page, live_server, "e2e-reviewer")
@@ -143,7 +151,8 @@ def test_two_pharmacists_change_and_approve_a_protocol(watched_page, live_server
     expect(worklist).to_contain_text("Awaiting your approval")
     _no_axe_violations(page, "admin home")
     worklist.get_by_role("link", name=f"{PROTOCOL} v2").click()
-    assert page.url == f"{live_server.url}{approve_path}"
+    assert page.url == approve_link
+    assert approve_link.startswith(f"{live_server.url}/admin/protocols/protocolversion/")
 
     # The flag comes first; the edited test patients are in the diff.
     content = page.locator("#content-main")
@@ -162,6 +171,11 @@ def test_two_pharmacists_change_and_approve_a_protocol(watched_page, live_server
     page.get_by_role("button", name="Show").click()
     expect(page.locator("#center-seattle-published .orders")).to_contain_text("60 mg")
     expect(page.locator("#center-seattle .orders")).to_contain_text("75 mg")
+    # The draft's card is labelled as the draft, never as the published letter.
+    expect(page.locator("section[aria-labelledby='version-answer-heading'] .protocol-ref")).to_have_text(
+        "Protocol version 2 (submitted for approval - not in use). Not approved yet: clinicians see the published "
+        "version until a second pharmacist approves this one."
+    )
     screenshot(page, request, "bedside-preview")
     _no_axe_violations(page, "bedside preview")
     page.go_back()
@@ -169,11 +183,26 @@ def test_two_pharmacists_change_and_approve_a_protocol(watched_page, live_server
 
     # The printable change record.
     page.get_by_role("link", name="printable change record").click()
+    record_url = page.url
     expect(page.get_by_role("heading", name=f"Protocol change record: {PROTOCOL}")).to_be_visible()
     _no_axe_violations(page, "change record")
-    pdf = page.pdf(path=str(ARTIFACTS / "change-record.pdf"), format="A4")
-    pages = pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages")
-    assert pages == 2  # this change: the content of about one and a half A4 pages, signatures included
+    # This change (four test patients, three of them changed) prints on two pages at A4 and at Letter,
+    # signatures included, with each signer's lines side by side at one height.
+    page_counts = {}
+    for paper in ("A4", "Letter"):
+        pdf = page.pdf(path=str(ARTIFACTS / f"change-record-{paper}.pdf"), format=paper)
+        page_counts[paper] = pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages")
+    assert page_counts == {"A4": 2, "Letter": 2}
+    viewport = page.viewport_size
+    page.emulate_media(media="print")
+    page.set_viewport_size({"width": 703, "height": 1047})  # A4 less the page margins, at 96 dpi
+    line_tops = [
+        [round(box["y"]) for box in column.locator(".line").evaluate_all(_BOXES)]
+        for column in page.locator(".sign-grid > div").all()
+    ]
+    assert len(line_tops) == 3 and line_tops[0] == line_tops[1] == line_tops[2], line_tops
+    page.emulate_media(media="null")  # no emulation: page.pdf() prints with print CSS again
+    page.set_viewport_size(viewport)
     page.go_back()
 
     # Approval is signed with the reviewer's own password.
@@ -187,6 +216,14 @@ def test_two_pharmacists_change_and_approve_a_protocol(watched_page, live_server
     facts = page.locator(".gov-facts")
     expect(facts).to_contain_text(f"Authored by{author.get_full_name()}")
     expect(facts).to_contain_text(f"Checked by{reviewer.get_full_name()}")
+    # Signed and published, the record still prints on two pages (with the approver and the decisions since).
+    page.goto(record_url)
+    expect(page.locator("#content-main, main")).to_contain_text(f"Approving pharmacist: {reviewer.get_full_name()}")
+    approved_counts = {}
+    for paper in ("A4", "Letter"):
+        pdf = page.pdf(path=str(ARTIFACTS / f"change-record-approved-{paper}.pdf"), format=paper)
+        approved_counts[paper] = pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages")
+    assert approved_counts == {"A4": 2, "Letter": 2}
     signed = AuditEvent.objects.filter(subject_type="protocol_version", actor=reviewer).order_by("id")
     assert [(e.action, e.details.get("signature")) for e in signed] == [
         ("protocol_version.signature_refused", None),

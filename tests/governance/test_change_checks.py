@@ -173,3 +173,67 @@ def test_the_seattle_change_per_day_cap_exercised_by_no_test_patient():
         ("interval_hours", ("30 kg", "45 kg")),
         ("max_daily_dose_mg", ("45 kg",)),
     ]
+
+
+@pytest.mark.parametrize(
+    ("interval_hours", "per_day_working", "per_day_text"),
+    [
+        # 1000 mg/dose x (24 / interval) doses a day; no per-day cap to hold it.
+        (4, "1000 mg/dose every 4 h is 6 doses a day x 1000 mg = 6000 mg/day", "6000 mg/day"),  # 24 / 4 = 6
+        (6, "1000 mg/dose every 6 h is 4 doses a day x 1000 mg = 4000 mg/day", "4000 mg/day"),  # 24 / 6 = 4
+        (8, "1000 mg/dose every 8 h is 3 doses a day x 1000 mg = 3000 mg/day", "3000 mg/day"),  # 24 / 8 = 3
+        (12, "1000 mg/dose every 12 h is 2 doses a day x 1000 mg = 2000 mg/day", "2000 mg/day"),  # 24 / 12 = 2
+        (24, "1000 mg/dose every 24 h is 1 dose a day x 1000 mg = 1000 mg/day", "1000 mg/day"),  # 24 / 24 = 1
+    ],
+)
+def test_per_dose_cap_per_day_is_the_doses_its_interval_gives(interval_hours, per_day_working, per_day_text):
+    new = _with_step(
+        interval_hours=interval_hours, interval_is_maximum=False, max_single_dose_mg=D(1000), max_daily_dose_mg=None
+    )
+
+    [cap] = [a for a in changed_amounts(old=SEATTLE, new=new, thresholds=THRESHOLDS) if a.field == "max_single_dose_mg"]
+
+    assert (cap.per_day_working, cap.per_day_text, cap.per_day, cap.above) == (
+        per_day_working,
+        per_day_text,
+        D(1000) * (24 // interval_hours),
+        True,
+    )
+
+
+def test_per_dose_cap_held_by_the_per_day_cap_says_both_numbers():
+    # The QA walk's case: 1000 mg/dose every 6 h = 4 x 1000 = 4000 mg/day, which the 3000 mg/day cap holds to
+    # 3000 mg/day (still above 400 mg/day). The message used to say "1000 mg/dose every 6 h is 3000 mg/day".
+    new = _with_step(interval_is_maximum=False, max_single_dose_mg=D(1000), max_daily_dose_mg=D(3000))
+
+    amounts = changed_amounts(old=SEATTLE, new=new, thresholds=THRESHOLDS)
+
+    # The amounts (2 mg/kg, 4 doses a day either way) are unchanged; a per-day amount reads as itself.
+    assert [(a.field, a.per_day_working, a.per_day_text, a.above) for a in amounts] == [
+        ("interval_hours", "every 6 h", "", False),
+        (
+            "max_single_dose_mg",
+            "1000 mg/dose every 6 h is 4 doses a day x 1000 mg = 4000 mg/day, held to 3000 mg/day by the "
+            "maximum per day",
+            "3000 mg/day",
+            True,
+        ),
+        ("max_daily_dose_mg", "3000 mg/day", "3000 mg/day", True),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("interval_hours", "per_day_working", "per_day"),
+    [
+        # 2.5 mg/kg x at most (24 / interval) doses a day.
+        (3, "2.5 mg/kg/dose up to every 3 h is at most 8 doses a day x 2.5 mg/kg = 20 mg/kg/day", D(20)),  # 8 x 2.5
+        (8, "2.5 mg/kg/dose up to every 8 h is at most 3 doses a day x 2.5 mg/kg = 7.5 mg/kg/day", D("7.5")),
+        (12, "2.5 mg/kg/dose up to every 12 h is at most 2 doses a day x 2.5 mg/kg = 5 mg/kg/day", D(5)),
+    ],
+)
+def test_per_kg_amount_per_day_is_the_doses_its_interval_gives(interval_hours, per_day_working, per_day):
+    new = _with_step(amount_low=D("2.5"), amount_high=D("2.5"), interval_hours=interval_hours)
+
+    [low] = [a for a in changed_amounts(old=SEATTLE, new=new, thresholds=THRESHOLDS) if a.field == "amount_low"]
+
+    assert (low.per_day_working, low.per_day, low.above) == (per_day_working, per_day, per_day > D(10))

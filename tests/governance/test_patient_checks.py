@@ -134,3 +134,95 @@ def test_snapshot_diff_pairs_steps_by_name_and_reports_only_changes():
             ),
         )
     ]
+
+
+def _patient(patient: str, per_dose: str, arithmetic: str = "") -> dict[str, str]:
+    return {"patient": patient, "expected per dose": per_dose, "arithmetic": arithmetic}
+
+
+def test_snapshot_diff_shows_a_renamed_test_patient_as_changed_with_its_label():
+    old = Snapshot(version={}, test_patients=[("30 kg: cap", _patient("30 kg; 10 years", "60 mg", "2 x 30"))])
+    new = Snapshot(
+        version={}, test_patients=[("30 kg: new cap", _patient("30 kg; 10 years", "75 mg", "3 x 30 capped"))]
+    )
+
+    assert snapshot_diff(old, new) == [
+        SectionDiff(
+            "Test patients",
+            (
+                RowDiff(
+                    "30 kg: new cap",
+                    "changed",
+                    (
+                        FieldChange("label", "30 kg: cap", "30 kg: new cap"),
+                        FieldChange("expected per dose", "60 mg", "75 mg"),
+                        FieldChange("arithmetic", "2 x 30", "3 x 30 capped"),
+                    ),
+                ),
+            ),
+        )
+    ]
+
+
+def test_snapshot_diff_shows_a_test_patient_with_edited_inputs_under_its_label_as_changed():
+    old = Snapshot(version={}, test_patients=[("Heavy", _patient("60 kg; 16 years", "100 mg"))])
+    new = Snapshot(version={}, test_patients=[("Heavy", _patient("70 kg; 16 years", "100 mg"))])
+
+    assert snapshot_diff(old, new) == [
+        SectionDiff(
+            "Test patients",
+            (RowDiff("Heavy", "changed", (FieldChange("patient", "60 kg; 16 years", "70 kg; 16 years"),)),),
+        )
+    ]
+
+
+def test_snapshot_diff_pairs_test_patients_by_patient_before_label():
+    # "B" keeps A's patient under a new label, and a new patient takes the label "A": A -> B is a rename,
+    # the new "A" is added; "C" changed label and patient both: removed and added; "D" is unchanged.
+    old = Snapshot(
+        version={},
+        test_patients=[
+            ("A", _patient("20 kg", "40 mg")),
+            ("C", _patient("30 kg", "60 mg")),
+            ("D", _patient("40 kg", "80 mg")),
+        ],
+    )
+    new = Snapshot(
+        version={},
+        test_patients=[
+            ("A", _patient("25 kg", "50 mg")),
+            ("B", _patient("20 kg", "40 mg")),
+            ("D", _patient("40 kg", "80 mg")),
+            ("E", _patient("35 kg", "70 mg")),
+        ],
+    )
+
+    assert [(row.key, row.state, row.changes) for row in snapshot_diff(old, new)[0].rows] == [
+        (
+            "A",
+            "added",
+            (FieldChange("patient", "", "25 kg"), FieldChange("expected per dose", "", "50 mg")),
+        ),
+        ("B", "changed", (FieldChange("label", "A", "B"),)),
+        (
+            "E",
+            "added",
+            (FieldChange("patient", "", "35 kg"), FieldChange("expected per dose", "", "70 mg")),
+        ),
+        (
+            "C",
+            "removed",
+            (FieldChange("patient", "30 kg", ""), FieldChange("expected per dose", "60 mg", "")),
+        ),
+    ]
+
+
+def test_snapshot_diff_keeps_steps_paired_by_name_only():
+    # Steps have no patient: a step whose fields happen to match another's is still paired by name.
+    old = Snapshot(version={}, steps=[("Initial", {"patient": "x", "amount": "1"})])
+    new = Snapshot(version={}, steps=[("Renamed", {"patient": "x", "amount": "1"})])
+
+    assert [(row.key, row.state) for row in snapshot_diff(old, new)[0].rows] == [
+        ("Renamed", "added"),
+        ("Initial", "removed"),
+    ]

@@ -32,7 +32,9 @@ EXPECTED = [
     ("nih", "20 kg, carHLH grade 2", "indicated", "Initial dosing, less severe carHLH", None, (D(100), D(160))),
     ("nih", "20 kg, carHLH grade 3", "indicated", "Initial dosing, severe carHLH", None, (D(160), D(200))),
     ("nih", "60 kg, carHLH grade 4", "indicated", "Initial dosing, severe carHLH", None, (D(480), D(600))),
-    ("seattle", "30 kg, CRS grade 3", "consider", "Initial dosing", (D(60), D(60)), (D(240), D(240))),
+    ("seattle", "30 kg, CRS grade 3 after one", "consider", "Initial dosing", (D(60), D(60)), (D(240), D(240))),
+    # two tocilizumab doses: still consider; 2 x 30 = 60 mg up to q6h = 240 mg/day
+    ("seattle", "30 kg, CRS grade 3 after two", "consider", "Initial dosing", (D(60), D(60)), (D(240), D(240))),
     ("seattle", "30 kg, ICANS grade 2", "not_indicated", "", None, None),
     ("seattle", "30 kg, ICANS grade 3", "indicated", "Initial dosing", (D(60), D(60)), (D(240), D(240))),
     ("stjude", "20 kg, carHLH grade 2", "indicated", "Initial dosing", (D(50), D(50)), (D(200), D(200))),
@@ -73,13 +75,13 @@ def test_every_seeded_test_patient_passes_on_its_published_version(db):
     ]
 
     assert [(o.expectation.label, o.problems) for o in outcomes if not o.passed] == []
-    assert len(outcomes) == 17
+    assert len(outcomes) == 18
 
 
 def test_reloading_changes_nothing(db):
     report = clinical_data_load()
 
-    assert "test patients: 0 created, 0 updated, 17 unchanged" in report.lines
+    assert "test patients: 0 created, 0 updated, 18 unchanged" in report.lines
     assert (report.writes, report.refused) == (0, [])
     assert ProtocolVersion.objects.count() == 6
 
@@ -99,7 +101,7 @@ def test_changed_test_patient_in_the_file_gives_a_new_published_version(db, tmp_
     new = _published("stjude")
     assert (new.number, ProtocolVersion.objects.get(pk=old.pk).status) == (2, VersionStatus.RETIRED)
     assert "stjude: updated from the data file: version 2, published" in report.lines
-    assert "test patients: 0 created, 1 updated, 16 unchanged" in report.lines
+    assert "test patients: 0 created, 1 updated, 17 unchanged" in report.lines
     assert new.test_patients.get(label=ROUNDED_LABEL).arithmetic.startswith("Checked: 10 mg/kg/day x 38 kg")
     assert old.test_patients.get(label=ROUNDED_LABEL).arithmetic.startswith("10 mg/kg/day x 38 kg")  # frozen
     assert sorted(new.test_patients.values_list("label", flat=True)) == sorted(

@@ -42,4 +42,4 @@ def test_test_patients_move_to_the_published_version_and_into_an_open_draft(db):
     }
     assert len(labels) == 4  # cnh's four seeded test patients
     assert on == {cnh.pk: labels, draft.pk: labels}
-    assert TestPatient.objects.count() == 17 + 4
+    assert TestPatient.objects.count() == 18 + 4
