@@ -8,12 +8,13 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from anakinra_cds import jsonutil
 from api.auth import api_login_required
 from api.openapi import openapi_document
 from api.responses import ApiResponse, api_methods, error_response
+from api.schemas import InstitutionList, RecommendationResponse
 from assessments.models import Assessment
 from assessments.selectors import assessment_get
 from assessments.services import assessment_create
@@ -24,16 +25,35 @@ from engine.revisions import rules_note
 from protocols.selectors import published_protocols
 
 
+def serialized(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
+    """`data` as the response model states it (docs/api.md, the OpenAPI document): validated against the
+    model and dumped from it, so a field the contract does not name cannot be sent. A field an older stored
+    answer lacks (a default in the model) stays absent, as it was stored; Decimals stay Decimals; keys keep
+    the order they came in (a stored answer reads back in PostgreSQL's jsonb order, and is sent so)."""
+    return _in_order(model.model_validate(data).model_dump(mode="python", exclude_unset=True), data)
+
+
+def _in_order(dumped: Any, data: Any) -> Any:
+    if isinstance(dumped, dict) and isinstance(data, dict):
+        return {key: _in_order(dumped[key], data[key]) for key in data}
+    if isinstance(dumped, list) and isinstance(data, list):
+        return [_in_order(item, original) for item, original in zip(dumped, data, strict=True)]
+    return dumped
+
+
 def assessment_payload(assessment: Assessment) -> dict[str, Any]:
-    return {
-        "assessment_id": str(assessment.id),
-        "created_at": assessment.created_at,
-        "print_url": reverse("assessment_print", kwargs={"assessment_id": assessment.id}),
-        "rules_revision": assessment.rules_revision,
-        "rules_note": rules_note(assessment.rules_revision),
-        "inputs": assessment.inputs,
-        "recommendations": assessment.recommendations_json(),
-    }
+    return serialized(
+        RecommendationResponse,
+        {
+            "assessment_id": str(assessment.id),
+            "created_at": assessment.created_at,
+            "print_url": reverse("assessment_print", kwargs={"assessment_id": assessment.id}),
+            "rules_revision": assessment.rules_revision,
+            "rules_note": rules_note(assessment.rules_revision),
+            "inputs": assessment.inputs,
+            "recommendations": assessment.recommendations,
+        },
+    )
 
 
 def recommendation_request_parse(
@@ -100,7 +120,7 @@ def assessment_fhir(request: HttpRequest, assessment_id: str) -> HttpResponse:
         assessment_id=assessment.id,
         created_at=assessment.created_at,
         recommendations=assessment.recommendations,
-        protocol_urls={slug: f"{base_url}/protocols/{slug}/" for slug in slugs},
+        protocol_urls={slug: base_url + reverse("protocol_detail", kwargs={"slug": slug}) for slug in slugs},
         rules_note=rules_note(assessment.rules_revision),
     )
     response = HttpResponse(jsonutil.dumps(bundle), content_type="application/fhir+json")
@@ -111,7 +131,8 @@ def assessment_fhir(request: HttpRequest, assessment_id: str) -> HttpResponse:
 @api_methods("GET")
 @api_login_required
 def institutions_list(request: HttpRequest) -> ApiResponse:
-    return ApiResponse({"institutions": [protocol_summary_dict(p) for p in published_protocols()]})
+    institutions = [protocol_summary_dict(p) for p in published_protocols()]
+    return ApiResponse(serialized(InstitutionList, {"institutions": institutions}))
 
 
 @api_methods("GET")

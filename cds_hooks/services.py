@@ -39,7 +39,7 @@ from cds_hooks.fhir_read import (
 from cds_hooks.models import SeenJwtId
 from cds_hooks.schemas import FeedbackItem, FeedbackRequest, HookRequest, feedback_entries
 from cds_hooks.selectors import CARD_SUBJECT, issued_card_details
-from engine import notation, safety
+from engine import limits, notation
 from engine.order_check import order_check, protocol_limits, stated_caps_exceeded
 from protocols.selectors import published_protocols
 
@@ -284,7 +284,7 @@ def _draft_card(request: dict[str, Any], facts: card_builders.Facts, setting: ca
 
 def _usable_weight(facts: card_builders.Facts) -> Decimal | None:
     weight = facts.weight.kg if facts.weight is not None else None
-    if weight is None or not safety.WEIGHT_MIN_KG <= weight <= safety.WEIGHT_MAX_KG:
+    if weight is None or not limits.WEIGHT_KG.contains(weight):
         return None
     return weight
 
