@@ -6,11 +6,13 @@ No patient name, record number or date of birth is ever stored: the inputs are c
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from anakinra_cds import jsonutil
 from anakinra_cds.jsonutil import DecimalJSONDecoder, DecimalJSONEncoder
 
 
@@ -41,3 +43,8 @@ class Assessment(models.Model):
 
     def __str__(self) -> str:
         return f"Assessment {self.id} ({self.created_at:%Y-%m-%d %H:%M})"
+
+    def recommendations_json(self) -> Any:
+        """The stored recommendations for a JSON response: the exact text written, when this object wrote it."""
+        written = getattr(self, "_recommendations_text", None)
+        return jsonutil.raw(written) if written is not None else self.recommendations

@@ -35,7 +35,7 @@ def assessment_create(
     if institution_slug is not None:
         protocols = [p for p in protocols if p.institution_slug == institution_slug]
     recommendations = [recommendation_dict(r) for r in recommend_all(protocols=protocols, patient=patient)]
-    # Encoded here, so the model field does not encode the (large) answer again.
+    # Encode the (large) answer once: the same text is stored and, by the API, sent back.
     text = jsonutil.dumps(recommendations)
     assessment = Assessment.objects.create(
         created_by=created_by,
@@ -47,4 +47,5 @@ def assessment_create(
         rules_revision=RULES_REVISION,
     )
     assessment.recommendations = recommendations
+    assessment._recommendations_text = text
     return assessment
