@@ -22,7 +22,7 @@ from cds_hooks.fhir import assessment_bundle
 from engine.inputs import RecommendationRequest, validation_errors
 from engine.present import protocol_summary_dict
 from engine.revisions import rules_note
-from protocols.selectors import published_protocols
+from protocols.selectors.catalog import published_protocols
 
 
 def conforming(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:

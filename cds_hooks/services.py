@@ -39,7 +39,7 @@ from cds_hooks.schemas import FeedbackItem, FeedbackRequest, HookRequest, feedba
 from cds_hooks.selectors import CARD_SUBJECT, issued_card_details
 from engine import limits, notation
 from engine.order_check import order_check, protocol_limits, stated_caps_exceeded
-from protocols.selectors import published_protocols
+from protocols.selectors.catalog import published_protocols
 
 if TYPE_CHECKING:
     from cds_hooks.auth import CdsClient

@@ -25,7 +25,7 @@ from protocols.models import (
     ProtocolVersion,
     VersionStatus,
 )
-from protocols.selectors import dosing_step_unconfirmed_amounts
+from protocols.selectors.history import dosing_step_unconfirmed_amounts
 from protocols.services import MAX_REVIEW_YEARS, stale_revision_message, years_later
 
 VERSION_LABELS = {
@@ -34,16 +34,6 @@ VERSION_LABELS = {
     "reported_max_mg_per_kg_per_day": "highest reported amount (mg/kg/day)",
     "usual_daily_cap_mg": "usual per-day cap (mg/day)",
 }
-# The cross-center comparison amounts and the label, edited with the rest of the draft (two-person approval).
-VERSION_THRESHOLD_FIELDS = [
-    "reported_max_mg_per_kg_per_day",
-    "reported_max_basis",
-    "usual_daily_cap_mg",
-    "usual_daily_cap_basis",
-    "thresholds_reference",
-    "thresholds_locator",
-    "label_reference",
-]
 
 RULE_LABELS = {
     "position": "order in the list",
@@ -109,15 +99,8 @@ class ProtocolVersionForm(forms.ModelForm):
 
     class Meta:
         model = ProtocolVersion
-        fields = [
-            "protocol",
-            "utilization",
-            "indications_summary",
-            "notes",
-            "reported_car_target",
-            "concentration_mg_per_ml",
-            *VERSION_THRESHOLD_FIELDS,
-        ]
+        # The cross-center comparison amounts and the label are edited with the rest of the draft.
+        fields = ["protocol", *ProtocolVersion.CONTENT_FIELDS]
         labels = VERSION_LABELS
         field_classes = _finite_decimals(ProtocolVersion)
 

@@ -157,7 +157,7 @@ class ProtocolVersion(models.Model):
 
     # Cross-center comparison amounts (clinical.md section 4), approved with the version like every other number.
     # All or none: a version without them makes no comparison and says so. Read them with
-    # protocols.selectors.protocol_version_thresholds (or ProtocolData.thresholds).
+    # protocols.selectors.catalog.protocol_version_thresholds (or ProtocolData.thresholds).
     reported_max_mg_per_kg_per_day = models.DecimalField(
         "highest reported amount (mg/kg/day)",
         max_digits=8,
@@ -305,6 +305,17 @@ class ProtocolVersion(models.Model):
         "usual_daily_cap_mg",
         "usual_daily_cap_basis",
     )
+    # A version's content, the one list of it, in the order a diff shows it: what a pharmacist writes and a
+    # second approves, what a new draft copies, what the admin form edits, what counts as an edit in history.
+    # First the protocol's own words and product, then the comparison amounts with their source and the label.
+    TEXT_FIELDS = ("utilization", "indications_summary", "notes", "reported_car_target", "concentration_mg_per_ml")
+    COMPARISON_FIELDS = (*THRESHOLD_FIELDS, "thresholds_reference", "thresholds_locator", "label_reference")
+    CONTENT_FIELDS = (*TEXT_FIELDS, *COMPARISON_FIELDS)
+
+    @classmethod
+    def content_attnames(cls) -> tuple[str, ...]:
+        """CONTENT_FIELDS by column (`label_reference_id`): read without loading a referenced row."""
+        return tuple(cls._meta.get_field(name).attname for name in cls.CONTENT_FIELDS)
 
     def _clean_thresholds(self, errors: dict[str, str]) -> None:
         values = {name: getattr(self, name) for name in self.THRESHOLD_FIELDS}
