@@ -16,7 +16,7 @@ from pydantic import (
 from engine.inputs import Flag, Number, RecommendationRequest, ToxicityIn, WholeNumber  # noqa: F401 (re-exported)
 from engine.vocabulary import Cap, CarTarget, DoseBasis, Route, Severity, Status, StepKind, Toxicity, WarningCode
 
-# --- Response models: every answer is checked against them before it is sent (api.views.conforming) ---
+# --- Response models: each new answer is checked against them before it is sent (api.views.conforming) ---
 
 Amount = Annotated[Decimal, WithJsonSchema({"type": "number"})]
 # The engine's words as an inline list of values (a Literal of the enum's members), as the contract
