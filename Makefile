@@ -24,7 +24,7 @@ help:
 	@echo "make test   run the whole test suite against PostgreSQL"
 	@echo "make bench  benchmarks (engine, POST and CDS Hooks against /healthz, bedside pages, 1 and 2 instances"
 	@echo "            behind HAProxy; needs wrk and haproxy; BENCH_ARGS=\"--rounds 5\"); the scale drill: scripts/scale_drill.sh"
-	@echo "make lint   ruff"
+	@echo "make lint   ruff, and the import rules between layers (import-linter; docs/architecture/layers.md)"
 	@echo "make docs   build the documentation (MkDocs, strict) into site/ (SITE_DIR=... for another folder)"
 	@echo "make reset-password ACCOUNT=clinician   a new password for a demo account (shown once)"
 
@@ -69,6 +69,7 @@ bench: venv
 
 lint: venv
 	@$(PY) -m ruff check .
+	@$(VENV)/bin/lint-imports
 
 # The documentation site (mkdocs.yml, docs/), built strictly: a broken link or anchor, or a page left out of the
 # nav, fails it. The built site is not committed (site/ is git-ignored); .ci/run builds into a throw-away folder.

@@ -8,7 +8,6 @@ from anakinra_cds.views import healthz, readyz
 urlpatterns = [
     path("accounts/login/", login_view, name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("assessments/", include("assessments.urls")),
     path("api/v1/", include("api.urls")),
     path("", include("cds_hooks.urls")),
     path("", include("smart.urls")),

@@ -1,5 +1,5 @@
-"""One JSON response shape for the API, with Decimals written as exact JSON numbers, never cached (answers
-are about a patient, and ward computers are shared)."""
+"""The API's method check and JSON 404, in the one JSON response shape (anakinra_cds.json_responses, shared
+with the CDS Hooks services)."""
 
 from __future__ import annotations
 
@@ -8,19 +8,10 @@ from functools import wraps
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from django.utils.cache import add_never_cache_headers
 
-from anakinra_cds import jsonutil
+from anakinra_cds.json_responses import ApiResponse, error_response
 
-
-class ApiResponse(HttpResponse):
-    def __init__(self, data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> None:
-        super().__init__(jsonutil.dumps(data), status=status, content_type="application/json", headers=headers)
-        add_never_cache_headers(self)
-
-
-def error_response(errors: dict[str, list[str]], *, status: int = 400) -> ApiResponse:
-    return ApiResponse({"errors": errors}, status=status)
+__all__ = ["ApiResponse", "api_methods", "error_response", "not_found"]
 
 
 def api_methods(*methods: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:

@@ -14,11 +14,17 @@ from pydantic import (
 )
 
 from engine.inputs import Flag, Number, RecommendationRequest, ToxicityIn, WholeNumber  # noqa: F401 (re-exported)
-from engine.vocabulary import CarTarget, Toxicity
+from engine.vocabulary import Cap, CarTarget, DoseBasis, Route, Severity, Status, StepKind, Toxicity, WarningCode
 
-# --- Response models: documentation and contract tests only (responses are built by engine.present) ---
+# --- Response models: each new answer is checked against them before it is sent (api.views.conforming) ---
 
 Amount = Annotated[Decimal, WithJsonSchema({"type": "number"})]
+# The engine's words as an inline list of values (a Literal of the enum's members), as the contract
+# has always stated them, rather than a reference to a shared schema.
+StepKindOut = Literal[*StepKind]
+RouteOut = Literal[*Route]
+DoseBasisOut = Literal[*DoseBasis]
+CapOut = Literal[*Cap]
 
 
 class _Out(BaseModel):
@@ -49,14 +55,14 @@ class RoundingOut(_Out):
 
 
 class StepOut(_Out):
-    kind: Literal["initial", "taper", "alternative"]
+    kind: StepKindOut
     name: str
     applies_to: list[Toxicity]
     grades: GradeBand
-    routes: list[Literal["IV", "SC"]]
+    routes: list[RouteOut]
     interval_hours: int | None
     interval_is_maximum: bool
-    dose_basis: Literal["mg/kg/dose", "mg/kg/day", "mg/dose", "mg/day"]
+    dose_basis: DoseBasisOut
     amount: Range
     calculated_per_dose_mg: Range | None
     per_dose_mg: Range | None
@@ -65,9 +71,9 @@ class StepOut(_Out):
     max_single_dose_mg: Amount | None
     max_daily_dose_mg: Amount | None
     max_escalation_per_day_mg: Amount | None
-    capped_by: list[Literal["max_single_dose", "max_daily_dose"]]
+    capped_by: list[CapOut]
     # Absent from answers stored before clinical rules revision 2 (engine.revisions).
-    max_escalation_capped_by: list[Literal["max_single_dose", "max_daily_dose"]] = []
+    max_escalation_capped_by: list[CapOut] = []
     escalation_text: str = ""
     cap_notes: list[str]
     rounding: RoundingOut | None
@@ -83,23 +89,8 @@ class StepOut(_Out):
 
 
 class WarningOut(_Out):
-    code: Literal[
-        "contraindicated_hypersensitivity",
-        "tnf_blocker",
-        "infection",
-        "sc_bleeding_risk",
-        "renal_impairment",
-        "above_reported_maximum",
-        "above_usual_daily_cap",
-        "weight_confirm",
-        "adult_patient",
-        "frequency_not_specified",
-        "product_experience",
-        "iv_off_label",
-        "prefer_iv",
-        "general_monitoring",
-    ]
-    severity: Literal["critical", "warning", "info"]
+    code: Literal[*WarningCode]
+    severity: Literal[*Severity]
     text: str
 
 
@@ -121,7 +112,7 @@ class ProtocolRef(_Out):
 class RecommendationOut(_Out):
     institution: InstitutionOut
     protocol: ProtocolRef
-    status: Literal["indicated", "consider", "not_indicated", "contraindicated"]
+    status: Literal[*Status]
     reasons: list[str]
     notes: list[str]
     steps: list[StepOut]
@@ -174,7 +165,7 @@ class RuleOut(_Out):
     max_grade: int
     min_prior_tocilizumab_doses: int
     requires_steroids: bool
-    result_status: Literal["indicated", "consider"]
+    result_status: Literal[Status.INDICATED, Status.CONSIDER]
     summary: str
     first_line_if_isolated_late_onset: bool
     first_line_summary: str
@@ -191,14 +182,14 @@ class ComparisonThresholdsOut(_Out):
 
 
 class ProtocolStepOut(_Out):
-    kind: Literal["initial", "taper", "alternative"]
+    kind: StepKindOut
     name: str
     applies_to: list[Toxicity]
     grades: GradeBand
-    routes: list[Literal["IV", "SC"]]
+    routes: list[RouteOut]
     interval_hours: int | None
     interval_is_maximum: bool
-    dose_basis: Literal["mg/kg/dose", "mg/kg/day", "mg/dose", "mg/day"]
+    dose_basis: DoseBasisOut
     amount: Range
     max_single_dose_mg: Amount | None
     max_daily_dose_mg: Amount | None

@@ -8,12 +8,13 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from anakinra_cds import jsonutil
 from api.auth import api_login_required
 from api.openapi import openapi_document
 from api.responses import ApiResponse, api_methods, error_response
+from api.schemas import InstitutionList, RecommendationResponse
 from assessments.models import Assessment
 from assessments.selectors import assessment_get
 from assessments.services import assessment_create
@@ -21,7 +22,16 @@ from cds_hooks.fhir import assessment_bundle
 from engine.inputs import RecommendationRequest, validation_errors
 from engine.present import protocol_summary_dict
 from engine.revisions import rules_note
-from protocols.selectors import published_protocols
+from protocols.selectors.catalog import published_protocols
+
+
+def conforming(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
+    """`data`, checked against its response model (the one the OpenAPI document states) before it is sent:
+    a field the contract does not name, or a value of another type, fails here and in the tests, not in a
+    client. Sent as built, not dumped from the model: a dump costs more than the engine's own work (2 ms for
+    an answer of six centers), and the answer is sent as the exact text stored."""
+    model.model_validate(data)
+    return data
 
 
 def assessment_payload(assessment: Assessment) -> dict[str, Any]:
@@ -75,7 +85,10 @@ def recommendations_create(request: HttpRequest) -> ApiResponse:
         source=Assessment.Source.API,
         protocols=protocols,
     )
-    return ApiResponse(assessment_payload(assessment))
+    payload = assessment_payload(assessment)
+    # A new answer is checked against the contract; the exact text stored is what is sent (encoded once).
+    conforming(RecommendationResponse, {**payload, "recommendations": assessment.recommendations})
+    return ApiResponse(payload)
 
 
 @api_methods("GET")
@@ -84,6 +97,8 @@ def assessment_detail(request: HttpRequest, assessment_id: str) -> ApiResponse:
     assessment = assessment_get(assessment_id=assessment_id)
     if assessment is None:
         return error_response({"assessment_id": ["No assessment with this id."]}, status=404)
+    # As stored, not checked against today's contract: an answer is never reshaped once given, and one stored
+    # under older clinical rules may lack what later answers carry (decision 0009).
     return ApiResponse(assessment_payload(assessment))
 
 
@@ -100,7 +115,7 @@ def assessment_fhir(request: HttpRequest, assessment_id: str) -> HttpResponse:
         assessment_id=assessment.id,
         created_at=assessment.created_at,
         recommendations=assessment.recommendations,
-        protocol_urls={slug: f"{base_url}/protocols/{slug}/" for slug in slugs},
+        protocol_urls={slug: base_url + reverse("protocol_detail", kwargs={"slug": slug}) for slug in slugs},
         rules_note=rules_note(assessment.rules_revision),
     )
     response = HttpResponse(jsonutil.dumps(bundle), content_type="application/fhir+json")
@@ -111,7 +126,8 @@ def assessment_fhir(request: HttpRequest, assessment_id: str) -> HttpResponse:
 @api_methods("GET")
 @api_login_required
 def institutions_list(request: HttpRequest) -> ApiResponse:
-    return ApiResponse({"institutions": [protocol_summary_dict(p) for p in published_protocols()]})
+    institutions = [protocol_summary_dict(p) for p in published_protocols()]
+    return ApiResponse(conforming(InstitutionList, {"institutions": institutions}))
 
 
 @api_methods("GET")

@@ -13,7 +13,7 @@ from engine.data import PatientInputs, ProtocolData
 from engine.present import recommendation_dict
 from engine.recommend import recommend_all
 from engine.revisions import RULES_REVISION
-from protocols.selectors import published_protocols
+from protocols.selectors.catalog import published_protocols
 
 
 def assessment_create(

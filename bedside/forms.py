@@ -15,7 +15,7 @@ from typing import Any
 
 from django import forms
 
-from engine import grading, notation
+from engine import grading, limits, notation
 from engine.grading import (
     CARHLH_SEVERITY_WORDS,
     GradeResult,
@@ -104,10 +104,27 @@ def _whole_input(**attrs: str) -> forms.TextInput:
     return forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off", **attrs})
 
 
-def _range_messages(low: int, high: int, unit: str = "") -> dict[str, str]:
+def _range_messages(limit: limits.Limit, unit: str | None = None) -> dict[str, str]:
+    """The messages for a value outside `limit`, naming its unit (or `unit`, such as "doses")."""
+    unit = limit.unit if unit is None else unit
     suffix = f" {unit}" if unit else ""
-    message = f"Enter a value from {low} to {high}{suffix}."
+    message = f"Enter a value from {limit.low} to {limit.high}{suffix}."
     return {"min_value": message, "max_value": message, "invalid": PLAIN_NUMBER_MESSAGE}
+
+
+def _places_message(limit: limits.Limit) -> dict[str, str]:
+    places = "1 decimal place" if limit.decimals == 1 else f"{limit.decimals} decimal places"
+    return {"max_decimal_places": f"Use at most {places}."}
+
+
+def _decimal_bounds(limit: limits.Limit) -> dict[str, Any]:
+    """A decimal box's bounds: the range, and the digits and decimal places it takes."""
+    return {
+        "min_value": limit.low,
+        "max_value": limit.high,
+        "max_digits": limit.max_digits,
+        "decimal_places": limit.decimals,
+    }
 
 
 # --- Step 1: the patient and prior treatment --------------------------------------------------------
@@ -144,29 +161,29 @@ class ConditionalChoiceField(RequiredWhenItApplies, forms.ChoiceField):
 class PatientForm(forms.Form):
     weight_kg = WeightKgField(
         label="Weight (kg)",
-        min_value=1,
-        max_value=150,
-        help_text="Kilograms only, 1 to 150 kg (used to the gram).",
+        min_value=limits.WEIGHT_KG.low,
+        max_value=limits.WEIGHT_KG.high,
+        help_text=f"Kilograms only, {limits.WEIGHT_KG.low} to {limits.WEIGHT_KG.high} kg (used to the gram).",
         widget=_decimal_input(),
-        error_messages=_range_messages(1, 150, "kg"),
+        error_messages=_range_messages(limits.WEIGHT_KG),
     )
     age_years = PlainDecimalField(
         label="Age (years)",
-        min_value=0,
-        max_value=40,
-        max_digits=4,
-        decimal_places=2,
-        help_text="0 to 40 years; decimals allowed (1.5 = 18 months).",
+        **_decimal_bounds(limits.AGE_YEARS),
+        help_text=f"{limits.AGE_YEARS.low} to {limits.AGE_YEARS.high} years; decimals allowed (1.5 = 18 months).",
         widget=_decimal_input(),
-        error_messages={**_range_messages(0, 40, "years"), "max_decimal_places": "Use at most 2 decimal places."},
+        error_messages={**_range_messages(limits.AGE_YEARS), **_places_message(limits.AGE_YEARS)},
     )
     prior_tocilizumab_doses = PlainIntegerField(
         label="Tocilizumab doses given so far",
-        min_value=0,
-        max_value=10,
+        min_value=limits.PRIOR_TOCILIZUMAB_DOSES.low,
+        max_value=limits.PRIOR_TOCILIZUMAB_DOSES.high,
         help_text="0 if none.",
         widget=_whole_input(),
-        error_messages={**_range_messages(0, 10, "doses"), "invalid": "Enter a whole number of doses."},
+        error_messages={
+            **_range_messages(limits.PRIOR_TOCILIZUMAB_DOSES, "doses"),
+            "invalid": "Enter a whole number of doses.",
+        },
     )
     prior_steroids = YesNoField(label="Steroids given, or starting now")
     safety_screen = ConditionalChoiceField(
@@ -203,22 +220,25 @@ class PatientForm(forms.Form):
     days_since_infusion = PlainIntegerField(
         label="Days since CAR T-cell infusion",
         required=False,
-        min_value=0,
-        max_value=365,
+        min_value=limits.DAYS_SINCE_INFUSION.low,
+        max_value=limits.DAYS_SINCE_INFUSION.high,
         help_text="Optional.",
         widget=_whole_input(),
-        error_messages={**_range_messages(0, 365, "days"), "invalid": "Enter a whole number of days."},
+        error_messages={
+            **_range_messages(limits.DAYS_SINCE_INFUSION, "days"),
+            "invalid": "Enter a whole number of days.",
+        },
     )
     creatinine_clearance_ml_min = PlainDecimalField(
         label="Creatinine clearance (mL/min)",
         required=False,
-        min_value=0,
-        max_value=300,
-        max_digits=5,
-        decimal_places=1,
+        **_decimal_bounds(limits.CREATININE_CLEARANCE_ML_MIN),
         help_text="Optional: leave blank if not known.",
         widget=_decimal_input(),
-        error_messages={**_range_messages(0, 300, "mL/min"), "max_decimal_places": "Use at most 1 decimal place."},
+        error_messages={
+            **_range_messages(limits.CREATININE_CLEARANCE_ML_MIN),
+            **_places_message(limits.CREATININE_CLEARANCE_ML_MIN),
+        },
     )
 
     def __init__(self, *args: Any, institutions: list[tuple[str, str]], **kwargs: Any) -> None:
@@ -377,17 +397,14 @@ class ToxicitiesForm(forms.Form):
     crs_oxygen_flow_l_min = PlainDecimalField(
         label="Nasal cannula flow (L/min)",
         required=False,
-        min_value=Decimal("0.1"),
-        max_value=100,
-        max_digits=4,
-        decimal_places=1,
+        **_decimal_bounds(limits.OXYGEN_FLOW_L_MIN),
         help_text="6 L/min or less is low flow; above 6 L/min is high flow.",
         widget=_decimal_input(),
         error_messages={
             "min_value": "Enter a flow above 0 L/min.",
-            "max_value": "Enter a flow of at most 100 L/min.",
+            "max_value": f"Enter a flow of at most {limits.OXYGEN_FLOW_L_MIN.high} L/min.",
             "invalid": PLAIN_NUMBER_MESSAGE,
-            "max_decimal_places": "Use at most 1 decimal place.",
+            **_places_message(limits.OXYGEN_FLOW_L_MIN),
         },
     )
 
@@ -402,25 +419,31 @@ class ToxicitiesForm(forms.Form):
         label="Use CAPD at age 12 or over (developmental delay)", required=False
     )
     icans_ice_score = PlainIntegerField(
-        label="ICE score (0 to 10)",
+        label=f"ICE score ({limits.ICE_SCORE.low} to {limits.ICE_SCORE.high})",
         required=False,
-        min_value=0,
-        max_value=10,
+        min_value=limits.ICE_SCORE.low,
+        max_value=limits.ICE_SCORE.high,
         help_text="Age 12 and over.",
         widget=_whole_input(),
-        error_messages={**_range_messages(0, 10), "invalid": "Enter a whole number from 0 to 10."},
+        error_messages={
+            **_range_messages(limits.ICE_SCORE),
+            "invalid": f"Enter a whole number from {limits.ICE_SCORE.low} to {limits.ICE_SCORE.high}.",
+        },
     )
     icans_capd_total = PlainIntegerField(
-        label="CAPD total (0 to 32)",
+        label=f"CAPD total ({limits.CAPD_TOTAL.low} to {limits.CAPD_TOTAL.high})",
         required=False,
-        min_value=0,
-        max_value=32,
+        min_value=limits.CAPD_TOTAL.low,
+        max_value=limits.CAPD_TOTAL.high,
         help_text=(
             "Age under 12, or developmental delay. Enter the total only: 0 shows no delirium features (no finding), "
             "1 to 8 is grade 1 or 2, 9 or more is grade 3."
         ),
         widget=_whole_input(),
-        error_messages={**_range_messages(0, 32), "invalid": "Enter a whole number from 0 to 32."},
+        error_messages={
+            **_range_messages(limits.CAPD_TOTAL),
+            "invalid": f"Enter a whole number from {limits.CAPD_TOTAL.low} to {limits.CAPD_TOTAL.high}.",
+        },
     )
     icans_unable_to_perform = forms.BooleanField(label="Unarousable: cannot perform ICE or CAPD", required=False)
     icans_consciousness = _radio(

@@ -17,7 +17,7 @@ from engine.present import protocol_summary_dict, recommendation_dict
 from engine.recommend import recommend
 from evidence.models import Reference, Study
 from protocols.models import Institution, ProtocolTestPatient, ProtocolVersion, VersionStatus
-from protocols.selectors import protocol_data_from_version, published_protocols, versions_with_content
+from protocols.selectors.catalog import protocol_data_from_version, published_protocols, versions_with_content
 
 
 def institution_choice_get(*, user: AbstractBaseUser) -> str | None:

@@ -18,7 +18,7 @@ from engine.inputs import RecommendationRequest
 from engine.literature import LiteratureRegimen, literature_amounts
 from engine.vocabulary import DoseBasis, Route
 from protocols.models import Institution
-from protocols.selectors import published_protocols
+from protocols.selectors.catalog import published_protocols
 
 
 class UnknownInstitution(ValueError):

@@ -8,6 +8,9 @@ urlpatterns = [
     path("wizard/reset/", views.wizard_reset, name="wizard_reset"),
     path("wizard/<slug:slug>/", views.wizard_step, name="wizard_step"),
     path("evidence/", views.evidence_list, name="evidence_list"),
+    # A stored assessment's pages (result and printable order summary): rendered by the bedside's views.
+    path("assessments/<uuid:assessment_id>/", views.assessment_result, name="assessment_result"),
+    path("assessments/<uuid:assessment_id>/print/", views.assessment_print, name="assessment_print"),
     path("protocols/", views.protocol_list, name="protocol_list"),
     path("protocols/<slug:slug>/", views.protocol_detail_view, name="protocol_detail"),
     path(

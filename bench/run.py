@@ -83,7 +83,7 @@ def in_process(env: dict[str, str]) -> dict[str, float]:
     from engine.present import recommendation_dict
     from engine.recommend import recommend_all
     from engine.vocabulary import Toxicity
-    from protocols.selectors import published_protocols
+    from protocols.selectors.catalog import published_protocols
 
     protocols = published_protocols()
     assert len(protocols) == 6, len(protocols)
@@ -146,7 +146,7 @@ def post_breakdown(api_key: str, *, requests: int = 400) -> list[tuple[str, floa
     from engine.present import recommendation_dict
     from engine.recommend import recommend_all
     from engine.vocabulary import Toxicity
-    from protocols.selectors import _catalog_token, published_protocols
+    from protocols.selectors.catalog import _catalog_token, published_protocols
 
     warnings.simplefilter("ignore")  # the test client's "No directory at .../staticfiles/"
     protocols = published_protocols()

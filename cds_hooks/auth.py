@@ -34,7 +34,7 @@ from django.conf import settings
 from jwt.exceptions import PyJWTError
 
 from cds_hooks.config import Issuer, issuer_get
-from cds_hooks.services import jwt_id_claim
+from cds_hooks.replay import jwt_id_claim
 
 ALLOWED_ALGORITHMS = ("ES384", "RS384")
 REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "jti"]

@@ -26,13 +26,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.template.loader import render_to_string
+from django.urls import reverse
 
 from cds_hooks import fhir, wording
 from cds_hooks.app_context import app_context_for_draft
 from cds_hooks.fhir_read import DraftReading, Weight, is_fhir_id
-from engine import notation, safety
+from engine import limits, notation, safety
 from engine.data import Citation, ProtocolData
-from engine.limits import WEIGHT_KG
 from engine.order_check import Limits, OrderCheck, Verdict
 from engine.present import citation_dict, step_dict
 from engine.text import StepWords, step_words
@@ -106,7 +106,7 @@ def _source(setting: CardSetting) -> dict[str, Any]:
     # The bedside pages serve each institution's current protocol at /protocols/<slug>/.
     return {
         "label": wording.protocol_label(setting.protocol),
-        "url": f"{setting.base_url}/protocols/{setting.protocol.institution_slug}/",
+        "url": setting.base_url + reverse("protocol_detail", kwargs={"slug": setting.protocol.institution_slug}),
     }
 
 
@@ -114,7 +114,7 @@ def wizard_url(setting: CardSetting, facts: Facts) -> str:
     """The bedside wizard with what the EHR sent filled in (field names as in the JSON API request)."""
     params: dict[str, str] = {}
     weight = facts.weight.kg if facts.weight is not None else None
-    if weight is not None and WEIGHT_KG.contains(weight):
+    if weight is not None and limits.WEIGHT_KG.contains(weight):
         params["weight_kg"] = notation.plain_number(weight, notation.KG_QUANTUM)
     if facts.age_years is not None:
         params["age_years"] = str(facts.age_years)
@@ -123,13 +123,13 @@ def wizard_url(setting: CardSetting, facts: Facts) -> str:
     if setting.protocol is not None:
         params["institution"] = setting.protocol.institution_slug
     query = f"?{urlencode(params)}" if params else ""
-    return f"{setting.base_url}/start/{query}"
+    return f"{setting.base_url}{reverse('wizard_start')}{query}"
 
 
 def _links(setting: CardSetting, facts: Facts, app_context: str | None) -> list[dict[str, Any]]:
     if setting.smart_launch:
         # The EHR launches the app with its own launch context; the weight, age and allergies are read then.
-        link = {"label": wording.SMART_LINK_LABEL, "url": f"{setting.base_url}/smart/launch", "type": "smart"}
+        link = {"label": wording.SMART_LINK_LABEL, "url": setting.base_url + reverse("smart_launch"), "type": "smart"}
         return [{**link, "appContext": app_context} if app_context is not None else link]
     return [{"label": wording.WIZARD_LINK_LABEL, "url": wizard_url(setting, facts), "type": "absolute"}]
 

@@ -1,17 +1,16 @@
-"""CDS Hooks writes: the JWT replay store, the cards answered (recorded as issued) and card feedback."""
+"""CDS Hooks writes: the cards answered (recorded as issued) and card feedback. The JWT replay store is
+`cds_hooks.replay`."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_record
@@ -37,39 +36,16 @@ from cds_hooks.fhir_read import (
     unreadable_weight,
     weight_age_problem,
 )
-from cds_hooks.models import SeenJwtId
 from cds_hooks.schemas import FeedbackItem, FeedbackRequest, HookRequest, feedback_entries
 from cds_hooks.selectors import CARD_SUBJECT, issued_card_details
-from engine.limits import WEIGHT_KG
+from engine import limits
 from engine.order_check import order_check, protocol_limits, stated_caps_exceeded
-from protocols.selectors import published_protocols
+from protocols.selectors.catalog import published_protocols
 
 if TYPE_CHECKING:
     from cds_hooks.auth import CdsClient
 
 logger = logging.getLogger(__name__)
-
-
-# --- JWT replay store -------------------------------------------------------------------------------
-
-
-def _jti_key(issuer: str, jti: str) -> str:
-    return hashlib.sha256(f"{issuer}\x00{jti}".encode()).hexdigest()
-
-
-def jwt_id_claim(*, issuer: str, jti: str, expires_at: datetime) -> bool:
-    """Record a token id as used; False when this issuer already used it (a replay).
-
-    Expired ids are purged first: a token past its `exp` is refused anyway, so its id need not be kept."""
-    SeenJwtId.objects.filter(expires_at__lt=timezone.now()).delete()
-    seen = SeenJwtId(key=_jti_key(issuer, jti), expires_at=expires_at)
-    seen.full_clean(validate_unique=False)  # the unique index decides, atomically, across processes
-    try:
-        with transaction.atomic():
-            seen.save()
-    except IntegrityError:
-        return False
-    return True
 
 
 # --- Hook calls -------------------------------------------------------------------------------------
@@ -271,7 +247,7 @@ def _draft_card(request: dict[str, Any], facts: card_builders.Facts, setting: ca
 
 def _usable_weight(facts: card_builders.Facts) -> Decimal | None:
     weight = facts.weight.kg if facts.weight is not None else None
-    if weight is None or not WEIGHT_KG.contains(weight):
+    if weight is None or not limits.WEIGHT_KG.contains(weight):
         return None
     return weight
 

@@ -13,7 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from pydantic import BaseModel, ValidationError
 
 from anakinra_cds import jsonutil
-from api.responses import ApiResponse, error_response
+from anakinra_cds.json_responses import ApiResponse, error_response
 from cds_hooks.auth import InvalidToken, cds_client_verify
 from cds_hooks.catalog import SERVICES, CdsService, discovery_document
 from cds_hooks.schemas import FeedbackRequest, HookRequest, errors_of

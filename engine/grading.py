@@ -11,14 +11,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from engine import notation
+from engine import limits, notation
 
 # CRS: nasal cannula flow up to and including this is low flow (grade 2); above it is high flow (grade 3).
 LOW_FLOW_MAX_L_MIN = Decimal("6")
 # ICANS: the ICE score is for age 12 and over, the CAPD total for under 12 (or developmental delay).
 ICE_FROM_AGE_YEARS = Decimal("12")
-ICE_MAX = 10
-CAPD_MAX = 32
+# Their ranges are declared in engine.limits (ICE_SCORE, CAPD_TOTAL).
 # Lee 2019: grade 1-2 is a CAPD of 1 to 8, grade 3 is 9 or more; 0 shows no delirium features (like ICE 10).
 CAPD_GRADE_1_FROM = 1
 CAPD_GRADE_3_FROM = 9
@@ -236,13 +235,19 @@ def icans_screening_tool(*, age_years: Decimal, developmental_delay: bool = Fals
     return ScreeningTool.ICE
 
 
+def _span(limit: limits.Limit) -> str:
+    return f"{limit.low} to {limit.high}"
+
+
 def _ice_finding(ice_score: int | None, unable_to_perform: bool) -> Finding | None:
     if unable_to_perform:
         return Finding("ICE score 0, unarousable (cannot perform ICE)", 4)
     if ice_score is None:
-        raise GradingInputError("ice_score", "Enter the ICE score (0 to 10), or tick that the patient is unarousable.")
-    if not 0 <= ice_score <= ICE_MAX:
-        raise GradingInputError("ice_score", "The ICE score is from 0 to 10.")
+        raise GradingInputError(
+            "ice_score", f"Enter the ICE score ({_span(limits.ICE_SCORE)}), or tick that the patient is unarousable."
+        )
+    if not limits.ICE_SCORE.contains(ice_score):
+        raise GradingInputError("ice_score", f"The ICE score is from {_span(limits.ICE_SCORE)}.")
     if ice_score >= 10:
         return None
     if ice_score >= 7:
@@ -257,10 +262,11 @@ def _capd_finding(capd_total: int | None, unable_to_perform: bool) -> Finding | 
         return Finding("unable to perform CAPD", 4)
     if capd_total is None:
         raise GradingInputError(
-            "capd_total", "Enter the CAPD total (0 to 32), or tick that the patient cannot be assessed."
+            "capd_total",
+            f"Enter the CAPD total ({_span(limits.CAPD_TOTAL)}), or tick that the patient cannot be assessed.",
         )
-    if not 0 <= capd_total <= CAPD_MAX:
-        raise GradingInputError("capd_total", "The CAPD total is from 0 to 32.")
+    if not limits.CAPD_TOTAL.contains(capd_total):
+        raise GradingInputError("capd_total", f"The CAPD total is from {_span(limits.CAPD_TOTAL)}.")
     if capd_total >= CAPD_GRADE_3_FROM:
         return Finding(f"CAPD total {capd_total} (9 or more)", 3)
     if capd_total >= CAPD_GRADE_1_FROM:

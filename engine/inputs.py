@@ -1,8 +1,9 @@
 """What a recommendation is asked for: the validated inputs shared by the API, the bedside wizard,
 the pharmacists' test patients and the seed data (docs/api.md, request body).
 
-Each limit is declared once, below, as an annotation on the request model: the model checks it and its
-JSON Schema (so the OpenAPI document) states it. Pure (pydantic, no Django), so every layer can import it.
+Each limit is declared once, in `engine.limits`, and applied below as an annotation on the request model:
+the model checks it and its JSON Schema (so the OpenAPI document) states it. Pure (pydantic, no Django), so
+every layer can import it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
+from engine import limits
 from engine.data import PatientInputs, ToxicityGrade
+from engine.limits import Limit
 from engine.notation import plain_decimal
 from engine.vocabulary import CarTarget, Toxicity
 from engine.weights import weight_to_gram
@@ -38,7 +41,8 @@ _QUANTIZABLE_BELOW = Decimal(10) ** 9
 def weight_kg_quantize(value: Decimal) -> Decimal:
     """A weight in kg to the gram, ROUND_HALF_UP (engine.weights), as a plain number: 19.958064 -> 19.958,
     20.0000 -> 20. Every place a weight is typed or sent in kg (API, bedside form, test patients) uses this
-    before its 1-150 kg check (api.md), so a weight converted from pounds is accepted and the same everywhere."""
+    before its range check (engine.limits.WEIGHT_KG, api.md), so a weight converted from pounds is accepted
+    and the same everywhere."""
     if not value.is_finite() or abs(value) >= _QUANTIZABLE_BELOW:
         return value
     return plain_decimal(weight_to_gram(value))
@@ -65,7 +69,7 @@ WholeNumber = Annotated[int, Strict(), BeforeValidator(_json_whole_number)]
 Flag = Annotated[bool, Strict()]
 
 
-def _in_range(value: Decimal | int, low: int, high: int, unit: str = "") -> None:
+def _in_range(value: Decimal | int, low: int | Decimal, high: int, unit: str = "") -> None:
     if not low <= value <= high:
         suffix = f" {unit}" if unit else ""
         raise ValueError(f"must be from {low} to {high}{suffix}")
@@ -73,26 +77,23 @@ def _in_range(value: Decimal | int, low: int, high: int, unit: str = "") -> None
 
 @dataclass(frozen=True, slots=True)
 class Bounds:
-    """A number from `low` to `high` (and, for a decimal, at most `decimals` places): checked on input and
-    stated in the JSON Schema as minimum, maximum and multipleOf."""
+    """An `engine.limits.Limit` on a request field: from `low` to `high` (and, for a decimal, at most
+    `decimals` places), checked on input and stated in the JSON Schema as minimum, maximum and multipleOf."""
 
-    low: int
-    high: int
-    unit: str = ""
-    decimals: int | None = None
+    limit: Limit
     decimals_note: str = ""
 
     def check(self, value: Decimal | int) -> Decimal | int:
-        _in_range(value, self.low, self.high, self.unit)
-        if self.decimals is None or not isinstance(value, Decimal):
+        limit = self.limit
+        _in_range(value, limit.low, limit.high, limit.unit)
+        if limit.decimals is None or not isinstance(value, Decimal):
             return value
         # Precision of the value, not of its spelling: 8.50 has 1 decimal, and 1E-16384 (which PostgreSQL
         # cannot store) has 16384. The plain value is what is stored and echoed.
         value = plain_decimal(value)
         exponent = value.as_tuple().exponent
-        if isinstance(exponent, int) and -exponent > self.decimals:
-            places = "1 decimal place" if self.decimals == 1 else f"{self.decimals} decimal places"
-            raise ValueError(f"must have at most {places}{self.decimals_note}")
+        if isinstance(exponent, int) and -exponent > limit.decimals:
+            raise ValueError(f"must have at most {_places(limit)}{self.decimals_note}")
         return value
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
@@ -102,24 +103,23 @@ class Bounds:
         self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
         json_schema = handler(schema)
-        json_schema.update(minimum=self.low, maximum=self.high)
-        if self.decimals is not None:
-            json_schema["multipleOf"] = Decimal(1).scaleb(-self.decimals)
+        json_schema.update(minimum=self.limit.low, maximum=self.limit.high)
+        if self.limit.decimals is not None:
+            json_schema["multipleOf"] = Decimal(1).scaleb(-self.limit.decimals)
         return json_schema
 
 
 @dataclass(frozen=True, slots=True)
 class ItemCount:
-    """A list of `low` to `high` items, counted before any item is validated: a long list costs one error,
-    not one per item (a 20,000-item list would otherwise tie up a worker)."""
+    """An `engine.limits.Count` on a list: `low` to `high` items, counted before any item is validated: a
+    long list costs one error, not one per item (a 20,000-item list would otherwise tie up a worker)."""
 
-    low: int
-    high: int
-    noun: str
+    count: limits.Count
 
     def check(self, value: Any) -> Any:
-        if isinstance(value, list) and not self.low <= len(value) <= self.high:
-            raise ValueError(f"must list {self.low} to {self.high} {self.noun}")
+        count = self.count
+        if isinstance(value, list) and not count.low <= len(value) <= count.high:
+            raise ValueError(f"must list {count.low} to {count.high} {count.noun}")
         return value
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
@@ -129,7 +129,7 @@ class ItemCount:
         self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
         json_schema = handler(schema)
-        json_schema.update(minItems=self.low, maxItems=self.high)
+        json_schema.update(minItems=self.count.low, maxItems=self.count.high)
         return json_schema
 
 
@@ -166,16 +166,25 @@ class OncePerValue:
         return json_schema
 
 
-# The request's limits (docs/api.md), each declared once.
+# The request's limits (docs/api.md), declared in engine.limits.
 # Any number of decimals: a weight is quantized to the gram before this check (weight_kg_quantize).
-WEIGHT_KG = Bounds(1, 150, "kg")
-AGE_YEARS = Bounds(0, 40, "years", decimals=2)
-TOXICITY_GRADE = Bounds(1, 4)
-TOXICITY_COUNT = ItemCount(1, len(Toxicity), "toxicities")
+WEIGHT_KG = Bounds(limits.WEIGHT_KG)
+AGE_YEARS = Bounds(limits.AGE_YEARS)
+TOXICITY_GRADE = Bounds(limits.TOXICITY_GRADE)
+TOXICITY_COUNT = ItemCount(limits.TOXICITIES)
 TOXICITY_TYPE_ONCE = OncePerValue("type", tuple(Toxicity), "each toxicity type may appear only once")
-PRIOR_TOCILIZUMAB_DOSES = Bounds(0, 10)
-DAYS_SINCE_INFUSION = Bounds(0, 365)
-CREATININE_CLEARANCE_ML_MIN = Bounds(0, 300, "mL/min", decimals=1)
+PRIOR_TOCILIZUMAB_DOSES = Bounds(limits.PRIOR_TOCILIZUMAB_DOSES)
+DAYS_SINCE_INFUSION = Bounds(limits.DAYS_SINCE_INFUSION)
+CREATININE_CLEARANCE_ML_MIN = Bounds(limits.CREATININE_CLEARANCE_ML_MIN)
+
+
+def _span(limit: Limit) -> str:
+    """ "1 to 150 kg", "0 to 10": the range as the field descriptions state it."""
+    return f"{limit.low} to {limit.high}" + (f" {limit.unit}" if limit.unit else "")
+
+
+def _places(limit: Limit) -> str:
+    return "1 decimal place" if limit.decimals == 1 else f"{limit.decimals} decimal places"
 
 
 class ToxicityIn(BaseModel):
@@ -183,7 +192,8 @@ class ToxicityIn(BaseModel):
 
     type: Toxicity = Field(description="CRS, ICANS or carHLH")
     grade: Annotated[WholeNumber, TOXICITY_GRADE] = Field(
-        description="ASTCT grade (CRS, ICANS) or clinician-entered severity (carHLH), 1-4"
+        description="ASTCT grade (CRS, ICANS) or clinician-entered severity (carHLH), "
+        f"{limits.TOXICITY_GRADE.low}-{limits.TOXICITY_GRADE.high}"
     )
 
 
@@ -194,18 +204,22 @@ class RecommendationRequest(BaseModel):
 
     # To the gram first (api.md), then the range: 0.9996 kg is 1 kg, 150.0004 kg is 150 kg; 2E+1 echoes as 20.
     weight_kg: Annotated[Number, AfterValidator(weight_kg_quantize), WEIGHT_KG] = Field(
-        description="1 to 150 kg (kg only). Any number of decimals; quantized to the gram (0.001 kg, ROUND_HALF_UP) "
-        "before the range check, and echoed quantized"
+        description=f"{_span(limits.WEIGHT_KG)} (kg only). Any number of decimals; quantized to the gram "
+        "(0.001 kg, ROUND_HALF_UP) before the range check, and echoed quantized"
     )
-    age_years: Annotated[Number, AGE_YEARS] = Field(description="0 to 40, at most 2 decimal places")
+    age_years: Annotated[Number, AGE_YEARS] = Field(
+        description=f"{limits.AGE_YEARS.low} to {limits.AGE_YEARS.high}, at most {_places(limits.AGE_YEARS)}"
+    )
     toxicities: Annotated[list[ToxicityIn], TOXICITY_COUNT, TOXICITY_TYPE_ONCE] = Field(
-        description="1 to 3 items, each type at most once"
+        description=f"{limits.TOXICITIES.low} to {limits.TOXICITIES.high} items, each type at most once"
     )
-    prior_tocilizumab_doses: Annotated[WholeNumber, PRIOR_TOCILIZUMAB_DOSES] = Field(description="0 to 10")
+    prior_tocilizumab_doses: Annotated[WholeNumber, PRIOR_TOCILIZUMAB_DOSES] = Field(
+        description=_span(limits.PRIOR_TOCILIZUMAB_DOSES)
+    )
     prior_steroids: Flag = Field(description="true when steroids were given or are being started now")
     car_target: CarTarget = CarTarget.OTHER
     days_since_infusion: Annotated[WholeNumber, DAYS_SINCE_INFUSION] | None = Field(
-        default=None, description="0 to 365"
+        default=None, description=_span(limits.DAYS_SINCE_INFUSION)
     )
     fever: Flag | None = None
     hypotension: Flag | None = None
@@ -215,7 +229,8 @@ class RecommendationRequest(BaseModel):
     ecoli_protein_hypersensitivity: Flag = False
     active_infection: Flag = False
     creatinine_clearance_ml_min: Annotated[Number, CREATININE_CLEARANCE_ML_MIN] | None = Field(
-        default=None, description="0 to 300 mL/min, at most 1 decimal place"
+        default=None,
+        description=f"{_span(CREATININE_CLEARANCE_ML_MIN.limit)}, at most {_places(CREATININE_CLEARANCE_ML_MIN.limit)}",
     )
     institution: str | None = Field(default=None, description="institution slug; absent = every institution")
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from functools import lru_cache
 
-from engine import safety
+from engine import limits, safety
 from engine.data import Citation, PatientInputs, ProtocolData, Recommendation, Rule, Step, StepResult, Warning
 from engine.dosing import step_dose
 from engine.vocabulary import STATUS_RANK, Status, Toxicity
@@ -17,15 +17,17 @@ class InvalidPatient(ValueError):
 
 
 def _check_patient(patient: PatientInputs) -> None:
-    if not safety.WEIGHT_MIN_KG <= patient.weight_kg <= safety.WEIGHT_MAX_KG:
-        raise InvalidPatient(f"weight {patient.weight_kg} kg is outside 1-150 kg")
+    weight = limits.WEIGHT_KG
+    if not weight.contains(patient.weight_kg):
+        raise InvalidPatient(f"weight {patient.weight_kg} kg is outside {weight.low}-{weight.high} kg")
     if not patient.toxicities:
         raise InvalidPatient("at least one toxicity is needed")
     types = [t.type for t in patient.toxicities]
     if len(set(types)) != len(types):
         raise InvalidPatient("each toxicity may appear once")
-    if any(not 1 <= t.grade <= 4 for t in patient.toxicities):
-        raise InvalidPatient("grades are 1 to 4")
+    grade = limits.TOXICITY_GRADE
+    if any(not grade.contains(t.grade) for t in patient.toxicities):
+        raise InvalidPatient(f"grades are {grade.low} to {grade.high}")
     if patient.prior_tocilizumab_doses < 0:
         raise InvalidPatient("tocilizumab doses cannot be negative")
 

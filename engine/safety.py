@@ -11,15 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from engine import notation
+from engine import limits, notation
 from engine.data import ComparisonThresholds, PatientInputs, StepResult, Warning
 from engine.vocabulary import CarTarget, Route, Severity, Toxicity
 
 # Kineret label: consider every-other-day dosing below this creatinine clearance.
 RENAL_CRCL_ML_MIN = Decimal("30")
-# Input bounds (api.md) and the confirmation band (clinical.md section 4).
-WEIGHT_MIN_KG = Decimal("1")
-WEIGHT_MAX_KG = Decimal("150")
+# Input bounds (declared in engine.limits; these names stay for older callers) and the confirmation band
+# (clinical.md section 4).
+WEIGHT_MIN_KG = Decimal(limits.WEIGHT_KG.low)
+WEIGHT_MAX_KG = Decimal(limits.WEIGHT_KG.high)
 WEIGHT_CONFIRM_FROM_KG = Decimal("100")
 ADULT_AGE_ABOVE_YEARS = Decimal("30")
 SEVERE_GRADE = 3

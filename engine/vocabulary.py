@@ -55,6 +55,25 @@ class Severity(StrEnum):
     INFO = "info"
 
 
+class WarningCode(StrEnum):
+    """Every warning's code, in the order the API contract lists them (display order: engine.safety)."""
+
+    CONTRAINDICATED_HYPERSENSITIVITY = "contraindicated_hypersensitivity"
+    TNF_BLOCKER = "tnf_blocker"
+    INFECTION = "infection"
+    SC_BLEEDING_RISK = "sc_bleeding_risk"
+    RENAL_IMPAIRMENT = "renal_impairment"
+    ABOVE_REPORTED_MAXIMUM = "above_reported_maximum"
+    ABOVE_USUAL_DAILY_CAP = "above_usual_daily_cap"
+    WEIGHT_CONFIRM = "weight_confirm"
+    ADULT_PATIENT = "adult_patient"
+    FREQUENCY_NOT_SPECIFIED = "frequency_not_specified"
+    PRODUCT_EXPERIENCE = "product_experience"
+    IV_OFF_LABEL = "iv_off_label"
+    PREFER_IV = "prefer_iv"
+    GENERAL_MONITORING = "general_monitoring"
+
+
 class Cap(StrEnum):
     MAX_SINGLE_DOSE = "max_single_dose"
     MAX_DAILY_DOSE = "max_daily_dose"

@@ -8,6 +8,10 @@ drafts can be deleted (singly or with the bulk action).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponseRedirect
@@ -20,7 +24,6 @@ from anakinra_cds.history_admin import HistoryAdmin
 from audit.selectors import audit_events_for
 from engine.data import DoseRange
 from protocols.forms import (
-    VERSION_THRESHOLD_FIELDS,
     ApproveForm,
     DeleteDraftForm,
     DosingStepForm,
@@ -42,17 +45,19 @@ from protocols.models import (
     VersionStatus,
 )
 from protocols.patient_checks import patient_inputs_text, range_text
-from protocols.selectors import (
-    ReviewState,
-    institution_has_versions,
-    protocol_test_patient_runs,
-    protocol_version_change_record,
+from protocols.selectors.governance import protocol_version_change_record
+from protocols.selectors.history import (
     protocol_version_change_review,
-    protocol_version_default_comparison,
     protocol_version_diff,
     protocol_version_editor_ids,
     protocol_version_preview,
     protocol_version_row_history,
+)
+from protocols.selectors.reads import (
+    ReviewState,
+    institution_has_versions,
+    protocol_test_patient_runs,
+    protocol_version_default_comparison,
     protocols_with_governance,
     review_state,
     test_patient_outcomes,
@@ -370,6 +375,17 @@ class DosingStepInline(DraftOnlyInline, admin.StackedInline):
         return "; ".join(c.reference.short_label for c in obj.citations.select_related("reference")) or "-"
 
 
+@dataclass(frozen=True, slots=True)
+class _GovernanceStep:
+    """One workflow step on its page: the form, what a valid POST does, and what the page shows."""
+
+    form: forms.Form
+    perform: Callable[[dict], None]
+    done_message: str
+    title: str
+    page_context: Callable[[], dict]
+
+
 @admin.register(ProtocolVersion)
 class ProtocolVersionAdmin(HistoryAdmin):
     form = ProtocolVersionForm
@@ -402,8 +418,8 @@ class ProtocolVersionAdmin(HistoryAdmin):
         "based_on",
         "edit_revision",
     )
-    content_fields = ("utilization", "indications_summary", "notes", "reported_car_target", "concentration_mg_per_ml")
-    threshold_fields = tuple(VERSION_THRESHOLD_FIELDS)
+    content_fields = ProtocolVersion.TEXT_FIELDS
+    threshold_fields = ProtocolVersion.COMPARISON_FIELDS
 
     @admin.display(description="checked by")
     def checked_by(self, obj):
@@ -498,10 +514,15 @@ class ProtocolVersionAdmin(HistoryAdmin):
                 name=f"protocols_protocolversion_{suffix}",
             )
 
+        def governance_route(action: str):
+            # One view for the three workflow steps; the step is a keyword argument of the route.
+            view = self.admin_site.admin_view(self.governance_action_view)
+            return path(
+                f"<path:object_id>/{action}/", view, {"action": action}, name=f"protocols_protocolversion_{action}"
+            )
+
         return [
-            route("submit", self.submit_view),
-            route("approve", self.approve_view),
-            route("reject", self.reject_view),
+            *(governance_route(action) for action in self.GOVERNANCE_ACTIONS),
             route("diff", self.diff_view),
             route("change_record", self.change_record_view),
             *super().get_urls(),
@@ -572,87 +593,92 @@ class ProtocolVersionAdmin(HistoryAdmin):
         messages.success(request, message)
         return HttpResponseRedirect(reverse("admin:protocols_protocolversion_change", args=[version.pk]))
 
-    def submit_view(self, request, object_id):
+    GOVERNANCE_ACTIONS = ("submit", "approve", "reject")
+
+    def governance_action_view(self, request, object_id, action: str):
+        """Submit a version for approval, approve and publish it, or return it to draft: a form beside the
+        version's governance facts and its test patients' answers, and one service call on a valid POST.
+        Submitting needs the right to change the version; approving and returning, a submitted version and
+        the right to approve (otherwise another pharmacist acted first, and the page says so)."""
         version = self._version(request, object_id)
-        if not self.has_change_permission(request, version):
-            raise PermissionDenied
+        if action == "submit":
+            if not self.has_change_permission(request, version):
+                raise PermissionDenied
+        elif not self._reviewable(request, version):
+            return self._review_overtaken(request, version)
+        step = getattr(self, f"_{action}_step")(request, version)
+        if request.method == "POST" and step.form.is_valid():
+            try:
+                step.perform(step.form.cleaned_data)
+            except GovernanceError as error:
+                signature = isinstance(error, SignatureRefused) and "password" in step.form.fields
+                step.form.add_error("password" if signature else None, str(error))
+            else:
+                return self._done(request, version, step.done_message)
+        return self._action_page(request, version, step.form, action, step.title, **step.page_context())
+
+    def _submit_step(self, request, version: ProtocolVersion) -> _GovernanceStep:
         review = protocol_version_change_review(version_id=version.pk)
         form = SubmitForm(
             request.POST or None,
             initial={"revision": version.edit_revision, "change_reason": version.change_reason},
             uncovered=bool(review.uncovered),
         )
-        if request.method == "POST" and form.is_valid():
-            try:
-                protocol_version_submit(
-                    version=version,
-                    submitted_by=request.user,
-                    change_reason=form.cleaned_data["change_reason"],
-                    expected_revision=form.cleaned_data["revision"],
-                    coverage_note=form.cleaned_data.get("coverage_note", ""),
-                    request_base_url=request.build_absolute_uri("/"),
-                )
-            except GovernanceError as error:
-                form.add_error(None, str(error))
-            else:
-                return self._done(request, version, f"{version.protocol} v{version.number} submitted for approval.")
-        return self._action_page(
-            request, version, form, "submit", f"Submit {version} for approval", change_review=review
+
+        def perform(data: dict) -> None:
+            protocol_version_submit(
+                version=version,
+                submitted_by=request.user,
+                change_reason=data["change_reason"],
+                expected_revision=data["revision"],
+                coverage_note=data.get("coverage_note", ""),
+                request_base_url=request.build_absolute_uri("/"),
+            )
+
+        return _GovernanceStep(
+            form=form,
+            perform=perform,
+            done_message=f"{version.protocol} v{version.number} submitted for approval.",
+            title=f"Submit {version} for approval",
+            page_context=lambda: {"change_review": review},
         )
 
-    def approve_view(self, request, object_id):
-        version = self._version(request, object_id)
-        if not self._reviewable(request, version):
-            return self._review_overtaken(request, version)
-        form = ApproveForm(request.POST or None, initial={"revision": version.edit_revision})
-        if request.method == "POST" and form.is_valid():
-            try:
-                protocol_version_approve(
-                    version=version,
-                    approved_by=request.user,
-                    password=form.cleaned_data["password"],
-                    approval_note=form.cleaned_data["approval_note"],
-                    next_review=form.cleaned_data["next_review"],
-                    expected_revision=form.cleaned_data["revision"],
-                )
-            except SignatureRefused as error:
-                form.add_error("password", str(error))
-            except GovernanceError as error:
-                form.add_error(None, str(error))
-            else:
-                return self._done(
-                    request, version, f"{version.protocol} v{version.number} approved and published; it is live now."
-                )
-        own_work = request.user.pk in protocol_version_editor_ids(version=version)
-        return self._action_page(
-            request,
-            version,
-            form,
-            "approve",
-            f"Approve and publish {version}",
-            own_work=own_work,
-            change_review=protocol_version_change_review(version_id=version.pk),
-            **self._diff_against_previous(version),
+    def _approve_step(self, request, version: ProtocolVersion) -> _GovernanceStep:
+        def perform(data: dict) -> None:
+            protocol_version_approve(
+                version=version,
+                approved_by=request.user,
+                password=data["password"],
+                approval_note=data["approval_note"],
+                next_review=data["next_review"],
+                expected_revision=data["revision"],
+            )
+
+        return _GovernanceStep(
+            form=ApproveForm(request.POST or None, initial={"revision": version.edit_revision}),
+            perform=perform,
+            done_message=f"{version.protocol} v{version.number} approved and published; it is live now.",
+            title=f"Approve and publish {version}",
+            page_context=lambda: {
+                "own_work": request.user.pk in protocol_version_editor_ids(version=version),
+                "change_review": protocol_version_change_review(version_id=version.pk),
+                **self._diff_against_previous(version),
+            },
         )
 
-    def reject_view(self, request, object_id):
-        version = self._version(request, object_id)
-        if not self._reviewable(request, version):
-            return self._review_overtaken(request, version)
-        form = RejectForm(request.POST or None, initial={"revision": version.edit_revision})
-        if request.method == "POST" and form.is_valid():
-            try:
-                protocol_version_reject(
-                    version=version,
-                    rejected_by=request.user,
-                    reason=form.cleaned_data["reason"],
-                    expected_revision=form.cleaned_data["revision"],
-                )
-            except GovernanceError as error:
-                form.add_error(None, str(error))
-            else:
-                return self._done(request, version, f"{version.protocol} v{version.number} returned to draft.")
-        return self._action_page(request, version, form, "reject", f"Return {version} to draft")
+    def _reject_step(self, request, version: ProtocolVersion) -> _GovernanceStep:
+        def perform(data: dict) -> None:
+            protocol_version_reject(
+                version=version, rejected_by=request.user, reason=data["reason"], expected_revision=data["revision"]
+            )
+
+        return _GovernanceStep(
+            form=RejectForm(request.POST or None, initial={"revision": version.edit_revision}),
+            perform=perform,
+            done_message=f"{version.protocol} v{version.number} returned to draft.",
+            title=f"Return {version} to draft",
+            page_context=dict,
+        )
 
     def _diff_against_previous(self, version: ProtocolVersion) -> dict:
         other = protocol_version_default_comparison(version=version)

@@ -11,7 +11,7 @@ from django.db import models
 from django.utils import timezone
 from pydantic import ValidationError as PydanticValidationError
 
-from engine import notation
+from engine import limits, notation
 from engine.grading import CARHLH_SEVERITY_WORDS
 from engine.inputs import RecommendationRequest, validation_errors
 from engine.vocabulary import CarTarget, Toxicity
@@ -25,7 +25,7 @@ from protocols.models import (
     ProtocolVersion,
     VersionStatus,
 )
-from protocols.selectors import dosing_step_unconfirmed_amounts
+from protocols.selectors.history import dosing_step_unconfirmed_amounts
 from protocols.services import MAX_REVIEW_YEARS, stale_revision_message, years_later
 
 VERSION_LABELS = {
@@ -34,16 +34,6 @@ VERSION_LABELS = {
     "reported_max_mg_per_kg_per_day": "highest reported amount (mg/kg/day)",
     "usual_daily_cap_mg": "usual per-day cap (mg/day)",
 }
-# The cross-center comparison amounts and the label, edited with the rest of the draft (two-person approval).
-VERSION_THRESHOLD_FIELDS = [
-    "reported_max_mg_per_kg_per_day",
-    "reported_max_basis",
-    "usual_daily_cap_mg",
-    "usual_daily_cap_basis",
-    "thresholds_reference",
-    "thresholds_locator",
-    "label_reference",
-]
 
 RULE_LABELS = {
     "position": "order in the list",
@@ -109,15 +99,8 @@ class ProtocolVersionForm(forms.ModelForm):
 
     class Meta:
         model = ProtocolVersion
-        fields = [
-            "protocol",
-            "utilization",
-            "indications_summary",
-            "notes",
-            "reported_car_target",
-            "concentration_mg_per_ml",
-            *VERSION_THRESHOLD_FIELDS,
-        ]
+        # The cross-center comparison amounts and the label are edited with the rest of the draft.
+        fields = ["protocol", *ProtocolVersion.CONTENT_FIELDS]
         labels = VERSION_LABELS
         field_classes = _finite_decimals(ProtocolVersion)
 
@@ -265,8 +248,18 @@ OPTIONAL_FLAGS = ("fever", "hypotension", "late_onset_isolated")
 class ProtocolTestPatientForm(forms.ModelForm):
     """A test patient, asked with the bedside's questions instead of raw JSON."""
 
-    weight_kg = FiniteDecimalField(label="Weight (kg)", max_digits=6, decimal_places=3, help_text="1 to 150 kg.")
-    age_years = FiniteDecimalField(label="Age (years)", max_digits=4, decimal_places=2, help_text="0 to 40 years.")
+    weight_kg = FiniteDecimalField(
+        label="Weight (kg)",
+        max_digits=limits.WEIGHT_KG_STORED.max_digits,
+        decimal_places=limits.WEIGHT_KG_STORED.decimals,
+        help_text=f"{limits.WEIGHT_KG_STORED.low} to {limits.WEIGHT_KG_STORED.high} kg.",
+    )
+    age_years = FiniteDecimalField(
+        label="Age (years)",
+        max_digits=limits.AGE_YEARS.max_digits,
+        decimal_places=limits.AGE_YEARS.decimals,
+        help_text=f"{limits.AGE_YEARS.low} to {limits.AGE_YEARS.high} years.",
+    )
     car_target = forms.ChoiceField(
         label="CAR T-cell target",
         choices=[(t.value, "Other" if t == CarTarget.OTHER else t.value) for t in CarTarget],
@@ -290,7 +283,10 @@ class ProtocolTestPatientForm(forms.ModelForm):
     )
     active_infection = _yes_no_field("Active infection")
     creatinine_clearance_ml_min = FiniteDecimalField(
-        label="Creatinine clearance (mL/min)", required=False, max_digits=5, decimal_places=1
+        label="Creatinine clearance (mL/min)",
+        required=False,
+        max_digits=limits.CREATININE_CLEARANCE_ML_MIN.max_digits,
+        decimal_places=limits.CREATININE_CLEARANCE_ML_MIN.decimals,
     )
 
     class Meta:
@@ -399,7 +395,7 @@ def validation_problems(inputs: dict) -> dict[str, list[str]]:
         if "toxicities" in problems:
             problems["crs_grade"] = [
                 "Mark at least one toxicity as present, with a grade."
-                if "must list 1 to 3 toxicities" in message
+                if f"must list {limits.TOXICITIES.low} to {limits.TOXICITIES.high} toxicities" in message
                 else message
                 for message in problems.pop("toxicities")
             ]

@@ -19,7 +19,7 @@ from pydantic import ValidationError as PydanticValidationError
 from simple_history.models import HistoricalRecords
 
 from anakinra_cds.jsonutil import DecimalJSONDecoder, DecimalJSONEncoder
-from engine import notation
+from engine import limits, notation
 from engine.data import PatientInputs
 from engine.inputs import RecommendationRequest, validation_errors
 from engine.vocabulary import INTERVAL_HOURS_CHOICES, CarTarget, DoseBasis, Status, StepKind, Toxicity
@@ -157,7 +157,7 @@ class ProtocolVersion(models.Model):
 
     # Cross-center comparison amounts (clinical.md section 4), approved with the version like every other number.
     # All or none: a version without them makes no comparison and says so. Read them with
-    # protocols.selectors.protocol_version_thresholds (or ProtocolData.thresholds).
+    # protocols.selectors.catalog.protocol_version_thresholds (or ProtocolData.thresholds).
     reported_max_mg_per_kg_per_day = models.DecimalField(
         "highest reported amount (mg/kg/day)",
         max_digits=8,
@@ -305,6 +305,17 @@ class ProtocolVersion(models.Model):
         "usual_daily_cap_mg",
         "usual_daily_cap_basis",
     )
+    # A version's content, the one list of it, in the order a diff shows it: what a pharmacist writes and a
+    # second approves, what a new draft copies, what the admin form edits, what counts as an edit in history.
+    # First the protocol's own words and product, then the comparison amounts with their source and the label.
+    TEXT_FIELDS = ("utilization", "indications_summary", "notes", "reported_car_target", "concentration_mg_per_ml")
+    COMPARISON_FIELDS = (*THRESHOLD_FIELDS, "thresholds_reference", "thresholds_locator", "label_reference")
+    CONTENT_FIELDS = (*TEXT_FIELDS, *COMPARISON_FIELDS)
+
+    @classmethod
+    def content_attnames(cls) -> tuple[str, ...]:
+        """CONTENT_FIELDS by column (`label_reference_id`): read without loading a referenced row."""
+        return tuple(cls._meta.get_field(name).attname for name in cls.CONTENT_FIELDS)
 
     def _clean_thresholds(self, errors: dict[str, str]) -> None:
         values = {name: getattr(self, name) for name in self.THRESHOLD_FIELDS}
@@ -430,7 +441,11 @@ class ToxicityFlags(models.Model):
 
 
 AT_LEAST_ONE_TOXICITY = Q(applies_to_crs=True) | Q(applies_to_icans=True) | Q(applies_to_carhlh=True)
-GRADE_VALIDATORS = [MinValueValidator(1), MaxValueValidator(4)]
+# The grade band of rules and steps, declared once in engine.limits (the inputs' grades).
+GRADES = limits.TOXICITY_GRADE
+GRADE_VALIDATORS = [MinValueValidator(GRADES.low), MaxValueValidator(GRADES.high)]
+TOCILIZUMAB_DOSES = limits.RULE_TOCILIZUMAB_DOSES
+REPEAT_TOCILIZUMAB_FROM = limits.RULE_REPEAT_TOCILIZUMAB_FROM_DOSES
 # The smallest amount the app can show (doses are shown to 0.1 mg).
 MEASURABLE_MG = Decimal("0.1")
 
@@ -467,7 +482,7 @@ class IndicationRule(VersionChild, ToxicityFlags):
     position = models.PositiveSmallIntegerField(default=0)
     min_grade = models.PositiveSmallIntegerField("lowest grade", default=1, validators=GRADE_VALIDATORS)
     min_prior_tocilizumab_doses = models.PositiveSmallIntegerField(
-        "prior tocilizumab doses needed", default=0, validators=[MaxValueValidator(10)]
+        "prior tocilizumab doses needed", default=0, validators=[MaxValueValidator(TOCILIZUMAB_DOSES.high)]
     )
     requires_steroids = models.BooleanField("needs steroids given or starting", default=False)
     result_status = models.CharField(max_length=16, choices=RuleStatus.choices, default=RuleStatus.INDICATED)
@@ -483,7 +498,7 @@ class IndicationRule(VersionChild, ToxicityFlags):
         "note from this many tocilizumab doses",
         null=True,
         blank=True,
-        validators=[MinValueValidator(1), MaxValueValidator(10)],
+        validators=[MinValueValidator(REPEAT_TOCILIZUMAB_FROM.low), MaxValueValidator(REPEAT_TOCILIZUMAB_FROM.high)],
         help_text="With this many prior tocilizumab doses or more, the reasons add the note below (status kept).",
     )
     repeat_tocilizumab_note = models.CharField(
@@ -499,21 +514,27 @@ class IndicationRule(VersionChild, ToxicityFlags):
         ordering = ["position", "id"]
         constraints = [
             models.CheckConstraint(condition=AT_LEAST_ONE_TOXICITY, name="rule_applies_to_a_toxicity"),
-            models.CheckConstraint(condition=Q(min_grade__gte=1, min_grade__lte=4), name="rule_grade_1_to_4"),
             models.CheckConstraint(
-                condition=Q(max_grade__lte=4, min_grade__lte=F("max_grade")), name="rule_grade_band_valid"
+                condition=Q(min_grade__gte=GRADES.low, min_grade__lte=GRADES.high), name="rule_grade_1_to_4"
+            ),
+            models.CheckConstraint(
+                condition=Q(max_grade__lte=GRADES.high, min_grade__lte=F("max_grade")), name="rule_grade_band_valid"
             ),
             models.CheckConstraint(
                 condition=(Q(repeat_tocilizumab_from_doses__isnull=True) & Q(repeat_tocilizumab_note=""))
                 | (
                     Q(repeat_tocilizumab_from_doses__isnull=False)
-                    & Q(repeat_tocilizumab_from_doses__gte=1, repeat_tocilizumab_from_doses__lte=10)
+                    & Q(
+                        repeat_tocilizumab_from_doses__gte=REPEAT_TOCILIZUMAB_FROM.low,
+                        repeat_tocilizumab_from_doses__lte=REPEAT_TOCILIZUMAB_FROM.high,
+                    )
                     & ~Q(repeat_tocilizumab_note="")
                 ),
                 name="rule_repeat_tocilizumab_note_complete",
             ),
             models.CheckConstraint(
-                condition=Q(min_prior_tocilizumab_doses__lte=10), name="rule_tocilizumab_doses_0_to_10"
+                condition=Q(min_prior_tocilizumab_doses__lte=TOCILIZUMAB_DOSES.high),
+                name="rule_tocilizumab_doses_0_to_10",
             ),
             models.CheckConstraint(condition=Q(result_status__in=["indicated", "consider"]), name="rule_status_known"),
             models.CheckConstraint(
@@ -530,21 +551,26 @@ class IndicationRule(VersionChild, ToxicityFlags):
         errors: dict[str, str] = {}
         if not self.toxicities:
             errors["applies_to_crs"] = "Choose at least one toxicity the rule applies to (CRS, ICANS or carHLH)."
-        if self.min_grade is not None and not 1 <= self.min_grade <= 4:
-            errors["min_grade"] = "The lowest grade must be from 1 to 4."
-        if self.min_prior_tocilizumab_doses is not None and self.min_prior_tocilizumab_doses > 10:
-            errors["min_prior_tocilizumab_doses"] = "Prior tocilizumab doses needed must be from 0 to 10."
+        if self.min_grade is not None and not GRADES.contains(self.min_grade):
+            errors["min_grade"] = f"The lowest grade must be from {GRADES.low} to {GRADES.high}."
+        if self.min_prior_tocilizumab_doses is not None and self.min_prior_tocilizumab_doses > TOCILIZUMAB_DOSES.high:
+            errors["min_prior_tocilizumab_doses"] = (
+                f"Prior tocilizumab doses needed must be from {TOCILIZUMAB_DOSES.low} to {TOCILIZUMAB_DOSES.high}."
+            )
         if self.result_status and self.result_status not in RuleStatus.values:
             errors["result_status"] = "The status must be indicated or consider."
-        if self.max_grade is not None and not 1 <= self.max_grade <= 4:
-            errors["max_grade"] = "The highest grade must be from 1 to 4."
+        if self.max_grade is not None and not GRADES.contains(self.max_grade):
+            errors["max_grade"] = f"The highest grade must be from {GRADES.low} to {GRADES.high}."
         elif self.min_grade is not None and self.max_grade is not None and self.min_grade > self.max_grade:
             errors.setdefault(
                 "min_grade", f"The lowest grade ({self.min_grade}) is above the highest grade ({self.max_grade})."
             )
         doses, note = self.repeat_tocilizumab_from_doses, self.repeat_tocilizumab_note.strip()
-        if doses is not None and not 1 <= doses <= 10:
-            errors["repeat_tocilizumab_from_doses"] = "The number of tocilizumab doses must be from 1 to 10."
+        if doses is not None and not REPEAT_TOCILIZUMAB_FROM.contains(doses):
+            errors["repeat_tocilizumab_from_doses"] = (
+                "The number of tocilizumab doses must be from "
+                f"{REPEAT_TOCILIZUMAB_FROM.low} to {REPEAT_TOCILIZUMAB_FROM.high}."
+            )
         elif (doses is None) != (not note):
             errors["repeat_tocilizumab_note"] = "Give both the number of tocilizumab doses and the note, or neither."
         if self.first_line_if_isolated_late_onset and not self.first_line_summary.strip():
@@ -630,7 +656,7 @@ class DosingStep(VersionChild, ToxicityFlags):
             ),
             models.CheckConstraint(condition=Q(route_iv=True) | Q(route_sc=True), name="step_has_a_route"),
             models.CheckConstraint(
-                condition=Q(min_grade__gte=1, max_grade__lte=4, min_grade__lte=F("max_grade")),
+                condition=Q(min_grade__gte=GRADES.low, max_grade__lte=GRADES.high, min_grade__lte=F("max_grade")),
                 name="step_grade_band_valid",
             ),
             # Every dose a step can produce must be measurable (at least 0.1 mg, at 1 kg): amounts of
@@ -718,10 +744,10 @@ class DosingStep(VersionChild, ToxicityFlags):
             raise ValidationError(errors)
 
     def _clean_grades(self, errors: dict[str, str]) -> None:
-        if self.min_grade is not None and not 1 <= self.min_grade <= 4:
-            errors["min_grade"] = "The lowest grade must be from 1 to 4."
-        if self.max_grade is not None and not 1 <= self.max_grade <= 4:
-            errors["max_grade"] = "The highest grade must be from 1 to 4."
+        if self.min_grade is not None and not GRADES.contains(self.min_grade):
+            errors["min_grade"] = f"The lowest grade must be from {GRADES.low} to {GRADES.high}."
+        if self.max_grade is not None and not GRADES.contains(self.max_grade):
+            errors["max_grade"] = f"The highest grade must be from {GRADES.low} to {GRADES.high}."
         if self.min_grade is not None and self.max_grade is not None and self.min_grade > self.max_grade:
             errors.setdefault(
                 "min_grade", f"The lowest grade ({self.min_grade}) is above the highest grade ({self.max_grade})."

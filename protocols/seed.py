@@ -42,7 +42,8 @@ from protocols.models import (
     VersionStatus,
 )
 from protocols.seed_schema import PatientCheckEntry, ProtocolEntry, ReferenceEntry, SeedFile, StudyEntry
-from protocols.selectors import protocol_test_patients_check, published_protocols_load, versions_with_content
+from protocols.selectors.catalog import published_protocols_load, versions_with_content
+from protocols.selectors.reads import protocol_test_patients_check
 from protocols.services import protocol_version_publish
 
 SEED_PATH = Path(__file__).resolve().parent / "data" / "clinical_data.toml"

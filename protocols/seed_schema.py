@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
+from engine import limits
 from engine.inputs import RecommendationRequest
 from engine.vocabulary import INTERVAL_HOURS_CHOICES, DoseBasis, Route, StepKind, Toxicity
 
@@ -26,15 +27,21 @@ class CitationEntry(_Strict):
 
 class RuleEntry(_Strict):
     toxicities: list[Toxicity] = Field(min_length=1)
-    min_grade: int = Field(default=1, ge=1, le=4)
-    min_prior_tocilizumab_doses: int = Field(default=0, ge=0, le=10)
+    min_grade: int = Field(default=1, ge=limits.TOXICITY_GRADE.low, le=limits.TOXICITY_GRADE.high)
+    min_prior_tocilizumab_doses: int = Field(
+        default=0, ge=limits.RULE_TOCILIZUMAB_DOSES.low, le=limits.RULE_TOCILIZUMAB_DOSES.high
+    )
     requires_steroids: bool = False
     result_status: Literal["indicated", "consider"] = "indicated"
     summary: Text = Field(min_length=1)
     first_line_if_isolated_late_onset: bool = False
     first_line_summary: Text = ""
-    max_grade: int = Field(default=4, ge=1, le=4)
-    repeat_tocilizumab_from_doses: int | None = Field(default=None, ge=1, le=10)
+    max_grade: int = Field(default=4, ge=limits.TOXICITY_GRADE.low, le=limits.TOXICITY_GRADE.high)
+    repeat_tocilizumab_from_doses: int | None = Field(
+        default=None,
+        ge=limits.RULE_REPEAT_TOCILIZUMAB_FROM_DOSES.low,
+        le=limits.RULE_REPEAT_TOCILIZUMAB_FROM_DOSES.high,
+    )
     repeat_tocilizumab_note: Text = ""
 
     @model_validator(mode="after")
@@ -60,8 +67,8 @@ class StepEntry(_Strict):
     kind: StepKind
     name: Text = Field(min_length=1)
     toxicities: list[Toxicity] = Field(min_length=1)
-    min_grade: int = Field(default=1, ge=1, le=4)
-    max_grade: int = Field(default=4, ge=1, le=4)
+    min_grade: int = Field(default=1, ge=limits.TOXICITY_GRADE.low, le=limits.TOXICITY_GRADE.high)
+    max_grade: int = Field(default=4, ge=limits.TOXICITY_GRADE.low, le=limits.TOXICITY_GRADE.high)
     dose_basis: DoseBasis
     amount_low: Positive
     amount_high: Positive

@@ -43,26 +43,19 @@ from protocols.models import (
     user_display,
 )
 from protocols.patient_checks import CheckOutcome
-from protocols.selectors import (
+from protocols.selectors.history import (
     ChangeReview,
-    protocol_test_patients_check,
     protocol_version_change_review,
     protocol_version_editor_ids,
     protocol_version_last_change,
 )
+from protocols.selectors.reads import protocol_test_patients_check
 
 logger = logging.getLogger(__name__)
 
 SUBJECT = "protocol_version"
 APPROVE_PERMISSION = "protocols.approve_protocolversion"
 MAX_REVIEW_YEARS = 3
-# Version fields a new draft copies beyond the protocol text: the comparison amounts and the label.
-VERSION_COPIED_FIELDS = (
-    *ProtocolVersion.THRESHOLD_FIELDS,
-    "thresholds_reference_id",
-    "thresholds_locator",
-    "label_reference_id",
-)
 
 
 class GovernanceError(Exception):
@@ -299,12 +292,7 @@ def protocol_version_draft_create(*, protocol: Protocol, author: AbstractBaseUse
         protocol=protocol,
         number=latest_number + 1,
         status=VersionStatus.DRAFT,
-        utilization=source.utilization,
-        indications_summary=source.indications_summary,
-        notes=source.notes,
-        reported_car_target=source.reported_car_target,
-        concentration_mg_per_ml=source.concentration_mg_per_ml,
-        **{name: getattr(source, name) for name in VERSION_COPIED_FIELDS},
+        **{name: getattr(source, name) for name in ProtocolVersion.content_attnames()},
         authored_by=author,
         based_on=source,
         change_reason=reason.strip(),

@@ -15,7 +15,7 @@ from jsonschema.exceptions import ValidationError as SchemaError
 from anakinra_cds import jsonutil
 from assessments.models import Assessment
 from protocols.models import ProtocolVersion, VersionStatus
-from protocols.selectors import protocol_version_data, published_protocols
+from protocols.selectors.catalog import protocol_version_data, published_protocols
 from protocols.services import protocol_version_publish
 from tests import factories
 
@@ -636,7 +636,7 @@ def test_recommendations_six_institutions_in_a_fixed_number_of_queries(token_cli
 
 
 def test_published_protocols_load_in_five_queries_whatever_the_number(db, django_assert_num_queries, pharmacist):
-    from protocols.selectors import published_protocols_load
+    from protocols.selectors.catalog import published_protocols_load
 
     with django_assert_num_queries(5):
         six = published_protocols_load()
@@ -672,7 +672,7 @@ def test_catalog_revision_changes_with_every_path_of_change(db, pharmacist):
     from django.db import connection
 
     from evidence.models import Reference
-    from protocols.selectors import _catalog_token
+    from protocols.selectors.catalog import _catalog_token
 
     seen = [_catalog_token()]
     Reference.objects.filter(key="ref-20").update(note="checked")  # a queryset update (no model save)

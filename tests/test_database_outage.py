@@ -24,7 +24,7 @@ import requests
 from anakinra_cds.service_errors import SERVICE_UNAVAILABLE
 from tests.ehr_support import ISSUER, ORDER_SELECT_PATH, body_json, claims, ec_key, full_prefetch, hook_body, sign
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.subprocess]
 
 ROOT = Path(__file__).resolve().parent.parent
 CONNECT_TIMEOUT_SECONDS = 2  # psycopg's minimum

@@ -155,6 +155,7 @@ def gunicorn_settings(env: dict[str, str]) -> dict[str, Any]:
 
 
 @pytest.mark.unit
+@pytest.mark.subprocess
 def test_gunicorn_defaults_are_the_worker_model_the_bench_chose():
     assert gunicorn_settings({}) == {
         "bind": "0.0.0.0:8000",
@@ -165,6 +166,7 @@ def test_gunicorn_defaults_are_the_worker_model_the_bench_chose():
 
 
 @pytest.mark.unit
+@pytest.mark.subprocess
 def test_gunicorn_worker_model_comes_from_the_environment():
     settings = gunicorn_settings({"GUNICORN_WORKER_CLASS": "sync", "GUNICORN_WORKERS": "5", "GUNICORN_THREADS": "1"})
     assert (settings["worker_class"], settings["workers"], settings["threads"]) == ("sync", 5, 1)
@@ -184,6 +186,7 @@ def test_compose_runs_migrations_once_and_scales_the_app_behind_the_proxy():
 
 
 @pytest.mark.integration
+@pytest.mark.subprocess
 def test_compose_proxy_haproxy_config_is_valid_and_checks_readyz():
     haproxy = shutil.which("haproxy")
     assert haproxy, "haproxy is missing: apt-get install haproxy (.ci/run installs it)."
@@ -315,6 +318,7 @@ def run_through(url: str, **env: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.integration
+@pytest.mark.subprocess
 def test_pgbouncer_transaction_mode_serves_the_api_without_prepared_statements(pgbouncer):
     result = run_through(pgbouncer, DATABASE_PREPARED_STATEMENTS="false")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -326,6 +330,7 @@ def test_pgbouncer_transaction_mode_serves_the_api_without_prepared_statements(p
 
 
 @pytest.mark.integration
+@pytest.mark.subprocess
 def test_pgbouncer_transaction_mode_breaks_prepared_statements_so_the_setting_matters(pgbouncer):
     # The control: with the default (prepared statements on), the same calls fail behind this pooler.
     result = run_through(pgbouncer, DATABASE_PREPARED_STATEMENTS="true")

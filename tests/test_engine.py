@@ -622,3 +622,11 @@ def test_prerequisite_rules_note_that_response_is_the_prescribers_judgement():
     result = recommend(protocol=protocol(rules=(THIRD_LINE,)), patient=patient())
     assert result.reasons == ("CRS grade 3 with tocilizumab given (1 dose) and steroids given or starting: third line",)
     assert "whether the toxicity failed to respond to them is the prescriber's judgement" in result.notes[0]
+
+
+def test_warning_codes_are_the_contracts_words():
+    from engine import safety
+    from engine.vocabulary import WarningCode
+
+    assert sorted(WarningCode) == sorted(safety.CODE_ORDER)
+    assert len(safety.CODE_ORDER) == len(set(safety.CODE_ORDER)) == 14

@@ -86,6 +86,7 @@ def _clean_env(**extra: str) -> dict[str, str]:
 
 
 @pytest.mark.integration
+@pytest.mark.subprocess
 def test_settings_production_refuses_to_start_without_secret_key():
     result = run([PYTHON, "manage.py", "check"], _clean_env(DEBUG="false"))
     assert result.returncode == 1
@@ -93,6 +94,7 @@ def test_settings_production_refuses_to_start_without_secret_key():
 
 
 @pytest.mark.integration
+@pytest.mark.subprocess
 def test_settings_production_check_deploy_reports_nothing(tmp_path):
     env = _clean_env(
         DEBUG="false",
@@ -105,6 +107,7 @@ def test_settings_production_check_deploy_reports_nothing(tmp_path):
 
 
 @pytest.mark.integration
+@pytest.mark.subprocess
 def test_settings_reject_malformed_boolean():
     result = run([PYTHON, "manage.py", "check"], _clean_env(SECRET_KEY="x" * 50, DEBUG="perhaps"))
     assert result.returncode == 1
@@ -149,6 +152,7 @@ def _required_variables(text: str) -> set[str]:
 
 
 @pytest.mark.integration
+@pytest.mark.subprocess
 def test_compose_file_is_valid_and_needs_its_secrets_from_the_environment():
     """The compose specification's own JSON schema (vendored, Apache-2.0) checks the file on any machine;
     where Docker's compose is installed, its `config` runs too (it also checks interpolation)."""
@@ -201,6 +205,7 @@ def test_compose_passes_every_setting_to_the_app():
 
 
 @pytest.mark.integration
+@pytest.mark.subprocess
 def test_check_postgres_says_in_one_line_how_to_start_the_server():
     env = _clean_env(DATABASE_URL="postgres://anakinra@127.0.0.1:1/anakinra")
     result = run([PYTHON, "scripts/check_postgres.py"], env)
@@ -393,6 +398,7 @@ def test_env_blank_value_counts_as_not_set(monkeypatch):
 
 
 @pytest.mark.integration
+@pytest.mark.subprocess
 def test_settings_refuse_a_static_root_that_would_serve_the_project():
     result = run([PYTHON, "manage.py", "check"], _clean_env(SECRET_KEY="x" * 50, DEBUG="true", STATIC_ROOT="."))
     assert result.returncode == 1
@@ -400,6 +406,7 @@ def test_settings_refuse_a_static_root_that_would_serve_the_project():
 
 
 @pytest.mark.integration
+@pytest.mark.subprocess
 def test_check_deploy_warns_when_production_runs_on_the_quick_start_database():
     env = _clean_env(
         DEBUG="false",

@@ -15,7 +15,7 @@ from engine.data import PatientInputs, ToxicityGrade
 from engine.present import recommendation_dict
 from engine.recommend import recommend
 from engine.vocabulary import CarTarget, Toxicity
-from protocols.selectors import published_protocols
+from protocols.selectors.catalog import published_protocols
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,7 @@ from protocols.models import (
     VersionStatus,
 )
 from protocols.seed import SEED_PATH, SeedFileError, clinical_data_load
-from protocols.selectors import protocol_test_patients_check
+from protocols.selectors.reads import protocol_test_patients_check
 from tests import factories
 
 pytestmark = pytest.mark.integration
@@ -678,7 +678,8 @@ def test_edited_value_changed_by_the_file_too_is_kept_and_named(db, tmp_path, ph
 
 
 def test_comparison_amounts_are_version_data_copied_into_drafts_and_diffed(db, pharmacist):
-    from protocols.selectors import protocol_version_diff, protocol_version_thresholds, published_thresholds
+    from protocols.selectors.catalog import protocol_version_thresholds, published_protocols
+    from protocols.selectors.history import protocol_version_diff
     from protocols.services import protocol_version_draft_create
 
     draft = protocol_version_draft_create(protocol=_published("nih").protocol, author=pharmacist)
@@ -688,7 +689,7 @@ def test_comparison_amounts_are_version_data_copied_into_drafts_and_diffed(db, p
         D(400),
         "Diorio C, Vatsayan A, et al. Blood Adv 2022 (Table 1)",
     )
-    assert published_thresholds()["nih"] == thresholds
+    assert {p.institution_slug: p.thresholds for p in published_protocols()}["nih"] == thresholds
     # Changed on a draft, the amount shows in the version diff like any other field (two-person approval).
     draft.usual_daily_cap_mg = D(500)
     draft.save()

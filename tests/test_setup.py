@@ -35,11 +35,13 @@ def _make_dry_run(*args: str) -> str:
 
 @pytest.mark.unit
 @pytest.mark.parametrize(("args", "address"), [((), "127.0.0.1:8000"), (("PORT=8123",), "127.0.0.1:8123")])
+@pytest.mark.subprocess
 def test_make_run_serves_on_the_port_asked_for(args, address):
     assert _make_dry_run("run", *args).splitlines()[-1].endswith(f"manage.py runserver {address}")
 
 
 @pytest.mark.unit
+@pytest.mark.subprocess
 def test_make_reset_password_runs_the_documented_command():
     last = _make_dry_run("reset-password", "ACCOUNT=clinician").splitlines()[-1]
     assert last.endswith('manage.py create_demo_accounts --reset "clinician"')
@@ -81,6 +83,7 @@ def test_create_demo_accounts_reset_prints_the_new_password_once(db):
 
 
 @pytest.mark.integration
+@pytest.mark.subprocess
 def test_readme_check_deploy_lines_report_no_issues_as_written():
     intro = OPERATIONS.index("`check --deploy` reports no issues")
     block = re.search(r"```sh\n(.*?)```", OPERATIONS[intro:], re.S).group(1)

@@ -2,7 +2,7 @@
 
 from django import template
 
-from protocols.selectors import protocol_worklist
+from protocols.selectors.governance import protocol_worklist
 from protocols.services import APPROVE_PERMISSION
 
 register = template.Library()

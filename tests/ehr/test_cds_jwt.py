@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from django.utils import timezone
 
 from cds_hooks.models import SeenJwtId
-from cds_hooks.services import jwt_id_claim
+from cds_hooks.replay import jwt_id_claim
 from tests.ehr.conftest import TEST_HOST
 from tests.ehr_support import (
     ISSUER,

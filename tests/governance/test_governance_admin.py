@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from protocols.models import DosingStep, Protocol, ProtocolTestPatient, ProtocolVersion, VersionStatus
-from protocols.selectors import published_protocols
+from protocols.selectors.catalog import published_protocols
 from protocols.services import protocol_version_draft_create, protocol_version_publish
 from tests import factories
 from tests.admin_helpers import admin_form_data, logged_in, patient_form_data, step_field, version_change_url

@@ -12,7 +12,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from evidence.models import Reference
 from protocols.models import DosingStep, Protocol, ProtocolTestPatient, ProtocolVersion, VersionStatus
-from protocols.selectors import protocol_version_diff, protocol_version_snapshot
+from protocols.selectors.history import protocol_version_diff, protocol_version_snapshot
 from protocols.services import (
     FailingTestPatients,
     GovernanceError,

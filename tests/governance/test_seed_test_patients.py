@@ -10,7 +10,7 @@ import pytest
 from evidence.models import LoadedRecord
 from protocols.models import ProtocolTestPatient, ProtocolVersion, VersionStatus
 from protocols.seed import SEED_PATH, SeedFileError, clinical_data_load, protocol_fingerprint, seed_file_parse
-from protocols.selectors import protocol_test_patients_check
+from protocols.selectors.reads import protocol_test_patients_check
 
 pytestmark = pytest.mark.integration
 
