@@ -55,6 +55,61 @@ class DecimalJSONDecoder(json.JSONDecoder):
             raise json.JSONDecodeError("nested too deeply", s, 0) from None
 
 
+# Numbers read from outside (request bodies, EHR answers): beyond these no value means anything here, and
+# Python or Decimal arithmetic would refuse them later with an exception instead of an answer (an integer
+# over 4300 digits is refused by int() itself; 1e999999999 overflows any Decimal operation).
+MAX_NUMBER_DIGITS = 4300
+MAX_NUMBER_EXPONENT = 100_000
+
+
+class NumberOutOfRange(ValueError):
+    """A JSON number too long or too large to be read; its message says which and where."""
+
+
+class _OutOfRange(ValueError):
+    def __init__(self, literal: str, why: str) -> None:
+        super().__init__(literal, why)
+        self.literal = literal
+        self.why = why
+
+
+def _bounded_int(literal: str) -> int:
+    if len(literal) - literal.startswith("-") > MAX_NUMBER_DIGITS:
+        raise _OutOfRange(literal, f"it has more than {MAX_NUMBER_DIGITS} digits")
+    return int(literal)
+
+
+def _bounded_decimal(literal: str) -> Decimal:
+    number = Decimal(literal)
+    if len(number.as_tuple().digits) > MAX_NUMBER_DIGITS:
+        raise _OutOfRange(literal, f"it has more than {MAX_NUMBER_DIGITS} digits")
+    if not -MAX_NUMBER_EXPONENT <= number.adjusted() <= MAX_NUMBER_EXPONENT:
+        raise _OutOfRange(literal, f"its exponent is beyond ±{MAX_NUMBER_EXPONENT}")
+    return number
+
+
+class _BoundedJSONDecoder(DecimalJSONDecoder):
+    """DecimalJSONDecoder for what comes from outside: a number out of range is a NumberOutOfRange."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.parse_float = _bounded_decimal
+        self.parse_int = _bounded_int
+        self.scan_once = json.scanner.make_scanner(self)
+
+    def decode(self, s: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().decode(s, *args, **kwargs)
+        except _OutOfRange as error:
+            literal = error.literal
+            shown = literal if len(literal) <= 24 else f"{literal[:12]}... ({len(literal)} characters)"
+            position = s.find(literal)
+            line, column = s.count("\n", 0, position) + 1, position - s.rfind("\n", 0, position)
+            raise NumberOutOfRange(
+                f"The number {shown} at line {line} column {column} is out of range: {error.why}."
+            ) from None
+
+
 _django_default = DjangoJSONEncoder().default
 # Datetimes and dataclasses go to the default below, as with simplejson: Django's datetime format, and
 # a dataclass is refused rather than written.
@@ -94,5 +149,6 @@ def raw(text: str) -> simplejson.RawJSON:
 
 
 def loads(text: str | bytes) -> Any:
-    """Parse JSON with numbers as Decimal/int; NaN and Infinity are refused."""
-    return json.loads(text, cls=DecimalJSONDecoder)
+    """Parse JSON from outside with numbers as Decimal/int; NaN, Infinity and numbers out of range (too many
+    digits, an exponent beyond MAX_NUMBER_EXPONENT: NumberOutOfRange, a ValueError) are refused."""
+    return json.loads(text, cls=_BoundedJSONDecoder)
