@@ -55,6 +55,28 @@ class DecimalJSONDecoder(json.JSONDecoder):
             raise json.JSONDecodeError("nested too deeply", s, 0) from None
 
 
+# Python refuses to read an integer of more than 4300 digits (sys.get_int_max_str_digits: reading one is
+# quadratic); such a literal is read as a Decimal instead (linear), so it meets each field's own check
+# ("must be from 1 to 150 kg", "must be a whole number") like any other number out of range, instead of a
+# message about Python.
+INT_DIGITS_READ_AS_DECIMAL_ABOVE = 4300
+
+
+def _int_or_decimal(literal: str) -> int | Decimal:
+    if len(literal) - literal.startswith("-") > INT_DIGITS_READ_AS_DECIMAL_ABOVE:
+        return Decimal(literal)
+    return int(literal)
+
+
+class _RequestJSONDecoder(DecimalJSONDecoder):
+    """DecimalJSONDecoder for what comes from outside (request bodies, EHR answers): any integer is read."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.parse_int = _int_or_decimal
+        self.scan_once = json.scanner.make_scanner(self)
+
+
 _django_default = DjangoJSONEncoder().default
 # Datetimes and dataclasses go to the default below, as with simplejson: Django's datetime format, and
 # a dataclass is refused rather than written.
@@ -94,5 +116,6 @@ def raw(text: str) -> simplejson.RawJSON:
 
 
 def loads(text: str | bytes) -> Any:
-    """Parse JSON with numbers as Decimal/int; NaN and Infinity are refused."""
-    return json.loads(text, cls=DecimalJSONDecoder)
+    """Parse JSON from outside with numbers as Decimal/int (an integer too long for int() as a Decimal); NaN
+    and Infinity are refused."""
+    return json.loads(text, cls=_RequestJSONDecoder)

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "anakinra_cds.middleware.ProbeMiddleware",
+    "anakinra_cds.middleware.HostCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "anakinra_cds.middleware.ServiceErrorsMiddleware",
@@ -94,18 +95,26 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend, plus the bounds on waiting for the database while serving requests
+    # (anakinra_cds/db_waits.py: DATABASE_WAIT_TIMEOUT_SECONDS).
+    DATABASES["default"]["ENGINE"] = "anakinra_cds.postgresql"
     # A database that accepts and never answers fails a connection attempt after this many seconds (psycopg's
     # minimum is 2), and the request gets a 503 instead of a hung worker. A slow query is bounded by the role's
     # statement_timeout (ALTER ROLE ... SET statement_timeout; docs/operations-resilience.md).
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int(
         "DATABASE_CONNECT_TIMEOUT", 3, minimum=2
     )
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DATABASE_PREPARED_STATEMENTS", True):
+if DATABASES["default"]["ENGINE"] == "anakinra_cds.postgresql" and env_bool("DATABASE_PREPARED_STATEMENTS", True):
     # Server-side binding with prepared statements: the hot path's queries are planned once per
     # connection, not on every request (the API-token join alone took 1 ms to plan). Turn off behind a
     # transaction-pooling proxy (PgBouncer in transaction mode) that cannot keep prepared statements.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"server_side_binding": True, "prepare_threshold": 2})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# While serving requests (anakinra_cds/db_waits.py, installed by wsgi.py and asgi.py): the longest any one wait
+# for the database (a query's answer, a commit) may last before the connection is closed and the request gets
+# a 503. Bounds a frozen server on an open connection, which neither connect_timeout nor a statement_timeout
+# does. Keep it above the role's statement_timeout (docs/operations-resilience.md).
+DATABASE_WAIT_TIMEOUT_SECONDS = env_int("DATABASE_WAIT_TIMEOUT_SECONDS", 10, minimum=1)
 # /readyz: the longest its one query may run (SET LOCAL statement_timeout), after connecting within
 # DATABASE_CONNECT_TIMEOUT.
 READYZ_STATEMENT_TIMEOUT_MS = env_int("READYZ_STATEMENT_TIMEOUT_MS", 1000, minimum=1)

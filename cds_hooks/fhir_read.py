@@ -180,7 +180,8 @@ def _decimal(value: Any) -> Decimal | None:
         number = Decimal(value)
     except InvalidOperation:
         return None
-    return number if number.is_finite() and abs(number) < READ_LIMIT else None
+    # copy_abs, not abs(): abs() rounds in the context and overflows on 1E+999999999 (a 500 before).
+    return number if number.is_finite() and number.copy_abs() < READ_LIMIT else None
 
 
 def _when(text: Any) -> datetime:

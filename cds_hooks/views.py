@@ -74,8 +74,20 @@ def cds_client_required(view: Callable[..., HttpResponse]) -> Callable[..., Http
     return wrapper
 
 
-def _method_not_allowed(allowed: str) -> HttpResponse:
-    return HttpResponse(status=405, headers={"Allow": allowed})
+def _method_not_allowed(request: HttpRequest, method: str) -> HttpResponse:
+    # In the API's one error shape, like every other CDS Hooks error (docs/api.md).
+    response = error_response({"method": [f"{request.method} is not allowed here; use {method}."]}, status=405)
+    response["Allow"] = f"{method}, OPTIONS"
+    return response
+
+
+@csrf_exempt
+def not_found(request: HttpRequest) -> HttpResponse:
+    """Any other path under /cds-services, with any method: a JSON 404, not the site's HTML page."""
+    return error_response(
+        {"path": [f"No CDS Hooks endpoint at {request.path!r}; the services are listed at /cds-services."]},
+        status=404,
+    )
 
 
 def cds_endpoint(method: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
@@ -88,7 +100,7 @@ def cds_endpoint(method: str) -> Callable[[Callable[..., HttpResponse]], Callabl
         @wraps(view)
         def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             if request.method != method:
-                return _method_not_allowed(f"{method}, OPTIONS")
+                return _method_not_allowed(request, method)
             return authenticated(request, *args, **kwargs)
 
         return wrapper

@@ -19,7 +19,8 @@ workers = env_int("GUNICORN_WORKERS", 2, minimum=1)
 threads = env_int("GUNICORN_THREADS", 8, minimum=1)
 # Longer than the balancer's idle timeout for its connections to us, so gunicorn never closes first.
 keepalive = env_int("GUNICORN_KEEPALIVE_SECONDS", 75, minimum=1)
-# A request stuck longer than this is killed with its worker (a hung database, not normal load).
+# A request stuck longer than this is killed with its worker: a last resort. A database that does not answer
+# is bounded well before it (DATABASE_CONNECT_TIMEOUT, DATABASE_WAIT_TIMEOUT_SECONDS: a 503, the worker kept).
 timeout = env_int("GUNICORN_TIMEOUT_SECONDS", 30, minimum=5)
 graceful_timeout = 20
 accesslog = "-"

@@ -43,7 +43,8 @@ def weight_kg_quantize(value: Decimal) -> Decimal:
     20.0000 -> 20. Every place a weight is typed or sent in kg (API, bedside form, test patients) uses this
     before its range check (engine.limits.WEIGHT_KG, api.md), so a weight converted from pounds is accepted
     and the same everywhere."""
-    if not value.is_finite() or abs(value) >= _QUANTIZABLE_BELOW:
+    # copy_abs, not abs(): abs() rounds in the context and overflows on 1E+999999999 (a 500 before).
+    if not value.is_finite() or value.copy_abs() >= _QUANTIZABLE_BELOW:
         return value
     return plain_decimal(weight_to_gram(value))
 

@@ -51,7 +51,14 @@ class Server:
 
 
 @contextmanager
-def gunicorn(tmp_path: Path, *, database_url: str, issuers: dict) -> Iterator[Server]:
+def gunicorn(
+    tmp_path: Path,
+    *,
+    database_url: str,
+    issuers: dict,
+    extra_env: dict[str, str] | None = None,
+    worker_args: tuple[str, ...] = ("--workers", "1"),
+) -> Iterator[Server]:
     port = free_port()
     log = tmp_path / f"gunicorn-{port}.log"
     env = {
@@ -68,10 +75,11 @@ def gunicorn(tmp_path: Path, *, database_url: str, issuers: dict) -> Iterator[Se
         "CDS_HOOKS_ISSUERS": json.dumps(issuers),
         "LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
     }
     command = [sys.executable, "-m", "gunicorn", "anakinra_cds.wsgi:application", "--bind", f"127.0.0.1:{port}"]
     with log.open("w") as out:
-        process = subprocess.Popen([*command, "--workers", "1"], cwd=ROOT, env=env, stdout=out, stderr=out)
+        process = subprocess.Popen([*command, *worker_args], cwd=ROOT, env=env, stdout=out, stderr=out)
     server = Server(url=f"http://127.0.0.1:{port}", log=log)
     try:
         for _ in range(100):
@@ -97,13 +105,13 @@ def _issuers(signing_key) -> dict:
     return {ISSUER: {"jwks": signing_key.jwks(), "institution": "cnh"}}
 
 
-def _cds_post(server: Server, signing_key) -> requests.Response:
+def _cds_post(server: Server, signing_key, *, timeout: float = 10) -> requests.Response:
     token = sign(signing_key, claims(aud=f"{server.url}{ORDER_SELECT_PATH}"))
     return requests.post(
         f"{server.url}{ORDER_SELECT_PATH}",
         data=body_json(hook_body(prefetch=full_prefetch())),
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-        timeout=10,
+        timeout=timeout,
     )
 
 

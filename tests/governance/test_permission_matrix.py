@@ -50,6 +50,7 @@ PUBLIC = {
     "logout": {role: METHOD for role in ROLES},
     "api_openapi": {role: OK for role in ROLES},
     "api_not_found": {role: NOT_FOUND for role in ROLES},  # any other path under /api/v1/: a JSON 404
+    "cds_not_found": {role: NOT_FOUND for role in ROLES},  # any other path under /cds-services: a JSON 404
     "healthz": {role: OK for role in ROLES},
     "readyz": {role: OK for role in ROLES},
     "admin:login": {"anonymous": OK, "clinician": OK, "pharmacist": REDIRECT, "superuser": REDIRECT},
