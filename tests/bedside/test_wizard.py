@@ -619,7 +619,11 @@ def test_every_step_makes_next_the_forms_first_submit_button(clinician_client, p
 
 def test_wizard_step_has_no_one_tap_reset(clinician_client):
     html = clinician_client.get("/").content.decode()
-    assert (re.findall(r'<form[^>]*action="/wizard/reset/"', html), '<a href="/wizard/reset/">' in html) == ([], True)
+    new_patient = re.findall(r'<button type="submit" form="wizard-form" name="action" value="new_patient"[^>]*>([^<]*)<', html)
+    assert (re.findall(r'<form[^>]*action="/wizard/reset/"', html), new_patient) == (
+        [],
+        ["New patient (clears these answers: asks first)"],
+    )
 
 
 def test_former_steps_lead_to_the_step_that_asks_them_now(clinician_client):
@@ -780,6 +784,13 @@ def test_finish_records_how_each_grade_was_reached(clinician_client):
                 "hypotension requiring one vasopressor (with or without vasopressin): grade 3",
             ],
             "notes": [],
+            # The helper's answers as typed, so "Change answers" can fill the wizard in again.
+            "answers": {
+                "crs_hypotension": "one_vasopressor",
+                "crs_oxygen": "none",
+                "crs_antipyretics_or_steroids_given": "",
+                "crs_oxygen_flow_l_min": "",
+            },
         },
         {"type": "carHLH", "grade": 2, "method": "picked", "set_by": [], "findings": [], "notes": []},
     ]
@@ -868,6 +879,156 @@ def test_new_patient_get_asks_first_and_clears_nothing(clinician_client):
     assert re.search(form, html)
     assert "Keep my answers" in text
     assert clinician_client.get("/").context["form"]["weight_kg"].value() == "20"
+
+
+def test_new_patient_saves_what_was_typed_and_keep_my_answers_returns_to_that_step(clinician_client):
+    _complete_patient(clinician_client)
+    typed = {"fever": "true", "crs_grade": "3", "icans_grade": "2"}  # not sent with Next: New patient tapped
+    response = _post(clinician_client, "/wizard/toxicities/", typed, action="new_patient")
+    assert response["Location"] == "/wizard/reset/?step=toxicities"
+    page = clinician_client.get(response["Location"]).content.decode()
+    assert re.findall(r'<a class="btn btn-outline-secondary" href="([^"]*)">([^<]*)</a>', page) == [
+        ("/wizard/toxicities/", "Keep my answers")
+    ]
+    form = clinician_client.get("/wizard/toxicities/").context["form"]
+    assert [form[name].value() for name in ("fever", "crs_grade", "icans_grade")] == ["true", "3", "2"]
+    assert clinician_client.get("/").context["form"]["weight_kg"].value() == "20"
+
+
+def test_new_patient_from_an_unfinished_first_step_keeps_what_was_typed(clinician_client):
+    response = _post(clinician_client, "/", {"weight_kg": "44 lb", "age_years": "8"}, action="new_patient")
+    assert response["Location"] == "/wizard/reset/?step=patient"
+    assert "Keep my answers" in _text(clinician_client.get(response["Location"]).content.decode())
+    form = clinician_client.get("/").context["form"]
+    assert [form[name].value() for name in ("weight_kg", "age_years")] == ["44 lb", "8"]
+
+
+def test_new_patient_confirmed_after_typing_clears_what_was_typed(clinician_client):
+    _post(clinician_client, "/", {"weight_kg": "31"}, action="new_patient")
+    assert clinician_client.post("/wizard/reset/")["Location"] == "/"
+    assert clinician_client.get("/").context["form"]["weight_kg"].value() is None
+
+
+def test_new_patient_question_goes_back_to_the_first_step_for_an_unknown_step(clinician_client):
+    _complete_patient(clinician_client)
+    page = clinician_client.get("/wizard/reset/?step=nowhere").content.decode()
+    assert '<a class="btn btn-outline-secondary" href="/">Keep my answers</a>' in page
+
+
+# --- Change answers: the wizard filled in again from a stored assessment ---------------------------
+
+CRS_AND_ICANS_CALCULATED = {
+    "fever": "unknown",
+    "hypotension": "false",
+    "crs_grade": "calculate",
+    "crs_hypotension": "none",
+    "crs_oxygen": "nasal_cannula",
+    "crs_oxygen_flow_l_min": "7",
+    "crs_antipyretics_or_steroids_given": "on",
+    "icans_grade": "calculate",
+    "icans_ice_score": "",
+    "icans_capd_total": "10",
+    "icans_consciousness": "awakens_to_voice",
+    "icans_seizure": "none",
+    "icans_motor": "none",
+    "icans_raised_icp": "none",
+    "carhlh_grade": "2",
+    "late_onset_isolated": "false",
+}
+
+
+def _typed(client: Client) -> dict:
+    return client.session["bedside_wizard"]["answers"]
+
+
+def test_change_answers_fills_the_wizard_again_with_every_answer_after_a_new_patient(clinician_client):
+    patient = {**PATIENT, "weight_kg": "20.5", "age_years": "6.25", "prior_tocilizumab_doses": "0"}
+    patient |= {"safety_screen": "some", **dict.fromkeys(SAFETY_QUESTIONS, "false"), "active_infection": "true"}
+    patient |= {"days_since_infusion": "9", "creatinine_clearance_ml_min": "80.5", "institution": "stjude"}
+    _complete_patient(clinician_client, patient)
+    finished = _post(clinician_client, "/wizard/toxicities/", CRS_AND_ICANS_CALCULATED)
+    assessment = Assessment.objects.get()
+    assert finished["Location"] == f"/assessments/{assessment.id}/"
+    typed = _typed(clinician_client)
+    clinician_client.post("/wizard/reset/", follow=True)
+    assert _typed(clinician_client) == {}
+
+    response = clinician_client.post(f"/wizard/from/{assessment.id}/")
+    assert response["Location"] == "/wizard/toxicities/"
+    assert _typed(clinician_client) == typed
+    page = clinician_client.get("/wizard/toxicities/")
+    assert [str(m) for m in get_messages(page.wsgi_request)] == [
+        "Every answer of this assessment is filled in again: change what you need."
+    ]
+    assert f'<a href="/assessments/{assessment.id}/">your last recommendation</a>' in page.content.decode()
+    # Sent again unchanged, the answers give the same inputs and the same grades, reached the same way.
+    again = _post(clinician_client, "/wizard/toxicities/", _typed(clinician_client)["toxicities"])
+    second = Assessment.objects.exclude(pk=assessment.pk).get()
+    assert again["Location"] == f"/assessments/{second.id}/"
+    assert second.inputs == assessment.inputs
+    assert second.bedside_grading.toxicities == assessment.bedside_grading.toxicities
+
+
+def test_change_answers_keeps_the_answers_as_typed_while_the_wizard_holds_them(clinician_client):
+    _complete_patient(clinician_client, {**PATIENT, "weight_kg": "20.000"})
+    _post(clinician_client, "/wizard/toxicities/", CRS_CALCULATED_GRADE_3)
+    assessment = Assessment.objects.get()
+    response = clinician_client.post(f"/wizard/from/{assessment.id}/")
+    assert (response["Location"], _typed(clinician_client)["patient"]["weight_kg"]) == (
+        "/wizard/toxicities/",
+        "20.000",
+    )
+
+
+def test_change_answers_asks_before_replacing_another_patients_answers_in_progress(clinician_client):
+    _complete_all(clinician_client)
+    assessment = Assessment.objects.get()
+    clinician_client.post("/wizard/reset/")
+    _post(clinician_client, "/", {"weight_kg": "31", "age_years": "4"})
+    asked = clinician_client.post(f"/wizard/from/{assessment.id}/")
+    assert asked.status_code == 200
+    assert "Replace the answers in progress? The wizard holds answers for another patient, not yet finished." in (
+        _text(asked.content.decode())
+    )
+    assert _typed(clinician_client)["patient"]["weight_kg"] == "31"
+    replaced = clinician_client.post(f"/wizard/from/{assessment.id}/", {"replace": "yes"})
+    assert (replaced["Location"], _typed(clinician_client)["patient"]["weight_kg"]) == ("/wizard/toxicities/", "20")
+
+
+def test_change_answers_of_an_api_assessment_fills_in_its_grades_as_picked(clinician_client):
+    assessment = AssessmentFactory()
+    clinician_client.post(f"/wizard/from/{assessment.id}/")
+    answers = _typed(clinician_client)
+    assert (answers["patient"]["weight_kg"], answers["patient"]["safety_screen"], answers["patient"]["institution"]) == (
+        "20",
+        "none",
+        "",
+    )
+    assert [answers["toxicities"][name] for name in ("crs_grade", "icans_grade", "carhlh_grade", "fever")] == [
+        "3",
+        "absent",
+        "absent",
+        "unknown",
+    ]
+
+
+def test_change_answers_of_a_computed_grade_without_its_findings_asks_for_them_again(clinician_client):
+    assessment = AssessmentFactory(source=Assessment.Source.BEDSIDE)
+    AssessmentGrading.objects.create(
+        assessment=assessment,
+        toxicities=[{"type": "CRS", "grade": 3, "method": "computed", "set_by": ["x"], "findings": [], "notes": []}],
+    )
+    clinician_client.post(f"/wizard/from/{assessment.id}/")
+    toxicities = _typed(clinician_client)["toxicities"]
+    assert [toxicities[name] for name in ("crs_grade", "crs_hypotension", "crs_oxygen")] == ["calculate", "", ""]
+
+
+def test_change_answers_is_a_post_and_needs_login(clinician_client, client):
+    assessment = AssessmentFactory()
+    assert clinician_client.get(f"/wizard/from/{assessment.id}/").status_code == 405
+    assert client.post(f"/wizard/from/{assessment.id}/")["Location"] == (
+        f"/accounts/login/?next=/wizard/from/{assessment.id}/"
+    )
 
 
 def test_new_patient_get_without_answers_says_there_are_none(clinician_client):
