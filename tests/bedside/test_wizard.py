@@ -619,7 +619,8 @@ def test_every_step_makes_next_the_forms_first_submit_button(clinician_client, p
 
 def test_wizard_step_has_no_one_tap_reset(clinician_client):
     html = clinician_client.get("/").content.decode()
-    new_patient = re.findall(r'<button type="submit" form="wizard-form" name="action" value="new_patient"[^>]*>([^<]*)<', html)
+    button = r'<button type="submit" form="wizard-form" name="action" value="new_patient"[^>]*>([^<]*)<'
+    new_patient = re.findall(button, html)
     assert (re.findall(r'<form[^>]*action="/wizard/reset/"', html), new_patient) == (
         [],
         ["New patient (clears these answers: asks first)"],
@@ -999,11 +1000,8 @@ def test_change_answers_of_an_api_assessment_fills_in_its_grades_as_picked(clini
     assessment = AssessmentFactory()
     clinician_client.post(f"/wizard/from/{assessment.id}/")
     answers = _typed(clinician_client)
-    assert (answers["patient"]["weight_kg"], answers["patient"]["safety_screen"], answers["patient"]["institution"]) == (
-        "20",
-        "none",
-        "",
-    )
+    patient = answers["patient"]
+    assert (patient["weight_kg"], patient["safety_screen"], patient["institution"]) == ("20", "none", "")
     assert [answers["toxicities"][name] for name in ("crs_grade", "icans_grade", "carhlh_grade", "fever")] == [
         "3",
         "absent",
