@@ -230,12 +230,18 @@ def wizard_change_answers(request: HttpRequest, assessment_id: Any) -> HttpRespo
         return render(
             request, "bedside/change_answers_confirm.html", {"assessment": assessment, "nav_section": "wizard"}
         )
-    grading = getattr(assessment, "bedside_grading", None)
-    answers.fill(
-        wizard.answers_from_assessment(assessment.inputs, grading.toxicities if grading else []),
-        finished_assessment=str(assessment.id),
-    )
-    messages.info(request, "Every answer of this assessment is filled in again: change what you need.")
+    gradings = assessment.bedside_grading.toxicities if hasattr(assessment, "bedside_grading") else []
+    answers.fill(wizard.answers_from_assessment(assessment.inputs, gradings), finished_assessment=str(assessment.id))
+    missing = wizard.findings_not_kept(gradings)
+    if missing:
+        grades = " and ".join(missing)
+        messages.warning(
+            request,
+            f"Every answer of this assessment is filled in again, except the findings behind its computed {grades} "
+            f"grade{'s' if len(missing) > 1 else ''} (not kept with it): enter them again. Change what you need.",
+        )
+    else:
+        messages.info(request, "Every answer of this assessment is filled in again: change what you need.")
     return _redirect_to(wizard.TOXICITIES)
 
 

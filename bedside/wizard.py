@@ -398,3 +398,8 @@ def answers_from_assessment(inputs: Mapping[str, Any], gradings: list[Mapping[st
         if toxicity is Toxicity.CARHLH:
             toxicities["late_onset_isolated"] = _flag(inputs.get("late_onset_isolated"), unknown=UNKNOWN)
     return {PATIENT.slug: patient, TOXICITIES.slug: toxicities}
+
+
+def findings_not_kept(gradings: list[Mapping[str, Any]]) -> list[str]:
+    """The toxicities whose computed grade's findings an older grading record did not keep."""
+    return [record["type"] for record in gradings if record.get("method") == "computed" and "answers" not in record]

@@ -33,6 +33,8 @@ PATIENT = {
     "creatinine_clearance_ml_min": "",
 }
 PLAIN_NUMBER_MESSAGE = "Enter a number using the digits 0-9 and at most one decimal point (for example 20.5)."
+WEIGHT_NOT_KG = "Enter the weight in kilograms (kg), for example 20.5; pounds are not accepted."
+AGE_NOT_YEARS = "Enter the age in years, for example 8, or 1.5 for 18 months."
 # What Python's Decimal or int would take but no clinician means: exponents, signs, specials, hex, separators,
 # non-ASCII digits (Arabic-Indic and full-width twenty, written as escapes).
 NOT_PLAIN_NUMBERS = [
@@ -141,7 +143,18 @@ def test_wizard_has_two_steps_and_then_the_recommendation(clinician_client):
     [
         ("weight_kg", "151", "Enter a value from 1 to 150 kg."),
         ("weight_kg", "0.5", "Enter a value from 1 to 150 kg."),
-        ("weight_kg", "44 lb", PLAIN_NUMBER_MESSAGE),
+        ("weight_kg", "44 lb", "Pounds are not accepted: enter the weight in kilograms (kg), for example 20.5."),
+        ("weight_kg", "97.5 LBS", "Pounds are not accepted: enter the weight in kilograms (kg), for example 20.5."),
+        ("weight_kg", "44 pounds", "Pounds are not accepted: enter the weight in kilograms (kg), for example 20.5."),
+        ("weight_kg", "20 kg", "Enter the number of kilograms alone, without “kg”: for example 20.5."),
+        ("weight_kg", "twenty", WEIGHT_NOT_KG),
+        (
+            "age_years",
+            "18 months",
+            "Enter the age in years, not months: for example 1.5 for 18 months, 0.75 for 9 months.",
+        ),
+        ("age_years", "8y", "Enter the number of years alone, without the unit: for example 8, or 1.5 for 18 months."),
+        ("age_years", "eight", AGE_NOT_YEARS),
         # quantized to the gram before the range check, like the API: 150.0005 -> 150.001 kg
         ("weight_kg", "150.0005", "Enter a value from 1 to 150 kg."),
         ("weight_kg", "", "This field is required."),
@@ -173,9 +186,22 @@ def test_patient_step_numbers_must_be_plain_decimals_and_stay_as_typed(clinician
     expected = {
         "days_since_infusion": "Enter a whole number of days.",
         "prior_tocilizumab_doses": "Enter a whole number of doses.",
+        "weight_kg": WEIGHT_NOT_KG,
+        "age_years": AGE_NOT_YEARS,
     }.get(field, PLAIN_NUMBER_MESSAGE)
     assert (response.status_code, _errors(response)) == (200, {field: [expected]})
     assert response.context["form"][field].value() == typed
+
+
+def test_patient_step_hints_say_kilograms_only_and_give_a_valid_age(clinician_client):
+    form = clinician_client.get("/").context["form"]
+    assert (form["weight_kg"].help_text, form["age_years"].help_text) == (
+        "In kilograms (kg) only, 1 to 150, for example 20.5. Pounds are not accepted.",
+        "In years, 0 to 40, for example 8. Under 2 years, use decimals: 1.5 is 18 months, 0.75 is 9 months.",
+    )
+    # Each example in the hints is an answer the step takes.
+    for weight, age in (("20.5", "8"), ("20.5", "1.5"), ("20.5", "0.75")):
+        assert _post(clinician_client, "/", {**PATIENT, "weight_kg": weight, "age_years": age}).status_code == 302
 
 
 def test_patient_step_decimal_comma_gets_its_own_message(clinician_client):
@@ -1115,7 +1141,7 @@ def test_start_link_numbers_must_be_plain_decimals(clinician_client):
     response = clinician_client.post(f"/start/?{query}")
     assert _messages(response) == [
         "Filled in from the link: days_since_infusion. Check every answer.",
-        f"Ignored invalid values: weight_kg: {PLAIN_NUMBER_MESSAGE}; age_years: {PLAIN_NUMBER_MESSAGE}; "
+        f"Ignored invalid values: weight_kg: {WEIGHT_NOT_KG}; age_years: {AGE_NOT_YEARS}; "
         "prior_tocilizumab_doses: Enter a whole number of doses.",
     ]
 

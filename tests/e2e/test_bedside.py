@@ -12,6 +12,8 @@ from playwright.sync_api import expect
 
 from bedside.services import bedside_assessment_create
 from engine.inputs import RecommendationRequest
+from protocols.models import Protocol
+from protocols.services import protocol_version_draft_create, protocol_version_publish
 from tests.e2e import wizard
 from tests.e2e.bedside_checks import (
     ALL_IMPACTS,
@@ -380,6 +382,29 @@ def test_change_answers_on_the_result_fills_in_every_answer_after_a_new_patient(
     wizard.submit(page)
     wizard.submit(page, "Get recommendations")
     assert wizard.first_step_shown(page, "cnh")["order"] == PATIENTS["cnh"]["order"]
+
+
+def test_answer_under_an_earlier_protocol_version_says_so_and_runs_again(watched_page, live_server):
+    page = watched_page
+    page.set_viewport_size(PHONE)
+    user = UserFactory(username="stale", role="clinician")
+    pharmacist = UserFactory(username="stale-pharm", role="pharmacist")
+    assessment = _bedside_assessment(user, "cnh")
+    newer = protocol_version_draft_create(protocol=Protocol.objects.get(institution__slug="cnh"), author=pharmacist)
+    protocol_version_publish(version=newer, approved_by=pharmacist)
+    login(page, live_server, username="stale")
+    page.goto(f"{live_server.url}/assessments/{assessment.id}/")
+    notice = page.locator("#newer-versions")
+    expect(notice).to_contain_text("This answer used an earlier protocol version.")
+    _no_axe_violations(page)
+    assert focus_indicator_problems(page)[1] == []
+    wizard.submit(page, "Run it again with the same answers")
+    assert page.url == f"{live_server.url}/wizard/toxicities/"
+    for name, value in (("fever", "true"), ("hypotension", "true"), ("crs_grade", "3")):
+        expect(page.locator(f"input[name={name}][value='{value}']")).to_be_checked()
+    wizard.submit(page, "Get recommendations")
+    expect(page.locator(".answer-card .protocol-ref")).to_contain_text("Protocol version 2")
+    expect(page.locator("#newer-versions")).to_have_count(0)
 
 
 def test_failed_submit_moves_focus_to_the_error_summary_and_names_the_error_in_the_title(watched_page, live_server):
