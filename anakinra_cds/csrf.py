@@ -5,7 +5,7 @@ Safe means: the form was sent from this site's own pages (the browser's Origin h
 Chromium, Firefox and Safari send it on every POST) by someone logged in now. Then the check failed because
 the page's token was old (logged in again in another tab, or the token cookie was cleared), and the button
 sends the same fields with the current token. From anywhere else nothing is offered back: that is what the
-check is for. Programs (the API, CDS Hooks) get the API's JSON error shape."""
+check is for. Programs (the API, CDS Hooks) get the API's JSON error for it."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from anakinra_cds import jsonutil
 from anakinra_cds.resubmit import carried_post
 from anakinra_cds.service_errors import wants_json
 
-FORM_EXPIRED = "The form had expired (its security token is out of date), so nothing was saved."
+# For programs, as api.auth answers a session write without the token (docs/api.md).
+CSRF_FAILED_JSON = {"errors": {"auth": ["CSRF check failed for a session-authenticated request."]}}
 
 
 def _own_origin(request: HttpRequest) -> bool:
@@ -44,9 +45,7 @@ def _login_url(request: HttpRequest) -> str:
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     if wants_json(request):
-        response = HttpResponse(
-            jsonutil.dumps({"errors": {"csrf": [FORM_EXPIRED]}}), status=403, content_type="application/json"
-        )
+        response = HttpResponse(jsonutil.dumps(CSRF_FAILED_JSON), status=403, content_type="application/json")
     else:
         logged_in = request.user.is_authenticated
         carried = carried_post(request, keep_csrf_token=False) if _own_origin(request) and logged_in else None

@@ -141,7 +141,7 @@ def test_csrf_failure_for_a_program_is_the_api_error_shape(rf):
     assert (response.status_code, response["Content-Type"], jsonutil.loads(response.content)) == (
         403,
         "application/json",
-        {"errors": {"csrf": ["The form had expired (its security token is out of date), so nothing was saved."]}},
+        {"errors": {"auth": ["CSRF check failed for a session-authenticated request."]}},
     )
 
 
