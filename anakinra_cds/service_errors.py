@@ -16,6 +16,7 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.log import log_response
 
 from anakinra_cds import jsonutil
+from anakinra_cds.resubmit import carried_post, same_site_path
 
 # Paths whose callers are programs: the JSON API and the CDS Hooks services (docs/api.md).
 JSON_PATH_PREFIXES = ("/api/", "/cds-services")
@@ -48,7 +49,13 @@ def service_unavailable(request: HttpRequest, error: BaseException) -> HttpRespo
     if wants_json(request):
         response = _json_errors("service", SERVICE_UNAVAILABLE, status=503)
     else:
-        response = _page("errors/service_unavailable.html", {"retry_after_seconds": retry_after}, status=503)
+        # What was sent comes back in the page, under "Try again": nothing typed is lost (anakinra_cds.resubmit).
+        context = {
+            "retry_after_seconds": retry_after,
+            "carried": carried_post(request),
+            "again": same_site_path(request),
+        }
+        response = _page("errors/service_unavailable.html", context, status=503)
     response["Retry-After"] = str(retry_after)
     add_never_cache_headers(response)
     log_response(

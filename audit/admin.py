@@ -4,13 +4,38 @@ from django.contrib import admin
 
 from anakinra_cds.history_admin import NulSafeChangelist
 from anakinra_cds.history_words import time_words
-from audit.models import AuditEvent
+from audit.models import AuditEvent, action_words, subject_type_words
+
+
+class _WordsFilter(admin.SimpleListFilter):
+    """A filter on a code field whose choices read as words, not codes."""
+
+    words = staticmethod(str)
+
+    def lookups(self, request, model_admin):
+        codes = AuditEvent.objects.order_by(self.parameter_name).values_list(self.parameter_name, flat=True).distinct()
+        return [(code, self.words(code)) for code in codes]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(**{self.parameter_name: self.value()}) if self.value() else queryset
+
+
+class ActionFilter(_WordsFilter):
+    title = "what"
+    parameter_name = "action"
+    words = staticmethod(action_words)
+
+
+class SubjectTypeFilter(_WordsFilter):
+    title = "about"
+    parameter_name = "subject_type"
+    words = staticmethod(subject_type_words)
 
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(NulSafeChangelist, admin.ModelAdmin):
     list_display = ("when", "who", "what", "subject", "reason")
-    list_filter = ("action", "subject_type")
+    list_filter = (ActionFilter, SubjectTypeFilter)
     list_select_related = ("actor",)
     search_fields = ("action", "subject_id", "reason", "actor__username", "actor_label")
     date_hierarchy = "created_at"

@@ -11,6 +11,34 @@ from django.db import models
 
 from anakinra_cds.jsonutil import DecimalJSONDecoder, DecimalJSONEncoder
 
+# What an action code means, for people reading the audit (the admin's list, its filter, a change record).
+# An action not named here reads as its last part in words ("protocol_version.draft_started" -> "draft started").
+ACTION_WORDS = {
+    "protocol_version.amount_confirmed": "unusual amount confirmed",
+    "protocol_version.notification_failed": "reviewers' email not sent",
+    "protocol_version.signature_refused": "approval refused: wrong password",
+    "cds_card.issued": "EHR card sent",
+    "cds_card.accepted": "EHR card accepted by the clinician",
+    "cds_card.overridden": "EHR card overridden by the clinician",
+    "smart.launch": "opened from the EHR (SMART launch)",
+    "smart.launch_refused": "EHR launch refused",
+}
+
+
+SUBJECT_WORDS = {
+    "protocol_version": "protocol version",
+    "cds_card": "EHR card",
+    "smart_registration": "EHR registration (SMART)",
+}
+
+
+def action_words(action: str) -> str:
+    return ACTION_WORDS.get(action) or action.rsplit(".", 1)[-1].replace("_", " ")
+
+
+def subject_type_words(subject_type: str) -> str:
+    return SUBJECT_WORDS.get(subject_type) or subject_type.replace("_", " ")
+
 
 class AuditEventQuerySet(models.QuerySet):
     def update(self, **kwargs):
@@ -54,8 +82,9 @@ class AuditEvent(models.Model):
 
     @property
     def action_words(self) -> str:
-        """The decision in words: "protocol_version.draft_started" -> "draft started"."""
-        return self.action.rsplit(".", 1)[-1].replace("_", " ")
+        """The decision in words: "smart.launch" -> "opened from the EHR (SMART launch)" (ACTION_WORDS), else
+        its last part: "protocol_version.draft_started" -> "draft started"."""
+        return action_words(self.action)
 
     @property
     def subject_words(self) -> str:
@@ -66,4 +95,4 @@ class AuditEvent(models.Model):
             return str(details["subject"])
         if "protocol" in details and "version" in details:
             return f"protocol {details['protocol']} v{details['version']}"
-        return f"{self.subject_type.replace('_', ' ')} {self.subject_id}"
+        return f"{subject_type_words(self.subject_type)} {self.subject_id}"

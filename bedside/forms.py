@@ -75,13 +75,56 @@ class PlainDecimalField(forms.DecimalField):
         return _plain_number(value, self.error_messages["invalid"])
 
 
+# A number followed by a unit: the box takes the number alone, in its own unit.
+_WITH_UNIT = r"\s*[0-9]+(?:[.,][0-9]*)?\s*(?:{units})\.?\s*"
+WEIGHT_IN_POUNDS = re.compile(_WITH_UNIT.format(units="lbs?|pounds?|#"), re.ASCII | re.IGNORECASE)
+WEIGHT_WITH_KG = re.compile(_WITH_UNIT.format(units="kgs?|kilos?|kilograms?"), re.ASCII | re.IGNORECASE)
+AGE_IN_MONTHS = re.compile(_WITH_UNIT.format(units="m|mo|mos|months?"), re.ASCII | re.IGNORECASE)
+AGE_WITH_YEARS = re.compile(_WITH_UNIT.format(units="y|yr|yrs|years?"), re.ASCII | re.IGNORECASE)
+WEIGHT_HINT = (
+    f"In kilograms (kg) only, {limits.WEIGHT_KG.low} to {limits.WEIGHT_KG.high}, for example 20.5. "
+    "Pounds are not accepted."
+)
+WEIGHT_NOT_KG = "Enter the weight in kilograms (kg), for example 20.5; pounds are not accepted."
+WEIGHT_POUNDS = "Pounds are not accepted: enter the weight in kilograms (kg), for example 20.5."
+WEIGHT_UNIT_TYPED = "Enter the number of kilograms alone, without “kg”: for example 20.5."
+AGE_HINT = (
+    f"In years, {limits.AGE_YEARS.low} to {limits.AGE_YEARS.high}, for example 8. "
+    "Under 2 years, use decimals: 1.5 is 18 months, 0.75 is 9 months."
+)
+AGE_NOT_YEARS = "Enter the age in years, for example 8, or 1.5 for 18 months."
+AGE_MONTHS = "Enter the age in years, not months: for example 1.5 for 18 months, 0.75 for 9 months."
+AGE_UNIT_TYPED = "Enter the number of years alone, without the unit: for example 8, or 1.5 for 18 months."
+
+
 class WeightKgField(PlainDecimalField):
     """A weight in kg: any number of decimals, quantized to the gram before the range check, like the API
-    (engine.inputs.weight_kg_quantize); the box keeps what was typed."""
+    (engine.inputs.weight_kg_quantize); the box keeps what was typed. Anything but a plain number is
+    refused with a message about kilograms (someone typed "44 lb"); a weight is never converted."""
 
     def to_python(self, value: Any) -> Decimal | None:
-        number = super().to_python(value)
-        return None if number is None else weight_kg_quantize(number)
+        if value in self.empty_values or (isinstance(value, str) and not value.strip()):
+            return None
+        text = str(value)
+        if WEIGHT_IN_POUNDS.fullmatch(text):
+            raise forms.ValidationError(WEIGHT_POUNDS, code="pounds")
+        if WEIGHT_WITH_KG.fullmatch(text):
+            raise forms.ValidationError(WEIGHT_UNIT_TYPED, code="invalid")
+        return weight_kg_quantize(_plain_number(text, WEIGHT_NOT_KG))
+
+
+class AgeYearsField(PlainDecimalField):
+    """An age in years (decimals for months); a number in months is refused with how to write it."""
+
+    def to_python(self, value: Any) -> Decimal | None:
+        if value in self.empty_values or (isinstance(value, str) and not value.strip()):
+            return None
+        text = str(value)
+        if AGE_IN_MONTHS.fullmatch(text):
+            raise forms.ValidationError(AGE_MONTHS, code="months")
+        if AGE_WITH_YEARS.fullmatch(text):
+            raise forms.ValidationError(AGE_UNIT_TYPED, code="invalid")
+        return _plain_number(text, AGE_NOT_YEARS)
 
 
 class PlainIntegerField(forms.IntegerField):
@@ -163,14 +206,14 @@ class PatientForm(forms.Form):
         label="Weight (kg)",
         min_value=limits.WEIGHT_KG.low,
         max_value=limits.WEIGHT_KG.high,
-        help_text=f"Kilograms only, {limits.WEIGHT_KG.low} to {limits.WEIGHT_KG.high} kg (used to the gram).",
+        help_text=WEIGHT_HINT,
         widget=_decimal_input(),
         error_messages=_range_messages(limits.WEIGHT_KG),
     )
-    age_years = PlainDecimalField(
+    age_years = AgeYearsField(
         label="Age (years)",
         **_decimal_bounds(limits.AGE_YEARS),
-        help_text=f"{limits.AGE_YEARS.low} to {limits.AGE_YEARS.high} years; decimals allowed (1.5 = 18 months).",
+        help_text=AGE_HINT,
         widget=_decimal_input(),
         error_messages={**_range_messages(limits.AGE_YEARS), **_places_message(limits.AGE_YEARS)},
     )

@@ -35,7 +35,9 @@ class AssessmentGrading(models.Model):
     assessment = models.OneToOneField(
         "assessments.Assessment", on_delete=models.CASCADE, related_name="bedside_grading"
     )
-    # [{"type": "CRS", "grade": 3, "method": "computed", "set_by": ["..."], "findings": ["..."], "notes": ["..."]}]
+    # [{"type": "CRS", "grade": 3, "method": "computed", "set_by": ["..."], "findings": ["..."], "notes": ["..."],
+    #   "answers": {"crs_hypotension": "...", ...}}]: a computed grade's helper answers as typed (older records
+    #   lack them), so the result page's "Change answers" fills the wizard in again.
     toxicities = models.JSONField(encoder=DecimalJSONEncoder, decoder=DecimalJSONDecoder)
 
     class Meta:

@@ -6,6 +6,7 @@ urlpatterns = [
     path("", views.wizard_home, name="home"),
     path("start/", views.wizard_start, name="wizard_start"),
     path("wizard/reset/", views.wizard_reset, name="wizard_reset"),
+    path("wizard/from/<uuid:assessment_id>/", views.wizard_change_answers, name="wizard_change_answers"),
     path("wizard/<slug:slug>/", views.wizard_step, name="wizard_step"),
     path("evidence/", views.evidence_list, name="evidence_list"),
     # A stored assessment's pages (result and printable order summary): rendered by the bedside's views.

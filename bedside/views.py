@@ -17,7 +17,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from pydantic import ValidationError
 
 from bedside import wizard
@@ -121,6 +121,9 @@ def _wizard_step(request: HttpRequest, step: wizard.Step) -> HttpResponse:
     if request.method == "POST":
         # Before anything else: nothing typed is ever lost, even if this step cannot be used yet.
         answers.save_step(step, wizard.raw_answers(step, request.POST))
+        if request.POST.get("action") == "new_patient":
+            # Saved first, so "Keep my answers" on the question that follows brings back this step as typed.
+            return redirect(f"{reverse('wizard_reset')}?step={step.slug}")
     states = wizard.evaluate(answers, published_institution_choices)
     index = wizard.step_index(step)
     blocking = next((s for s in states[:index] if not s.complete), None)
@@ -172,7 +175,7 @@ def _finish(request: HttpRequest, answers: WizardAnswers, states: list[StepState
         detail = "; ".join(f"{name}: {' '.join(problems)}" for name, problems in errors.items())
         messages.error(request, f"Some answers need attention: {detail}")
         return _redirect_to(wizard.FIELD_STEPS.get(field, STEPS[0]))
-    gradings = [outcome.as_record() for outcome in wizard.toxicity_outcomes(states)]
+    gradings = wizard.grading_records(states, answers.for_step(wizard.TOXICITIES))
     try:
         assessment = bedside_assessment_create(request=parsed, gradings=gradings, user=request.user)
     except UnknownInstitution:
@@ -210,10 +213,43 @@ def wizard_reset(request: HttpRequest) -> HttpResponse:
     """POST clears the answers. A GET (a typed or bookmarked address) only asks, so nothing is lost by it."""
     if request.method != "POST":
         in_progress = not WizardAnswers(request.session).is_empty
-        return render(request, "bedside/reset_confirm.html", {"in_progress": in_progress, "nav_section": "wizard"})
+        back = wizard.STEPS_BY_SLUG.get(request.GET.get("step", ""), STEPS[0])
+        context = {"in_progress": in_progress, "back_url": _step_url(back), "nav_section": "wizard"}
+        return render(request, "bedside/reset_confirm.html", context)
     WizardAnswers(request.session).reset()
     messages.info(request, "Answers cleared: start the new patient below.")
     return redirect("home")
+
+
+@never_cache
+@login_required
+@require_POST
+def wizard_change_answers(request: HttpRequest, assessment_id: Any) -> HttpResponse:
+    """The result page's "Change answers": the wizard with every answer this assessment was made from.
+
+    Answers the wizard still holds for it are kept as typed; otherwise they are filled in again from the
+    stored assessment. Answers in progress for another patient are replaced only once the user says so."""
+    assessment = _assessment_or_404(assessment_id)
+    answers = WizardAnswers(request.session)
+    if answers.finished_assessment == str(assessment.id):
+        return _redirect_to(wizard.TOXICITIES)
+    if not answers.is_empty and request.POST.get("replace") != "yes":
+        return render(
+            request, "bedside/change_answers_confirm.html", {"assessment": assessment, "nav_section": "wizard"}
+        )
+    gradings = assessment.bedside_grading.toxicities if hasattr(assessment, "bedside_grading") else []
+    answers.fill(wizard.answers_from_assessment(assessment.inputs, gradings), finished_assessment=str(assessment.id))
+    missing = wizard.findings_not_kept(gradings)
+    if missing:
+        grades = " and ".join(missing)
+        messages.warning(
+            request,
+            f"Every answer of this assessment is filled in again, except the findings behind its computed {grades} "
+            f"grade{'s' if len(missing) > 1 else ''} (not kept with it): enter them again. Change what you need.",
+        )
+    else:
+        messages.info(request, "Every answer of this assessment is filled in again: change what you need.")
+    return _redirect_to(wizard.TOXICITIES)
 
 
 @never_cache

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -18,14 +19,22 @@ from django.contrib.sessions.backends.base import SessionBase
 from django.dispatch import Signal
 
 from bedside.forms import (
+    ABSENT,
+    CALCULATE,
     FALSE,
+    NONE_APPLY,
+    SAFETY_QUESTIONS,
+    SOME_APPLY,
+    TOXICITY_FIELDS,
     TRUE,
+    UNKNOWN,
     GradeOutcome,
     GradingContext,
     PatientForm,
     ToxicitiesForm,
     YesNoField,
 )
+from engine import notation
 from engine.vocabulary import CarTarget, Toxicity
 
 SESSION_KEY = "bedside_wizard"
@@ -47,6 +56,7 @@ PATIENT = Step("patient", "Patient and treatment", PatientForm, "bedside/wizard/
 TOXICITIES = Step("toxicities", "Toxicities and grades", ToxicitiesForm, "bedside/wizard/toxicities.html")
 STEPS: tuple[Step, ...] = (PATIENT, TOXICITIES)
 STEPS_BY_SLUG = {step.slug: step for step in STEPS}
+GRADE_FIELDS = {Toxicity.CRS: "crs_grade", Toxicity.ICANS: "icans_grade", Toxicity.CARHLH: "carhlh_grade"}
 # Steps of the earlier four-step wizard, now part of these (a bookmark or an open tab still lands).
 FORMER_STEPS = {"treatment": PATIENT, "institution": PATIENT}
 
@@ -86,8 +96,20 @@ class WizardAnswers:
         return dict(self.data["answers"].get(step.slug, {}))
 
     def save_step(self, step: Step, raw: Mapping[str, str]) -> None:
+        if self.data["answers"].get(step.slug) == dict(raw):
+            return  # nothing changed: the answers still produce the finished assessment, if any
         self.data["answers"][step.slug] = dict(raw)
         self.data.pop("finished_assessment", None)
+        self._store()
+
+    def fill(self, answers: Mapping[str, Mapping[str, str]], *, finished_assessment: str) -> None:
+        """Every step's answers at once, as they were when `finished_assessment` was made (its result page
+        "Change answers"). The patient before them, if any, ends first."""
+        self.reset()
+        self.data = {
+            "answers": {step.slug: dict(answers[step.slug]) for step in STEPS if step.slug in answers},
+            "finished_assessment": finished_assessment,
+        }
         self._store()
 
     def reset(self) -> None:
@@ -171,6 +193,26 @@ def first_incomplete(states: list[StepState]) -> StepState | None:
 
 
 # --- What a finished wizard sends -------------------------------------------------------------------
+
+
+# A computed grade's own answers (the findings the helper was given), kept with the grading record so the
+# wizard can be filled in again from a stored assessment. Fever and hypotension are request fields.
+HELPER_FIELDS = {
+    toxicity: tuple(name for name in names if name not in ("fever", "hypotension", GRADE_FIELDS[toxicity]))
+    for toxicity, names in TOXICITY_FIELDS.items()
+    if toxicity in GRADE_FIELDS
+}
+
+
+def grading_records(states: list[StepState], raw_toxicities: Mapping[str, str]) -> list[dict[str, Any]]:
+    """How each grade was reached (bedside.AssessmentGrading), with a computed grade's answers as typed."""
+    records = []
+    for outcome in toxicity_outcomes(states):
+        record = outcome.as_record()
+        if outcome.method == "computed":
+            record["answers"] = {name: raw_toxicities.get(name, "") for name in HELPER_FIELDS[outcome.toxicity]}
+        records.append(record)
+    return records
 
 
 def toxicity_outcomes(states: list[StepState]) -> list[GradeOutcome]:
@@ -307,3 +349,57 @@ def prefill_rows(prefill: Prefill, institution_names: Mapping[str, str]) -> list
                 shown = raw
             rows.append((name, str(form_field.label), shown))
     return rows
+
+
+# --- Filling the wizard again from a stored assessment ---------------------------------------------
+
+
+def _flag(value: Any, *, unknown: str = "") -> str:
+    return {True: TRUE, False: FALSE}.get(value, unknown)
+
+
+def _number(value: Any) -> str:
+    return "" if value is None else str(notation.plain_decimal(Decimal(str(value))))
+
+
+def answers_from_assessment(inputs: Mapping[str, Any], gradings: list[Mapping[str, Any]]) -> dict[str, dict[str, str]]:
+    """Every answer a stored assessment was made from, as the wizard's raw answers: its request inputs, and
+    how each grade was reached (a computed grade gets "Calculate" and the findings it was given, when the
+    record kept them; an older record did not, and the helper then asks for them again)."""
+    safety = {name: inputs.get(name) for name in SAFETY_QUESTIONS}
+    some = any(value is True for value in safety.values())
+    patient = {
+        "weight_kg": _number(inputs["weight_kg"]),
+        "age_years": _number(inputs["age_years"]),
+        "prior_tocilizumab_doses": str(inputs["prior_tocilizumab_doses"]),
+        "prior_steroids": _flag(inputs["prior_steroids"]),
+        "safety_screen": SOME_APPLY if some else NONE_APPLY,
+        **{name: _flag(value) if some else "" for name, value in safety.items()},
+        "institution": inputs.get("institution") or "",
+        "car_target": str(inputs.get("car_target") or ""),
+        "days_since_infusion": _number(inputs.get("days_since_infusion")),
+        "creatinine_clearance_ml_min": _number(inputs.get("creatinine_clearance_ml_min")),
+    }
+    toxicities = {name: "" for name in TOXICITIES.form_class.base_fields}
+    toxicities.update(
+        fever=_flag(inputs.get("fever"), unknown=UNKNOWN),
+        hypotension=_flag(inputs.get("hypotension"), unknown=UNKNOWN),
+        **{field: ABSENT for field in GRADE_FIELDS.values()},
+    )
+    records = {record["type"]: record for record in gradings}
+    for given in inputs.get("toxicities", []):
+        toxicity = Toxicity(given["type"])
+        record = records.get(toxicity.value, {})
+        if record.get("method") == "computed":
+            toxicities[GRADE_FIELDS[toxicity]] = CALCULATE
+            toxicities.update({name: str(value) for name, value in record.get("answers", {}).items()})
+        else:
+            toxicities[GRADE_FIELDS[toxicity]] = str(given["grade"])
+        if toxicity is Toxicity.CARHLH:
+            toxicities["late_onset_isolated"] = _flag(inputs.get("late_onset_isolated"), unknown=UNKNOWN)
+    return {PATIENT.slug: patient, TOXICITIES.slug: toxicities}
+
+
+def findings_not_kept(gradings: list[Mapping[str, Any]]) -> list[str]:
+    """The toxicities whose computed grade's findings an older grading record did not keep."""
+    return [record["type"] for record in gradings if record.get("method") == "computed" and "answers" not in record]

@@ -524,14 +524,36 @@ def test_result_page_says_a_newer_version_is_in_force_without_changing_the_store
 
     after = _text(clinician_client.get(f"/assessments/{assessment.id}/"))
 
-    assert "A newer protocol version is in force now" not in before
+    assert "This answer used an earlier protocol version." not in before
     assert (
-        "A newer protocol version is in force now for Children's National Hospital. This stored answer is "
-        "unchanged: it was worked out under the versions named below. Children's National Hospital: this answer "
-        "used version 1; version 2 is in force since"
+        "This answer used an earlier protocol version. Since it was worked out, Children's National Hospital "
+        "published a newer version. This saved answer has not changed: it still shows what the earlier version "
+        "gave. Children's National Hospital: this answer used version 1; version 2 is in force since"
+    ) in after
+    assert (
+        "Before ordering from it, run it again with the same answers and use the new answer. "
+        "Run it again with the same answers"
     ) in after
     assert Assessment.objects.get(pk=assessment.pk).recommendations == stored
     assert after.count("Protocol version 1") >= 1 and "Protocol version 2" not in after
+
+    # "Run it again" fills the wizard with this answer's inputs; sent, they give an answer under version 2.
+    assert clinician_client.post(f"/wizard/from/{assessment.id}/")["Location"] == "/wizard/toxicities/"
+    step = clinician_client.get("/wizard/toxicities/")
+    assert [str(m) for m in step.context["messages"]] == [
+        "Every answer of this assessment is filled in again, except the findings behind its computed CRS grade "
+        "(not kept with it): enter them again. Change what you need."
+    ]
+    answers = clinician_client.session["bedside_wizard"]["answers"]["toxicities"]
+    findings = {"crs_hypotension": "one_vasopressor", "crs_oxygen": "none"}  # grade 3, as set before
+    again = clinician_client.post("/wizard/toxicities/", {**answers, **findings, "action": "next"})
+    rerun = Assessment.objects.exclude(pk=assessment.pk).get()
+    assert (again["Location"], rerun.inputs) == (f"/assessments/{rerun.id}/", assessment.inputs)
+    rerun_page = _text(clinician_client.get(again["Location"]))
+    assert ("Protocol version 2" in rerun_page, "This answer used an earlier protocol version." in rerun_page) == (
+        True,
+        False,
+    )
 
 
 # --- Query counts ----------------------------------------------------------------------------------

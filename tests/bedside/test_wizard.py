@@ -33,6 +33,8 @@ PATIENT = {
     "creatinine_clearance_ml_min": "",
 }
 PLAIN_NUMBER_MESSAGE = "Enter a number using the digits 0-9 and at most one decimal point (for example 20.5)."
+WEIGHT_NOT_KG = "Enter the weight in kilograms (kg), for example 20.5; pounds are not accepted."
+AGE_NOT_YEARS = "Enter the age in years, for example 8, or 1.5 for 18 months."
 # What Python's Decimal or int would take but no clinician means: exponents, signs, specials, hex, separators,
 # non-ASCII digits (Arabic-Indic and full-width twenty, written as escapes).
 NOT_PLAIN_NUMBERS = [
@@ -141,7 +143,18 @@ def test_wizard_has_two_steps_and_then_the_recommendation(clinician_client):
     [
         ("weight_kg", "151", "Enter a value from 1 to 150 kg."),
         ("weight_kg", "0.5", "Enter a value from 1 to 150 kg."),
-        ("weight_kg", "44 lb", PLAIN_NUMBER_MESSAGE),
+        ("weight_kg", "44 lb", "Pounds are not accepted: enter the weight in kilograms (kg), for example 20.5."),
+        ("weight_kg", "97.5 LBS", "Pounds are not accepted: enter the weight in kilograms (kg), for example 20.5."),
+        ("weight_kg", "44 pounds", "Pounds are not accepted: enter the weight in kilograms (kg), for example 20.5."),
+        ("weight_kg", "20 kg", "Enter the number of kilograms alone, without “kg”: for example 20.5."),
+        ("weight_kg", "twenty", WEIGHT_NOT_KG),
+        (
+            "age_years",
+            "18 months",
+            "Enter the age in years, not months: for example 1.5 for 18 months, 0.75 for 9 months.",
+        ),
+        ("age_years", "8y", "Enter the number of years alone, without the unit: for example 8, or 1.5 for 18 months."),
+        ("age_years", "eight", AGE_NOT_YEARS),
         # quantized to the gram before the range check, like the API: 150.0005 -> 150.001 kg
         ("weight_kg", "150.0005", "Enter a value from 1 to 150 kg."),
         ("weight_kg", "", "This field is required."),
@@ -173,9 +186,22 @@ def test_patient_step_numbers_must_be_plain_decimals_and_stay_as_typed(clinician
     expected = {
         "days_since_infusion": "Enter a whole number of days.",
         "prior_tocilizumab_doses": "Enter a whole number of doses.",
+        "weight_kg": WEIGHT_NOT_KG,
+        "age_years": AGE_NOT_YEARS,
     }.get(field, PLAIN_NUMBER_MESSAGE)
     assert (response.status_code, _errors(response)) == (200, {field: [expected]})
     assert response.context["form"][field].value() == typed
+
+
+def test_patient_step_hints_say_kilograms_only_and_give_a_valid_age(clinician_client):
+    form = clinician_client.get("/").context["form"]
+    assert (form["weight_kg"].help_text, form["age_years"].help_text) == (
+        "In kilograms (kg) only, 1 to 150, for example 20.5. Pounds are not accepted.",
+        "In years, 0 to 40, for example 8. Under 2 years, use decimals: 1.5 is 18 months, 0.75 is 9 months.",
+    )
+    # Each example in the hints is an answer the step takes.
+    for weight, age in (("20.5", "8"), ("20.5", "1.5"), ("20.5", "0.75")):
+        assert _post(clinician_client, "/", {**PATIENT, "weight_kg": weight, "age_years": age}).status_code == 302
 
 
 def test_patient_step_decimal_comma_gets_its_own_message(clinician_client):
@@ -619,7 +645,12 @@ def test_every_step_makes_next_the_forms_first_submit_button(clinician_client, p
 
 def test_wizard_step_has_no_one_tap_reset(clinician_client):
     html = clinician_client.get("/").content.decode()
-    assert (re.findall(r'<form[^>]*action="/wizard/reset/"', html), '<a href="/wizard/reset/">' in html) == ([], True)
+    button = r'<button type="submit" form="wizard-form" name="action" value="new_patient"[^>]*>([^<]*)<'
+    new_patient = re.findall(button, html)
+    assert (re.findall(r'<form[^>]*action="/wizard/reset/"', html), new_patient) == (
+        [],
+        ["New patient (clears these answers: asks first)"],
+    )
 
 
 def test_former_steps_lead_to_the_step_that_asks_them_now(clinician_client):
@@ -780,6 +811,13 @@ def test_finish_records_how_each_grade_was_reached(clinician_client):
                 "hypotension requiring one vasopressor (with or without vasopressin): grade 3",
             ],
             "notes": [],
+            # The helper's answers as typed, so "Change answers" can fill the wizard in again.
+            "answers": {
+                "crs_hypotension": "one_vasopressor",
+                "crs_oxygen": "none",
+                "crs_antipyretics_or_steroids_given": "",
+                "crs_oxygen_flow_l_min": "",
+            },
         },
         {"type": "carHLH", "grade": 2, "method": "picked", "set_by": [], "findings": [], "notes": []},
     ]
@@ -870,6 +908,153 @@ def test_new_patient_get_asks_first_and_clears_nothing(clinician_client):
     assert clinician_client.get("/").context["form"]["weight_kg"].value() == "20"
 
 
+def test_new_patient_saves_what_was_typed_and_keep_my_answers_returns_to_that_step(clinician_client):
+    _complete_patient(clinician_client)
+    typed = {"fever": "true", "crs_grade": "3", "icans_grade": "2"}  # not sent with Next: New patient tapped
+    response = _post(clinician_client, "/wizard/toxicities/", typed, action="new_patient")
+    assert response["Location"] == "/wizard/reset/?step=toxicities"
+    page = clinician_client.get(response["Location"]).content.decode()
+    assert re.findall(r'<a class="btn btn-outline-secondary" href="([^"]*)">([^<]*)</a>', page) == [
+        ("/wizard/toxicities/", "Keep my answers")
+    ]
+    form = clinician_client.get("/wizard/toxicities/").context["form"]
+    assert [form[name].value() for name in ("fever", "crs_grade", "icans_grade")] == ["true", "3", "2"]
+    assert clinician_client.get("/").context["form"]["weight_kg"].value() == "20"
+
+
+def test_new_patient_from_an_unfinished_first_step_keeps_what_was_typed(clinician_client):
+    response = _post(clinician_client, "/", {"weight_kg": "44 lb", "age_years": "8"}, action="new_patient")
+    assert response["Location"] == "/wizard/reset/?step=patient"
+    assert "Keep my answers" in _text(clinician_client.get(response["Location"]).content.decode())
+    form = clinician_client.get("/").context["form"]
+    assert [form[name].value() for name in ("weight_kg", "age_years")] == ["44 lb", "8"]
+
+
+def test_new_patient_confirmed_after_typing_clears_what_was_typed(clinician_client):
+    _post(clinician_client, "/", {"weight_kg": "31"}, action="new_patient")
+    assert clinician_client.post("/wizard/reset/")["Location"] == "/"
+    assert clinician_client.get("/").context["form"]["weight_kg"].value() is None
+
+
+def test_new_patient_question_goes_back_to_the_first_step_for_an_unknown_step(clinician_client):
+    _complete_patient(clinician_client)
+    page = clinician_client.get("/wizard/reset/?step=nowhere").content.decode()
+    assert '<a class="btn btn-outline-secondary" href="/">Keep my answers</a>' in page
+
+
+# --- Change answers: the wizard filled in again from a stored assessment ---------------------------
+
+CRS_AND_ICANS_CALCULATED = {
+    "fever": "unknown",
+    "hypotension": "false",
+    "crs_grade": "calculate",
+    "crs_hypotension": "none",
+    "crs_oxygen": "nasal_cannula",
+    "crs_oxygen_flow_l_min": "7",
+    "crs_antipyretics_or_steroids_given": "on",
+    "icans_grade": "calculate",
+    "icans_ice_score": "",
+    "icans_capd_total": "10",
+    "icans_consciousness": "awakens_to_voice",
+    "icans_seizure": "none",
+    "icans_motor": "none",
+    "icans_raised_icp": "none",
+    "carhlh_grade": "2",
+    "late_onset_isolated": "false",
+}
+
+
+def _typed(client: Client) -> dict:
+    return client.session["bedside_wizard"]["answers"]
+
+
+def test_change_answers_fills_the_wizard_again_with_every_answer_after_a_new_patient(clinician_client):
+    patient = {**PATIENT, "weight_kg": "20.5", "age_years": "6.25", "prior_tocilizumab_doses": "0"}
+    patient |= {"safety_screen": "some", **dict.fromkeys(SAFETY_QUESTIONS, "false"), "active_infection": "true"}
+    patient |= {"days_since_infusion": "9", "creatinine_clearance_ml_min": "80.5", "institution": "stjude"}
+    _complete_patient(clinician_client, patient)
+    finished = _post(clinician_client, "/wizard/toxicities/", CRS_AND_ICANS_CALCULATED)
+    assessment = Assessment.objects.get()
+    assert finished["Location"] == f"/assessments/{assessment.id}/"
+    typed = _typed(clinician_client)
+    clinician_client.post("/wizard/reset/", follow=True)
+    assert _typed(clinician_client) == {}
+
+    response = clinician_client.post(f"/wizard/from/{assessment.id}/")
+    assert response["Location"] == "/wizard/toxicities/"
+    assert _typed(clinician_client) == typed
+    page = clinician_client.get("/wizard/toxicities/")
+    assert [str(m) for m in get_messages(page.wsgi_request)] == [
+        "Every answer of this assessment is filled in again: change what you need."
+    ]
+    assert f'<a href="/assessments/{assessment.id}/">your last recommendation</a>' in page.content.decode()
+    # Sent again unchanged, the answers give the same inputs and the same grades, reached the same way.
+    again = _post(clinician_client, "/wizard/toxicities/", _typed(clinician_client)["toxicities"])
+    second = Assessment.objects.exclude(pk=assessment.pk).get()
+    assert again["Location"] == f"/assessments/{second.id}/"
+    assert second.inputs == assessment.inputs
+    assert second.bedside_grading.toxicities == assessment.bedside_grading.toxicities
+
+
+def test_change_answers_keeps_the_answers_as_typed_while_the_wizard_holds_them(clinician_client):
+    _complete_patient(clinician_client, {**PATIENT, "weight_kg": "20.000"})
+    _post(clinician_client, "/wizard/toxicities/", CRS_CALCULATED_GRADE_3)
+    assessment = Assessment.objects.get()
+    response = clinician_client.post(f"/wizard/from/{assessment.id}/")
+    assert (response["Location"], _typed(clinician_client)["patient"]["weight_kg"]) == (
+        "/wizard/toxicities/",
+        "20.000",
+    )
+
+
+def test_change_answers_asks_before_replacing_another_patients_answers_in_progress(clinician_client):
+    _complete_all(clinician_client)
+    assessment = Assessment.objects.get()
+    clinician_client.post("/wizard/reset/")
+    _post(clinician_client, "/", {"weight_kg": "31", "age_years": "4"})
+    asked = clinician_client.post(f"/wizard/from/{assessment.id}/")
+    assert asked.status_code == 200
+    assert "Replace the answers in progress? The wizard holds answers for another patient, not yet finished." in (
+        _text(asked.content.decode())
+    )
+    assert _typed(clinician_client)["patient"]["weight_kg"] == "31"
+    replaced = clinician_client.post(f"/wizard/from/{assessment.id}/", {"replace": "yes"})
+    assert (replaced["Location"], _typed(clinician_client)["patient"]["weight_kg"]) == ("/wizard/toxicities/", "20")
+
+
+def test_change_answers_of_an_api_assessment_fills_in_its_grades_as_picked(clinician_client):
+    assessment = AssessmentFactory()
+    clinician_client.post(f"/wizard/from/{assessment.id}/")
+    answers = _typed(clinician_client)
+    patient = answers["patient"]
+    assert (patient["weight_kg"], patient["safety_screen"], patient["institution"]) == ("20", "none", "")
+    assert [answers["toxicities"][name] for name in ("crs_grade", "icans_grade", "carhlh_grade", "fever")] == [
+        "3",
+        "absent",
+        "absent",
+        "unknown",
+    ]
+
+
+def test_change_answers_of_a_computed_grade_without_its_findings_asks_for_them_again(clinician_client):
+    assessment = AssessmentFactory(source=Assessment.Source.BEDSIDE)
+    AssessmentGrading.objects.create(
+        assessment=assessment,
+        toxicities=[{"type": "CRS", "grade": 3, "method": "computed", "set_by": ["x"], "findings": [], "notes": []}],
+    )
+    clinician_client.post(f"/wizard/from/{assessment.id}/")
+    toxicities = _typed(clinician_client)["toxicities"]
+    assert [toxicities[name] for name in ("crs_grade", "crs_hypotension", "crs_oxygen")] == ["calculate", "", ""]
+
+
+def test_change_answers_is_a_post_and_needs_login(clinician_client, client):
+    assessment = AssessmentFactory()
+    assert clinician_client.get(f"/wizard/from/{assessment.id}/").status_code == 405
+    assert client.post(f"/wizard/from/{assessment.id}/")["Location"] == (
+        f"/accounts/login/?next=/wizard/from/{assessment.id}/"
+    )
+
+
 def test_new_patient_get_without_answers_says_there_are_none(clinician_client):
     assert "The wizard has no answers in progress." in _text(clinician_client.get("/wizard/reset/").content.decode())
 
@@ -956,7 +1141,7 @@ def test_start_link_numbers_must_be_plain_decimals(clinician_client):
     response = clinician_client.post(f"/start/?{query}")
     assert _messages(response) == [
         "Filled in from the link: days_since_infusion. Check every answer.",
-        f"Ignored invalid values: weight_kg: {PLAIN_NUMBER_MESSAGE}; age_years: {PLAIN_NUMBER_MESSAGE}; "
+        f"Ignored invalid values: weight_kg: {WEIGHT_NOT_KG}; age_years: {AGE_NOT_YEARS}; "
         "prior_tocilizumab_doses: Enter a whole number of doses.",
     ]
 

@@ -12,6 +12,8 @@ from playwright.sync_api import expect
 
 from bedside.services import bedside_assessment_create
 from engine.inputs import RecommendationRequest
+from protocols.models import Protocol
+from protocols.services import protocol_version_draft_create, protocol_version_publish
 from tests.e2e import wizard
 from tests.e2e.bedside_checks import (
     ALL_IMPACTS,
@@ -307,7 +309,10 @@ def test_cnh_crs_3_at_20_kg_from_login_to_result_in_at_most_12_actions(watched_p
 # --- Nothing lost by one tap -----------------------------------------------------------------------
 
 
-def test_new_patient_asks_first_and_keeps_the_answers_until_confirmed(watched_page, live_server):
+NEW_PATIENT = "New patient (clears these answers: asks first)"
+
+
+def test_new_patient_asks_first_and_keeps_every_answer_until_confirmed(watched_page, live_server):
     page = watched_page
     page.set_viewport_size(PHONE)
     UserFactory(username="reset", role="clinician")
@@ -315,19 +320,91 @@ def test_new_patient_asks_first_and_keeps_the_answers_until_confirmed(watched_pa
     _first_step(page, PATIENTS["cnh"]["first_step"])
     _answer(page, "institution", "cnh")
     wizard.submit(page)
+    _crs_3_from_findings(page)  # typed on the second step, never sent with Next
 
-    with page.expect_navigation():
-        page.get_by_role("link", name="New patient (clears these answers: asks first)").click()
+    wizard.submit(page, NEW_PATIENT)
     expect(page.get_by_role("heading", level=1)).to_have_text("Clear all answers and start a new patient?")
     _no_axe_violations(page)
     with page.expect_navigation():
         page.get_by_role("link", name="Keep my answers").click()
-    expect(page.get_by_label("Weight (kg)")).to_have_value("20")
+    assert page.url == f"{live_server.url}/wizard/toxicities/"
+    for name, value in (("fever", "true"), ("crs_grade", "calculate"), ("crs_hypotension", "one_vasopressor")):
+        expect(page.locator(f"input[name={name}][value='{value}']")).to_be_checked()
+    expect(page.get_by_label("Nasal cannula flow (L/min)")).to_have_value("6")
 
-    with page.expect_navigation():
-        page.get_by_role("link", name="New patient (clears these answers: asks first)").click()
+    wizard.submit(page, NEW_PATIENT)
     wizard.submit(page, "Clear all answers and start a new patient")
     expect(page.get_by_label("Weight (kg)")).to_have_value("")
+
+
+def test_change_answers_on_the_result_fills_in_every_answer_after_a_new_patient(watched_page, live_server):
+    page = watched_page
+    page.set_viewport_size(PHONE)
+    UserFactory(username="again", role="clinician")
+    login(page, live_server, username="again")
+    _first_step(page, PATIENTS["cnh"]["first_step"])
+    _answer(page, "institution", "cnh")
+    wizard.submit(page)
+    _crs_3_from_findings(page)
+    wizard.submit(page, "Get recommendations")
+    result_url = page.url
+    _no_axe_violations(page)
+
+    with page.expect_navigation():
+        page.get_by_role("link", name="New patient").click()
+    wizard.submit(page, "Clear all answers and start a new patient")
+    page.get_by_label("Weight (kg)").fill("31")  # the next patient, begun
+    wizard.submit(page)
+
+    page.goto(result_url)
+    wizard.submit(page, "Change answers")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Replace the answers in progress?")
+    _no_axe_violations(page)
+    wizard.submit(page, "Replace them with this assessment's answers")
+    assert page.url == f"{live_server.url}/wizard/toxicities/"
+    for name, value in (
+        ("fever", "true"),
+        ("hypotension", "true"),
+        ("crs_grade", "calculate"),
+        ("crs_hypotension", "one_vasopressor"),
+        ("crs_oxygen", "nasal_cannula"),
+        ("icans_grade", "absent"),
+        ("carhlh_grade", "absent"),
+    ):
+        expect(page.locator(f"input[name={name}][value='{value}']")).to_be_checked()
+    expect(page.get_by_label("Nasal cannula flow (L/min)")).to_have_value("6")
+    _no_axe_violations(page)
+    wizard.submit(page, "1 Patient and treatment (done)")
+    for label, value in (("Weight (kg)", "20"), ("Age (years)", "8"), ("Tocilizumab doses given so far", "1")):
+        expect(page.get_by_label(label)).to_have_value(value)
+    for name, value in (("prior_steroids", "true"), ("safety_screen", "none"), ("institution", "cnh")):
+        expect(page.locator(f"input[name={name}][value='{value}']")).to_be_checked()
+    wizard.submit(page)
+    wizard.submit(page, "Get recommendations")
+    assert wizard.first_step_shown(page, "cnh")["order"] == PATIENTS["cnh"]["order"]
+
+
+def test_answer_under_an_earlier_protocol_version_says_so_and_runs_again(watched_page, live_server):
+    page = watched_page
+    page.set_viewport_size(PHONE)
+    user = UserFactory(username="stale", role="clinician")
+    pharmacist = UserFactory(username="stale-pharm", role="pharmacist")
+    assessment = _bedside_assessment(user, "cnh")
+    newer = protocol_version_draft_create(protocol=Protocol.objects.get(institution__slug="cnh"), author=pharmacist)
+    protocol_version_publish(version=newer, approved_by=pharmacist)
+    login(page, live_server, username="stale")
+    page.goto(f"{live_server.url}/assessments/{assessment.id}/")
+    notice = page.locator("#newer-versions")
+    expect(notice).to_contain_text("This answer used an earlier protocol version.")
+    _no_axe_violations(page)
+    assert focus_indicator_problems(page)[1] == []
+    wizard.submit(page, "Run it again with the same answers")
+    assert page.url == f"{live_server.url}/wizard/toxicities/"
+    for name, value in (("fever", "true"), ("hypotension", "true"), ("crs_grade", "3")):
+        expect(page.locator(f"input[name={name}][value='{value}']")).to_be_checked()
+    wizard.submit(page, "Get recommendations")
+    expect(page.locator(".answer-card .protocol-ref")).to_contain_text("Protocol version 2")
+    expect(page.locator("#newer-versions")).to_have_count(0)
 
 
 def test_failed_submit_moves_focus_to_the_error_summary_and_names_the_error_in_the_title(watched_page, live_server):

@@ -73,6 +73,7 @@ BEDSIDE_SIGNED_IN = {
     "wizard_start": OK,  # GET shows what the link carries; only its POST button fills the wizard
     "wizard_reset": OK,  # GET asks for confirmation; only its POST button clears the answers
     "wizard_step": REDIRECT,  # a later step, with the earlier ones unanswered, goes back to the first of them
+    "wizard_change_answers": METHOD,  # the result page's Change answers: a POST only (it fills the wizard)
 }
 
 # Bedside-styled pages for pharmacists only (a draft shown as the bedside would show it).
