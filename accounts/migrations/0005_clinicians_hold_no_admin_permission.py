@@ -4,7 +4,7 @@
 those through the bedside pages (which need a log-in, not a model permission), so the view
 permissions only widened what the admin would show a clinician made staff by mistake. Dropped
 here, and any clinician who is neither a pharmacist nor a superuser loses staff status. The
-pharmacist group is unchanged (checked by tests/governance/test_permission_matrix.py).
+pharmacist group is unchanged (checked by tests/accounts/test_permission_matrix.py).
 """
 
 from django.db import migrations

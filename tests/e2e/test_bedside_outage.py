@@ -1,5 +1,5 @@
 """The bedside with its database away, in real Chromium against the app under gunicorn (as
-tests/test_database_outage.py runs it): the 503 page carries back everything the form sent, and once the
+tests/anakinra_cds/test_database_outage.py runs it): the 503 page carries back everything the form sent, and once the
 database is back its "Try again" button sends it again, so nothing typed is lost."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from django.conf import global_settings
 from playwright.sync_api import expect
 
 from assessments.models import Assessment
+from tests.anakinra_cds.test_database_outage import TcpForwarder, gunicorn
 from tests.e2e import wizard
 from tests.e2e.bedside_checks import ALL_IMPACTS, focus_indicator_problems
 from tests.e2e.conftest import axe_violations, e2e_db
 from tests.factories import PASSWORD, UserFactory
-from tests.test_database_outage import TcpForwarder, gunicorn
 
 pytestmark = [pytest.mark.e2e, e2e_db]
 

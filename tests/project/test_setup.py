@@ -17,7 +17,7 @@ from accounts.models import LoginFailure, login_username_hash
 from accounts.services import NotADemoAccount, demo_account_password_reset, demo_accounts_create
 from tests.factories import LoginFailureFactory, UserFactory
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # The README's set-up and production-check text lives in these docs pages (the front page links them).
 GETTING_STARTED = (ROOT / "docs" / "index.md").read_text(encoding="utf-8")
 OPERATIONS = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")

@@ -12,7 +12,7 @@ from cds_hooks.fhir_read import DraftReading
 from engine.data import Citation, ComparisonThresholds
 from engine.order_check import DraftDose, order_check
 from engine.vocabulary import DoseBasis, Route
-from tests.wording.test_words import _facts, _protocol, _step
+from tests.cds_hooks.test_words import _facts, _protocol, _step
 
 pytestmark = pytest.mark.unit
 

@@ -14,7 +14,7 @@ from markdown.extensions.toc import slugify
 
 pytestmark = pytest.mark.unit
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TOP_LEVEL_DOCUMENTS = ("README.md", "CHANGELOG.md", "CONTRIBUTING.md")
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 FENCE = re.compile(r"^(```|~~~)")

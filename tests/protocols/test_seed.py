@@ -420,7 +420,7 @@ FILE_CHANGES = {
     ),
     "test patient": ('arithmetic = "10 mg/kg/day x 38 kg', 'arithmetic = "Checked: 10 mg/kg/day x 38 kg'),
 }
-# Test patients belong to protocol versions: tests/governance/test_seed_test_patients.py loads their changes.
+# Test patients belong to protocol versions: tests/protocols/test_seed_test_patients.py loads their changes.
 KINDS = sorted(set(FILE_CHANGES) - {"test patient"})
 RECORDS = {
     "reference": ("reference ref-20", lambda: Reference.objects.get(key="ref-20"), "pages"),

@@ -25,8 +25,7 @@ import requests
 from django.db import connection
 
 from anakinra_cds.db_waits import BoundedWaitConnection
-from tests.ehr_support import ORDER_SELECT_PATH, ec_key
-from tests.test_database_outage import (
+from tests.anakinra_cds.test_database_outage import (
     RETRY_AFTER,
     SESSION_COOKIE,
     UNAVAILABLE_JSON,
@@ -35,6 +34,7 @@ from tests.test_database_outage import (
     free_port,
     gunicorn,
 )
+from tests.ehr_support import ORDER_SELECT_PATH, ec_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 

@@ -15,7 +15,7 @@ import pytest
 
 from cds_hooks import auth
 from cds_hooks.auth import InvalidToken, cds_client_verify
-from tests.ehr.conftest import TEST_HOST
+from tests.cds_hooks.conftest import TEST_HOST
 from tests.ehr_support import ISSUER, bearer, claims, ec_key, sign
 
 pytestmark = pytest.mark.integration

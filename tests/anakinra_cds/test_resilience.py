@@ -1,5 +1,5 @@
 """Hardening in-process: the probes, 413 for oversized bodies, and no caching of patient answers.
-(The database outage itself is in tests/test_database_outage.py, against a real server.)"""
+(The database outage itself is in tests/anakinra_cds/test_database_outage.py, against a real server.)"""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from django.test import Client, RequestFactory
 
 from anakinra_cds.middleware import ServiceErrorsMiddleware
 from assessments.models import Assessment
+from tests.api.test_endpoints import URL, VALID
 from tests.ehr_support import ORDER_SELECT_PATH, body_json, full_prefetch, hook_body
-from tests.test_api import URL, VALID
 
 pytestmark = pytest.mark.integration
 

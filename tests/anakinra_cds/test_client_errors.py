@@ -19,10 +19,10 @@ from django.test import Client, RequestFactory
 from accounts.services import api_token_create
 from anakinra_cds.middleware import ServiceErrorsMiddleware
 from anakinra_cds.request_body import LENGTH_REQUIRED, read_chunked_body
+from tests.anakinra_cds.test_database_outage import Server, gunicorn
+from tests.anakinra_cds.test_resilience import TOO_LARGE
+from tests.api.test_endpoints import URL, VALID
 from tests.ehr_support import ORDER_SELECT_PATH
-from tests.test_api import URL, VALID
-from tests.test_database_outage import Server, gunicorn
-from tests.test_resilience import TOO_LARGE
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 

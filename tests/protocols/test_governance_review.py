@@ -272,7 +272,7 @@ def test_submitting_emails_the_other_pharmacists_who_may_approve(
 def test_a_mail_failure_keeps_the_submission_and_is_audited(
     pharmacist, second_pharmacist, settings, django_capture_on_commit_callbacks
 ):
-    settings.MAILERS = {"default": {"BACKEND": "tests.governance.failing_mail.FailingBackend"}}
+    settings.MAILERS = {"default": {"BACKEND": "tests.protocols.failing_mail.FailingBackend"}}
     second_pharmacist.email = "reviewer@example.org"
     second_pharmacist.save()
     draft = _draft("cnh", pharmacist)

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from cds_hooks.models import SeenJwtId
 from cds_hooks.replay import jwt_id_claim
-from tests.ehr.conftest import TEST_HOST
+from tests.cds_hooks.conftest import TEST_HOST
 from tests.ehr_support import (
     ISSUER,
     ORDER_SELECT_PATH,

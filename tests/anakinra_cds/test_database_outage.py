@@ -26,7 +26,7 @@ from tests.ehr_support import ISSUER, ORDER_SELECT_PATH, body_json, claims, ec_k
 
 pytestmark = [pytest.mark.integration, pytest.mark.subprocess]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CONNECT_TIMEOUT_SECONDS = 2  # psycopg's minimum
 RETRY_AFTER = "7"
 UNAVAILABLE_JSON = {"errors": {"service": [SERVICE_UNAVAILABLE]}}

@@ -24,7 +24,7 @@ from referencing import Registry, Resource
 
 from bench.loadtools import DEFAULT_WORKER_MODEL
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "deploy" / "kubernetes"
 SCHEMAS = ROOT / "tests" / "vendor" / "kubernetes-json-schema" / "v1.33.0-local-strict"
 PYTHON = sys.executable

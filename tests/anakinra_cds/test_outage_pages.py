@@ -1,5 +1,5 @@
 """The 503 page people get while the database is away carries back what their form sent, under a "Try again"
-button (the app under gunicorn against a closed port, as tests/test_database_outage.py runs it)."""
+button (the app under gunicorn against a closed port, as tests/anakinra_cds/test_database_outage.py runs it)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from anakinra_cds.resubmit import carried_post, same_site_path
-from tests.test_database_outage import CSRF, SESSION_COOKIE, free_port, gunicorn
+from tests.anakinra_cds.test_database_outage import CSRF, SESSION_COOKIE, free_port, gunicorn
 
 pytestmark = pytest.mark.integration
 
