@@ -1053,3 +1053,59 @@ def test_warnings_from_the_label_name_it(db):
         "renal_impairment",
         "iv_off_label",
     ]
+
+
+# --- Clinical review round 3 (2026-12-03) ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("weight", "calculated", "capped_by", "cap_notes"),
+    [
+        # 2 mg/kg x 50.001 kg = 100.002 mg, shown 100 mg = the 100 mg ordered: no cap reported (it was, with the
+        # note "100.002 mg per dose is above the 100 mg/dose maximum").
+        ("50.001", "100", [], []),
+        # 2 x 50.025 = 100.05 mg -> 100.1 mg (ROUND_HALF_UP) > 100 mg: the cap changes the shown dose.
+        ("50.025", "100.1", ["max_single_dose"], ["100.1 mg per dose is above the 100 mg/dose maximum"]),
+    ],
+)
+def test_cnh_per_dose_cap_reported_only_where_the_shown_dose_changes(db, weight, calculated, capped_by, cap_notes):
+    (step,) = answer("cnh", patient(weight, car_target=CarTarget.CD19))["steps"]
+    # Ordered 100 mg either way; 4 x 100 = 400 mg/day.
+    assert (
+        step["calculated_per_dose_mg"],
+        step["per_dose_mg"],
+        step["per_day_mg"],
+        step["capped_by"],
+        step["cap_notes"],
+    ) == (rng(calculated), rng(100), rng(400), capped_by, cap_notes)
+
+
+@pytest.mark.parametrize(
+    ("weight", "ceiling_capped_by", "escalation_text"),
+    [
+        # 10 mg/kg/day x 40.001 kg = 400.01 mg/day, shown 400 mg/day = the cap: not "capped at 400".
+        ("40.001", [], "escalation ceiling 10 mg/kg/day = 400 mg/day"),
+        # 10 x 40.004 = 400.04 -> 400.0 mg/day shown: still not reported.
+        ("40.004", [], "escalation ceiling 10 mg/kg/day = 400 mg/day"),
+        # 10 x 40.005 = 400.05 -> 400.1 mg/day (half up) > 400: the cap lowers the shown ceiling.
+        ("40.005", ["max_daily_dose"], "escalation ceiling 10 mg/kg/day = 400.1 mg/day, capped at 400 mg/day"),
+    ],
+)
+def test_chop_ceiling_cap_reported_only_where_the_shown_ceiling_changes(db, weight, ceiling_capped_by, escalation_text):
+    (step,) = answer("chop", patient(weight))["steps"]
+    # Starting 2 x 40.00x = 80.0 mg/day; ceiling 400 mg/day after the per-day cap in every case.
+    assert (
+        step["per_day_mg"],
+        step["max_escalation_per_day_mg"],
+        step["capped_by"],
+        step["max_escalation_capped_by"],
+        step["escalation_text"],
+        step["cap_notes"],
+    ) == (
+        rng(80),
+        D(400),
+        [],
+        ceiling_capped_by,
+        escalation_text,
+        [escalation_text] if ceiling_capped_by else [],
+    )
