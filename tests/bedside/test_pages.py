@@ -130,7 +130,8 @@ def test_result_page_details_follow_with_the_reason_and_the_arithmetic(clinician
         "How this answer was reached CRS grade 3 with tocilizumab given (1 dose) and steroids given or starting: "
         "third-line use, after tocilizumab and steroids Initial dosing (initial) "
         "2 mg/kg/dose x 20 kg = 40 mg per dose 4 doses a day x 40 mg = 160 mg/day "
-        "Caps max 100 mg per dose; max 400 mg per day (not reached) Duration Days to 2 weeks, including the taper."
+        "Caps max 100 mg per dose (not reached); max 400 mg per day (not reached) Duration Days to 2 weeks, "
+        "including the taper."
     )
 
 
@@ -198,7 +199,28 @@ def test_result_page_says_a_most_often_interval_as_a_maximum(clinician, clinicia
 
 def test_print_page_states_caps_plainly_from_the_data(clinician, clinician_client):
     text = _text(clinician_client.get(f"/assessments/{_bedside_assessment(clinician).id}/print/"))
-    assert "Caps max 100 mg per dose; max 400 mg per day (not reached)" in text
+    assert "Caps max 100 mg per dose (not reached); max 400 mg per day (not reached)" in text
+
+
+@pytest.mark.parametrize(
+    ("page", "institution", "weight_kg", "caps"),
+    [
+        # cnh 60 kg: 2 x 60 = 120 mg > 100 mg/dose -> 100 mg; 4 x 100 = 400 mg/day, the per-day cap not exceeded:
+        # the flag stands beside the per-dose cap only (it used to follow both caps).
+        ("", "cnh", 60, "Caps max 100 mg per dose ( cap applied ); max 400 mg per day (not reached)"),
+        ("print/", "cnh", 60, "Caps max 100 mg per dose ( cap applied ); max 400 mg per day (not reached)"),
+        # cnh 50.001 kg: 2 x 50.001 = 100.002 mg, shown 100 mg: the cap changed nothing shown (0.1 mg).
+        ("print/", "cnh", Decimal("50.001"), "Caps max 100 mg per dose (not reached); max 400 mg per day (not reached)"),
+        # chop 51 kg: 102 mg/day; ceiling 510 mg/day capped at 400: the per-day cap acted on the ceiling only.
+        ("", "chop", 51, "Caps max 400 mg per day (not reached by this amount; caps the escalation ceiling)"),
+    ],
+)
+def test_caps_line_puts_cap_applied_beside_the_cap_that_acted(
+    clinician, clinician_client, page, institution, weight_kg, caps
+):
+    assessment = _bedside_assessment(clinician, institution=institution, weight_kg=weight_kg)
+    text = _text(clinician_client.get(f"/assessments/{assessment.id}/{page}"))
+    assert caps in text  # (the flag is in <strong>, hence the spaces)
 
 
 def test_print_page_says_where_the_protocol_comes_from_and_that_no_local_pharmacist_approved_it(
