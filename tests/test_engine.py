@@ -633,11 +633,37 @@ def test_above_reported_maximum_names_the_limit_and_vial_rounding():
     result = recommend(protocol=protocol(steps=(s,)), patient=patient(weight="38"))
     (warning,) = [w for w in result.warnings if w.code == "above_reported_maximum"]
     assert warning.text == (
-        "Up to 400 mg/day (10.5 mg/kg/day) after rounding to the nearest vial: above 10 mg/kg/day, the highest "
-        "per-kg daily amount any center reports."
+        "Step 1 (Test step): 400 mg/day (10.5 mg/kg/day) after rounding to the nearest vial: above 10 mg/kg/day, "
+        "the highest per-kg daily amount any center reports."
     )
     # Cited from the version's data whenever a comparison warning is shown.
     assert [c.label for c in result.citations] == ["The letter (Table 1)"]
+
+
+def test_above_reported_maximum_names_the_step_a_range_and_an_escalation_ceiling():
+    # 10 kg: the limit is 10 mg/kg/day x 10 kg = 100 mg/day. Step 1, 8 to 12 mg/kg/day with no interval:
+    # 80 to 120 mg/day, the high bound above -> "up to 120 mg/day (12 mg/kg/day)". Step 2, 2 mg/kg/day
+    # (20 mg/day, not above) escalating to 12 mg/kg/day = 120 mg/day: its ceiling is above.
+    severe = step(
+        name="Severe",
+        dose_basis=DoseBasis.MG_PER_KG_PER_DAY,
+        amount_low=D(8),
+        amount_high=D(12),
+        interval_hours=None,
+    )
+    escalating = step(
+        name="Escalating",
+        dose_basis=DoseBasis.MG_PER_KG_PER_DAY,
+        interval_hours=None,
+        escalation_ceiling_amount=D(12),
+        escalation_ceiling_basis=DoseBasis.MG_PER_KG_PER_DAY,
+    )
+    result = recommend(protocol=protocol(steps=(severe, escalating)), patient=patient(weight="10"))
+    (warning,) = [w for w in result.warnings if w.code == "above_reported_maximum"]
+    assert warning.text == (
+        "Step 1 (Severe): up to 120 mg/day (12 mg/kg/day); step 2 (Escalating), escalation ceiling: 120 mg/day "
+        "(12 mg/kg/day): above 10 mg/kg/day, the highest per-kg daily amount any center reports."
+    )
 
 
 def test_no_comparison_without_thresholds_and_a_note_says_so():

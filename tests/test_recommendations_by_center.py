@@ -1014,8 +1014,8 @@ def test_above_reported_maximum_text_is_built_from_the_version_data(db):
     assert result["warnings"][0] == {
         "code": "above_reported_maximum",
         "severity": "warning",
-        "text": "Up to 400 mg/day (11 mg/kg/day) after rounding to the nearest vial: above 10 mg/kg/day, the "
-        "highest per-kg daily amount any of the six centers reports.",
+        "text": "Step 1 (Initial dosing): 400 mg/day (11 mg/kg/day) after rounding to the nearest vial: above "
+        "10 mg/kg/day, the highest per-kg daily amount any of the six centers reports.",
     }
 
 
@@ -1109,3 +1109,18 @@ def test_chop_ceiling_cap_reported_only_where_the_shown_ceiling_changes(db, weig
         escalation_text,
         [escalation_text] if ceiling_capped_by else [],
     )
+
+
+def test_above_reported_maximum_names_each_step_it_fired_on(db):
+    # MUSC, ICANS grade 2 at 4.9 kg: its listed steps are the fixed-dose alternative and its taper (the mg/kg
+    # steps are for CRS). Against 10 mg/kg/day x 4.9 kg / 1 dose a day = 49 mg: 100 mg once a day is above
+    # (100 / 4.9 = 20.408 -> 20.4 mg/kg/day), and so is the 50 mg taper (50 / 4.9 = 10.204 -> 10.2 mg/kg/day).
+    result = answer("musc", patient("4.9", toxicities=(("ICANS", 2),), car_target=CarTarget.CD19))
+    assert [s["name"] for s in result["steps"]] == ["Alternative: fixed dose", "Taper after the fixed-dose alternative"]
+    assert result["warnings"][0] == {
+        "code": "above_reported_maximum",
+        "severity": "warning",
+        "text": "Step 1 (Alternative: fixed dose): 100 mg/day (20.4 mg/kg/day); step 2 (Taper after the fixed-dose "
+        "alternative): 50 mg/day (10.2 mg/kg/day): above 10 mg/kg/day, the highest per-kg daily amount any of the "
+        "six centers reports.",
+    }

@@ -210,7 +210,12 @@ def test_print_page_states_caps_plainly_from_the_data(clinician, clinician_clien
         ("", "cnh", 60, "Caps max 100 mg per dose ( cap applied ); max 400 mg per day (not reached)"),
         ("print/", "cnh", 60, "Caps max 100 mg per dose ( cap applied ); max 400 mg per day (not reached)"),
         # cnh 50.001 kg: 2 x 50.001 = 100.002 mg, shown 100 mg: the cap changed nothing shown (0.1 mg).
-        ("print/", "cnh", Decimal("50.001"), "Caps max 100 mg per dose (not reached); max 400 mg per day (not reached)"),
+        (
+            "print/",
+            "cnh",
+            Decimal("50.001"),
+            "Caps max 100 mg per dose (not reached); max 400 mg per day (not reached)",
+        ),
         # chop 51 kg: 102 mg/day; ceiling 510 mg/day capped at 400: the per-day cap acted on the ceiling only.
         ("", "chop", 51, "Caps max 400 mg per day (not reached by this amount; caps the escalation ceiling)"),
     ],
@@ -363,7 +368,9 @@ def test_result_page_puts_the_st_jude_rounding_warning_under_its_order_line(clin
         late_onset_isolated=False,
     )
     card = _answer_card(_text(clinician_client.get(f"/assessments/{assessment.id}/")))
-    assert card.index("anakinra 100 mg IV or subcut every 6 hours") < card.index("! Warnings Up to 400 mg/day")
+    assert card.index("anakinra 100 mg IV or subcut every 6 hours") < card.index(
+        "! Warnings Step 1 (Initial dosing): 400 mg/day"
+    )
 
 
 def test_result_page_shows_inputs_grading_basis_and_intended_use(clinician, clinician_client):

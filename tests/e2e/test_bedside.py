@@ -147,8 +147,8 @@ PATIENTS = {
             ("Volume per dose", "0.67 mL at 150 mg/mL"),
         ],
         "warnings": [
-            "Up to 400 mg/day (11 mg/kg/day) after rounding to the nearest vial: above 10 mg/kg/day, the highest "
-            "per-kg daily amount any of the six centers reports."
+            "Step 1 (Initial dosing): 400 mg/day (11 mg/kg/day) after rounding to the nearest vial: above "
+            "10 mg/kg/day, the highest per-kg daily amount any of the six centers reports."
         ],
     },
 }
