@@ -602,6 +602,25 @@ def test_text_rounding_percent_is_precise_at_the_tolerance():
     )
 
 
+def test_text_rounding_tie_within_tolerance_says_it_was_rounded_up():
+    # A flat 550 mg per dose: halfway between 500 and 600 mg; half up gives 600 mg, +50 / 550 = 9.09% <= 10%:
+    # rounded (the amount rule is unchanged), and the words say which multiple and why.
+    s = step(
+        dose_basis=DoseBasis.MG_PER_DOSE,
+        amount_low=D(550),
+        amount_high=D(550),
+        rounding_increment_mg=D(100),
+        rounding_tolerance_percent=D(10),
+    )
+    result = step_dose(step=s, weight_kg=D(60), concentration_mg_per_ml=CONC)
+    assert (result.per_dose_mg.low, result.rounding.note) == (
+        D(600),
+        "550 mg rounded up to 600 mg (halfway between 500 mg and 600 mg, the two nearest multiples of 100 mg: a "
+        "tie is rounded up; changes the dose by 9.1%, within the 10% rounding tolerance (this app's documented "
+        "choice, set by pharmacists; not a literature figure))",
+    )
+
+
 def test_volume_note_below_a_tenth_of_a_millilitre():
     small = step_dose(step=step(), weight_kg=D(1), concentration_mg_per_ml=CONC)  # 2 mg = 0.0133 mL
     large = step_dose(step=step(), weight_kg=D(20), concentration_mg_per_ml=CONC)  # 40 mg = 0.27 mL

@@ -1124,3 +1124,20 @@ def test_above_reported_maximum_names_each_step_it_fired_on(db):
         "alternative): 50 mg/day (10.2 mg/kg/day): above 10 mg/kg/day, the highest per-kg daily amount any of the "
         "six centers reports.",
     }
+
+
+def test_stjude_60kg_rounding_tie_names_both_vial_multiples(db):
+    # 10 mg/kg/day x 60 kg = 600 mg/day / 4 = 150 mg: halfway between 100 mg and 200 mg, each 50 / 150 =
+    # 33.3% away, more than the 10% tolerance: not rounded, 150 mg ordered (4 x 150 = 600 mg/day).
+    (step,) = answer("stjude", patient("60", toxicities=(("carHLH", 3),), tocilizumab=0))["steps"]
+    assert (step["per_dose_mg"], step["per_day_mg"], step["rounding"]) == (
+        rng(150),
+        rng(600),
+        {
+            "increment_mg": D(100),
+            "applied": False,
+            "note": "150 mg not rounded: it is halfway between 100 mg and 200 mg, the two nearest multiples of "
+            "100 mg, and either would change the dose by 33.3%, more than the 10% rounding tolerance (this app's "
+            "documented choice, set by pharmacists; not a literature figure)",
+        },
+    )
