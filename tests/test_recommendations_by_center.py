@@ -980,11 +980,24 @@ def test_missing_prerequisite_is_not_indicated_and_named(db, slug, toxicity, toc
             "usually",
             "First-line use for isolated late-onset carHLH does not apply: hypotension present.",
         ),
+        # Not recorded: the reason itself says so (review round 3), rather than reading as if they were absent.
         (
             {"late_onset_isolated": True},
+            "usually; first-line use (isolated late-onset carHLH) needs no fever and no hypotension, but fever and "
+            "hypotension were not recorded",
+            None,
+        ),
+        (
+            {"late_onset_isolated": True, "fever": False},
+            "usually; first-line use (isolated late-onset carHLH) needs no fever and no hypotension, but "
+            "hypotension was not recorded",
+            None,
+        ),
+        # Fever recorded present: first line does not apply whatever hypotension is; the note says why.
+        (
+            {"late_onset_isolated": True, "fever": True},
             "usually",
-            "First-line use for isolated late-onset carHLH needs no fever and no hypotension; "
-            "fever and hypotension not recorded.",
+            "First-line use for isolated late-onset carHLH does not apply: fever present.",
         ),
         ({"late_onset_isolated": False, "fever": False, "hypotension": False}, "usually", None),
     ],
@@ -996,8 +1009,9 @@ def test_nih_first_line_rule_needs_isolated_late_onset_without_fever_or_hypotens
         "where tocilizumab is not indicated"
     )
     usual = "carHLH grade 1: usually given with steroids when more severely affected"
+    expected = first_line if reason_text == "first line" else usual + reason_text.removeprefix("usually")
     assert result["status"] == "indicated"
-    assert result["reasons"] == [first_line if reason_text == "first line" else usual]
+    assert result["reasons"] == [expected]
     first_line_notes = [n for n in result["notes"] if n.startswith("First-line")]
     assert first_line_notes == ([note] if note else [])
     # carHLH grade 1 is "less ill": 5-8 x 20 = 100-160 mg/day (the taper goal follows only the severe step)
