@@ -563,6 +563,30 @@ def test_result_page_says_a_newer_version_is_in_force_without_changing_the_store
     assert after.count("Protocol version 1") >= 1 and "Protocol version 2" not in after
 
 
+def test_print_of_an_answer_under_a_superseded_version_says_a_newer_version_is_in_force(clinician, clinician_client):
+    assessment = _bedside_assessment(clinician)  # every center; cnh chosen
+    before = _text(clinician_client.get(f"/assessments/{assessment.id}/print/"))
+    pharmacist = UserFactory(username="pub-print", role="pharmacist")
+    newer = protocol_version_draft_create(protocol=Protocol.objects.get(institution__slug="cnh"), author=pharmacist)
+    protocol_version_publish(version=newer, approved_by=pharmacist)
+
+    after = _text(clinician_client.get(f"/assessments/{assessment.id}/print/"))
+    other_center = _text(clinician_client.get(f"/assessments/{assessment.id}/print/?institution=seattle"))
+
+    assert "A newer version is in force" not in before
+    # In the version line of the center printed: "Protocol version 1 (...). <source>. <approval>. A newer ..."
+    assert re.search(
+        r"Protocol version 1 \(in this app since [^)]+\)\. From the published letter: [^\n]+? Not yet approved by a "
+        r"local pharmacist\. A newer version is in force: version 2 since \d+ \w+ \d{4} \d\d:\d\d UTC\. Run the "
+        r"assessment again for it\.",
+        after,
+    ), after
+    # The order is still the stored one (2 x 20 = 40 mg), and a center whose version is still in force prints
+    # no notice.
+    assert "anakinra 40 mg IV every 6 hours" in after
+    assert "A newer version is in force" not in other_center
+
+
 # --- Query counts ----------------------------------------------------------------------------------
 
 
@@ -580,7 +604,10 @@ def test_result_page_query_count_is_fixed(clinician, clinician_client, django_as
 @pytest.mark.parametrize("institution", [None, "cnh"])
 def test_print_page_query_count_is_fixed(clinician, clinician_client, django_assert_num_queries, institution):
     assessment = _api_assessment(clinician, institution) if institution else _bedside_assessment(clinician)
-    with django_assert_num_queries(3):
+    clinician_client.get(f"/assessments/{assessment.id}/print/")  # the published catalog is cached per process
+    # session, user, assessment with its author, grading and literature, the catalog revision (is a newer
+    # version in force?), as on the result page
+    with django_assert_num_queries(4):
         assert clinician_client.get(f"/assessments/{assessment.id}/print/").status_code == 200
 
 
