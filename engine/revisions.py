@@ -23,7 +23,9 @@ EARLIER_RULES = {
         "Computed under the app's clinical rules revision 2 (before clinical review round 3). Then a cap was "
         "reported (capped_by, max_escalation_capped_by, cap notes) even where the amount shown to 0.1 mg did not "
         'change (cnh at 50.001 kg: "100.002 mg per dose is above the 100 mg/dose maximum"; chop at 40.001 kg: '
-        'the escalation ceiling "capped at 400 mg/day"). The amounts are as computed then.'
+        'the escalation ceiling "capped at 400 mg/day"); above_reported_maximum did not name the step it fired '
+        "on; a vial-rounding tie named one multiple as the nearest; nih's reason did not say fever or "
+        "hypotension was not recorded. The amounts are as computed then."
     ),
 }
 
