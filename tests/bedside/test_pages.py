@@ -203,7 +203,7 @@ def test_print_page_states_caps_plainly_from_the_data(clinician, clinician_clien
 
 
 @pytest.mark.parametrize(
-    ("page", "institution", "weight_kg", "caps"),
+    ("path", "institution", "weight_kg", "caps"),
     [
         # cnh 60 kg: 2 x 60 = 120 mg > 100 mg/dose -> 100 mg; 4 x 100 = 400 mg/day, the per-day cap not exceeded:
         # the flag stands beside the per-dose cap only (it used to follow both caps).
@@ -221,10 +221,10 @@ def test_print_page_states_caps_plainly_from_the_data(clinician, clinician_clien
     ],
 )
 def test_caps_line_puts_cap_applied_beside_the_cap_that_acted(
-    clinician, clinician_client, page, institution, weight_kg, caps
+    clinician, clinician_client, path, institution, weight_kg, caps
 ):
     assessment = _bedside_assessment(clinician, institution=institution, weight_kg=weight_kg)
-    text = _text(clinician_client.get(f"/assessments/{assessment.id}/{page}"))
+    text = _text(clinician_client.get(f"/assessments/{assessment.id}/{path}"))
     assert caps in text  # (the flag is in <strong>, hence the spaces)
 
 
