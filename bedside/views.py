@@ -317,7 +317,13 @@ def assessment_result(request: HttpRequest, assessment_id: Any) -> HttpResponse:
 def assessment_print(request: HttpRequest, assessment_id: Any) -> HttpResponse:
     assessment = _assessment_or_404(assessment_id)
     view = result_view(assessment, requested_slug=request.GET.get("institution"))
-    return render(request, "assessments/print.html", {"assessment": assessment, "view": view, "nav_section": "wizard"})
+    context = {
+        "assessment": assessment,
+        "view": view,
+        "newer_versions": assessment_newer_versions(assessment=assessment),
+        "nav_section": "wizard",
+    }
+    return render(request, "assessments/print.html", context)
 
 
 # --- Reading pages ----------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ Order of operations (clinical.md section 1.1):
   1. amount x weight (or the flat amount) gives the calculated dose, or the per-day amount
      divided by the doses a day when the basis is per day and an interval is given;
   2. "nearest vial" rounding, only where it moves the dose by at most the step's tolerance;
-  3. the per-dose cap, then the per-day cap (which lowers the per-dose amount);
+  3. the per-dose cap, then the per-day cap (which lowers the per-dose amount); a cap is reported only where
+     it changes the amount as shown (0.1 mg), so 100.002 mg capped to 100 mg is applied but not reported;
   4. quantize the ordered amount to 0.1 mg, never above a cap;
   5. per-day amount = ordered dose x doses a day, or the capped per-day amount without an interval.
 Ranges are computed bound by bound and stay ranges. This module decides numbers only; the
@@ -51,6 +52,18 @@ def _quantize_not_above(value: Decimal, limit: Decimal | None) -> Decimal:
     return quantized
 
 
+def _shows(value: Decimal) -> Decimal:
+    """An amount as it is shown: 0.1 mg, half up (clinical.md: at most one decimal place in mg)."""
+    return value.quantize(MG, rounding=ROUND_HALF_UP)
+
+
+def _cap_shows(before: Decimal, capped: Decimal, limit: Decimal | None) -> bool:
+    """Whether a cap changed the amount as shown: the uncapped amount at 0.1 mg (half up) against the capped
+    one as ordered (0.1 mg, never above a cap). A cap that lowers 100.002 mg to 100 mg changes nothing a
+    clinician sees, so it is applied but not reported (clinical review round 3)."""
+    return _shows(before) > _quantize_not_above(capped, limit)
+
+
 def _bound(amount: Decimal, step: Step, weight_kg: Decimal, per_day_count: int | None) -> BoundResult:
     base = amount * weight_kg if step.per_kg else amount
     max_single, max_daily = step.max_single_dose_mg, step.max_daily_dose_mg
@@ -59,7 +72,8 @@ def _bound(amount: Decimal, step: Step, weight_kg: Decimal, per_day_count: int |
     if per_day_count is None:  # Per-day basis with no stated frequency: a per-day amount only.
         day = base
         if max_daily is not None and day > max_daily:
-            events.append(CapEvent(Cap.MAX_DAILY_DOSE, day, max_daily))
+            if _cap_shows(day, max_daily, max_daily):
+                events.append(CapEvent(Cap.MAX_DAILY_DOSE, _shows(day), max_daily))
             day = max_daily
         return BoundResult(
             calculated_per_dose_mg=None,
@@ -83,15 +97,19 @@ def _bound(amount: Decimal, step: Step, weight_kg: Decimal, per_day_count: int |
         if rounding.applied:
             dose = rounding.nearest_mg
 
+    # Caps are applied exactly, and reported (`before` as shown, 0.1 mg) only where they change the amount as
+    # shown; the per-day cap's `before` is the shown dose times the doses a day, as the arithmetic reads.
     limit = max_single
     if max_single is not None and dose > max_single:
-        events.append(CapEvent(Cap.MAX_SINGLE_DOSE, dose, max_single))
+        if _cap_shows(dose, max_single, max_single):
+            events.append(CapEvent(Cap.MAX_SINGLE_DOSE, _shows(dose), max_single))
         dose = max_single
     if max_daily is not None:
         daily_share = max_daily / per_day_count
         limit = daily_share if limit is None else min(limit, daily_share)
         if dose * per_day_count > max_daily:
-            events.append(CapEvent(Cap.MAX_DAILY_DOSE, dose * per_day_count, max_daily))
+            if _cap_shows(dose, daily_share, limit):
+                events.append(CapEvent(Cap.MAX_DAILY_DOSE, _shows(dose) * per_day_count, max_daily))
             dose = daily_share
 
     per_dose = _quantize_not_above(dose, limit)
@@ -129,15 +147,15 @@ def step_dose(*, step: Step, weight_kg: Decimal, concentration_mg_per_ml: Decima
     low = _bound(step.amount_low, step, weight_kg, per_day_count)
     high = low if step.amount_high == step.amount_low else _bound(step.amount_high, step, weight_kg, per_day_count)
     uncapped_ceiling, ceiling = _escalation_ceiling(step, weight_kg)
-    # Every cap applied is reported (clinical.md 1.1), each where it acted: `capped_by` for a cap that changed
-    # the per-dose or per-day amount, `max_escalation_capped_by` for the per-day cap lowering only the
-    # escalation ceiling (for chop above 40 kg, the only place its per-day cap binds at 1-150 kg).
+    # Every cap that changed an amount as shown is reported (clinical.md 1.1), each where it acted: `capped_by`
+    # for a cap that changed the per-dose or per-day amount, `max_escalation_capped_by` for the per-day cap
+    # lowering only the escalation ceiling (for chop from 40.005 kg: 400.05 mg/day shows as 400.1).
     capped_by: tuple[Cap, ...] = ()
     applied = {e.cap for e in (*low.cap_events, *high.cap_events)}
     if applied:
         capped_by = tuple(c for c in Cap if c in applied)
     ceiling_capped_by: tuple[Cap, ...] = ()
-    if uncapped_ceiling is not None and ceiling is not None and uncapped_ceiling > ceiling:
+    if uncapped_ceiling is not None and ceiling is not None and _cap_shows(uncapped_ceiling, ceiling, ceiling):
         ceiling_capped_by = (Cap.MAX_DAILY_DOSE,)
     single = high is low
     per_dose = volume = calculated_dose = None

@@ -86,21 +86,35 @@ def _is_isolated_late_onset(patient: PatientInputs) -> bool:
     return patient.late_onset_isolated is True and patient.fever is False and patient.hypotension is False
 
 
+def _first_line_flags(patient: PatientInputs) -> tuple[list[str], list[str]]:
+    """(fever/hypotension recorded present, the same not recorded)."""
+    flags = (("fever", patient.fever), ("hypotension", patient.hypotension))
+    return [name for name, value in flags if value], [name for name, value in flags if value is None]
+
+
+def _first_line_unrecorded(patient: PatientInputs) -> str | None:
+    """Said in the reason itself when late isolated onset is recorded but fever or hypotension is not (and
+    neither is recorded present): the first-line reading then depends on what was not entered, and the
+    reason must not read as if they were absent."""
+    if patient.late_onset_isolated is not True:
+        return None
+    present, unknown = _first_line_flags(patient)
+    if present or not unknown:
+        return None
+    verb = "was" if len(unknown) == 1 else "were"
+    return (
+        "first-line use (isolated late-onset carHLH) needs no fever and no hypotension, but "
+        f"{' and '.join(unknown)} {verb} not recorded"
+    )
+
+
 def _first_line_note(patient: PatientInputs) -> str | None:
     """Why the first-line reading did not apply, when the clinician may have expected it to."""
     if patient.late_onset_isolated is not True:
         return None
-    unknown = [
-        name for name, value in (("fever", patient.fever), ("hypotension", patient.hypotension)) if value is None
-    ]
-    present = [name for name, value in (("fever", patient.fever), ("hypotension", patient.hypotension)) if value]
+    present, _ = _first_line_flags(patient)
     if present:
         return f"First-line use for isolated late-onset carHLH does not apply: {' and '.join(present)} present."
-    if unknown:
-        return (
-            "First-line use for isolated late-onset carHLH needs no fever and no hypotension; "
-            f"{' and '.join(unknown)} not recorded."
-        )
     return None
 
 
@@ -139,6 +153,8 @@ def _evaluate_rules(protocol: ProtocolData, patient: PatientInputs) -> tuple[Sta
             if rule.first_line_if_isolated_late_onset:
                 if _is_isolated_late_onset(patient):
                     summary = rule.first_line_summary
+                elif unrecorded := _first_line_unrecorded(patient):
+                    summary = f"{summary}; {unrecorded}"
                 elif note := _first_line_note(patient):
                     notes.append(note)
             repeat = rule.repeat_tocilizumab_from_doses

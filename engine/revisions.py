@@ -6,7 +6,7 @@ rules it was given under), so an answer from an earlier revision says what diffe
 
 from __future__ import annotations
 
-RULES_REVISION = 2
+RULES_REVISION = 3
 
 # What an answer computed under an earlier revision did differently from the current one.
 EARLIER_RULES = {
@@ -18,6 +18,14 @@ EARLIER_RULES = {
         "no cap is stated); the product label was not cited. The protocol versions it used may since have been "
         "revised (cnh grade 1-2 is now consider; nih's taper goal follows only the severe step). The amounts are "
         "as computed then."
+    ),
+    2: (
+        "Computed under the app's clinical rules revision 2 (before clinical review round 3). Then a cap was "
+        "reported (capped_by, max_escalation_capped_by, cap notes) even where the amount shown to 0.1 mg did not "
+        'change (cnh at 50.001 kg: "100.002 mg per dose is above the 100 mg/dose maximum"; chop at 40.001 kg: '
+        'the escalation ceiling "capped at 400 mg/day"); above_reported_maximum did not name the step it fired '
+        "on; a vial-rounding tie named one multiple as the nearest; nih's reason did not say fever or "
+        "hypotension was not recorded. The amounts are as computed then."
     ),
 }
 

@@ -115,36 +115,40 @@ def _quantized(value: Decimal) -> Decimal:
 def _above_reported_maximum(
     steps: tuple[StepResult, ...], weight_kg: Decimal, thresholds: ComparisonThresholds
 ) -> Warning | None:
-    """Above the highest per-kg daily amount any center reports. Like is compared with like, each rounded to
+    """Above the highest per-kg daily amount any center reports, naming each listed step it fired on (by its
+    place in the list and its name, as the pages list them). Like is compared with like, each rounded to
     0.1 mg the same way, so display rounding alone never raises it (clinical.md section 4): with an interval,
     the ordered per-dose amount against the per-kg maximum divided by the doses a day; without one, the
     per-day amount against the per-kg maximum; and the escalation ceiling against the per-kg maximum."""
-    limit_per_day = thresholds.reported_max_mg_per_kg_per_day * weight_kg
-    highest: Decimal | None = None
-    rounded = False
-    for result in steps:
-        candidates: list[tuple[Decimal, bool]] = []
+    maximum_per_kg = thresholds.reported_max_mg_per_kg_per_day
+    limit_per_day = maximum_per_kg * weight_kg
+    found: list[str] = []
+    for number, result in enumerate(steps, start=1):
+        above: list[tuple[str, Decimal, bool]] = []  # (what, mg/day, after vial rounding)
         if result.per_dose_mg is not None and result.doses_per_day:
             if result.per_dose_mg.high > _quantized(limit_per_day / result.doses_per_day):
                 applied = result.high.rounding is not None and result.high.rounding.applied
-                candidates.append((result.per_day_mg.high, applied))
+                above.append(("", result.per_day_mg.high, applied))
         elif result.per_day_mg.high > _quantized(limit_per_day):
-            candidates.append((result.per_day_mg.high, False))
+            above.append(("", result.per_day_mg.high, False))
         ceiling = result.max_escalation_per_day_mg
         if ceiling is not None and _quantized(ceiling) > _quantized(limit_per_day):
-            candidates.append((ceiling, False))
-        for amount_mg, from_rounding in candidates:
-            if highest is None or amount_mg > highest:
-                highest, rounded = amount_mg, from_rounding
-    if highest is None:
+            above.append((", escalation ceiling", ceiling, False))
+        for what, amount_mg, rounded in above:
+            up_to = "up to " if not what and not result.per_day_mg.is_single else ""
+            per_kg = notation.amount_beside(amount_mg / weight_kg, maximum_per_kg, "mg/kg/day")
+            after = " after rounding to the nearest vial" if rounded else ""
+            found.append(
+                f"step {number} ({result.step.name}){what}: {up_to}{notation.amount(amount_mg, 'mg/day')} "
+                f"({per_kg}){after}"
+            )
+    if not found:
         return None
-    maximum = notation.amount(thresholds.reported_max_mg_per_kg_per_day, "mg/kg/day")
-    shown_per_kg = notation.amount_beside(highest / weight_kg, thresholds.reported_max_mg_per_kg_per_day, "mg/kg/day")
-    after = " after rounding to the nearest vial" if rounded else ""
+    text = "; ".join(found)
     return Warning(
         "above_reported_maximum",
         Severity.WARNING,
-        f"Up to {notation.amount(highest, 'mg/day')} ({shown_per_kg}){after}: above {maximum}, "
+        f"{text[0].upper()}{text[1:]}: above {notation.amount(maximum_per_kg, 'mg/kg/day')}, "
         f"{thresholds.reported_max_basis}.",
     )
 

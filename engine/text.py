@@ -102,6 +102,21 @@ def _rounding_note(bound: BoundResult, step: Step) -> str:
         return f"{dose} is already a whole multiple of {increment}"
     # The tolerance is the app's documented choice, kept in the step's data for pharmacists to change
     # (clinical.md 1.1), not a figure from the letter or the label: the words say so.
+    below = decision.nearest_mg - step.rounding_increment_mg  # type: ignore[operator]
+    if below > 0 and (decision.nearest_mg - decision.dose_mg) * 2 == step.rounding_increment_mg:
+        # Halfway between two multiples (stjude at 60 kg: 150 mg): neither is "the nearest", so say both and
+        # which one was taken (a tie rounds half up; the spec names no tie rule).
+        between = f"halfway between {notation.amount(below, 'mg')} and {notation.amount(decision.nearest_mg, 'mg')}"
+        if decision.applied:
+            return (
+                f"{dose} rounded up to {notation.amount(decision.nearest_mg, 'mg')} ({between}, the two nearest "
+                f"multiples of {increment}: a tie is rounded up; changes the dose by {change}, within the "
+                f"{tolerance} {TOLERANCE_WORDS})"
+            )
+        return (
+            f"{dose} not rounded: it is {between}, the two nearest multiples of {increment}, and either would "
+            f"change the dose by {change}, more than the {tolerance} {TOLERANCE_WORDS}"
+        )
     if decision.applied:
         return (
             f"{dose} rounded to {notation.amount(decision.nearest_mg, 'mg')} (nearest multiple of {increment}; "

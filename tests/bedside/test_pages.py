@@ -130,7 +130,8 @@ def test_result_page_details_follow_with_the_reason_and_the_arithmetic(clinician
         "How this answer was reached CRS grade 3 with tocilizumab given (1 dose) and steroids given or starting: "
         "third-line use, after tocilizumab and steroids Initial dosing (initial) "
         "2 mg/kg/dose x 20 kg = 40 mg per dose 4 doses a day x 40 mg = 160 mg/day "
-        "Caps max 100 mg per dose; max 400 mg per day (not reached) Duration Days to 2 weeks, including the taper."
+        "Caps max 100 mg per dose (not reached); max 400 mg per day (not reached) Duration Days to 2 weeks, "
+        "including the taper."
     )
 
 
@@ -198,7 +199,33 @@ def test_result_page_says_a_most_often_interval_as_a_maximum(clinician, clinicia
 
 def test_print_page_states_caps_plainly_from_the_data(clinician, clinician_client):
     text = _text(clinician_client.get(f"/assessments/{_bedside_assessment(clinician).id}/print/"))
-    assert "Caps max 100 mg per dose; max 400 mg per day (not reached)" in text
+    assert "Caps max 100 mg per dose (not reached); max 400 mg per day (not reached)" in text
+
+
+@pytest.mark.parametrize(
+    ("path", "institution", "weight_kg", "caps"),
+    [
+        # cnh 60 kg: 2 x 60 = 120 mg > 100 mg/dose -> 100 mg; 4 x 100 = 400 mg/day, the per-day cap not exceeded:
+        # the flag stands beside the per-dose cap only (it used to follow both caps).
+        ("", "cnh", 60, "Caps max 100 mg per dose ( cap applied ); max 400 mg per day (not reached)"),
+        ("print/", "cnh", 60, "Caps max 100 mg per dose ( cap applied ); max 400 mg per day (not reached)"),
+        # cnh 50.001 kg: 2 x 50.001 = 100.002 mg, shown 100 mg: the cap changed nothing shown (0.1 mg).
+        (
+            "print/",
+            "cnh",
+            Decimal("50.001"),
+            "Caps max 100 mg per dose (not reached); max 400 mg per day (not reached)",
+        ),
+        # chop 51 kg: 102 mg/day; ceiling 510 mg/day capped at 400: the per-day cap acted on the ceiling only.
+        ("", "chop", 51, "Caps max 400 mg per day (not reached by this amount; caps the escalation ceiling)"),
+    ],
+)
+def test_caps_line_puts_cap_applied_beside_the_cap_that_acted(
+    clinician, clinician_client, path, institution, weight_kg, caps
+):
+    assessment = _bedside_assessment(clinician, institution=institution, weight_kg=weight_kg)
+    text = _text(clinician_client.get(f"/assessments/{assessment.id}/{path}"))
+    assert caps in text  # (the flag is in <strong>, hence the spaces)
 
 
 def test_print_page_says_where_the_protocol_comes_from_and_that_no_local_pharmacist_approved_it(
@@ -341,7 +368,9 @@ def test_result_page_puts_the_st_jude_rounding_warning_under_its_order_line(clin
         late_onset_isolated=False,
     )
     card = _answer_card(_text(clinician_client.get(f"/assessments/{assessment.id}/")))
-    assert card.index("anakinra 100 mg IV or subcut every 6 hours") < card.index("! Warnings Up to 400 mg/day")
+    assert card.index("anakinra 100 mg IV or subcut every 6 hours") < card.index(
+        "! Warnings Step 1 (Initial dosing): 400 mg/day"
+    )
 
 
 def test_result_page_shows_inputs_grading_basis_and_intended_use(clinician, clinician_client):
@@ -556,6 +585,30 @@ def test_result_page_says_a_newer_version_is_in_force_without_changing_the_store
     )
 
 
+def test_print_of_an_answer_under_a_superseded_version_says_a_newer_version_is_in_force(clinician, clinician_client):
+    assessment = _bedside_assessment(clinician)  # every center; cnh chosen
+    before = _text(clinician_client.get(f"/assessments/{assessment.id}/print/"))
+    pharmacist = UserFactory(username="pub-print", role="pharmacist")
+    newer = protocol_version_draft_create(protocol=Protocol.objects.get(institution__slug="cnh"), author=pharmacist)
+    protocol_version_publish(version=newer, approved_by=pharmacist)
+
+    after = _text(clinician_client.get(f"/assessments/{assessment.id}/print/"))
+    other_center = _text(clinician_client.get(f"/assessments/{assessment.id}/print/?institution=seattle"))
+
+    assert "A newer version is in force" not in before
+    # In the version line of the center printed: "Protocol version 1 (...). <source>. <approval>. A newer ..."
+    assert re.search(
+        r"Protocol version 1 \(in this app since [^)]+\)\. From the published letter: [^\n]+? Not yet approved by a "
+        r"local pharmacist\. A newer version is in force: version 2 since \d+ \w+ \d{4} \d\d:\d\d UTC\. Run the "
+        r"assessment again for it\.",
+        after,
+    ), after
+    # The order is still the stored one (2 x 20 = 40 mg), and a center whose version is still in force prints
+    # no notice.
+    assert "anakinra 40 mg IV every 6 hours" in after
+    assert "A newer version is in force" not in other_center
+
+
 # --- Query counts ----------------------------------------------------------------------------------
 
 
@@ -573,7 +626,10 @@ def test_result_page_query_count_is_fixed(clinician, clinician_client, django_as
 @pytest.mark.parametrize("institution", [None, "cnh"])
 def test_print_page_query_count_is_fixed(clinician, clinician_client, django_assert_num_queries, institution):
     assessment = _api_assessment(clinician, institution) if institution else _bedside_assessment(clinician)
-    with django_assert_num_queries(3):
+    clinician_client.get(f"/assessments/{assessment.id}/print/")  # the published catalog is cached per process
+    # session, user, assessment with its author, grading and literature, the catalog revision (is a newer
+    # version in force?), as on the result page
+    with django_assert_num_queries(4):
         assert clinician_client.get(f"/assessments/{assessment.id}/print/").status_code == 200
 
 

@@ -149,8 +149,8 @@ PATIENTS = {
             ("Volume per dose", "0.67 mL at 150 mg/mL"),
         ],
         "warnings": [
-            "Up to 400 mg/day (11 mg/kg/day) after rounding to the nearest vial: above 10 mg/kg/day, the highest "
-            "per-kg daily amount any of the six centers reports."
+            "Step 1 (Initial dosing): 400 mg/day (11 mg/kg/day) after rounding to the nearest vial: above "
+            "10 mg/kg/day, the highest per-kg daily amount any of the six centers reports."
         ],
     },
 }
@@ -595,26 +595,28 @@ def test_stacked_table_cells_are_named_once(watched_page, live_server):
 # --- Printouts: every center, every status ---------------------------------------------------------
 
 
+# Every toxicity at grade 4 and every warning: the longest printout each center gives.
+FULLEST = {
+    "weight_kg": Decimal("120.125"),
+    "age_years": Decimal("35"),
+    "toxicities": [{"type": "CRS", "grade": 4}, {"type": "ICANS", "grade": 4}, {"type": "carHLH", "grade": 4}],
+    "prior_tocilizumab_doses": 2,
+    "car_target": "CD22",
+    "days_since_infusion": 30,
+    "late_onset_isolated": False,
+    "thrombocytopenia_or_coagulopathy": True,
+    "concurrent_tnf_blocker": True,
+    "active_infection": True,
+    "creatinine_clearance_ml_min": Decimal("20"),
+}
+
+
 def test_printout_is_one_page_at_9_pt_or_more_for_every_center_and_status(watched_page, live_server, request):
     page = watched_page
     user = UserFactory(username="printer", role="clinician")
     assessments = {
         # Every toxicity at grade 4 and every warning: the longest printout each center gives.
-        "fullest": _bedside_assessment(
-            user,
-            "musc",
-            weight_kg=Decimal("120.125"),
-            age_years=Decimal("35"),
-            toxicities=[{"type": "CRS", "grade": 4}, {"type": "ICANS", "grade": 4}, {"type": "carHLH", "grade": 4}],
-            prior_tocilizumab_doses=2,
-            car_target="CD22",
-            days_since_infusion=30,
-            late_onset_isolated=False,
-            thrombocytopenia_or_coagulopathy=True,
-            concurrent_tnf_blocker=True,
-            active_infection=True,
-            creatinine_clearance_ml_min=Decimal("20"),
-        ),
+        "fullest": _bedside_assessment(user, "musc", **FULLEST),
         "crs": _bedside_assessment(user, "seattle"),  # seattle: may be considered
         "icans_before_tocilizumab": _bedside_assessment(  # cnh: not indicated, amounts only if criteria met
             user, "cnh", weight_kg=Decimal("45"), toxicities=[{"type": "ICANS", "grade": 3}], prior_tocilizumab_doses=0
@@ -644,3 +646,23 @@ def test_printout_is_one_page_at_9_pt_or_more_for_every_center_and_status(watche
     }
     assert pages == dict.fromkeys(pages, (1, 1))
     assert min(smallest.values()) >= PRINT_MIN_PX, smallest
+
+
+def test_fullest_printout_of_an_answer_under_a_superseded_version_stays_one_page(watched_page, live_server):
+    # The longest printout (musc, every warning) of an answer whose protocol version has since been superseded:
+    # the newer-version notice prints inside the version line, and the page stays one sheet at 9 pt or more.
+    page = watched_page
+    user = UserFactory(username="old-printer", role="clinician")
+    assessment = _bedside_assessment(user, "musc", **FULLEST)
+    pharmacist = UserFactory(username="old-printer-pub", role="pharmacist")
+    newer = protocol_version_draft_create(protocol=Protocol.objects.get(institution__slug="musc"), author=pharmacist)
+    protocol_version_publish(version=newer, approved_by=pharmacist)
+    login(page, live_server, username="old-printer")
+    page.goto(f"{live_server.url}/assessments/{assessment.id}/print/?institution=musc")
+    notice = page.locator(".newer-version-print").inner_text()
+    assert (notice.startswith("A newer version is in force: version 2 since "), notice.endswith(" for it.")) == (
+        True,
+        True,
+    ), notice
+    assert smallest_print_text(page)[0] >= PRINT_MIN_PX
+    assert printed_pages(page) == (1, 1)

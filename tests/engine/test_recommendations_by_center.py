@@ -980,11 +980,24 @@ def test_missing_prerequisite_is_not_indicated_and_named(db, slug, toxicity, toc
             "usually",
             "First-line use for isolated late-onset carHLH does not apply: hypotension present.",
         ),
+        # Not recorded: the reason itself says so (review round 3), rather than reading as if they were absent.
         (
             {"late_onset_isolated": True},
+            "usually; first-line use (isolated late-onset carHLH) needs no fever and no hypotension, but fever and "
+            "hypotension were not recorded",
+            None,
+        ),
+        (
+            {"late_onset_isolated": True, "fever": False},
+            "usually; first-line use (isolated late-onset carHLH) needs no fever and no hypotension, but "
+            "hypotension was not recorded",
+            None,
+        ),
+        # Fever recorded present: first line does not apply whatever hypotension is; the note says why.
+        (
+            {"late_onset_isolated": True, "fever": True},
             "usually",
-            "First-line use for isolated late-onset carHLH needs no fever and no hypotension; "
-            "fever and hypotension not recorded.",
+            "First-line use for isolated late-onset carHLH does not apply: fever present.",
         ),
         ({"late_onset_isolated": False, "fever": False, "hypotension": False}, "usually", None),
     ],
@@ -996,8 +1009,9 @@ def test_nih_first_line_rule_needs_isolated_late_onset_without_fever_or_hypotens
         "where tocilizumab is not indicated"
     )
     usual = "carHLH grade 1: usually given with steroids when more severely affected"
+    expected = first_line if reason_text == "first line" else usual + reason_text.removeprefix("usually")
     assert result["status"] == "indicated"
-    assert result["reasons"] == [first_line if reason_text == "first line" else usual]
+    assert result["reasons"] == [expected]
     first_line_notes = [n for n in result["notes"] if n.startswith("First-line")]
     assert first_line_notes == ([note] if note else [])
     # carHLH grade 1 is "less ill": 5-8 x 20 = 100-160 mg/day (the taper goal follows only the severe step)
@@ -1014,8 +1028,8 @@ def test_above_reported_maximum_text_is_built_from_the_version_data(db):
     assert result["warnings"][0] == {
         "code": "above_reported_maximum",
         "severity": "warning",
-        "text": "Up to 400 mg/day (11 mg/kg/day) after rounding to the nearest vial: above 10 mg/kg/day, the "
-        "highest per-kg daily amount any of the six centers reports.",
+        "text": "Step 1 (Initial dosing): 400 mg/day (11 mg/kg/day) after rounding to the nearest vial: above "
+        "10 mg/kg/day, the highest per-kg daily amount any of the six centers reports.",
     }
 
 
@@ -1053,3 +1067,91 @@ def test_warnings_from_the_label_name_it(db):
         "renal_impairment",
         "iv_off_label",
     ]
+
+
+# --- Clinical review round 3 (2026-12-03) ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("weight", "calculated", "capped_by", "cap_notes"),
+    [
+        # 2 mg/kg x 50.001 kg = 100.002 mg, shown 100 mg = the 100 mg ordered: no cap reported (it was, with the
+        # note "100.002 mg per dose is above the 100 mg/dose maximum").
+        ("50.001", "100", [], []),
+        # 2 x 50.025 = 100.05 mg -> 100.1 mg (ROUND_HALF_UP) > 100 mg: the cap changes the shown dose.
+        ("50.025", "100.1", ["max_single_dose"], ["100.1 mg per dose is above the 100 mg/dose maximum"]),
+    ],
+)
+def test_cnh_per_dose_cap_reported_only_where_the_shown_dose_changes(db, weight, calculated, capped_by, cap_notes):
+    (step,) = answer("cnh", patient(weight, car_target=CarTarget.CD19))["steps"]
+    # Ordered 100 mg either way; 4 x 100 = 400 mg/day.
+    assert (
+        step["calculated_per_dose_mg"],
+        step["per_dose_mg"],
+        step["per_day_mg"],
+        step["capped_by"],
+        step["cap_notes"],
+    ) == (rng(calculated), rng(100), rng(400), capped_by, cap_notes)
+
+
+@pytest.mark.parametrize(
+    ("weight", "ceiling_capped_by", "escalation_text"),
+    [
+        # 10 mg/kg/day x 40.001 kg = 400.01 mg/day, shown 400 mg/day = the cap: not "capped at 400".
+        ("40.001", [], "escalation ceiling 10 mg/kg/day = 400 mg/day"),
+        # 10 x 40.004 = 400.04 -> 400.0 mg/day shown: still not reported.
+        ("40.004", [], "escalation ceiling 10 mg/kg/day = 400 mg/day"),
+        # 10 x 40.005 = 400.05 -> 400.1 mg/day (half up) > 400: the cap lowers the shown ceiling.
+        ("40.005", ["max_daily_dose"], "escalation ceiling 10 mg/kg/day = 400.1 mg/day, capped at 400 mg/day"),
+    ],
+)
+def test_chop_ceiling_cap_reported_only_where_the_shown_ceiling_changes(db, weight, ceiling_capped_by, escalation_text):
+    (step,) = answer("chop", patient(weight))["steps"]
+    # Starting 2 x 40.00x = 80.0 mg/day; ceiling 400 mg/day after the per-day cap in every case.
+    assert (
+        step["per_day_mg"],
+        step["max_escalation_per_day_mg"],
+        step["capped_by"],
+        step["max_escalation_capped_by"],
+        step["escalation_text"],
+        step["cap_notes"],
+    ) == (
+        rng(80),
+        D(400),
+        [],
+        ceiling_capped_by,
+        escalation_text,
+        [escalation_text] if ceiling_capped_by else [],
+    )
+
+
+def test_above_reported_maximum_names_each_step_it_fired_on(db):
+    # MUSC, ICANS grade 2 at 4.9 kg: its listed steps are the fixed-dose alternative and its taper (the mg/kg
+    # steps are for CRS). Against 10 mg/kg/day x 4.9 kg / 1 dose a day = 49 mg: 100 mg once a day is above
+    # (100 / 4.9 = 20.408 -> 20.4 mg/kg/day), and so is the 50 mg taper (50 / 4.9 = 10.204 -> 10.2 mg/kg/day).
+    result = answer("musc", patient("4.9", toxicities=(("ICANS", 2),), car_target=CarTarget.CD19))
+    assert [s["name"] for s in result["steps"]] == ["Alternative: fixed dose", "Taper after the fixed-dose alternative"]
+    assert result["warnings"][0] == {
+        "code": "above_reported_maximum",
+        "severity": "warning",
+        "text": "Step 1 (Alternative: fixed dose): 100 mg/day (20.4 mg/kg/day); step 2 (Taper after the fixed-dose "
+        "alternative): 50 mg/day (10.2 mg/kg/day): above 10 mg/kg/day, the highest per-kg daily amount any of the "
+        "six centers reports.",
+    }
+
+
+def test_stjude_60kg_rounding_tie_names_both_vial_multiples(db):
+    # 10 mg/kg/day x 60 kg = 600 mg/day / 4 = 150 mg: halfway between 100 mg and 200 mg, each 50 / 150 =
+    # 33.3% away, more than the 10% tolerance: not rounded, 150 mg ordered (4 x 150 = 600 mg/day).
+    (step,) = answer("stjude", patient("60", toxicities=(("carHLH", 3),), tocilizumab=0))["steps"]
+    assert (step["per_dose_mg"], step["per_day_mg"], step["rounding"]) == (
+        rng(150),
+        rng(600),
+        {
+            "increment_mg": D(100),
+            "applied": False,
+            "note": "150 mg not rounded: it is halfway between 100 mg and 200 mg, the two nearest multiples of "
+            "100 mg, and either would change the dose by 33.3%, more than the 10% rounding tolerance (this app's "
+            "documented choice, set by pharmacists; not a literature figure)",
+        },
+    )

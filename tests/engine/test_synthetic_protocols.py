@@ -147,6 +147,10 @@ def test_step_dose_range_caps_each_bound():
     [
         ("40", "400", []),  # 10 mg/kg/day x 40 kg = 400 mg/day: at the cap, not lowered
         ("40.01", "400", ["max_daily_dose"]),  # 10 x 40.01 = 400.1 mg/day > 400: lowered, so reported
+        # Compared at 0.1 mg (review round 3): 10 x 40.004 = 400.04 -> shown 400.0 mg/day, not reported;
+        # 10 x 40.005 = 400.05 -> 400.1 mg/day (half up) > 400, reported.
+        ("40.004", "400", []),
+        ("40.005", "400", ["max_daily_dose"]),
     ],
 )
 def test_step_dose_escalation_ceiling_lowered_by_the_per_day_cap_is_reported(weight, ceiling, ceiling_capped_by):
@@ -492,10 +496,71 @@ def test_recommend_lists_each_warning_once_in_code_order():
 # --- Words that must not contradict the numbers (clinical review) -------------------------------
 
 
-def test_text_cap_note_is_precise_enough_to_read_as_above_the_cap():
-    # 2 mg/kg x 50.02 kg = 100.04 mg: "100 mg is above the 100 mg maximum" would contradict itself.
-    result = step_dose(step=step(max_single_dose_mg=D(100)), weight_kg=D("50.02"), concentration_mg_per_ml=CONC)
-    assert step_words(result).cap_notes == ("100.04 mg per dose is above the 100 mg/dose maximum",)
+@pytest.mark.parametrize(
+    ("weight", "capped_by", "cap_notes"),
+    [
+        # 2 mg/kg x 50.02 kg = 100.04 mg, shown 100 mg = the ordered 100 mg: nothing a clinician sees changed,
+        # so no cap is reported (review round 3; it used to read "100.04 mg per dose is above ...").
+        ("50.02", [], ()),
+        # 2 x 50.024 = 100.048 -> 100.0 mg at 0.1 mg (half up): still the cap, not reported.
+        ("50.024", [], ()),
+        # 2 x 50.025 = 100.05 -> 100.1 mg (half up) > 100 mg: the cap changes the shown amount; note to 0.1 mg.
+        ("50.025", ["max_single_dose"], ("100.1 mg per dose is above the 100 mg/dose maximum",)),
+    ],
+)
+def test_text_cap_is_reported_only_where_it_changes_the_amount_at_0_1_mg(weight, capped_by, cap_notes):
+    result = step_dose(step=step(max_single_dose_mg=D(100)), weight_kg=D(weight), concentration_mg_per_ml=CONC)
+    assert ([c.value for c in result.capped_by], step_words(result).cap_notes, result.per_dose_mg.low) == (
+        capped_by,
+        cap_notes,
+        D(100),
+    )
+
+
+@pytest.mark.parametrize(
+    ("weight", "capped_by", "cap_notes", "per_dose"),
+    [
+        # 2 mg/kg x 37.52 kg = 75.04 mg every 6 h; x 4 = 300.16 > 300 mg/day -> 300 / 4 = 75 mg. Shown: 75.0 mg
+        # before and after, so the per-day cap is applied but not reported.
+        ("37.52", [], (), "75"),
+        # 2 x 37.525 = 75.05 -> 75.1 mg shown > 75 mg: reported, the day as the shown doses make it:
+        # 4 x 75.1 = 300.4 mg/day.
+        (
+            "37.525",
+            ["max_daily_dose"],
+            ("4 doses of 75.1 mg (300.4 mg/day) is above the 300 mg/day maximum; per dose lowered to 75 mg",),
+            "75",
+        ),
+    ],
+)
+def test_text_daily_cap_is_reported_only_where_it_changes_the_shown_dose(weight, capped_by, cap_notes, per_dose):
+    result = step_dose(step=step(max_daily_dose_mg=D(300)), weight_kg=D(weight), concentration_mg_per_ml=CONC)
+    assert ([c.value for c in result.capped_by], step_words(result).cap_notes, result.per_dose_mg.low) == (
+        capped_by,
+        cap_notes,
+        D(per_dose),
+    )
+
+
+@pytest.mark.parametrize(
+    ("weight", "daily_capped_by"),
+    [
+        # 10 mg/kg/day x 40.04 kg = 400.4 mg/day, no interval, per-day cap 400 -> 400: shown 400.4 -> reported.
+        ("40.04", ["max_daily_dose"]),
+        # 10 x 40.004 = 400.04 -> 400.0 mg/day shown: applied, not reported.
+        ("40.004", []),
+    ],
+)
+def test_step_dose_per_day_cap_without_interval_compared_at_0_1_mg(weight, daily_capped_by):
+    s = step(
+        dose_basis=DoseBasis.MG_PER_KG_PER_DAY,
+        amount_low=D(10),
+        amount_high=D(10),
+        interval_hours=None,
+        max_daily_dose_mg=D(400),
+    )
+    result = step_dose(step=s, weight_kg=D(weight), concentration_mg_per_ml=CONC)
+    assert (result.per_day_mg.low, [c.value for c in result.capped_by]) == (D(400), daily_capped_by)
 
 
 def test_text_daily_cap_note_names_the_dose_actually_ordered():
@@ -538,6 +603,25 @@ def test_text_rounding_percent_is_precise_at_the_tolerance():
     )
 
 
+def test_text_rounding_tie_within_tolerance_says_it_was_rounded_up():
+    # A flat 550 mg per dose: halfway between 500 and 600 mg; half up gives 600 mg, +50 / 550 = 9.09% <= 10%:
+    # rounded (the amount rule is unchanged), and the words say which multiple and why.
+    s = step(
+        dose_basis=DoseBasis.MG_PER_DOSE,
+        amount_low=D(550),
+        amount_high=D(550),
+        rounding_increment_mg=D(100),
+        rounding_tolerance_percent=D(10),
+    )
+    result = step_dose(step=s, weight_kg=D(60), concentration_mg_per_ml=CONC)
+    assert (result.per_dose_mg.low, result.rounding.note) == (
+        D(600),
+        "550 mg rounded up to 600 mg (halfway between 500 mg and 600 mg, the two nearest multiples of 100 mg: a "
+        "tie is rounded up; changes the dose by 9.1%, within the 10% rounding tolerance (this app's documented "
+        "choice, set by pharmacists; not a literature figure))",
+    )
+
+
 def test_volume_note_below_a_tenth_of_a_millilitre():
     small = step_dose(step=step(), weight_kg=D(1), concentration_mg_per_ml=CONC)  # 2 mg = 0.0133 mL
     large = step_dose(step=step(), weight_kg=D(20), concentration_mg_per_ml=CONC)  # 40 mg = 0.27 mL
@@ -569,11 +653,37 @@ def test_above_reported_maximum_names_the_limit_and_vial_rounding():
     result = recommend(protocol=protocol(steps=(s,)), patient=patient(weight="38"))
     (warning,) = [w for w in result.warnings if w.code == "above_reported_maximum"]
     assert warning.text == (
-        "Up to 400 mg/day (10.5 mg/kg/day) after rounding to the nearest vial: above 10 mg/kg/day, the highest "
-        "per-kg daily amount any center reports."
+        "Step 1 (Test step): 400 mg/day (10.5 mg/kg/day) after rounding to the nearest vial: above 10 mg/kg/day, "
+        "the highest per-kg daily amount any center reports."
     )
     # Cited from the version's data whenever a comparison warning is shown.
     assert [c.label for c in result.citations] == ["The letter (Table 1)"]
+
+
+def test_above_reported_maximum_names_the_step_a_range_and_an_escalation_ceiling():
+    # 10 kg: the limit is 10 mg/kg/day x 10 kg = 100 mg/day. Step 1, 8 to 12 mg/kg/day with no interval:
+    # 80 to 120 mg/day, the high bound above -> "up to 120 mg/day (12 mg/kg/day)". Step 2, 2 mg/kg/day
+    # (20 mg/day, not above) escalating to 12 mg/kg/day = 120 mg/day: its ceiling is above.
+    severe = step(
+        name="Severe",
+        dose_basis=DoseBasis.MG_PER_KG_PER_DAY,
+        amount_low=D(8),
+        amount_high=D(12),
+        interval_hours=None,
+    )
+    escalating = step(
+        name="Escalating",
+        dose_basis=DoseBasis.MG_PER_KG_PER_DAY,
+        interval_hours=None,
+        escalation_ceiling_amount=D(12),
+        escalation_ceiling_basis=DoseBasis.MG_PER_KG_PER_DAY,
+    )
+    result = recommend(protocol=protocol(steps=(severe, escalating)), patient=patient(weight="10"))
+    (warning,) = [w for w in result.warnings if w.code == "above_reported_maximum"]
+    assert warning.text == (
+        "Step 1 (Severe): up to 120 mg/day (12 mg/kg/day); step 2 (Escalating), escalation ceiling: 120 mg/day "
+        "(12 mg/kg/day): above 10 mg/kg/day, the highest per-kg daily amount any center reports."
+    )
 
 
 def test_no_comparison_without_thresholds_and_a_note_says_so():
