@@ -106,8 +106,8 @@ def test_card_cites_the_comparison_amounts_when_it_compares():
     )
     card = _card(fixed, "100", 24, route=Route.SC, weight="8", thresholds=THRESHOLDS, label_citation=LABEL)
     assert (
-        "- Warning: Up to 100 mg/day (12.5 mg/kg/day): above 10 mg/kg/day, the highest per-kg daily amount any "
-        "center reports.\n"
+        "- Warning: Step 1 (Starting dose): 100 mg/day (12.5 mg/kg/day): above 10 mg/kg/day, the highest per-kg "
+        "daily amount any center reports.\n"
     ) in card["detail"]
     assert "- [The letter (Table 1)](https://example.org/letter)" in card["detail"]
 

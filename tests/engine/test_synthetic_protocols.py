@@ -614,7 +614,7 @@ def test_text_rounding_tie_within_tolerance_says_it_was_rounded_up():
         rounding_tolerance_percent=D(10),
     )
     result = step_dose(step=s, weight_kg=D(60), concentration_mg_per_ml=CONC)
-    assert (result.per_dose_mg.low, result.rounding.note) == (
+    assert (result.per_dose_mg.low, step_words(result).rounding.note) == (
         D(600),
         "550 mg rounded up to 600 mg (halfway between 500 mg and 600 mg, the two nearest multiples of 100 mg: a "
         "tie is rounded up; changes the dose by 9.1%, within the 10% rounding tolerance (this app's documented "
