@@ -160,6 +160,7 @@ class ResultView:
     toxicities: list[dict[str, str]]
     patient_summary: str  # "CRS grade 3 · 20 kg · 8 years": what the answer is for, at a glance
     rules_note: str = ""  # what the rules it was computed under did differently (engine.revisions)
+    rules_revision: int | None = None  # the rules revision it was computed under (named on the printout)
 
 
 def chosen_slug_for(assessment_inputs: dict[str, Any], requested: str | None, slugs: list[str]) -> str | None:
@@ -278,6 +279,7 @@ def result_view(assessment: Any, *, requested_slug: str | None = None) -> Result
         toxicities=toxicities,
         patient_summary=" · ".join(summary),
         rules_note=rules_note(assessment.rules_revision),
+        rules_revision=assessment.rules_revision or 1,
     )
 
 

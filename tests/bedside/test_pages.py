@@ -817,7 +817,12 @@ def test_result_computed_under_earlier_rules_is_shown_as_answered_and_says_so(cl
     assert "max 400 mg per day ( cap applied )" in text  # (the flag is in <strong>)
     assert "Computed under earlier rules. Computed under the app's clinical rules revision 1" in text
     print_text = _text(clinician_client.get(f"/assessments/{assessment.id}/print/"))
-    assert "Computed under the app's clinical rules revision 1" in print_text
+    # The printout names the revision and where to read what differed; the whole note stays on the result page.
+    assert (
+        "Computed under earlier rules (the app's clinical rules revision 1): the amounts are as computed then; "
+        "the assessment page says what differed. Run it again for the current rules." in print_text,
+        "Computed under the app's clinical rules revision 1" in print_text,
+    ) == (True, False)
     current = _text(clinician_client.get(f"/assessments/{_bedside_assessment(clinician).id}/"))
     assert "Computed under earlier rules" not in current
 

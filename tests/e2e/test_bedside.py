@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from playwright.sync_api import expect
 
+from assessments.models import Assessment
 from bedside.services import bedside_assessment_create
 from engine.inputs import RecommendationRequest
 from protocols.models import Protocol
@@ -664,5 +665,20 @@ def test_fullest_printout_of_an_answer_under_a_superseded_version_stays_one_page
         True,
         True,
     ), notice
+    assert smallest_print_text(page)[0] >= PRINT_MIN_PX
+    assert printed_pages(page) == (1, 1)
+
+
+def test_fullest_printout_of_an_answer_under_earlier_rules_stays_one_page(watched_page, live_server):
+    # The longest printout (musc, every warning) of an answer stored under rules revision 1: the printout names
+    # the revision in one line (the full note, on the result page, would push it to a second sheet).
+    page = watched_page
+    user = UserFactory(username="rules-printer", role="clinician")
+    assessment = _bedside_assessment(user, "musc", **FULLEST)
+    Assessment.objects.filter(pk=assessment.pk).update(rules_revision=1)
+    login(page, live_server, username="rules-printer")
+    page.goto(f"{live_server.url}/assessments/{assessment.id}/print/?institution=musc")
+    note = page.locator(".rules-note").inner_text()
+    assert note.startswith("Computed under earlier rules (the app's clinical rules revision 1)"), note
     assert smallest_print_text(page)[0] >= PRINT_MIN_PX
     assert printed_pages(page) == (1, 1)
