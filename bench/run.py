@@ -145,6 +145,7 @@ def post_breakdown(api_key: str, *, requests: int = 400) -> list[tuple[str, floa
     from engine.data import PatientInputs, ToxicityGrade
     from engine.present import recommendation_dict
     from engine.recommend import recommend_all
+    from engine.revisions import RULES_REVISION
     from engine.vocabulary import Toxicity
     from protocols.selectors.catalog import _catalog_token, published_protocols
 
@@ -169,6 +170,7 @@ def post_breakdown(api_key: str, *, requests: int = 400) -> list[tuple[str, floa
             inputs={"weight_kg": Decimal("23.4")},
             recommendations=jsonutil.raw(text),
             protocol_version_ids=[p.version_id for p in protocols],
+            rules_revision=RULES_REVISION,
         )
 
     def median_ms(work, count: int) -> float:
