@@ -11,6 +11,8 @@ rm -rf "$bootstrap" && mkdir -p "$bootstrap/css" "$bootstrap/js"
 cp node_modules/bootstrap/dist/css/bootstrap.min.css node_modules/bootstrap/dist/css/bootstrap.min.css.map "$bootstrap/css/"
 cp node_modules/bootstrap/dist/js/bootstrap.bundle.min.js node_modules/bootstrap/dist/js/bootstrap.bundle.min.js.map "$bootstrap/js/"
 cp node_modules/bootstrap/LICENSE "$bootstrap/LICENSE"
+# CSP img-src 'self': Bootstrap's data: icons become files beside the stylesheet.
+python3 scripts/bootstrap_icons_as_files.py
 echo "bootstrap $(node -p "require('./node_modules/bootstrap/package.json').version") from the npm registry" > "$bootstrap/VERSION"
 
 axe=tests/e2e/vendor/axe-core
