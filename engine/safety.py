@@ -11,16 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from engine import limits, notation
+from engine import notation
 from engine.data import ComparisonThresholds, PatientInputs, StepResult, Warning
 from engine.vocabulary import CarTarget, Route, Severity, Toxicity
 
 # Kineret label: consider every-other-day dosing below this creatinine clearance.
 RENAL_CRCL_ML_MIN = Decimal("30")
-# Input bounds (declared in engine.limits; these names stay for older callers) and the confirmation band
-# (clinical.md section 4).
-WEIGHT_MIN_KG = Decimal(limits.WEIGHT_KG.low)
-WEIGHT_MAX_KG = Decimal(limits.WEIGHT_KG.high)
+# The confirmation band (clinical.md section 4); the input bounds are engine.limits.WEIGHT_KG.
 WEIGHT_CONFIRM_FROM_KG = Decimal("100")
 ADULT_AGE_ABOVE_YEARS = Decimal("30")
 SEVERE_GRADE = 3
@@ -43,6 +40,7 @@ CODE_ORDER = (
     "prefer_iv",
     "general_monitoring",
 )
+CODE_RANK = {code: rank for rank, code in enumerate(CODE_ORDER)}
 SEVERITY_ORDER = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
 HYPERSENSITIVITY = Warning(
@@ -254,22 +252,13 @@ def warnings_for(
     known = known or patient_warnings(patient)
     found: list[Warning] = [HYPERSENSITIVITY] if contraindicated else []
     found.extend(known.infection_related)
-    offers_sc = offers_iv = no_interval = False
-    for result in steps:
-        routes = result.step.routes
-        offers_sc = offers_sc or Route.SC in routes
-        offers_iv = offers_iv or Route.IV in routes
-        no_interval = no_interval or result.step.interval_hours is None
+    offers_sc = any(Route.SC in result.step.routes for result in steps)
     if known.bleeding_risk and offers_sc:
         found.append(SC_BLEEDING)
     found.extend(known.renal)
-    if steps and thresholds and (maximum := _above_reported_maximum(steps, patient.weight_kg, thresholds)):
-        found.append(maximum)
     found.extend(known.weight_and_age)
-    if no_interval:
-        found.append(FREQUENCY)
-    if steps and thresholds and (usual := _above_usual_daily_cap(steps, thresholds)):
-        found.append(usual)
+    # What the steps alone raise (also all an EHR's card can say) is worked out in one place.
+    found.extend(step_warnings(steps=steps, weight_kg=patient.weight_kg, thresholds=thresholds))
     if reported_car_target and patient.car_target != reported_car_target:
         found.append(
             Warning(
@@ -279,9 +268,7 @@ def warnings_for(
                 f"product is {_product_words(patient)}. The protocol is shown as reported.",
             )
         )
-    if offers_iv:
-        found.append(IV_OFF_LABEL)
     if offers_sc and known.prefer_iv is not None:
         found.append(known.prefer_iv)
     found.append(GENERAL)
-    return tuple(found)
+    return tuple(sorted(found, key=lambda warning: CODE_RANK[warning.code]))
